@@ -1,0 +1,30 @@
+# FIND developer commands. `make install` once, then `make test` / `make lint`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install system-deps test test-all lint format bench
+
+## Create .venv and install FIND with its development tools (PyPI only).
+install:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+## Debian packages used by some tests: Chromium (review page in a real browser),
+## systemd (systemd-analyze verify on the unit). Tests that need them skip without them.
+system-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium systemd >/dev/null
+
+## The test suite (PostgreSQL tests run when FIND_TEST_POSTGRES_URL is set).
+test:
+	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .

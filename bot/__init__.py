@@ -1,0 +1,3 @@
+"""FIND bot: discover, download, analyse, flag and review YouTube videos."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""Entry point of the ``find-bot`` console command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from bot import __version__
+from bot.commands import COMMAND_MODULES
+from bot.errors import FindError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="find-bot",
+        description="FIND (Fake Is Now Detected): find deepfake videos on YouTube.",
+    )
+    parser.add_argument("--version", action="version", version=f"find-bot {__version__}")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="settings file to read (default: .env in the current directory, if present)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that area has not landed; anything else is a real bug
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except FindError as exc:
+        print(f"find-bot: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("find-bot: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        logging.shutdown()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The one place that opens the database: engines, sessions, migrations.
+
+SQLite and PostgreSQL go through the same code.  SQLite gets WAL mode and a
+busy timeout so the daemon's threads and a reviewer's CLI can share the file;
+PostgreSQL gets a pre-ping pool so a restarted server does not kill a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import DatabaseError
+from bot.settings import Settings, redact_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(database_url: str) -> Engine:
+    """One engine per URL per process (engines own connection pools)."""
+    if database_url not in _engines:
+        _engines[database_url] = _create_engine(database_url)
+    return _engines[database_url]
+
+
+def dispose_engines() -> None:
+    """Close every pool, e.g. after fork or at the end of a test."""
+    while _engines:
+        _engines.popitem()[1].dispose()
+
+
+def _create_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Let SQLAlchemy, not pysqlite, issue BEGIN so transactions really
+        # start when we say (IMMEDIATE for writers, see bot.queue).
+        event.listen(engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return engine
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(settings.database_url), expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error."""
+    session = session_factory(settings)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Passed as an attribute, not through the ini parser, which would mangle '%'.
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def current_revision(settings: Settings) -> str | None:
+    try:
+        with get_engine(settings.database_url).connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable(settings, exc)) from None
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(settings.database_url), revision)
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable(settings, exc)) from None
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    command.downgrade(alembic_config(settings.database_url), revision)
+
+
+def check_schema(settings: Settings) -> None:
+    """Stop early, with the fix, when the database is not at the code's revision."""
+    current, head = current_revision(settings), head_revision()
+    if current != head:
+        raise DatabaseError(
+            f"database {settings.redacted_database_url} is at revision {current or 'none (empty)'}"
+            f" but this code needs {head}: run `find-bot db upgrade`"
+        )
+
+
+def _unreachable(settings: Settings, exc: Exception) -> str:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return (
+        f"cannot open database {redact_url(settings.database_url)}: {redact_url(reason)}; "
+        "check FIND_DATABASE_URL and that the server is running"
+    )

@@ -1,0 +1,282 @@
+"""The database is the queue: claim a video for a stage under a lease, then commit its result.
+
+How it holds together with several daemons on several machines:
+
+* **claim** picks the oldest due video in the stage's input state whose lease
+  is free or expired.  On PostgreSQL the pick is ``SELECT ... FOR UPDATE SKIP
+  LOCKED``, so concurrent workers never wait on or take the same row; on
+  SQLite every write transaction is ``BEGIN IMMEDIATE`` (see ``bot.db``), which
+  makes the same select-then-update atomic.  One code path serves both.
+* the claim sets ``lease_owner``/``lease_expires_at`` and counts the attempt
+  *before* any work starts, so a video that kills its worker (OOM, SIGKILL)
+  still runs out of attempts instead of looping forever.
+* a :class:`Heartbeat` thread extends the lease while the work runs.
+* **complete** writes the result and the next state in one transaction, and
+  only if the lease is still ours: a worker that lost its lease (it stalled
+  past expiry and someone else took the video) throws its result away.
+* **fail** records the error; permanent errors end the video in ``skipped``,
+  transient ones are retried with exponential backoff and jitter until
+  ``max_attempts``, then the video ends in ``failed`` with its last error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import FindError
+from bot.logs import log_event
+from bot.store import STAGE_INPUT, Video, VideoState, utcnow
+
+log = logging.getLogger("find.queue")
+
+#: Writes a stage's result inside the completing transaction.
+Apply = Callable[[Session, Video], None]
+
+
+class StageFailure(FindError):
+    """A stage could not process a video.
+
+    ``permanent`` failures (removed, private, too long, corrupt) end the video
+    in ``skipped``; transient ones (network, 429, quota) are retried later.
+    ``kind`` is a short label for metrics and status (``network``, ``removed``...).
+    """
+
+    def __init__(self, message: str, *, permanent: bool, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.kind = kind or ("permanent" if permanent else "transient")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed video: a detached snapshot, safe to use outside any session."""
+
+    video_id: int
+    youtube_id: str
+    stage: str
+    worker: str
+    attempt: int
+    media_path: str | None
+    title: str | None
+
+
+def backoff_delay(attempt: int, base_s: float = 30.0, cap_s: float = 6 * 3600) -> float:
+    """Exponential backoff with full jitter (AWS style), so retries do not stampede."""
+    return random.uniform(0.5, 1.0) * min(cap_s, base_s * 2 ** max(0, attempt - 1))
+
+
+class WorkQueue:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, lease_s: int = 300, max_attempts: int = 5
+    ) -> None:
+        self.sessions = sessions
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+
+    # ------------------------------------------------------------- claim
+    def claim(self, stage: str, worker: str, now: datetime | None = None) -> Job | None:
+        """Take the next due video for ``stage`` under a lease, or ``None`` if there is none."""
+        wanted = STAGE_INPUT[stage]
+        while True:
+            now = now or utcnow()
+            with self.sessions.begin() as session:
+                video = session.scalars(
+                    select(Video)
+                    .where(
+                        Video.state == wanted.value,
+                        (Video.lease_expires_at.is_(None)) | (Video.lease_expires_at < now),
+                        (Video.next_attempt_at.is_(None)) | (Video.next_attempt_at <= now),
+                    )
+                    .order_by(Video.next_attempt_at.is_not(None), Video.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if video is None:
+                    return None
+                if video.attempts >= self.max_attempts:
+                    # Its previous holders all died mid-work: stop the loop here.
+                    video.state = VideoState.FAILED.value
+                    video.last_error = (
+                        video.last_error
+                        or f"{stage} was interrupted {video.attempts} times (worker crashed?)"
+                    )
+                    video.lease_owner = video.lease_expires_at = None
+                    log_event(
+                        log,
+                        "queue.gave_up",
+                        logging.WARNING,
+                        video=video.youtube_id,
+                        stage=stage,
+                        attempts=video.attempts,
+                    )
+                    now = None
+                    continue
+                video.attempts += 1
+                video.lease_owner = worker
+                video.lease_expires_at = now + timedelta(seconds=self.lease_s)
+                job = Job(
+                    video_id=video.id,
+                    youtube_id=video.youtube_id,
+                    stage=stage,
+                    worker=worker,
+                    attempt=video.attempts,
+                    media_path=video.media_path,
+                    title=video.title,
+                )
+            log_event(
+                log,
+                "queue.claimed",
+                video=job.youtube_id,
+                stage=stage,
+                attempt=job.attempt,
+                worker=worker,
+            )
+            return job
+
+    def heartbeat(self, job: Job) -> bool:
+        """Extend the lease; ``False`` means it was lost (someone else owns the video now)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Video)
+                .where(Video.id == job.video_id, Video.lease_owner == job.worker)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_s))
+            )
+            return result.rowcount == 1
+
+    # ----------------------------------------------------------- results
+    def complete(self, job: Job, apply: Apply) -> bool:
+        """Write the result and release the lease atomically, if the lease is still ours."""
+        with self.sessions.begin() as session:
+            video = self._owned(session, job)
+            if video is None:
+                log_event(
+                    log,
+                    "queue.lease_lost",
+                    logging.WARNING,
+                    video=job.youtube_id,
+                    stage=job.stage,
+                    worker=job.worker,
+                )
+                return False
+            apply(session, video)
+            video.attempts = 0
+            video.last_error = video.last_error_kind = video.next_attempt_at = None
+            video.lease_owner = video.lease_expires_at = None
+        log_event(log, "queue.completed", video=job.youtube_id, stage=job.stage)
+        return True
+
+    def fail(self, job: Job, failure: StageFailure) -> VideoState | None:
+        """Record a failure: skip, retry later with backoff, or give up after max attempts."""
+        with self.sessions.begin() as session:
+            video = self._owned(session, job)
+            if video is None:
+                return None
+            video.last_error = str(failure)[:2000]
+            video.last_error_kind = failure.kind
+            video.lease_owner = video.lease_expires_at = None
+            if failure.permanent:
+                video.state = VideoState.SKIPPED.value
+            elif video.attempts >= self.max_attempts:
+                video.state = VideoState.FAILED.value
+            else:
+                video.next_attempt_at = utcnow() + timedelta(seconds=backoff_delay(video.attempts))
+            state = VideoState(video.state)
+        log_event(
+            log,
+            "queue.failed",
+            logging.WARNING,
+            video=job.youtube_id,
+            stage=job.stage,
+            kind=failure.kind,
+            state=state.value,
+            attempt=job.attempt,
+            error=str(failure),
+        )
+        return state
+
+    def release(self, job: Job) -> None:
+        """Give the video back untouched (shutdown): the attempt is not counted against it."""
+        with self.sessions.begin() as session:
+            video = self._owned(session, job)
+            if video is not None:
+                video.attempts = max(0, video.attempts - 1)
+                video.lease_owner = video.lease_expires_at = None
+        log_event(log, "queue.released", video=job.youtube_id, stage=job.stage)
+
+    @staticmethod
+    def _owned(session: Session, job: Job) -> Video | None:
+        return session.scalars(
+            select(Video)
+            .where(Video.id == job.video_id, Video.lease_owner == job.worker)
+            .with_for_update()
+        ).first()
+
+
+class Heartbeat:
+    """Extends a job's lease every third of the lease period while work runs."""
+
+    def __init__(self, queue: WorkQueue, job: Job) -> None:
+        self.queue, self.job = queue, job
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{job.youtube_id}", daemon=True
+        )
+
+    def _run(self) -> None:
+        interval = max(1.0, self.queue.lease_s / 3)
+        while not self._stop.wait(interval):
+            try:
+                if not self.queue.heartbeat(self.job):
+                    self.lost.set()
+                    return
+            except Exception:  # a DB hiccup: keep trying until the lease really expires
+                log.warning("heartbeat failed", extra={"video": self.job.youtube_id}, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+#: A stage handler does the work for one job and returns how to record the result.
+StageHandler = Callable[[Job], Apply]
+
+
+def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) -> Job | None:
+    """Claim one video for ``stage``, run ``handler`` on it, record the outcome.
+
+    This is the one way every stage runs, in the daemon and in ``poll --once``.
+    Returns the job processed, or ``None`` when the stage had nothing to do.
+    """
+    job = queue.claim(stage, worker)
+    if job is None:
+        return None
+    try:
+        with Heartbeat(queue, job):
+            apply = handler(job)
+    except StageFailure as failure:
+        queue.fail(job, failure)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            queue.release(job)
+            raise
+        log.exception("stage crashed", extra={"video": job.youtube_id, "stage": stage})
+        queue.fail(
+            job,
+            StageFailure(f"internal error in {stage}: {exc!r}", permanent=False, kind="internal"),
+        )
+    else:
+        queue.complete(job, apply)
+    return job

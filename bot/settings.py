@@ -1,0 +1,407 @@
+"""The one settings object, read from the environment and an optional ``.env`` file.
+
+Every knob lives here, is documented line by line in ``config.example.env``
+and is validated at start-up: a malformed value stops the program with one
+line naming the variable, never a traceback deep inside a worker hours later.
+Secrets are wrapped in :class:`Secret` so ``repr``, logs and error messages
+never show them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from bot.errors import SettingsError
+
+PREFIX = "FIND_"
+CHANNEL_ID_RE = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
+HANDLE_RE = re.compile(r"^@[A-Za-z0-9._-]{3,100}$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MEDIA_RETENTION_POLICIES = ("keep-flagged", "keep-all", "delete-all")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url"})
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (and so not in logs)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is handed to the service that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def default_data_dir() -> Path:
+    """Where state lives when nothing is configured: XDG data home, like other daemons."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "find-bot"
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def default_bundle_path() -> Path:
+    return project_root() / "model" / "bundles" / "default"
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Validated configuration.  Build it with :func:`load_settings`."""
+
+    data_dir: Path
+    database_url: str
+    media_dir: Path
+    youtube_api_key: Secret | None = None
+    youtube_api_endpoint: str | None = None
+    channels: tuple[str, ...] = ()
+    search_queries: tuple[str, ...] = ()
+    poll_interval_s: int = 900
+    quota_daily_budget: int = 10_000
+    max_duration_s: int = 3600
+    min_published_at: datetime | None = None
+    skip_live: bool = True
+    max_height: int = 720
+    max_filesize_bytes: int = 500 * 1024**2
+    download_minutes: float | None = None
+    min_free_disk_bytes: int = 1024**3
+    download_retries: int = 3
+    frames_per_video: int = 32
+    score_threshold: float | None = None
+    model_bundle: Path = field(default_factory=default_bundle_path)
+    media_retention: str = "keep-flagged"
+    flagged_media_days: int = 90
+    row_retention_days: int = 0
+    lease_s: int = 300
+    max_attempts: int = 5
+    download_workers: int = 1
+    analyse_workers: int = 1
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    metrics_port: int | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_secret_key: Secret | None = None
+    web_auth_header: str | None = None
+    web_secure_cookies: bool = True
+    webhook_url: Secret | None = None
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @property
+    def redacted_database_url(self) -> str:
+        """The database URL with any password masked, for messages and logs."""
+        return redact_url(self.database_url)
+
+    def require(self, name: str, command: str) -> Any:
+        """Return setting ``name`` or stop with a line saying which variable ``command`` needs."""
+        value = getattr(self, name)
+        if value in (None, "", ()):
+            raise SettingsError(
+                f"{PREFIX}{name.upper()} is not set, and `find-bot {command}` needs it: "
+                "set it in the environment or in .env (see config.example.env)"
+            )
+        return value
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.summary().items())
+        return f"Settings({shown})"
+
+    def summary(self) -> dict[str, Any]:
+        """All settings with secrets masked, for `status` and start-up logs."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "database_url":
+                value = self.redacted_database_url
+            elif isinstance(value, Path | datetime):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Secret):
+                value = "**********"
+            out[f.name] = value
+        return out
+
+
+def redact_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+# ----------------------------------------------------------------- parsers
+# Each parser gets the raw string and raises ValueError with a short reason;
+# load_settings turns that into one line naming the variable.
+
+
+def parse_int(raw: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{value} is above the maximum {maximum}")
+    return value
+
+
+def parse_duration(raw: str, *, minimum: float = 1) -> int:
+    """Seconds, or a number with s/m/h/d (``900``, ``15m``, ``1h``)."""
+    match = _DURATION_RE.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a duration (use seconds, or e.g. 15m, 2h, 1d)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds < minimum:
+        raise ValueError(f"{raw!r} is shorter than the minimum {minimum:g}s")
+    return int(seconds)
+
+
+def parse_size(raw: str) -> int:
+    """Bytes, or a number with K/M/G/T (binary multiples): ``500M``, ``2G``."""
+    match = _SIZE_RE.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a size (use bytes, or e.g. 500M, 2G)")
+    unit = (match.group(2) or "").lower()[:1]
+    power = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}[unit]
+    return int(float(match.group(1)) * 1024**power)
+
+
+def parse_float(raw: str, *, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{value} is outside {minimum:g}..{maximum:g}")
+    return value
+
+
+def parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (use true or false)")
+
+
+def parse_choice(raw: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+    value = raw.strip().upper() if upper else raw.strip().lower()
+    if value not in choices:
+        raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def parse_datetime(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not an ISO date (e.g. 2026-01-31 or 2026-01-31T12:00Z)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_channel(raw: str) -> str:
+    """Accept a channel id, an @handle, or a youtube.com channel/handle URL.
+
+    Ids are checked here (``UC`` + 22 characters); handles are resolved to ids
+    once, by the discover stage, and cached in the database.
+    """
+    value = raw.strip()
+    url = re.match(r"^(?:https?://)?(?:www\.|m\.)?youtube\.com/(channel/|@)([^/?#]+)", value)
+    if url:
+        value = ("@" if url.group(1) == "@" else "") + url.group(2)
+    if value.startswith("UC") or (url and url.group(1) == "channel/"):
+        if not CHANNEL_ID_RE.match(value):
+            raise ValueError(
+                f"{raw!r} is not a channel id (expected UC followed by 22 letters, digits, - or _)"
+            )
+        return value
+    if HANDLE_RE.match(value):
+        return value
+    raise ValueError(
+        f"{raw!r} is not a channel id (UC + 22 characters), an @handle or a youtube.com channel URL"
+    )
+
+
+def parse_channels(raw: str) -> tuple[str, ...]:
+    items = [item for item in re.split(r"[\s,]+", raw) if item]
+    return tuple(dict.fromkeys(parse_channel(item) for item in items))
+
+
+def parse_queries(raw: str) -> tuple[str, ...]:
+    """Queries are separated by ``|`` because they may contain commas and spaces."""
+    return tuple(dict.fromkeys(q.strip() for q in raw.split("|") if q.strip()))
+
+
+def parse_database_url(raw: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise ValueError(
+            f"{redact_url(raw)!r} is not a database URL "
+            "(e.g. sqlite:////var/lib/find-bot/find.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"backend {url.get_backend_name()!r} is not supported (use sqlite or postgresql)"
+        )
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
+    return url.render_as_string(hide_password=False)
+
+
+def parse_url(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{redact_url(value)!r} is not an http(s) URL")
+    return value
+
+
+# name -> (parser, settings attribute)
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "youtube_api_key": lambda raw: Secret(raw.strip()) if raw.strip() else None,
+    "youtube_api_endpoint": parse_url,
+    "channels": parse_channels,
+    "search_queries": parse_queries,
+    "poll_interval_s": lambda raw: parse_duration(raw, minimum=10),
+    "quota_daily_budget": lambda raw: parse_int(raw, minimum=1, maximum=10_000_000),
+    "max_duration_s": lambda raw: parse_duration(raw, minimum=1),
+    "min_published_at": parse_datetime,
+    "skip_live": parse_bool,
+    "max_height": lambda raw: parse_int(raw, minimum=144, maximum=4320),
+    "max_filesize_bytes": parse_size,
+    "download_minutes": lambda raw: parse_float(raw, minimum=0.1, maximum=24 * 60),
+    "min_free_disk_bytes": parse_size,
+    "download_retries": lambda raw: parse_int(raw, minimum=0, maximum=20),
+    "frames_per_video": lambda raw: parse_int(raw, minimum=1, maximum=1024),
+    "score_threshold": lambda raw: parse_float(raw, minimum=0.0, maximum=1.0),
+    "model_bundle": lambda raw: Path(raw.strip()).expanduser(),
+    "media_retention": lambda raw: parse_choice(raw, MEDIA_RETENTION_POLICIES),
+    "flagged_media_days": lambda raw: parse_int(raw, minimum=0),
+    "row_retention_days": lambda raw: parse_int(raw, minimum=0),
+    "lease_s": lambda raw: parse_duration(raw, minimum=5),
+    "max_attempts": lambda raw: parse_int(raw, minimum=1, maximum=100),
+    "download_workers": lambda raw: parse_int(raw, minimum=0, maximum=64),
+    "analyse_workers": lambda raw: parse_int(raw, minimum=0, maximum=64),
+    "worker_id": lambda raw: raw.strip(),
+    "metrics_port": lambda raw: parse_int(raw, minimum=1, maximum=65535),
+    "web_host": lambda raw: raw.strip(),
+    "web_port": lambda raw: parse_int(raw, minimum=1, maximum=65535),
+    "web_secret_key": lambda raw: Secret(raw.strip()) if raw.strip() else None,
+    "web_auth_header": lambda raw: raw.strip() or None,
+    "web_secure_cookies": parse_bool,
+    "webhook_url": lambda raw: Secret(parse_url(raw)),
+    "log_level": lambda raw: parse_choice(raw, LOG_LEVELS, upper=True),
+    "log_format": lambda raw: parse_choice(raw, LOG_FORMATS),
+}
+#: Settings whose variable name differs from ``FIND_`` + attribute name.
+_ENV_NAMES = {
+    "poll_interval_s": "POLL_INTERVAL",
+    "max_duration_s": "MAX_DURATION",
+    "min_published_at": "MIN_PUBLISHED",
+    "max_filesize_bytes": "MAX_FILESIZE",
+    "min_free_disk_bytes": "MIN_FREE_DISK",
+    "lease_s": "LEASE",
+}
+
+
+def env_name(attribute: str) -> str:
+    return PREFIX + _ENV_NAMES.get(attribute, attribute.upper())
+
+
+def read_environment(env_file: str | Path | None = None) -> dict[str, str]:
+    """Merge the ``.env`` file (if any) under the process environment.
+
+    The environment wins, as with systemd's ``Environment=`` overriding an
+    ``EnvironmentFile=``.  An explicitly named file that does not exist is an error.
+    """
+    values: dict[str, str] = {}
+    if env_file is None:
+        env_file = os.environ.get("FIND_ENV_FILE")
+        if env_file is None and Path(".env").is_file():
+            env_file = ".env"
+    if env_file is not None:
+        path = Path(env_file)
+        if not path.is_file():
+            raise SettingsError(
+                f"settings file {path} does not exist: create it from config.example.env"
+            )
+        values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    values.update({k: v for k, v in os.environ.items() if k.startswith(PREFIX)})
+    return values
+
+
+def load_settings(
+    env_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build validated :class:`Settings`; raise :class:`SettingsError` naming the bad variable."""
+    raw = dict(environ) if environ is not None else read_environment(env_file)
+    known = {env_name(name) for name in _PARSERS} | {
+        "FIND_DATA_DIR",
+        "FIND_DATABASE_URL",
+        "FIND_MEDIA_DIR",
+        "FIND_ENV_FILE",
+        "FIND_TEST_POSTGRES_URL",
+        "FIND_SHARED_DATA",
+    }
+    unknown = sorted(k for k in raw if k.startswith(PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]} is not a FIND setting (typo?): see config.example.env for the names"
+        )
+
+    data_dir = Path(raw.get("FIND_DATA_DIR") or default_data_dir()).expanduser()
+    values: dict[str, Any] = {"data_dir": data_dir}
+    values["media_dir"] = Path(raw.get("FIND_MEDIA_DIR") or data_dir / "media").expanduser()
+    db_raw = raw.get("FIND_DATABASE_URL") or f"sqlite:///{data_dir / 'find.db'}"
+    try:
+        values["database_url"] = parse_database_url(db_raw)
+    except ValueError as exc:
+        raise SettingsError(f"FIND_DATABASE_URL: {exc}") from None
+
+    for name, parser in _PARSERS.items():
+        variable = env_name(name)
+        text = raw.get(variable)
+        if text is None or text.strip() == "":
+            continue
+        try:
+            values[name] = parser(text)
+        except ValueError as exc:
+            if name in SECRET_SETTINGS:  # never echo a secret back, even a malformed one
+                raise SettingsError(f"{variable}: the value (hidden) is malformed") from None
+            raise SettingsError(f"{variable}: {exc}") from None
+    return Settings(**values)

@@ -1,0 +1,298 @@
+"""The database schema: the pipeline's queue and its record.
+
+Data flows one way, discover -> download -> analyse -> flag -> review, and
+every stage reads its input from these tables and writes its result back.  A
+video's ``state`` says which stage wants it next (see :class:`VideoState`);
+``lease_owner``/``lease_expires_at`` say who is working on it right now, so a
+crashed worker's video is simply taken again once the lease runs out.
+
+Alembic migrations in ``migrations/`` create exactly this schema; a test
+checks that autogenerate finds no difference.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can drop/alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend.
+
+    SQLite has no time zones and hands back naive values; this keeps
+    comparisons such as ``lease_expires_at < now`` correct everywhere.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use bot.store.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}  # noqa: RUF012
+
+
+class VideoState(enum.StrEnum):
+    """Where a video is in the pipeline.
+
+    ``new`` and ``downloaded`` are work queues (download and analyse claim
+    them); ``flagged`` is the review queue; the rest are final.
+    """
+
+    NEW = "new"  # discovered, waiting for download
+    DOWNLOADED = "downloaded"  # media on disk, waiting for analysis
+    ANALYSED = "analysed"  # scored below the threshold (real or no face)
+    FLAGGED = "flagged"  # scored at/above the threshold: waits for a reviewer
+    CONFIRMED = "confirmed"  # a reviewer confirmed the deepfake
+    DISMISSED = "dismissed"  # a reviewer judged it not a deepfake
+    SKIPPED = "skipped"  # permanently not analysable (removed, private, too long...)
+    FAILED = "failed"  # kept failing; attempts exhausted
+
+
+#: The state each work stage consumes.
+STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
+
+
+class Channel(Base):
+    """A watched channel: its uploads playlist is paged newest-first each poll."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    youtube_id: Mapped[str | None] = mapped_column(String(24), unique=True)
+    #: What the operator wrote in the config (an id, @handle or URL), resolved once to youtube_id.
+    configured_as: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    uploads_playlist_id: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Newest video id seen in the uploads playlist; paging stops when it is reached.
+    last_seen_video_id: Mapped[str | None] = mapped_column(String(16))
+    last_polled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SearchQuery(Base):
+    """A watched search query: ``search.list`` with ``publishedAfter`` the last good poll."""
+
+    __tablename__ = "search_queries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query: Mapped[str] = mapped_column(String(500), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_polled_at: Mapped[datetime | None]
+    #: Start of the last poll that completed; the next poll asks only for newer videos.
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    __table_args__ = (Index("ix_videos_state_next_attempt", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    youtube_id: Mapped[str] = mapped_column(String(16), unique=True)
+    channel_youtube_id: Mapped[str | None] = mapped_column(String(24), index=True)
+    channel_title: Mapped[str | None] = mapped_column(String(300))
+    title: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None]
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    live_status: Mapped[str | None] = mapped_column(String(20))
+    privacy: Mapped[str | None] = mapped_column(String(20))
+    #: How it was found first: ``channel:UC...`` or ``query:<text>``.
+    discovered_via: Mapped[str | None] = mapped_column(String(520))
+    discovered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    state: Mapped[str] = mapped_column(String(16), default=VideoState.NEW.value)
+    #: Failed attempts at the current stage; reset when a stage succeeds.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: ``transient`` or ``permanent`` (or a finer kind such as ``quota``), for status and metrics.
+    last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    #: Backoff: the video is not claimed again before this time.
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+
+    media_path: Mapped[str | None] = mapped_column(String(1000))
+    media_size: Mapped[int | None] = mapped_column(BigInteger)
+    media_deleted_at: Mapped[datetime | None]
+    #: Copied from the newest analysis so the review queue sorts without a join.
+    score: Mapped[float | None] = mapped_column(Float, index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    analyses: Mapped[list[Analysis]] = relationship(
+        back_populates="video",
+        order_by="Analysis.id",
+        cascade="all, delete-orphan",
+    )
+    decisions: Mapped[list[ReviewDecision]] = relationship(
+        back_populates="video", order_by="ReviewDecision.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def latest_analysis(self) -> Analysis | None:
+        return self.analyses[-1] if self.analyses else None
+
+    @property
+    def url(self) -> str:
+        return f"https://www.youtube.com/watch?v={self.youtube_id}"
+
+
+class Analysis(Base):
+    """One run of the detection engine on one video, by one model bundle.
+
+    Analyses are never overwritten: re-analysing with a new bundle adds a row,
+    so scores from different model versions are never silently mixed.
+    """
+
+    __tablename__ = "analyses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    bundle_id: Mapped[str] = mapped_column(String(200))
+    bundle_version: Mapped[str] = mapped_column(String(100))
+    frames_requested: Mapped[int] = mapped_column(Integer)
+    frames_decoded: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[int] = mapped_column(Integer)
+    tracks: Mapped[int] = mapped_column(Integer)
+    #: Per-track and per-frame scores and boxes: the evidence behind ``video_score``.
+    scores: Mapped[dict[str, Any]]
+    video_score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    #: Seconds spent decoding, detecting, classifying.
+    timings: Mapped[dict[str, Any]]
+    #: Relative paths (under the media dir) of the face crops shown to reviewers.
+    crops: Mapped[list[Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="analyses")
+
+
+class ReviewDecision(Base):
+    """A reviewer's decision.  Append-only: history is never overwritten."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | dismissed
+    note: Mapped[str | None] = mapped_column(Text)
+    #: The video state the reviewer saw when deciding, to detect concurrent decisions.
+    previous_state: Mapped[str] = mapped_column(String(16))
+    analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="decisions")
+
+
+class QuotaEntry(Base):
+    """One YouTube Data API call and its unit cost.
+
+    ``day`` is the quota day in Pacific time, because that is when YouTube
+    resets the daily quota.
+    """
+
+    __tablename__ = "quota_ledger"
+    __table_args__ = (Index("ix_quota_ledger_day", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    day: Mapped[str] = mapped_column(String(10))
+    method: Mapped[str] = mapped_column(String(64))
+    units: Mapped[int] = mapped_column(Integer)
+    #: ``ok`` or the API's error reason (``quotaExceeded``, ``backendError``...).
+    outcome: Mapped[str] = mapped_column(String(64), default="ok")
+    worker: Mapped[str | None] = mapped_column(String(200))
+
+
+class Reviewer(Base):
+    """A person allowed into the review web page; the password is stored hashed (argon2)."""
+
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A running daemon process, refreshed by its heartbeat; shown by ``find-bot status``."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    bundle_id: Mapped[str | None] = mapped_column(String(200))
+    bundle_version: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(300), default="starting")
+
+
+class PollRun(Base):
+    """One discover pass: when it ran, what it found, how many units it spent."""
+
+    __tablename__ = "poll_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    new_videos: Mapped[int] = mapped_column(Integer, default=0)
+    units: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,1 @@
+"""FIND detection engine: frames, faces, classifier, ensemble, video scoring, training."""

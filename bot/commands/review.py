@@ -1,0 +1,399 @@
+"""``find-bot review``: list, inspect, decide on and export flagged videos; manage reviewers.
+
+Every action goes through :mod:`bot.review` (and :mod:`bot.reviewers`), the
+same functions the web page calls, so CLI and web can never disagree on the
+rules (compare-and-set decisions, append-only history, export format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.errors import FindError
+
+STATES = ("flagged", "confirmed", "dismissed")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "review",
+        help="review flagged videos: list, show, confirm, dismiss, export",
+        description="Query the review queue, record decisions and export them.",
+    )
+    sub = parser.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+
+    lst = sub.add_parser("list", help="list videos in the queue, highest score first")
+    lst.add_argument("--state", choices=STATES, default="flagged", help="default: flagged")
+    lst.add_argument("--channel", metavar="ID", help="only this channel id (UC…)")
+    lst.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only videos published since DATE (ISO date/time, or an age such as 7d or 12h)",
+    )
+    lst.add_argument("--min-score", type=_score, metavar="X", help="only scores >= X (0..1)")
+    lst.add_argument("--limit", type=_limit, default=50, metavar="N", help="rows (default 50)")
+    lst.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N rows")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="a video's analysis, evidence and decision history")
+    show.add_argument("video", metavar="VIDEO_ID")
+    show.add_argument("--json", action="store_true", help="print the full record as JSON")
+    show.set_defaults(handler=_show)
+
+    for name, verb in (("confirm", "confirmed"), ("dismiss", "dismissed")):
+        what = "a deepfake" if name == "confirm" else "not a deepfake"
+        dec = sub.add_parser(
+            name,
+            help=f"mark a flagged video {verb} ({what})",
+            description=(
+                f"Mark VIDEO_ID {verb}. The decision is appended to the video's history with "
+                "the reviewer and time. It only applies if the video is still flagged; if "
+                "someone decided first the command fails (exit code 3) and says who. "
+                "--force adds a superseding decision whatever the current state."
+            ),
+        )
+        dec.add_argument("video", metavar="VIDEO_ID")
+        dec.add_argument("--reviewer", required=True, metavar="NAME", help="who decides")
+        dec.add_argument("--note", metavar="TEXT", help="why (kept with the decision)")
+        dec.add_argument(
+            "--force",
+            action="store_true",
+            help="supersede an existing decision (the old one stays in the history)",
+        )
+        dec.set_defaults(handler=_decide, decision=verb)
+
+    exp = sub.add_parser(
+        "export",
+        help="export decisions: csv/jsonl reports, or a labelled crop dataset for training",
+        description=(
+            "csv/jsonl: one row per video (latest analysis and decision; jsonl adds the full "
+            "history) to --output or stdout. dataset: confirmed (fake) and dismissed (real) "
+            "videos with their face crops, as labels.jsonl + crops/ in a new --output "
+            "directory, read by `find-bot train` (format 'review')."
+        ),
+    )
+    exp.add_argument("--format", choices=("csv", "jsonl", "dataset"), required=True)
+    exp.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="PATH",
+        help="file (csv/jsonl; default stdout) or new directory (dataset)",
+    )
+    exp.add_argument(
+        "--state",
+        choices=STATES,
+        action="append",
+        help="states to report (repeatable; default all three; csv/jsonl only)",
+    )
+    exp.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only videos published since DATE (or an age such as 30d)",
+    )
+    exp.set_defaults(handler=_export)
+
+    add = sub.add_parser(
+        "add-reviewer",
+        help="create a reviewer account for the web page",
+        description=(
+            "Create reviewer NAME. The password is asked for twice on the terminal, or read "
+            "from the first line of stdin with --password-stdin; it is stored as an argon2 hash."
+        ),
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password (for reverse-proxy header authentication only)",
+    )
+    add.add_argument(
+        "--reset",
+        action="store_true",
+        help="the reviewer exists: set a new password and reactivate",
+    )
+    add.set_defaults(handler=_add_reviewer)
+
+    lr = sub.add_parser("reviewers", help="list reviewer accounts")
+    lr.set_defaults(handler=_list_reviewers)
+    for name, active in (("disable-reviewer", False), ("enable-reviewer", True)):
+        sp = sub.add_parser(name, help=f"{'de' if not active else 're'}activate a reviewer")
+        sp.add_argument("name", metavar="NAME")
+        sp.set_defaults(handler=_set_active, active=active)
+
+
+# ------------------------------------------------------------------ argument types
+
+
+def _since(text: str) -> datetime:
+    """An ISO date/time (UTC when no zone), or an age back from now: ``7d``, ``12h``."""
+    from bot.settings import parse_datetime, parse_duration
+    from bot.store import utcnow
+
+    text = text.strip()
+    if text and text[-1].lower() in "smhd" and text[:-1].replace(".", "", 1).isdigit():
+        return utcnow() - timedelta(seconds=parse_duration(text))
+    try:
+        return parse_datetime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
+    return value
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..500")
+    return value
+
+
+# ------------------------------------------------------------------ handlers
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot import db
+    from bot.commands.common import settings_from_args
+
+    settings = settings_from_args(args)
+    db.check_schema(settings)
+    return settings, db.session_factory(settings)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from bot import review
+    from bot.store import utcnow
+
+    _settings, sessions = _open(args)
+    flt = review.QueueFilter(
+        state=args.state,
+        channel=args.channel,
+        since=args.since,
+        min_score=args.min_score,
+        limit=args.limit,
+        offset=max(0, args.offset),
+    )
+    with sessions() as session:
+        page = review.list_queue(session, flt)
+    now = utcnow()
+    if args.json:
+        for item in page.items:
+            print(json.dumps(item.to_json(now), ensure_ascii=False))
+        return 0
+    if not page.items:
+        print(f"no {args.state} videos match ({page.total} in total)")
+        return 0
+    print(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5}  {'URL':<43}  CHANNEL / TITLE")
+    for item in page.items:
+        score = "-" if item.score is None else f"{item.score:.3f}"
+        faces = "-" if item.faces is None else str(item.faces)
+        age = _age((now - item.age_since).total_seconds())
+        channel = item.channel_title or item.channel_id or "?"
+        print(f"{score:>6} {faces:>5} {age:>5}  {item.url:<43}  {channel} / {item.title or ''}")
+    shown = flt.offset + len(page.items)
+    more = f"; --offset {shown} for more" if page.has_next else ""
+    print(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from bot import review
+
+    settings, sessions = _open(args)
+    with sessions() as session:
+        video = review.get_video(session, args.video)
+    if args.json:
+        print(json.dumps(video.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    a = video.analysis
+    rows = [
+        ("video", f"{video.youtube_id}  {video.url}"),
+        ("title", video.title or ""),
+        ("channel", f"{video.channel_title or ''} ({video.channel_id or '?'})"),
+        ("published", _when(video.published_at)),
+        ("state", video.state),
+        ("score", "-" if video.score is None else f"{video.score:.3f}"),
+    ]
+    if a is not None:
+        rows += [
+            ("threshold", f"{a.threshold:.3f}"),
+            ("verdict", a.verdict),
+            ("model", f"{a.bundle_id} {a.bundle_version}"),
+            ("analysed", f"{_when(a.created_at)} by {a.worker or '?'} (analysis {a.id})"),
+            (
+                "frames",
+                f"{a.frames_decoded}/{a.frames_requested} decoded, {a.faces} faces, "
+                f"{a.tracks} tracks",
+            ),
+            ("timings", ", ".join(f"{k} {_secs(v)}" for k, v in a.timings.items()) or "-"),
+        ]
+    for key, value in rows:
+        print(f"{key + ':':<11}{value}")
+    if a is not None:
+        print("\ntracks (strongest first):")
+        for t in a.track_rows:
+            span = f"{_secs(t['first_t'])}..{_secs(t['last_t'])}"
+            print(f"  track {t['track']}: score {_fmt(t['score'])}, {t['faces']} faces, {span}")
+        print("\nframes that drove the score:")
+        for top in a.top_frames:
+            print(
+                f"  track {top.get('track')} frame {top.get('frame')} at {_secs(top.get('t'))}: "
+                f"score {_fmt(top.get('score'))}"
+            )
+        if a.crops:
+            print("\nface crops:")
+            for crop in a.crops:
+                path = review.crop_path(settings, a, crop.index)
+                where = str(path) if path else f"{crop.path} (missing)"
+                print(
+                    f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
+                    f"{_fmt(crop.score)}: {where}"
+                )
+        if len(video.analyses) > 1:
+            print(
+                f"\n{len(video.analyses) - 1} earlier analysis(es): "
+                + ", ".join(
+                    f"{x.id} ({x.bundle_version}, {_fmt(x.video_score)})"
+                    for x in video.analyses[:-1]
+                )
+            )
+    print("\ndecisions:" if video.decisions else "\ndecisions: none yet")
+    for d in video.decisions:
+        note = f": {d.note}" if d.note else ""
+        print(
+            f"  {_when(d.decided_at)}  {d.decision} by {d.reviewer} (was {d.previous_state}){note}"
+        )
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from bot import review
+
+    _settings, sessions = _open(args)
+    info = review.decide(
+        sessions, args.video, args.decision, args.reviewer, note=args.note, force=args.force
+    )
+    print(
+        f"{args.video}: {info.decision} by {info.reviewer} at {_when(info.decided_at)} "
+        f"(was {info.previous_state})"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bot import review
+
+    settings, sessions = _open(args)
+    with sessions() as session:
+        if args.format == "dataset":
+            if args.output is None:
+                raise FindError("--format dataset needs --output DIR (a new directory)")
+            summary = review.export_dataset(session, settings, args.output, since=args.since)
+            print(
+                f"{summary.directory}: {summary.videos} video(s), {summary.crops} crop(s) "
+                f"({summary.fake} fake, {summary.real} real); "
+                f"{summary.missing_crops} crop file(s) no longer on disk were left out"
+            )
+            return 0
+        states = tuple(args.state or review.REVIEW_STATES)
+        if args.output is None:
+            count = review.export_report(session, sys.stdout, args.format, states, args.since)
+        else:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                count = review.export_report(session, out, args.format, states, args.since)
+            print(f"{args.output}: {count} video(s)", file=sys.stderr)
+    return 0
+
+
+def _add_reviewer(args: argparse.Namespace) -> int:
+    from bot import reviewers
+
+    reviewers.validate_name(args.name)  # fail before asking for a password
+    if args.no_password:
+        password = None
+    elif args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise FindError("--password-stdin: stdin had no password on its first line")
+    else:
+        if not sys.stdin.isatty():
+            raise FindError("no terminal to ask for the password: use --password-stdin")
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise FindError("the two passwords differ; nothing was changed")
+    if password is not None:
+        reviewers.validate_password(password)
+    _settings, sessions = _open(args)
+    info = reviewers.add_reviewer(sessions, args.name, password, reset=args.reset)
+    print(
+        f"reviewer {info.name} {'updated' if args.reset else 'created'}"
+        f"{'' if info.has_password else ' (no password: header authentication only)'}"
+    )
+    return 0
+
+
+def _list_reviewers(args: argparse.Namespace) -> int:
+    from bot import reviewers
+
+    _settings, sessions = _open(args)
+    with sessions() as session:
+        rows = reviewers.list_reviewers(session)
+    if not rows:
+        print("no reviewers yet: `find-bot review add-reviewer NAME`")
+    for r in rows:
+        flags = ("active" if r.active else "disabled") + ("" if r.has_password else ", no password")
+        print(f"{r.name:<30} {flags:<24} created {_when(r.created_at)}")
+    return 0
+
+
+def _set_active(args: argparse.Namespace) -> int:
+    from bot import reviewers
+
+    _settings, sessions = _open(args)
+    info = reviewers.set_active(sessions, args.name, args.active)
+    print(f"reviewer {info.name} {'enabled' if info.active else 'disabled'}")
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _secs(value: object) -> str:
+    try:
+        return f"{float(value):.2f}s"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"

@@ -1,0 +1,75 @@
+"""``find-bot web``: serve the review web page (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bot.errors import SettingsError
+
+MIN_SECRET_CHARS = 32
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "web",
+        help="serve the review web page",
+        description=(
+            "Serve the reviewer web page on FIND_WEB_HOST:FIND_WEB_PORT. Needs "
+            "FIND_WEB_SECRET_KEY (signs session cookies) unless FIND_WEB_AUTH_HEADER names a "
+            "header set by an authenticating reverse proxy. Put it behind TLS: cookies are "
+            "Secure unless FIND_WEB_SECURE_COOKIES=false."
+        ),
+    )
+    parser.add_argument("--host", help="listen address (default: FIND_WEB_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (default: FIND_WEB_PORT)")
+    parser.set_defaults(handler=_web)
+
+
+def check_web_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    """Refuse to start with a missing or weak session key (password mode)."""
+    if settings.web_auth_header:
+        return
+    key = settings.require("web_secret_key", "web")
+    if len(key.reveal()) < MIN_SECRET_CHARS:
+        raise SettingsError(
+            f"FIND_WEB_SECRET_KEY is shorter than {MIN_SECRET_CHARS} characters: generate one "
+            "with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+
+
+class _DropColorMessage(logging.Filter):
+    """uvicorn attaches an ANSI-coloured copy of each message; our one-line format needs none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
+def _web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot import db
+    from bot.commands.common import settings_from_args
+    from bot.logs import log_event
+    from bot.web import create_app
+
+    settings = settings_from_args(args)
+    check_web_settings(settings)
+    db.check_schema(settings)
+    app = create_app(settings)
+    host, port = args.host or settings.web_host, args.port or settings.web_port
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(_DropColorMessage())
+    log_event(
+        logging.getLogger("find.web"),
+        "web.start",
+        host=host,
+        port=port,
+        auth="header" if settings.web_auth_header else "password",
+        secure_cookies=settings.web_secure_cookies,
+    )
+    # log_config=None keeps our one-line log format; proxy headers are trusted
+    # only from the default forwarded_allow_ips (127.0.0.1), i.e. a local proxy.
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True, server_header=False)
+    return 0

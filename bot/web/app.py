@@ -1,0 +1,490 @@
+"""The review web page: a small server-rendered FastAPI app over :mod:`bot.review`.
+
+Security model (see docs/review.md):
+
+* **Who**: every page except ``/login`` and ``/healthz`` needs a reviewer.
+  Either a password login (argon2 hashes in the ``reviewers`` table) or, when
+  ``FIND_WEB_AUTH_HEADER`` is set, a header put there by an authenticating
+  reverse proxy; in both cases the named reviewer must exist and be active,
+  checked again on every request so deactivating someone locks them out at once.
+* **Sessions**: Starlette's signed cookie (itsdangerous, key from
+  ``FIND_WEB_SECRET_KEY``), ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless
+  ``FIND_WEB_SECURE_COOKIES=false``; the session is cleared on login to stop
+  fixation.
+* **CSRF**: every POST must carry the session's random token in a hidden
+  field; anything else gets 403 before the handler runs.
+* **Media**: crops are addressed by analysis id and index only and resolved
+  by :func:`bot.review.crop_path`, which refuses anything outside the media dir.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from bot import __version__, review, reviewers
+from bot.db import session_factory
+from bot.logs import log_event
+from bot.settings import Settings, parse_datetime
+from bot.store import VideoState, utcnow
+
+log = logging.getLogger("find.web")
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+PAGE_SIZE = 25
+SESSION_MAX_AGE_S = 12 * 3600
+SESSION_COOKIE = "find_session"
+YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+CHANNEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
+#: Failed logins allowed per client address in LOGIN_WINDOW_S before answering 429.
+LOGIN_MAX_FAILURES = 10
+LOGIN_WINDOW_S = 15 * 60
+
+
+class AuthRequired(Exception):
+    """Raised by :func:`_reviewer_or_raise`; turned into a redirect or a 401."""
+
+
+class LoginThrottle:
+    """Counts failed logins per client address so passwords cannot be guessed at speed."""
+
+    def __init__(self, max_failures: int = LOGIN_MAX_FAILURES, window_s: float = LOGIN_WINDOW_S):
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, client: str) -> bool:
+        with self._lock:
+            recent = [
+                t for t in self._failures.get(client, []) if t > time.monotonic() - self.window_s
+            ]
+            self._failures[client] = recent
+            return len(recent) >= self.max_failures
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._failures.setdefault(client, []).append(time.monotonic())
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for ``settings``; ``find-bot web`` serves it with uvicorn.
+
+    Without ``FIND_WEB_SECRET_KEY`` the app only starts in auth-header mode,
+    where the session holds nothing but the CSRF token and a per-process
+    random key is enough.
+    """
+    if settings.web_secret_key is not None:
+        secret = settings.web_secret_key.reveal()
+    elif settings.web_auth_header:
+        secret = secrets.token_urlsafe(32)
+    else:
+        settings.require("web_secret_key", "web")
+        raise AssertionError("unreachable")
+
+    app = FastAPI(
+        title="FIND review", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(settings)
+    app.state.throttle = LoginThrottle()
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.filters.update(score=_fmt_score, dt=_fmt_dt, age=_fmt_age, seconds=_fmt_seconds)
+    templates.env.globals.update(version=__version__, auth_header=settings.web_auth_header)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="strict",
+        https_only=settings.web_secure_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # ------------------------------------------------------------ helpers
+    def current_reviewer(request: Request) -> str | None:
+        if settings.web_auth_header:
+            claimed = (request.headers.get(settings.web_auth_header) or "").strip()
+            if not claimed:
+                return None
+            with app.state.sessions() as session:
+                return reviewers.active_reviewer(session, claimed)
+        claimed = request.session.get("reviewer")
+        if not claimed:
+            return None
+        with app.state.sessions() as session:
+            marker = reviewers.session_marker(session, claimed)
+        login_at = request.session.get("login_at", 0)
+        fresh = 0 <= time.time() - login_at < SESSION_MAX_AGE_S
+        if marker is None or marker != request.session.get("marker") or not fresh:
+            # Deactivated, password changed, or logged in too long ago: end the session.
+            request.session.clear()
+            return None
+        return claimed
+
+    def require_reviewer(request: Request) -> str:
+        name = current_reviewer(request)
+        if name is None:
+            raise AuthRequired()
+        return name
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = secrets.token_urlsafe(32)
+        return token
+
+    def check_csrf(request: Request, submitted: str) -> None:
+        expected = request.session.get("csrf")
+        if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+            log_event(log, "web.csrf_rejected", logging.WARNING, path=request.url.path)
+            raise StarletteHTTPException(
+                403, "The form token is missing or wrong: reload the page."
+            )
+
+    def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+        context.setdefault("reviewer", current_reviewer(request))
+        context["csrf_token"] = csrf_token(request)
+        context["flash"] = request.session.pop("flash", None)
+        return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+    @app.exception_handler(AuthRequired)
+    async def auth_required(request: Request, _exc: AuthRequired) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            if settings.web_auth_header:
+                return HTMLResponse("Not authenticated by the proxy.", status_code=401)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        return Response("Not authenticated.", status_code=401, media_type="text/plain")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {
+                    "status": exc.status_code,
+                    "message": exc.detail,
+                    "reviewer": None,
+                    "csrf_token": "",
+                    "flash": None,
+                },
+                status_code=exc.status_code,
+            )
+        return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
+
+    # -------------------------------------------------------------- routes
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/queue") -> Response:
+        return render(request, "login.html", next=_safe_next(next), error=None, reviewer=None)
+
+    @app.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        name: str = Form(""),
+        password: str = Form(""),
+        next: str = Form("/queue"),
+        csrf_token_field: str = Form("", alias="csrf_token"),
+    ) -> Response:
+        check_csrf(request, csrf_token_field)
+        if settings.web_auth_header:
+            raise StarletteHTTPException(404, "Logins are handled by the reverse proxy.")
+        client = request.client.host if request.client else "?"
+        if app.state.throttle.blocked(client):
+            log_event(log, "web.login_throttled", logging.WARNING, client=client)
+            return render(
+                request,
+                "login.html",
+                status_code=429,
+                next=_safe_next(next),
+                error="Too many failed logins; wait a few minutes.",
+                reviewer=None,
+            )
+        reviewer = reviewers.authenticate(app.state.sessions, name, password)
+        if reviewer is None:
+            app.state.throttle.failed(client)
+            return render(
+                request,
+                "login.html",
+                status_code=401,
+                next=_safe_next(next),
+                error="Wrong name or password.",
+                reviewer=None,
+            )
+        app.state.throttle.succeeded(client)
+        request.session.clear()  # new session id and CSRF token: no fixation
+        request.session["reviewer"] = reviewer
+        request.session["login_at"] = int(time.time())  # absolute limit: cookies slide
+        with app.state.sessions() as session:
+            request.session["marker"] = reviewers.session_marker(session, reviewer)
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        log_event(log, "web.login", reviewer=reviewer, client=client)
+        return RedirectResponse(_safe_next(next), status_code=303)
+
+    @app.post("/logout")
+    def logout(request: Request, csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
+        check_csrf(request, csrf_token_field)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue(
+        request: Request,
+        state: str = VideoState.FLAGGED.value,
+        channel: str = "",
+        since: str = "",
+        min_score: str = "",
+        page: int = 1,
+    ) -> Response:
+        reviewer = require_reviewer(request)
+        form = {"state": state, "channel": channel, "since": since, "min_score": min_score}
+        error = None
+        try:
+            flt = _queue_filter(state, channel, since, min_score, page)
+        except ValueError as exc:
+            error = str(exc)
+            flt = review.QueueFilter()
+        with app.state.sessions() as session:
+            result = review.list_queue(session, flt)
+        base = {k: v for k, v in form.items() if v}
+        pages = max(1, -(-result.total // PAGE_SIZE))
+        return render(
+            request,
+            "queue.html",
+            status_code=400 if error else 200,
+            reviewer=reviewer,
+            page=result,
+            form=form,
+            error=error,
+            states=review.REVIEW_STATES,
+            page_number=flt.offset // PAGE_SIZE + 1,
+            pages=pages,
+            prev_url=_url("/queue", base, page=flt.offset // PAGE_SIZE) if flt.offset else None,
+            next_url=_url("/queue", base, page=flt.offset // PAGE_SIZE + 2)
+            if result.has_next
+            else None,
+            now=utcnow(),
+        )
+
+    def video_page(
+        request: Request,
+        reviewer: str,
+        youtube_id: str,
+        *,
+        status_code: int = 200,
+        error: str | None = None,
+        note: str = "",
+    ) -> Response:
+        if not YOUTUBE_ID_RE.match(youtube_id):
+            raise StarletteHTTPException(404, "No such video.")
+        with app.state.sessions() as session:
+            try:
+                video = review.get_video(session, youtube_id)
+            except review.VideoNotFound:
+                raise StarletteHTTPException(404, "No such video.") from None
+        # Crops removed by media retention are listed as gone, not shown as broken images.
+        available = (
+            {
+                c.index
+                for c in video.analysis.crops
+                if review.crop_path(settings, video.analysis, c.index)
+            }
+            if video.analysis
+            else set()
+        )
+        return render(
+            request,
+            "video.html",
+            status_code=status_code,
+            reviewer=reviewer,
+            video=video,
+            error=error,
+            note=note,
+            now=utcnow(),
+            available=available,
+            decidable=video.state in review.DECIDABLE_STATES,
+        )
+
+    @app.get("/videos/{youtube_id}", response_class=HTMLResponse)
+    def video(request: Request, youtube_id: str) -> Response:
+        return video_page(request, require_reviewer(request), youtube_id)
+
+    @app.post("/videos/{youtube_id}/decision", response_class=HTMLResponse)
+    def decision(
+        request: Request,
+        youtube_id: str,
+        decision: str = Form(""),
+        note: str = Form(""),
+        expected_state: str = Form(""),
+        csrf_token_field: str = Form("", alias="csrf_token"),
+    ) -> Response:
+        check_csrf(request, csrf_token_field)
+        reviewer = require_reviewer(request)
+        if not YOUTUBE_ID_RE.match(youtube_id):
+            raise StarletteHTTPException(404, "No such video.")
+        try:
+            review.decide(
+                app.state.sessions,
+                youtube_id,
+                decision,
+                reviewer,
+                note=note,
+                expected_state=expected_state or VideoState.FLAGGED.value,
+            )
+        except review.DecisionConflict as exc:
+            message = (
+                f"Not saved: this video is {exc.summary}. The page now shows its current "
+                "state; decide again to add a superseding decision."
+            )
+            return video_page(
+                request, reviewer, youtube_id, status_code=409, error=message, note=note
+            )
+        except review.VideoNotFound:
+            raise StarletteHTTPException(404, "No such video.") from None
+        except review.ReviewError as exc:
+            return video_page(
+                request, reviewer, youtube_id, status_code=400, error=str(exc), note=note
+            )
+        request.session["flash"] = f"{youtube_id} {decision} by {reviewer}."
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/crops/{analysis_id}/{index}")
+    def crop(request: Request, analysis_id: int, index: int) -> Response:
+        require_reviewer(request)
+        with app.state.sessions() as session:
+            analysis = review.get_analysis(session, analysis_id)
+        path = review.crop_path(settings, analysis, index) if analysis is not None else None
+        if path is None:
+            raise StarletteHTTPException(404, "No such crop.")
+        media_type = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+        return FileResponse(
+            path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
+        )
+
+    @app.get("/plots/{analysis_id}.png")
+    def plot(request: Request, analysis_id: int) -> Response:
+        require_reviewer(request)
+        with app.state.sessions() as session:
+            analysis = review.get_analysis(session, analysis_id)
+        if analysis is None:
+            raise StarletteHTTPException(404, "No such analysis.")
+        return Response(
+            review.render_score_plot(analysis),
+            media_type="image/png",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    return app
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _queue_filter(
+    state: str, channel: str, since: str, min_score: str, page: int
+) -> review.QueueFilter:
+    """The queue form's values as a :class:`QueueFilter`; ``ValueError`` says what is wrong."""
+    if state not in review.REVIEW_STATES:
+        raise ValueError(f"Unknown state {state!r}.")
+    channel = channel.strip()
+    if channel and not CHANNEL_RE.match(channel):
+        raise ValueError("The channel must be a channel id (UC…).")
+    since_dt = parse_datetime(since) if since.strip() else None
+    score = None
+    if min_score.strip():
+        try:
+            score = float(min_score)
+        except ValueError:
+            raise ValueError(f"Minimum score {min_score!r} is not a number.") from None
+        if not 0 <= score <= 1:
+            raise ValueError("The minimum score must be between 0 and 1.")
+    page = max(1, min(page, 100_000))
+    return review.QueueFilter(
+        state=state,
+        channel=channel or None,
+        since=since_dt,
+        min_score=score,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+
+
+def _url(path: str, params: dict[str, str], **extra: Any) -> str:
+    return f"{path}?{urlencode({**params, **extra})}"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: ``//evil`` or ``https://evil`` would make login an open redirect."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/queue"
+    return target
+
+
+def _fmt_score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _fmt_dt(value: datetime | None) -> str:
+    return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt_age(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "–"
+    delta = (now or utcnow()) - value
+    if delta < timedelta(hours=1):
+        return f"{max(0, int(delta.total_seconds() // 60))} min"
+    if delta < timedelta(days=2):
+        return f"{int(delta.total_seconds() // 3600)} h"
+    return f"{delta.days} d"
+
+
+def _fmt_seconds(value: Any) -> str:
+    try:
+        return f"{float(value):.2f} s"
+    except (TypeError, ValueError):
+        return "–"

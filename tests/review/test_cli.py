@@ -1,0 +1,209 @@
+"""`find-bot review ...` end to end through bot.cli.main, on both backends."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from bot.cli import main
+from bot.db import session_factory
+from bot.reviewers import authenticate
+from tests.review.conftest import CHANNEL_B
+
+
+@pytest.fixture
+def cli(settings, seeded, monkeypatch, tmp_path):
+    """Run the CLI against ``settings``' database; returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FIND_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FIND_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FIND_LOG_LEVEL", "WARNING")
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        monkeypatch.setattr("sys.stderr", err)
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def test_list_sorted_with_filters(cli):
+    code, out, _ = cli("review", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert "SCORE" in lines[0] and "URL" in lines[0]
+    assert [line.split()[0] for line in lines[1:4]] == ["0.950", "0.810", "0.720"]
+    assert "https://www.youtube.com/watch?v=vidAAAAAAA1" in lines[1]
+    assert lines[1].split()[1] == "16" and lines[1].split()[2] == "2d"  # faces, age
+    assert "3 of 3 flagged" in lines[-1]
+
+    code, out, _ = cli("review", "list", "--json", "--channel", CHANNEL_B)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["youtube_id"] for r in rows] == ["vidBBBBBBB2"]
+    assert rows[0]["channel_id"] == CHANNEL_B and rows[0]["faces"] == 16
+
+    _, out, _ = cli("review", "list", "--json", "--since", "7d", "--min-score", "0.9")
+    assert [json.loads(x)["youtube_id"] for x in out.splitlines()] == ["vidAAAAAAA1"]
+    _, out, _ = cli("review", "list", "--state", "confirmed")
+    assert "no confirmed videos" in out
+    with pytest.raises(SystemExit):
+        cli("review", "list", "--min-score", "2")
+
+
+def test_show_confirm_conflict_force(cli):
+    code, out, _ = cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--note", "swap")
+    assert code == 0 and "confirmed by alice" in out and "(was flagged)" in out
+
+    code, _, err = cli("review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob")
+    assert code == 3
+    assert err.startswith("find-bot: error: video vidAAAAAAA1 was flagged")
+    assert "already confirmed by alice" in err and "--force" in err
+
+    code, out, _ = cli("review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob", "--force")
+    assert code == 0 and "(was confirmed)" in out
+
+    code, out, _ = cli("review", "show", "vidAAAAAAA1")
+    assert code == 0
+    for expected in (
+        "state:     dismissed",
+        "model:     find-xception 1.0.0",
+        "timings:",
+        "track 0: score 0.950",
+        "frames that drove the score:",
+        "face crops:",
+        "confirmed by alice (was flagged): swap",
+        "dismissed by bob (was confirmed)",
+    ):
+        assert expected in out, expected
+    code, out, _ = cli("review", "show", "vidAAAAAAA1", "--json")
+    data = json.loads(out)
+    assert [d["reviewer"] for d in data["decisions"]] == ["alice", "bob"]
+    assert data["analysis"]["timings"]["total"] == 5.4
+
+    code, _, err = cli("review", "show", "missing0000")
+    assert code == 2 and "no video 'missing0000'" in err
+
+
+def test_exports(cli, tmp_path):
+    cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice")
+    cli("review", "dismiss", "vidBBBBBBB2", "--reviewer", "bob")
+    code, out, _ = cli("review", "export", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("youtube_id,url,state")
+    assert len(out.splitlines()) == 4
+    report = tmp_path / "r" / "report.jsonl"
+    code, _, err = cli(
+        "review", "export", "--format", "jsonl", "--state", "dismissed", "-o", str(report)
+    )
+    assert code == 0 and "1 video(s)" in err
+    assert json.loads(report.read_text())["reviewer"] == "bob"
+
+    code, _, err = cli("review", "export", "--format", "dataset")
+    assert code == 2 and "--output" in err
+    code, out, _ = cli("review", "export", "--format", "dataset", "-o", str(tmp_path / "ds"))
+    assert code == 0 and "2 video(s), 6 crop(s) (1 fake, 1 real)" in out
+    labels = [json.loads(x) for x in (tmp_path / "ds" / "labels.jsonl").read_text().splitlines()]
+    assert {r["video_id"]: r["label"] for r in labels} == {
+        "vidAAAAAAA1": "fake",
+        "vidBBBBBBB2": "real",
+    }
+
+
+def test_reviewer_accounts(cli, settings):
+    code, out, _ = cli(
+        "review", "add-reviewer", "alice", "--password-stdin", stdin="s3cret password\n"
+    )
+    assert code == 0 and "reviewer alice created" in out
+    assert "s3cret" not in out
+    sessions = session_factory(settings)
+    assert authenticate(sessions, "alice", "s3cret password") == "alice"
+    assert authenticate(sessions, "alice", "wrong password") is None
+    assert authenticate(sessions, "nobody", "s3cret password") is None
+
+    code, _, err = cli(
+        "review", "add-reviewer", "alice", "--password-stdin", stdin="another pw 123\n"
+    )
+    assert code == 2 and "--reset" in err
+    code, _, _ = cli(
+        "review", "add-reviewer", "alice", "--reset", "--password-stdin", stdin="another pw 123\n"
+    )
+    assert code == 0 and authenticate(sessions, "alice", "another pw 123") == "alice"
+    code, _, err = cli("review", "add-reviewer", "bob", "--password-stdin", stdin="short\n")
+    assert code == 2 and "shorter" in err
+    code, _, err = cli("review", "add-reviewer", "../bad name", "--password-stdin", stdin="x" * 12)
+    assert code == 2 and "not valid" in err
+    code, _, err = cli("review", "add-reviewer", "carol", stdin="")
+    assert code == 2 and "--password-stdin" in err  # no terminal to prompt on
+
+    code, out, _ = cli("review", "disable-reviewer", "alice")
+    assert code == 0 and authenticate(sessions, "alice", "another pw 123") is None
+    code, out, _ = cli("review", "reviewers")
+    assert "alice" in out and "disabled" in out
+    with sessions() as session:
+        from bot.store import Reviewer
+
+        stored = session.query(Reviewer).filter_by(name="alice").one().password_hash
+    assert stored.startswith("$argon2id$") and "another" not in stored
+
+
+def test_web_command_needs_a_secret(cli, monkeypatch):
+    code, _, err = cli("web")
+    assert code == 2 and "FIND_WEB_SECRET_KEY is not set" in err
+    monkeypatch.setenv("FIND_WEB_SECRET_KEY", "too-short")
+    code, _, err = cli("web")
+    assert code == 2 and "shorter than 32" in err and "too-short" not in err
+
+
+def test_web_command_serves(settings, tmp_path):
+    """`find-bot web` as a real process: it starts, answers, and stops on SIGTERM."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FIND_")},
+        "FIND_DATA_DIR": str(settings.data_dir),
+        "FIND_DATABASE_URL": settings.database_url,
+        "FIND_WEB_SECRET_KEY": "s" * 40,
+        "FIND_WEB_PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "web"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.read() == b"ok\n"
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "find-bot web did not start"
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+            assert "secure" in r.headers["set-cookie"].lower()  # the default
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM (systemd counts that as clean).
+    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert "Finished server process" in output and "color_message" not in output
+    assert "web.start" in output and "s" * 40 not in output

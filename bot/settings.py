@@ -84,6 +84,7 @@ class Settings:
     media_dir: Path
     youtube_api_key: Secret | None = None
     youtube_api_endpoint: str | None = None
+    media_url_template: str = "https://www.youtube.com/watch?v={id}"
     channels: tuple[str, ...] = ()
     search_queries: tuple[str, ...] = ()
     poll_interval_s: int = 900
@@ -104,6 +105,7 @@ class Settings:
     row_retention_days: int = 0
     lease_s: int = 300
     max_attempts: int = 5
+    shutdown_grace_s: int = 30
     download_workers: int = 1
     analyse_workers: int = 1
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
@@ -114,6 +116,7 @@ class Settings:
     web_auth_header: str | None = None
     web_secure_cookies: bool = True
     webhook_url: Secret | None = None
+    web_base_url: str | None = None
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -291,10 +294,19 @@ def parse_url(raw: str) -> str:
     return value
 
 
+def parse_media_url_template(raw: str) -> str:
+    """The page yt-dlp downloads a video from; ``{id}`` becomes the YouTube video id."""
+    value = parse_url(raw)
+    if "{id}" not in value:
+        raise ValueError(f"{value!r} has no {{id}} placeholder for the video id")
+    return value
+
+
 # name -> (parser, settings attribute)
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "youtube_api_key": lambda raw: Secret(raw.strip()) if raw.strip() else None,
     "youtube_api_endpoint": parse_url,
+    "media_url_template": parse_media_url_template,
     "channels": parse_channels,
     "search_queries": parse_queries,
     "poll_interval_s": lambda raw: parse_duration(raw, minimum=10),
@@ -315,6 +327,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "row_retention_days": lambda raw: parse_int(raw, minimum=0),
     "lease_s": lambda raw: parse_duration(raw, minimum=5),
     "max_attempts": lambda raw: parse_int(raw, minimum=1, maximum=100),
+    "shutdown_grace_s": lambda raw: parse_duration(raw, minimum=0),
     "download_workers": lambda raw: parse_int(raw, minimum=0, maximum=64),
     "analyse_workers": lambda raw: parse_int(raw, minimum=0, maximum=64),
     "worker_id": lambda raw: raw.strip(),
@@ -325,6 +338,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "web_auth_header": lambda raw: raw.strip() or None,
     "web_secure_cookies": parse_bool,
     "webhook_url": lambda raw: Secret(parse_url(raw)),
+    "web_base_url": lambda raw: parse_url(raw).rstrip("/"),
     "log_level": lambda raw: parse_choice(raw, LOG_LEVELS, upper=True),
     "log_format": lambda raw: parse_choice(raw, LOG_FORMATS),
 }
@@ -336,6 +350,7 @@ _ENV_NAMES = {
     "max_filesize_bytes": "MAX_FILESIZE",
     "min_free_disk_bytes": "MIN_FREE_DISK",
     "lease_s": "LEASE",
+    "shutdown_grace_s": "SHUTDOWN_GRACE",
 }
 
 

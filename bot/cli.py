@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print("find-bot: interrupted", file=sys.stderr)
         return 130
     finally:
-        logging.shutdown()
+        # Flush, but do not close: logging.shutdown() would also close handlers that
+        # libraries (absl, via TensorFlow) built around someone else's stderr.
+        for handler in logging.getLogger().handlers:
+            handler.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -278,5 +278,13 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
             StageFailure(f"internal error in {stage}: {exc!r}", permanent=False, kind="internal"),
         )
     else:
-        queue.complete(job, apply)
+        try:
+            queue.complete(job, apply)
+        except Exception as exc:
+            # apply() or the commit failed: the transaction rolled back, so record a
+            # failure instead of leaving the video leased (and the worker crashed) until expiry.
+            log.exception("recording the result failed",
+                          extra={"video": job.youtube_id, "stage": stage})
+            queue.fail(job, StageFailure(f"internal error recording {stage} result: {exc!r}",
+                                         permanent=False, kind="internal"))
     return job

@@ -89,6 +89,7 @@ class Settings:
     search_queries: tuple[str, ...] = ()
     poll_interval_s: int = 900
     quota_daily_budget: int = 10_000
+    enrich_wait_s: int = 3600
     max_duration_s: int = 3600
     min_published_at: datetime | None = None
     skip_live: bool = True
@@ -311,6 +312,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "search_queries": parse_queries,
     "poll_interval_s": lambda raw: parse_duration(raw, minimum=10),
     "quota_daily_budget": lambda raw: parse_int(raw, minimum=1, maximum=10_000_000),
+    "enrich_wait_s": lambda raw: parse_duration(raw, minimum=0),
     "max_duration_s": lambda raw: parse_duration(raw, minimum=1),
     "min_published_at": parse_datetime,
     "skip_live": parse_bool,
@@ -350,6 +352,7 @@ _ENV_NAMES = {
     "max_filesize_bytes": "MAX_FILESIZE",
     "min_free_disk_bytes": "MIN_FREE_DISK",
     "lease_s": "LEASE",
+    "enrich_wait_s": "ENRICH_WAIT",
     "shutdown_grace_s": "SHUTDOWN_GRACE",
 }
 

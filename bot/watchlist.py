@@ -1,0 +1,112 @@
+"""Make the database's channel and query rows match the configuration.
+
+The configuration (``FIND_CHANNELS``, ``FIND_SEARCH_QUERIES``) says what to
+watch; the rows remember what was learned about each item (resolved channel
+id, uploads playlist, last seen video, last successful search).  Syncing
+never deletes a row: an item removed from the configuration is only marked
+inactive, so adding it back later resumes where it stopped instead of paying
+again to resolve it and re-reading its backlog.
+
+The daemon calls :func:`sync_watchlist` at start and on SIGHUP (reload).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.logs import log_event
+from bot.settings import Settings
+from bot.store import Channel, SearchQuery
+
+log = logging.getLogger("find.watchlist")
+
+
+@dataclass
+class WatchlistChange:
+    """What one sync changed, as configured strings (channel ids/@handles, query texts)."""
+
+    added_channels: list[str] = field(default_factory=list)
+    removed_channels: list[str] = field(default_factory=list)
+    added_queries: list[str] = field(default_factory=list)
+    removed_queries: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(
+            (self.added_channels, self.removed_channels, self.added_queries, self.removed_queries)
+        )
+
+    def __str__(self) -> str:
+        if not self.changed:
+            return "watchlist unchanged"
+        parts = [
+            f"{label} {len(items)} {noun}"
+            for label, items, noun in (
+                ("added", self.added_channels, "channel(s)"),
+                ("removed", self.removed_channels, "channel(s)"),
+                ("added", self.added_queries, "query(ies)"),
+                ("removed", self.removed_queries, "query(ies)"),
+            )
+            if items
+        ]
+        return "watchlist: " + ", ".join(parts)
+
+
+def sync_watchlist(settings: Settings, session: Session) -> WatchlistChange:
+    """Add, re-activate and deactivate rows so the active set equals the settings.
+
+    Runs inside the caller's transaction (the caller commits).
+    """
+    change = WatchlistChange()
+    _sync_channels(settings.channels, session, change)
+    _sync_queries(settings.search_queries, session, change)
+    if change.changed:
+        log_event(
+            log,
+            "watchlist.synced",
+            added_channels=len(change.added_channels),
+            removed_channels=len(change.removed_channels),
+            added_queries=len(change.added_queries),
+            removed_queries=len(change.removed_queries),
+        )
+    return change
+
+
+def _sync_channels(configured: tuple[str, ...], session: Session, change: WatchlistChange) -> None:
+    rows = {row.configured_as: row for row in session.scalars(select(Channel))}
+    wanted = set(configured)
+    for name in configured:
+        row = rows.get(name)
+        if row is None:
+            session.add(Channel(configured_as=name, active=True))
+            change.added_channels.append(name)
+        elif not row.active:
+            row.active = True
+            change.added_channels.append(name)
+    for name, row in rows.items():
+        if row.active and name not in wanted:
+            row.active = False
+            change.removed_channels.append(name)
+    session.flush()
+
+
+def _sync_queries(configured: tuple[str, ...], session: Session, change: WatchlistChange) -> None:
+    rows = {row.query: row for row in session.scalars(select(SearchQuery))}
+    wanted = set(configured)
+    for text in configured:
+        row = rows.get(text)
+        if row is None:
+            session.add(SearchQuery(query=text, active=True))
+            change.added_queries.append(text)
+        elif not row.active:
+            row.active = True
+            change.added_queries.append(text)
+    for text, row in rows.items():
+        if row.active and text not in wanted:
+            row.active = False
+            change.removed_queries.append(text)
+    session.flush()

@@ -1,0 +1,1 @@
+"""Local fakes of YouTube (Data API v3 and a media server) for tests and benchmarks."""

@@ -1,0 +1,87 @@
+"""Quota days follow Pacific time; network failures are retried, recorded and key-free."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from bot.db import session_factory, session_scope
+from bot.discover import discover_once
+from bot.quota import QuotaLedger, next_reset, quota_day, search_interval_s
+from bot.store import Channel, QuotaEntry
+from bot.watchlist import sync_watchlist
+from bot.youtube import redact_key
+
+
+def test_quota_day_turns_at_pacific_midnight() -> None:
+    # Winter (PST, UTC-8) and summer (PDT, UTC-7)
+    assert quota_day(datetime(2026, 1, 15, 7, 59, tzinfo=UTC)) == "2026-01-14"
+    assert quota_day(datetime(2026, 1, 15, 8, 0, tzinfo=UTC)) == "2026-01-15"
+    assert quota_day(datetime(2026, 7, 15, 6, 59, tzinfo=UTC)) == "2026-07-14"
+    assert quota_day(datetime(2026, 7, 15, 7, 0, tzinfo=UTC)) == "2026-07-15"
+    # The night the clocks go forward (8 March 2026) still resets at local midnight.
+    assert next_reset(datetime(2026, 3, 8, 12, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 9, 7, 0, tzinfo=UTC
+    )
+
+
+def test_ledger_counts_only_the_current_pacific_day(sqlite_settings) -> None:
+    clock = [datetime(2026, 1, 15, 7, 0, tzinfo=UTC)]
+    ledger = QuotaLedger(session_factory(sqlite_settings), 150, clock=lambda: clock[0])
+    ledger.record("search.list")
+    ledger.record("videos.list")
+    assert ledger.used_today() == 101 and ledger.remaining() == 49
+    clock[0] = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)  # midnight Pacific
+    assert ledger.used_today() == 0 and ledger.remaining() == 150
+    assert ledger.usage_by_method("2026-01-14") == {"search.list": 100, "videos.list": 1}
+
+
+def test_searches_are_spread_over_the_day_to_fit_the_budget() -> None:
+    # 50 channels every 15 min use 96 * 51 = 4896 units; 5104 left = 51.04 searches a day
+    assert search_interval_s(10_000, 50, 1, 900) == math.ceil(86400 / 51.04)
+    assert search_interval_s(10_000, 50, 5, 900) == math.ceil(86400 / (51.04 / 5))
+    assert search_interval_s(10_000, 0, 1, 900) == 900  # never more often than every poll
+
+
+def test_network_errors_are_retried_recorded_and_never_show_the_key(
+    sqlite_ingestion, monkeypatch
+) -> None:
+    ing = sqlite_ingestion
+    settings = ing.settings(
+        CHANNELS="UC" + "a" * 22,
+        YOUTUBE_API_ENDPOINT="http://127.0.0.1:9",  # nothing listens there
+        YOUTUBE_API_KEY="very-secret-key",
+    )
+    with session_scope(settings) as session:
+        sync_watchlist(settings, session)
+    sleeps: list[float] = []
+    report = discover_once(settings, ing.client(settings, sleep=sleeps.append, retries=2))
+    assert len(sleeps) == 2 and len(report.errors) == 1
+    assert "network error" in report.errors[0]
+    assert "very-secret-key" not in report.errors[0]
+    with session_factory(settings)() as session:
+        assert [e.outcome for e in session.scalars(select(QuotaEntry))] == ["network"] * 3
+        channel = session.scalars(select(Channel)).one()
+        assert "network error" in channel.last_error
+
+
+def test_redact_key_scrubs_request_urls() -> None:
+    text = "<HttpError 502 when requesting http://h/youtube/v3/videos?id=x&key=abc123&alt=json>"
+    assert redact_key(text) == (
+        "<HttpError 502 when requesting http://h/youtube/v3/videos?id=x&key=***&alt=json>"
+    )
+    assert "abc123" not in redact_key("the key abc123 leaked", "abc123")
+
+
+def test_debug_logs_never_show_the_key(sqlite_ingestion, caplog) -> None:
+    ing = sqlite_ingestion
+    channel = ing.channel()
+    ing.upload(channel, serve=False)
+    settings = ing.settings(CHANNELS=channel.id)
+    with caplog.at_level("DEBUG", logger="googleapiclient.discovery"):
+        report = discover_once(settings, ing.client(settings))
+    assert report.new_videos == 1
+    assert "URL being requested" in caplog.text  # the library does log each request URL...
+    assert "test-api-key" not in caplog.text  # ...but without the key

@@ -139,9 +139,14 @@ class QuotaLedger:
             )
         return units
 
-    def record(self, method: str, outcome: str = "ok") -> int:
-        """Write one call (made or attempted) and its cost; return the units recorded."""
-        units = cost_of(method)
+    def record(self, method: str, outcome: str = "ok", *, charged: bool = True) -> int:
+        """Write one call (made or attempted) and its cost; return the units recorded.
+
+        ``charged=False`` is for attempts that provably never reached YouTube
+        (connection refused, unknown host): they are logged at 0 units, so an
+        outage cannot burn the local budget without any real spend.
+        """
+        units = cost_of(method) if charged else 0
         now = self.clock()
         with self.sessions.begin() as session:
             session.add(

@@ -268,11 +268,13 @@ class YouTubeClient:
         while True:
             attempt += 1
             self.ledger.ensure(method)
+            reached_server = True
             try:
                 response = make_request().execute(num_retries=0)
             except HttpError as exc:
                 failure = self._classify_http(method, exc)
             except OSError as exc:  # refused, reset, timed out
+                reached_server = not isinstance(exc, ConnectionRefusedError)
                 failure = TransientApiError(
                     f"{method}: network error talking to the YouTube API: "
                     f"{redact_key(str(exc), self._key) or type(exc).__name__}",
@@ -281,6 +283,7 @@ class YouTubeClient:
             except Exception as exc:  # httplib2's own errors (ServerNotFoundError...)
                 if type(exc).__module__.split(".")[0] != "httplib2":
                     raise
+                reached_server = type(exc).__name__ != "ServerNotFoundError"
                 failure = TransientApiError(
                     f"{method}: network error talking to the YouTube API: "
                     f"{redact_key(str(exc), self._key)}",
@@ -290,7 +293,7 @@ class YouTubeClient:
                 self._spend(method, "ok")
                 return response
 
-            self._spend(method, failure.reason)
+            self._spend(method, failure.reason, charged=reached_server)
             if not isinstance(failure, TransientApiError) or attempt > self.retries:
                 raise failure
             delay = self._backoff(attempt)
@@ -305,8 +308,8 @@ class YouTubeClient:
             )
             self.sleep(delay)
 
-    def _spend(self, method: str, outcome: str) -> None:
-        self.units_spent += self.ledger.record(method, outcome)
+    def _spend(self, method: str, outcome: str, *, charged: bool = True) -> None:
+        self.units_spent += self.ledger.record(method, outcome, charged=charged)
         self.calls[method] = self.calls.get(method, 0) + 1
 
     def _backoff(self, attempt: int) -> float:

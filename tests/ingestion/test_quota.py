@@ -62,7 +62,10 @@ def test_network_errors_are_retried_recorded_and_never_show_the_key(
     assert "network error" in report.errors[0]
     assert "very-secret-key" not in report.errors[0]
     with session_factory(settings)() as session:
-        assert [e.outcome for e in session.scalars(select(QuotaEntry))] == ["network"] * 3
+        entries = session.scalars(select(QuotaEntry)).all()
+        assert [e.outcome for e in entries] == ["network"] * 3
+        # Refused connections never reached YouTube: logged, but they cost no budget.
+        assert [e.units for e in entries] == [0, 0, 0]
         channel = session.scalars(select(Channel)).one()
         assert "network error" in channel.last_error
 

@@ -1,0 +1,184 @@
+"""``find-bot scan``: score local videos and images for deepfake faces, no database needed."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot.errors import FindError
+
+
+class NoBundleError(FindError):
+    """No model bundle is configured or the configured one does not exist."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="score videos/images for deepfake faces",
+        description=(
+            "Score each video or image (directories are searched recursively) and print a "
+            "verdict per file: fake, real, no_face or error. Exit code 0 when every file "
+            "was scored, 1 when any failed (the others are still reported)."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="video, image or directory")
+    parser.add_argument(
+        "--frames",
+        type=_positive_int,
+        metavar="N",
+        help="frames sampled per video (default: FIND_FRAMES_PER_VIDEO or 32)",
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="DIR",
+        help="model bundle directory (default: FIND_MODEL_BUNDLE or model/bundles/default)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_probability,
+        metavar="P",
+        help="threshold on the video score (default: FIND_SCORE_THRESHOLD, else the bundle's)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="classifier arithmetic: float32 (exact, default) or bfloat16 (faster on CPUs "
+        "with bfloat16 support, scores differ slightly)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument(
+        "--save-crops",
+        type=Path,
+        metavar="DIR",
+        help="write the face crops that drove each score as JPEG files under DIR",
+    )
+    parser.set_defaults(handler=_scan)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..1024")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
+    return value
+
+
+def resolve_bundle_path(flag: Path | None, configured: Path | None) -> Path:
+    """The bundle to use: ``--bundle`` wins over settings; fail with how to get one."""
+    path = flag or configured
+    if path is None or not Path(path).expanduser().exists():
+        where = f" at {path}" if path is not None else ""
+        raise NoBundleError(
+            f"no model bundle{where}: pass --bundle DIR or set FIND_MODEL_BUNDLE to a bundle "
+            "directory, or train one with `find-bot train` (see docs/detection.md)"
+        )
+    return Path(path).expanduser()
+
+
+def crop_directory(root: Path, media_path: str) -> Path:
+    """Per-file folder for evidence crops: the file stem plus a hash of its full path."""
+    digest = hashlib.sha1(str(Path(media_path).resolve()).encode()).hexdigest()[:8]
+    return root / f"{Path(media_path).stem}-{digest}"
+
+
+def save_crops(result, root: Path) -> list[Path]:
+    """Write ``result.evidence_crops`` as JPEG files; return their paths."""
+    import cv2
+
+    if not result.evidence_crops:
+        return []
+    folder = crop_directory(root, result.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for track_id, frame_index, crop in result.evidence_crops:
+        target = folder / f"track{track_id}_frame{frame_index:06d}.jpg"
+        bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+            raise FindError(f"{target}: cannot write crop (is {root} writable?)")
+        written.append(target)
+    return written
+
+
+_HEADER = f"{'VERDICT':<8} {'SCORE':>6} {'FACES':>5} {'TRACKS':>6} {'FRAMES':>7} {'TIME':>6}  PATH"
+
+
+def format_row(result) -> str:
+    score = "-" if result.score is None else f"{result.score:.3f}"
+    frames = f"{result.frames_decoded}/{result.frames_requested}"
+    seconds = sum(v for k, v in result.timings.items() if k != "total_s")
+    row = (
+        f"{result.verdict:<8} {score:>6} {result.faces:>5} {len(result.tracks):>6} "
+        f"{frames:>7} {seconds:>5.1f}s  {result.path}"
+    )
+    if result.error:
+        row += f"\n         {result.error}"
+    return row
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from bot.commands.common import settings_from_args
+
+    settings = settings_from_args(args)
+    bundle_path = resolve_bundle_path(args.bundle, settings.model_bundle)
+    frames = args.frames or settings.frames_per_video
+    threshold = args.threshold if args.threshold is not None else settings.score_threshold
+
+    # Keep TensorFlow's start-up chatter and FFmpeg's demuxer complaints off the terminal:
+    # a file that fails to decode is reported in its own row with a clear message.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from tqdm import tqdm
+
+    from model.bundle import load_bundle
+    from model.frames import iter_media_paths
+    from model.scoring import VideoScorer
+
+    paths = list(iter_media_paths(args.paths))
+    if not paths:
+        raise FindError(f"no video or image files found in {', '.join(args.paths)}")
+    bundle = load_bundle(bundle_path)
+    scorer = VideoScorer(bundle, frames=frames, threshold=threshold, precision=args.precision)
+    bundle.ensemble(args.precision)  # load the weights now: a bad bundle fails before any file
+
+    if not args.json:
+        print(
+            f"model {bundle.id} {bundle.version}, threshold {scorer.threshold:g}, "
+            f"{frames} frames, {args.precision}"
+        )
+        print(_HEADER)
+    counts: dict[str, int] = {}
+    progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
+    for path in progress:
+        progress.set_postfix_str(path.name[:40])
+        result = scorer.score_path(path)
+        counts[result.verdict] = counts.get(result.verdict, 0) + 1
+        if args.save_crops is not None:
+            save_crops(result, args.save_crops)
+        if args.json:
+            tqdm.write(json.dumps(result.to_dict(), allow_nan=False), file=sys.stdout)
+        else:
+            tqdm.write(format_row(result), file=sys.stdout)
+    progress.close()
+    if not args.json:
+        summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("fake", "real", "no_face", "error"))
+        print(f"{len(paths)} file(s): {summary}")
+    return 1 if counts.get("error") else 0

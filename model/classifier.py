@@ -1,0 +1,158 @@
+"""XceptionNet face classifier with a width/depth knob, and its input preprocessing.
+
+The full network is Chollet's Xception (299x299, 8 middle-flow blocks,
+~20.8M parameters), the FaceForensics++ baseline.  ``ArchSpec`` scales the
+channel counts (``width``) and the number of middle-flow blocks so that a
+compact variant can be trained on a CPU; the layer graph is otherwise
+identical, so one code path serves both.
+
+The network outputs one *logit* per image (no sigmoid): temperature scaling
+(calibration) is applied outside the network, by the ensemble.
+
+No ImageNet weights are available offline, so models start from random
+weights (``seed`` makes that reproducible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ARCH_NAMES = ("xception", "xception_compact")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Architecture of a classifier: family name, square input size, width factor, depth."""
+
+    name: str  # "xception" | "xception_compact"
+    input_size: int  # crops are input_size x input_size RGB
+    width: float  # channel multiplier, 1.0 = original Xception
+    middle_blocks: int  # middle-flow blocks, 8 = original Xception
+
+    def __post_init__(self) -> None:
+        if self.name not in ARCH_NAMES:
+            raise ValueError(f"unknown architecture {self.name!r}; expected one of {ARCH_NAMES}")
+        if self.input_size < 32:
+            raise ValueError(f"input_size must be >= 32, got {self.input_size}")
+        if self.width <= 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+        if self.middle_blocks < 0:
+            raise ValueError(f"middle_blocks must be >= 0, got {self.middle_blocks}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchSpec:
+        try:
+            return cls(
+                name=str(data["name"]),
+                input_size=int(data["input_size"]),
+                width=float(data["width"]),
+                middle_blocks=int(data["middle_blocks"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"architecture is missing the field {exc.args[0]!r}") from exc
+
+
+FULL_XCEPTION = ArchSpec("xception", 299, 1.0, 8)
+#: ~1/4 of the channels' cost, half the middle flow, 160 px input: trainable on a CPU.
+COMPACT_XCEPTION = ArchSpec("xception_compact", 160, 0.5, 4)
+
+
+def preprocess(batch_uint8_rgb: np.ndarray) -> np.ndarray:
+    """Scale uint8 RGB pixels to [-1, 1] float32 (Xception's ``preprocess_input``).
+
+    The one function used by training and inference: ``x / 127.5 - 1``, which
+    is exactly ``keras.applications.xception.preprocess_input`` ("tf" mode).
+    """
+    batch = np.asarray(batch_uint8_rgb)
+    return batch.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def _channels(base: int, width: float) -> int:
+    """Scaled channel count, rounded to a multiple of 8 (at least 8) for efficient kernels."""
+    return max(8, round(base * width / 8) * 8)
+
+
+def build_classifier(spec: ArchSpec, seed: int | None = None, dtype: str | None = None):
+    """Build an untrained Xception classifier: float input in [-1, 1], one logit out.
+
+    Input: ``(batch, input_size, input_size, 3)`` float32 already passed through
+    ``preprocess``.  Output: ``(batch, 1)`` logit.  Every layer is named, so
+    weight files map onto the graph by name and order.
+
+    ``dtype`` is a Keras dtype policy for every layer but the logit (which
+    stays float32): None (the global policy, float32 by default) for training
+    and exact inference, ``"mixed_bfloat16"`` for faster CPU inference on
+    processors with bfloat16 instructions.  Variables stay float32 either way,
+    so the same weight files load into both.
+    """
+    import keras
+    from keras import layers
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+    def c(base: int) -> int:
+        return _channels(base, spec.width)
+
+    def sep(x, filters: int, name: str):
+        x = layers.SeparableConv2D(
+            filters, 3, padding="same", use_bias=False, name=name, dtype=dtype
+        )(x)
+        return layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
+
+    def down_block(x, filters: int, name: str, first_relu: bool = True):
+        residual = layers.Conv2D(
+            filters, 1, strides=2, padding="same", use_bias=False, name=f"{name}_res", dtype=dtype
+        )(x)
+        residual = layers.BatchNormalization(name=f"{name}_res_bn", dtype=dtype)(residual)
+        if first_relu:
+            x = layers.Activation("relu", name=f"{name}_relu1", dtype=dtype)(x)
+        x = sep(x, filters, f"{name}_sep1")
+        x = layers.Activation("relu", name=f"{name}_relu2", dtype=dtype)(x)
+        x = sep(x, filters, f"{name}_sep2")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool", dtype=dtype)(x)
+        return layers.add([x, residual], name=f"{name}_add", dtype=dtype)
+
+    inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
+    # Entry flow.
+    x = layers.Conv2D(c(32), 3, strides=2, use_bias=False, name="entry_conv1", dtype=dtype)(inputs)
+    x = layers.BatchNormalization(name="entry_conv1_bn", dtype=dtype)(x)
+    x = layers.Activation("relu", name="entry_conv1_relu", dtype=dtype)(x)
+    x = layers.Conv2D(c(64), 3, use_bias=False, name="entry_conv2", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="entry_conv2_bn", dtype=dtype)(x)
+    x = layers.Activation("relu", name="entry_conv2_relu", dtype=dtype)(x)
+    x = down_block(x, c(128), "entry_block1", first_relu=False)
+    x = down_block(x, c(256), "entry_block2")
+    x = down_block(x, c(728), "entry_block3")
+    # Middle flow.
+    for i in range(spec.middle_blocks):
+        name = f"middle_block{i + 1}"
+        residual = x
+        for j in range(3):
+            x = layers.Activation("relu", name=f"{name}_relu{j + 1}", dtype=dtype)(x)
+            x = sep(x, c(728), f"{name}_sep{j + 1}")
+        x = layers.add([x, residual], name=f"{name}_add", dtype=dtype)
+    # Exit flow.
+    residual = layers.Conv2D(
+        c(1024), 1, strides=2, padding="same", use_bias=False, name="exit_res", dtype=dtype
+    )(x)
+    residual = layers.BatchNormalization(name="exit_res_bn", dtype=dtype)(residual)
+    x = layers.Activation("relu", name="exit_relu1", dtype=dtype)(x)
+    x = sep(x, c(728), "exit_sep1")
+    x = layers.Activation("relu", name="exit_relu2", dtype=dtype)(x)
+    x = sep(x, c(1024), "exit_sep2")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="exit_pool", dtype=dtype)(x)
+    x = layers.add([x, residual], name="exit_add", dtype=dtype)
+    x = sep(x, c(1536), "exit_sep3")
+    x = layers.Activation("relu", name="exit_relu3", dtype=dtype)(x)
+    x = sep(x, c(2048), "exit_sep4")
+    x = layers.Activation("relu", name="exit_relu4", dtype=dtype)(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
+    x = layers.Dropout(0.5, name="dropout", dtype=dtype)(x)
+    logit = layers.Dense(1, name="logit", dtype="float32")(x)
+    return keras.Model(inputs, logit, name=spec.name)

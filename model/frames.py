@@ -1,0 +1,208 @@
+"""Frame sampling: read a few evenly spread frames of a video by seeking.
+
+A deepfake verdict does not need every frame: 32 frames spread over the video
+see every person who is on screen for more than a few seconds, and reading
+them by seeking costs a fraction of decoding the whole file (about 5x less for
+a one-minute 720p H.264 video).
+
+A file that yields no frame at all is an error (``VideoDecodeError``), never
+"no faces": a corrupt download, a truncated file or a codec the OpenCV wheel
+cannot decode (AV1) must not be reported as a clean video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import FindError
+
+#: File extensions treated as still images; everything else is tried as a video.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+#: File extensions picked up when a directory is scanned.
+VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v"})
+
+#: When the next wanted frame is at most this many frames ahead, decode forward
+#: instead of seeking: a seek restarts decoding at the previous keyframe, which
+#: costs more than a few sequential decodes.
+_SEQUENTIAL_GAP = 8
+
+
+class VideoDecodeError(FindError):
+    """A video or image could not be decoded (corrupt, truncated, unsupported codec)."""
+
+
+@dataclass
+class FrameSample:
+    """Frames sampled from one file, with what was asked for and what was obtained."""
+
+    frames: list[np.ndarray]  # RGB uint8, H x W x 3
+    indices: list[int]  # frame index of each decoded frame in the video
+    timestamps_s: list[float]  # position of each decoded frame, seconds
+    requested: int  # number of frames asked for
+    decoded: int  # number of frames actually decoded
+    fps: float  # frames per second reported by the container (0.0 if unknown)
+    total_frames: int  # frame count reported by the container (or counted)
+    failed_indices: list[int] = field(default_factory=list)  # wanted but not decodable
+
+
+def is_image_path(path: str | Path) -> bool:
+    """True when the file extension says still image."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def sample_indices(total_frames: int, n: int) -> list[int]:
+    """Pick ``n`` frame indices spread evenly over ``total_frames``.
+
+    Each index is the centre of one of ``n`` equal segments, so the very first
+    frame (often black or a title card) and the last one are avoided, and the
+    spacing is even.  Short videos yield fewer, unique indices.
+    """
+    if total_frames <= 0 or n <= 0:
+        return []
+    n = min(n, total_frames)
+    centres = (np.arange(n) + 0.5) * total_frames / n
+    return sorted({min(total_frames - 1, int(c)) for c in centres})
+
+
+def _to_rgb(frame_bgr: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if frame_bgr.ndim == 2:
+        return cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2RGB)
+    if frame_bgr.shape[2] == 4:
+        return cv2.cvtColor(frame_bgr, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8; raise ``VideoDecodeError`` if it is unreadable."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: no such file")
+    data = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode handles any path
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise VideoDecodeError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return _to_rgb(image)
+
+
+def _count_frames(path: Path) -> int:
+    """Count frames by grabbing them all: the fallback when the container does not say."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    count = 0
+    try:
+        while cap.grab():
+            count += 1
+    finally:
+        cap.release()
+    return count
+
+
+def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
+    """Decode ``n`` frames spread evenly over the video at ``path``, by seeking.
+
+    Frames that fail to decode (a truncated tail, a seek past a wrong frame
+    count) are skipped and listed in ``failed_indices``; the caller sees
+    ``decoded < requested``.  Raises ``VideoDecodeError`` when nothing decodes.
+    """
+    import cv2
+
+    path = Path(path)
+    if n < 1:
+        raise ValueError(f"frames to sample must be >= 1, got {n}")
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: no such file")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoDecodeError(f"{path}: not a readable video (OpenCV cannot open it)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not np.isfinite(fps) or fps < 0:
+            fps = 0.0
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if total <= 0:  # some streams (live webm) carry no frame count: count them once
+            cap.release()
+            total = _count_frames(path)
+            cap = cv2.VideoCapture(str(path))
+        wanted = sample_indices(total, n)
+        frames, indices, stamps, failed = _read_indices(cap, wanted, fps)
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoDecodeError(
+            f"{path}: decoded 0 of {n} frames (corrupt, truncated, not a video, "
+            "or a codec this OpenCV build cannot decode such as AV1)"
+        )
+    return FrameSample(
+        frames=frames,
+        indices=indices,
+        timestamps_s=stamps,
+        requested=n,
+        decoded=len(frames),
+        fps=fps,
+        total_frames=total,
+        failed_indices=failed,
+    )
+
+
+def _read_indices(
+    cap, wanted: list[int], fps: float
+) -> tuple[list[np.ndarray], list[int], list[float], list[int]]:
+    """Read the frames at ``wanted`` (sorted) from an open capture."""
+    import cv2
+
+    frames: list[np.ndarray] = []
+    indices: list[int] = []
+    stamps: list[float] = []
+    failed: list[int] = []
+    position = 0  # index of the frame the next read() returns
+    for index in wanted:
+        gap = index - position
+        if gap < 0 or gap > _SEQUENTIAL_GAP:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        else:
+            ok = True
+            for _ in range(gap):
+                ok = cap.grab()
+                if not ok:
+                    break
+            if not ok:
+                failed.append(index)
+                position = index
+                continue
+        ok, frame = cap.read()
+        position = index + 1
+        if not ok or frame is None:
+            failed.append(index)
+            continue
+        msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+        stamp = index / fps if fps > 0 else (msec / 1000.0 if msec and msec > 0 else 0.0)
+        frames.append(_to_rgb(frame))
+        indices.append(index)
+        stamps.append(round(float(stamp), 3))
+    return frames, indices, stamps, failed
+
+
+def iter_media_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and directories into the media files to scan.
+
+    Files given explicitly are always yielded (a wrong type is reported as an
+    error by the scorer, not skipped silently); directories are walked
+    recursively, in sorted order, for known video and image extensions.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
+                    yield child
+        else:
+            yield path

@@ -1,0 +1,135 @@
+"""``find-bot scan`` and ``find-bot model info`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    """No .env or FIND_* variables from the developer's machine leak into the CLI.
+
+    Commands configure logging with a handler on the current ``sys.stderr``,
+    which under pytest is the capture of *this* test; the root logger's
+    handlers are restored afterwards so the next test does not write to a
+    closed capture.
+    """
+    import logging
+    import os
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    for key in list(os.environ):
+        if key.startswith("FIND_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("FIND_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_scan_json_lines_and_exit_code_with_a_failure(capsys, tiny_bundle_dir, media_dir):
+    code = main(
+        [
+            "scan",
+            str(media_dir / "one_face.mp4"),
+            str(media_dir / "corrupt.mp4"),
+            str(media_dir / "astronaut.png"),
+            "--bundle",
+            str(tiny_bundle_dir),
+            "--frames",
+            "4",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # one file failed...
+    assert [r["verdict"] != "error" for r in rows] == [True, False, True]  # ...others reported
+    assert rows[0]["frames_requested"] == 4 and rows[0]["faces"] == 4
+    assert "corrupt.mp4" in rows[1]["error"]
+
+
+def test_scan_table_directory_and_crops(capsys, tiny_bundle_dir, media_dir, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(media_dir / "one_face.mp4", folder)
+    shutil.copy(media_dir / "no_face.mp4", folder)
+    crops = tmp_path / "crops"
+    code = main(
+        [
+            "scan",
+            str(folder),
+            "--bundle",
+            str(tiny_bundle_dir),
+            "--frames",
+            "4",
+            "--threshold",
+            "0.0",
+            "--save-crops",
+            str(crops),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "VERDICT" in out and "threshold 0," in out
+    lines = {line.split()[-1]: line.split()[0] for line in out.splitlines() if ".mp4" in line}
+    assert lines == {str(folder / "no_face.mp4"): "no_face", str(folder / "one_face.mp4"): "fake"}
+    assert "2 file(s): 1 fake, 0 real, 1 no_face, 0 error" in out
+    saved = list(crops.rglob("*.jpg"))
+    assert len(saved) == 3 and all(p.parent.name.startswith("one_face-") for p in saved)
+
+
+def test_scan_without_a_bundle_says_how_to_get_one(capsys, tmp_path):
+    code = main(["scan", str(tmp_path), "--bundle", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "find-bot train" in err and "FIND_MODEL_BUNDLE" in err
+
+
+def test_scan_uses_the_bundle_from_settings(capsys, monkeypatch, tiny_bundle_dir, media_dir):
+    monkeypatch.setenv("FIND_MODEL_BUNDLE", str(tiny_bundle_dir))
+    monkeypatch.setenv("FIND_FRAMES_PER_VIDEO", "3")
+    assert main(["scan", str(media_dir / "one_face.mp4"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["bundle_id"] == "tiny-test" and row["frames_requested"] == 3
+
+
+def test_scan_refuses_a_tampered_bundle(capsys, tiny_bundle_dir, media_dir, tmp_path):
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
+    (bundle / "model_0.npz").write_bytes(b"tampered")
+    code = main(["scan", str(media_dir / "one_face.mp4"), "--bundle", str(bundle)])
+    assert code == 2 and "sha256 mismatch" in capsys.readouterr().err
+
+
+def test_model_info(capsys, tiny_bundle_dir, tmp_path):
+    assert main(["model", "info", str(tiny_bundle_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-test 0.0.1" in out and '"format_version": 1' in out
+    assert "verification: OK" in out
+
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
+    (bundle / "model_1.npz").unlink()
+    assert main(["model", "info", str(bundle), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verified"] is False and "model file missing" in report["problems"][0]
+    assert report["manifest"]["name"] == "tiny-test"
+
+
+def test_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bot.cli import build_parser; build_parser(); "
+        "heavy = ('tensorflow', 'cv2', 'mtcnn', 'keras'); "
+        "print(any(m.split('.')[0] in heavy for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

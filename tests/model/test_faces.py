@@ -1,0 +1,118 @@
+"""Face detection on a real face photo, and the shared crop function."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from model.faces import Face, FaceDetector, crop_box, crop_face
+from tests.model import synth
+
+# MTCNN's box for the astronaut's face in the 512 x 512 photo at full resolution.
+# Detection runs on a downscaled copy, so boxes may differ by a few pixels (~10%).
+ASTRONAUT_BOX = (182, 64, 83, 107)
+TOLERANCE = 9
+
+
+def _close(box, expected, tolerance):
+    return all(abs(a - b) <= tolerance for a, b in zip(box, expected, strict=True))
+
+
+def test_detects_the_astronaut_face(detector):
+    [faces] = detector.detect([synth.astronaut()])
+    assert len(faces) == 1
+    face = faces[0]
+    assert _close(face.box, ASTRONAUT_BOX, TOLERANCE)
+    assert face.confidence > 0.99
+    # Plain Python numbers (JSON-safe), keypoints inside the box, eyes above the mouth.
+    assert all(type(v) is int for v in face.box)
+    assert type(face.confidence) is float
+    x, y, w, h = face.box
+    for px, py in face.keypoints.values():
+        assert type(px) is int and type(py) is int
+        assert x <= px <= x + w and y <= py <= y + h
+    assert face.keypoints["left_eye"][1] < face.keypoints["mouth_left"][1]
+
+
+def test_large_frames_are_downscaled_and_boxes_mapped_back(detector):
+    big = cv2.resize(synth.astronaut(), (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    small_detector = FaceDetector(max_side=512)  # detection runs at 1/3 scale
+    small_detector._mtcnn = detector._model()  # share the loaded networks
+    [faces] = small_detector.detect([big])
+    assert len(faces) == 1
+    expected = tuple(3 * v for v in ASTRONAUT_BOX)
+    assert _close(faces[0].box, expected, 3 * TOLERANCE)
+
+
+def test_detection_scale():
+    detector = FaceDetector(max_side=960, min_size=40)
+    assert detector.detection_scale(720, 1280) == 0.6  # 40 px faces -> 24 px
+    assert detector.detection_scale(2160, 3840) == 0.25  # 4K: capped at 960 px
+    assert FaceDetector(min_size=10).detection_scale(360, 640) == 1.0  # never upscaled
+
+
+def test_batch_keeps_frame_order_and_empty_frames(detector):
+    photo = synth.astronaut()
+    blank = synth.background(512, 512)
+    result = detector.detect([blank, photo, blank, photo])
+    assert [len(f) for f in result] == [0, 1, 0, 1]
+    assert result[1][0].box == result[3][0].box
+
+
+def test_mixed_frame_sizes(detector):
+    photo = synth.astronaut()
+    wide = synth.background(800, 400)
+    wide[50:290, 100:310] = synth.head_patch()
+    result = detector.detect([photo, wide])
+    assert len(result[0]) == 1 and len(result[1]) == 1
+    x, y, _, _ = result[1][0].box
+    assert 100 <= x <= 310 and 50 <= y <= 290  # box is in the wide frame's own coordinates
+
+
+def test_minimum_size_and_confidence_filters(detector):
+    photo = synth.astronaut()
+    strict = FaceDetector(min_size=120)
+    strict._mtcnn = detector._model()
+    assert strict.detect([photo]) == [[]]  # the face is 83 px wide
+    tiny = cv2.resize(photo, (128, 128), interpolation=cv2.INTER_AREA)  # face ~21 px
+    assert detector.detect([tiny]) == [[]]
+    with pytest.raises(ValueError):
+        FaceDetector(min_confidence=1.5)
+
+
+def _face(x, y, w, h):
+    return Face(box=(x, y, w, h), confidence=1.0, keypoints={})
+
+
+def test_crop_is_square_centred_with_margin():
+    left, top, side = crop_box(_face(100, 100, 80, 100), margin=0.3)
+    assert side == 130  # longer side 100, +30 %
+    assert (left + side / 2, top + side / 2) == (140, 150)  # centred on the box
+
+
+def test_crop_face_size_dtype_and_content():
+    frame = np.zeros((300, 300, 3), dtype=np.uint8)
+    frame[100:200, 100:200] = (10, 200, 30)
+    crop = crop_face(frame, _face(100, 100, 100, 100), size=64, margin=0.3)
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    centre = crop[24:40, 24:40].reshape(-1, 3).mean(axis=0)
+    assert np.allclose(centre, (10, 200, 30), atol=2)
+
+
+def test_crop_face_pads_outside_the_frame_with_black():
+    frame = np.full((200, 200, 3), 255, dtype=np.uint8)
+    crop = crop_face(frame, _face(0, 0, 100, 100), size=130, margin=0.3)
+    # The square reaches 15 px past the top and left edges: those pixels are black,
+    # and the face stays centred (no shifting of the crop window).
+    assert crop[:12, :, :].max() == 0 and crop[:, :12, :].max() == 0
+    assert crop[20:, 20:].min() == 255
+
+
+def test_crop_face_on_a_detected_face(detector):
+    photo = synth.astronaut()
+    [[face]] = detector.detect([photo])
+    crop = crop_face(photo, face, size=96)
+    assert crop.shape == (96, 96, 3)
+    [[again]] = detector.detect([cv2.resize(crop, (192, 192))])  # the crop still holds a face
+    assert again.confidence > 0.95

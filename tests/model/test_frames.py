@@ -1,0 +1,125 @@
+"""Frame sampling: even spread, seeking lands on the right frame, bad files are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model.frames import (
+    VideoDecodeError,
+    iter_media_paths,
+    read_image,
+    sample_frames,
+    sample_indices,
+)
+from tests.model import synth
+
+
+@pytest.fixture(scope="module")
+def index_video(tmp_path_factory) -> Path:
+    return synth.index_video(tmp_path_factory.mktemp("frames") / "index.mp4", n_frames=120)
+
+
+def test_sample_indices_are_even_unique_and_in_range():
+    indices = sample_indices(1800, 32)
+    assert len(indices) == 32
+    assert indices == sorted(set(indices))
+    assert indices[0] > 0 and indices[-1] < 1799  # first and last frames are avoided
+    gaps = np.diff(indices)
+    assert gaps.min() >= 56 and gaps.max() <= 57  # 1800 / 32 = 56.25
+
+
+def test_sample_indices_short_video_returns_every_frame_once():
+    assert sample_indices(5, 32) == [0, 1, 2, 3, 4]
+    assert sample_indices(0, 32) == []
+
+
+def test_seeking_returns_the_requested_frames(index_video):
+    sample = sample_frames(index_video, n=10)
+    assert sample.requested == 10
+    assert sample.decoded == 10
+    assert sample.total_frames == 120
+    assert sample.fps == pytest.approx(30.0)
+    assert sample.indices == sample_indices(120, 10)
+    # The pixels prove which frame was decoded: seeking is frame-accurate.
+    assert [synth.decode_index(f) for f in sample.frames] == sample.indices
+    assert sample.timestamps_s == [round(i / 30.0, 3) for i in sample.indices]
+
+
+def test_dense_sampling_decodes_forward_and_stays_accurate(index_video):
+    sample = sample_frames(index_video, n=60)  # gaps of 2 frames: sequential path
+    assert sample.decoded == 60
+    assert [synth.decode_index(f) for f in sample.frames] == sample.indices
+
+
+def test_frames_are_rgb_uint8(index_video):
+    frame = sample_frames(index_video, n=1).frames[0]
+    assert frame.dtype == np.uint8 and frame.shape == (240, 320, 3)
+    red = frame[150:230, 20:300].reshape(-1, 3).mean(axis=0)
+    assert red[0] > 200 and red[1] < 50 and red[2] < 50  # red stays in channel 0
+
+
+def test_more_frames_than_the_video_has(tmp_path):
+    path = synth.index_video(tmp_path / "short.mp4", n_frames=5)
+    sample = sample_frames(path, n=32)
+    assert sample.requested == 32 and sample.decoded == 5
+    assert [synth.decode_index(f) for f in sample.frames] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"this is not a video\n" * 50, bytes(range(256)) * 64],
+    ids=["empty", "text", "random-bytes"],
+)
+def test_unreadable_files_are_decode_errors(tmp_path, content):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoDecodeError, match=r"broken\.mp4"):
+        sample_frames(path)
+
+
+def test_truncated_video_is_a_decode_error(tmp_path, index_video):
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(index_video.read_bytes()[: index_video.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match=r"truncated\.mp4"):
+        sample_frames(path)
+
+
+def test_image_with_a_video_extension_decodes_as_one_frame(tmp_path):
+    path = tmp_path / "picture.mp4"
+    _, encoded = cv2.imencode(".png", cv2.cvtColor(synth.astronaut(), cv2.COLOR_RGB2BGR))
+    path.write_bytes(encoded.tobytes())
+    sample = sample_frames(path, n=4)  # FFmpeg's image demuxer: a one-frame stream
+    assert (sample.decoded, sample.total_frames) == (1, 1)
+    assert np.array_equal(sample.frames[0], synth.astronaut())
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(VideoDecodeError, match="no such file"):
+        sample_frames(tmp_path / "nope.mp4")
+
+
+def test_read_image_is_rgb(tmp_path):
+    rgb = synth.astronaut()
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert np.array_equal(read_image(path), rgb)
+
+
+def test_read_image_rejects_corrupt_files(tmp_path):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(VideoDecodeError, match=r"bad\.jpg"):
+        read_image(path)
+
+
+def test_iter_media_paths_expands_directories(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.mp4", "a.webm", "sub/c.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    explicit = tmp_path / "notes.txt"
+    found = list(iter_media_paths([tmp_path, explicit]))
+    assert found == [tmp_path / "a.webm", tmp_path / "b.mp4", tmp_path / "sub/c.jpg", explicit]

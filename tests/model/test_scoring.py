@@ -1,0 +1,119 @@
+"""End-to-end scoring of synthetic videos and images with the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.frames import FrameSample
+from model.scoring import VideoScorer, top_k_mean
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_bundle, detector):
+    return VideoScorer(tiny_bundle, detector=detector, frames=6)
+
+
+def test_top_k_mean():
+    assert top_k_mean([0.1, 0.9, 0.5, 0.7], k=2) == pytest.approx(0.8)
+    assert top_k_mean([0.3], k=5) == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        top_k_mean([])
+
+
+def test_one_face_video(scorer, media_dir, tiny_bundle):
+    result = scorer.score_path(media_dir / "one_face.mp4")
+    assert result.verdict in ("fake", "real") and result.error is None
+    assert (result.frames_requested, result.frames_decoded) == (6, 6)
+    assert result.faces == 6 and len(result.tracks) == 1
+    track = result.tracks[0]
+    assert track["faces"] == 6
+    # Track score is the top-5 mean of its face scores; the video score is the track's.
+    face_scores = sorted((f["score"] for f in track["top_frames"]), reverse=True)
+    assert result.score == pytest.approx(track["score"])
+    assert track["score"] == pytest.approx(np.mean(face_scores[:5]), abs=1e-5)
+    assert result.verdict == ("fake" if result.score >= 0.5 else "real")
+    # The evidence: the frames that drove the score, with crops at the model's input size.
+    top = track["top_frames"][0]
+    assert top["frame_index"] in range(48) and len(top["box"]) == 4
+    assert top["timestamp_s"] == pytest.approx(top["frame_index"] / 24.0, abs=1e-3)
+    assert len(result.evidence_crops) == 3
+    track_id, frame_index, crop = result.evidence_crops[0]
+    assert (track_id, frame_index) == (track["track_id"], top["frame_index"])
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    assert set(result.timings) == {"decode_s", "detect_s", "classify_s", "total_s"}
+    assert (result.bundle_id, result.bundle_version) == (tiny_bundle.id, tiny_bundle.version)
+
+
+def test_result_dict_is_json_safe(scorer, media_dir):
+    data = scorer.score_path(media_dir / "two_faces.mp4").to_dict()
+    text = json.dumps(data, allow_nan=False)
+    assert json.loads(text) == data
+    assert data["evidence"] and "evidence_crops" not in data
+
+
+def test_two_people_are_judged_separately(scorer, media_dir):
+    result = scorer.score_path(media_dir / "two_faces.mp4")
+    assert len(result.tracks) == 2 and result.faces == 12
+    assert all(t["faces"] == 6 for t in result.tracks)
+    # Each track's boxes stay on its own side of the frame (no identity swaps).
+    for track in result.tracks:
+        xs = {f["box"][0] < 320 for f in track["top_frames"]}
+        assert len(xs) == 1
+    # The video score is the maximum over tracks, and tracks are listed best first.
+    best = max(t["score"] for t in result.tracks)
+    assert best == result.tracks[0]["score"]
+    assert result.score == pytest.approx(best, abs=1e-6)  # track scores are rounded to 1e-6
+
+
+def test_no_face_video(scorer, media_dir):
+    result = scorer.score_path(media_dir / "no_face.mp4")
+    assert result.verdict == "no_face" and result.score is None
+    assert result.frames_decoded == 6 and result.faces == 0 and result.tracks == []
+
+
+def test_corrupt_and_missing_files_are_errors_not_exceptions(scorer, media_dir):
+    for name in ("corrupt.mp4", "missing.mp4"):
+        result = scorer.score_path(media_dir / name)
+        assert result.verdict == "error" and result.score is None
+        assert name in result.error and "\n" not in result.error
+        assert result.frames_decoded == 0 and result.frames_requested == 6
+        json.dumps(result.to_dict())
+
+
+def test_images_are_scored_too(scorer, media_dir):
+    result = scorer.score_path(media_dir / "astronaut.png")
+    assert result.kind == "image" and result.frames_decoded == 1
+    assert result.faces == 1 and result.verdict in ("fake", "real")
+
+
+def test_threshold_override(tiny_bundle, detector, media_dir):
+    low = VideoScorer(tiny_bundle, detector=detector, frames=4, threshold=0.0)
+    high = VideoScorer(tiny_bundle, detector=detector, frames=4, threshold=1.0)
+    path = media_dir / "one_face.mp4"
+    assert low.score_path(path).verdict == "fake"
+    assert high.score_path(path).verdict == "real"
+    assert VideoScorer(tiny_bundle, detector=detector).threshold == tiny_bundle.threshold
+    with pytest.raises(ValueError, match="threshold"):
+        VideoScorer(tiny_bundle, detector=detector, threshold=2.0)
+
+
+def test_bfloat16_scorer_records_its_precision(tiny_bundle, detector, media_dir):
+    exact = VideoScorer(tiny_bundle, detector=detector, frames=4)
+    fast = VideoScorer(tiny_bundle, detector=detector, frames=4, precision="bfloat16")
+    a, b = exact.score_path(media_dir / "one_face.mp4"), fast.score_path(media_dir / "one_face.mp4")
+    assert (a.to_dict()["precision"], b.to_dict()["precision"]) == ("float32", "bfloat16")
+    assert b.score == pytest.approx(a.score, abs=0.02)
+
+
+def test_score_sample_of_decoded_frames(scorer):
+    from tests.model import synth
+
+    photo = synth.astronaut()
+    moved = np.roll(photo, 20, axis=1)  # the same person, 20 px to the right
+    sample = FrameSample([photo, moved], [10, 20], [1.0, 2.0], 2, 2, 10.0, 30)
+    result = scorer.score_sample("in-memory", "video", sample)
+    assert result.faces == 2 and len(result.tracks) == 1  # one person, two faces
+    assert {f["frame_index"] for f in result.tracks[0]["top_frames"]} == {10, 20}

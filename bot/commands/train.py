@@ -1,0 +1,209 @@
+"""``find-bot train`` and ``find-bot evaluate``: build and measure model bundles.
+
+Handlers import TensorFlow and the training code lazily, so ``--help`` stays
+instant.  See docs/training.md for dataset layouts and every rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DATA_HELP = (
+    "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review "
+    "(auto-detected when omitted); repeat to combine datasets"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a detector ensemble and write a model bundle",
+        description=(
+            "Train candidate Xception classifiers on face crops, keep the best by validation "
+            "AUC, calibrate them and write a model bundle to OUT/bundle."
+        ),
+    )
+    p.add_argument(
+        "--data",
+        dest="datasets",
+        action="append",
+        required=True,
+        metavar="[FORMAT:]PATH",
+        help=DATA_HELP,
+    )
+    p.add_argument("--out", required=True, help="run folder (cache, checkpoints, logs, bundle)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--arch",
+        choices=("auto", "compact", "full"),
+        default="auto",
+        help="full 299 px Xception, the CPU-friendly compact variant, or auto "
+        "(full when a GPU is visible)",
+    )
+    g.add_argument("--input-size", type=int, help="override the architecture's crop size")
+    g.add_argument("--width", type=float, help="override the channel width factor")
+    g.add_argument("--middle-blocks", type=int, help="override the middle-flow depth")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--learning-rate", type=float, default=1e-3)
+    g.add_argument("--steps-per-epoch", type=int, help="cap batches per epoch")
+    g.add_argument("--loss", choices=("bce", "focal"), default="bce")
+    g.add_argument("--label-smoothing", type=float, default=0.1)
+    g.add_argument("--focal-gamma", type=float, default=2.0)
+    g.add_argument(
+        "--no-class-weights",
+        dest="class_weighting",
+        action="store_false",
+        help="do not weight classes inversely to their frequency",
+    )
+    g.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="disable augmentations"
+    )
+    g.add_argument(
+        "--sbi",
+        action="store_true",
+        help="Self-Blended Images: train on real faces and synthetic blends of them",
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--no-deterministic",
+        dest="deterministic",
+        action="store_false",
+        help="allow non-deterministic (faster) GPU kernels",
+    )
+    g = p.add_argument_group("ensemble and calibration")
+    g.add_argument("--candidates", type=int, default=3, help="candidates to train")
+    g.add_argument("--keep", type=int, default=2, help="best candidates kept in the bundle")
+    g.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.9,
+        help="threshold rule: highest precision with at least this recall on validation videos",
+    )
+    g = p.add_argument_group("data preparation")
+    g.add_argument("--val-fraction", type=float, default=0.15)
+    g.add_argument("--test-fraction", type=float, default=0.15)
+    g.add_argument(
+        "--frames",
+        dest="frames_per_video",
+        type=int,
+        default=32,
+        metavar="N",
+        help="frames sampled per video",
+    )
+    g.add_argument("--min-confidence", type=float, default=0.95)
+    g.add_argument("--min-face-size", type=int, default=64)
+    g.add_argument("--min-crops-per-video", type=int, default=2)
+    g.add_argument(
+        "--pair-diff-threshold",
+        type=float,
+        default=4.0,
+        help="label-noise rule: drop fake crops closer than this to their original (0: off)",
+    )
+    g.add_argument("--cache-dir", help="face-crop cache (default: OUT/cache)")
+    g = p.add_argument_group("output")
+    g.add_argument("--name", default="find-custom", help="bundle name")
+    g.add_argument("--version", dest="version", default="", help="bundle version (default: date)")
+    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    g.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
+    p.set_defaults(handler=run_train)
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="measure a model bundle on a labelled dataset",
+        description=(
+            "Frame- and video-level accuracy, precision, recall, F1, ROC AUC, log loss and "
+            "confusion matrix; writes report.json and PNG plots."
+        ),
+    )
+    p.add_argument("bundle", help="model bundle directory (or its manifest.json)")
+    p.add_argument("dataset", help=DATA_HELP.replace("; repeat to combine datasets", ""))
+    p.add_argument("--out", default="evaluation", help="report folder (default: ./evaluation)")
+    p.add_argument(
+        "--split",
+        choices=("all", "train", "val", "test"),
+        default="all",
+        help="evaluate one split, made as 'train' makes it (same --seed and fractions)",
+    )
+    p.add_argument(
+        "--splits",
+        dest="splits_file",
+        metavar="SPLITS_JSON",
+        help="with --split: take the split from a training run's splits.json (exact even "
+        "when training combined several datasets)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--frames", type=int, default=32, metavar="N", help="frames sampled per video")
+    p.add_argument("--threshold", type=float, help="override the bundle's threshold")
+    p.add_argument("--cache-dir", help="face-crop cache (default: OUT/cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run_evaluate)
+
+
+def _setup_logging(quiet: bool) -> None:
+    from bot.logs import configure_logging
+
+    configure_logging("WARNING" if quiet else "INFO")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from model.metrics import format_summary
+    from model.train import config_from_args, train
+
+    _setup_logging(args.quiet)
+    args.verbose = 2 if args.quiet else 1
+    config = config_from_args(args)
+    result = train(config, resume=args.resume)
+    print(f"bundle: {result.bundle}")
+    print(f"threshold {result.threshold:.4f}, temperature {result.temperature:.3f}")
+    for candidate in result.candidates:
+        mark = "kept" if candidate["index"] in result.kept else "    "
+        print(
+            f"  candidate {candidate['index']} seed {candidate['seed']}: "
+            f"val AUC {candidate['val_auc']} {mark}"
+        )
+    for split in ("validation", "test"):
+        if split in result.metrics:
+            print(f"\n{split}:\n{format_summary(result.metrics[split])}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from model.evaluate import evaluate
+    from model.metrics import format_summary
+
+    _setup_logging(args.quiet)
+    report = evaluate(
+        args.bundle,
+        args.dataset,
+        args.out,
+        split=args.split,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        frames=args.frames,
+        threshold=args.threshold,
+        cache_dir=args.cache_dir,
+        splits_file=args.splits_file,
+        verbose=0 if args.quiet else 1,
+    )
+    print(format_summary(report))
+    if report["skipped"]:
+        print(
+            f"{len(report['skipped'])} files skipped (no face or unreadable), see report.json",
+            file=sys.stderr,
+        )
+    print(f"report: {args.out}/report.json (plots: {', '.join(report['plots'])})")
+    return 0

@@ -1,0 +1,149 @@
+"""Batches of cached face crops for Keras: augmentation, SBI and class weights.
+
+A ``keras.utils.PyDataset`` rather than ``tf.data``: crops come from
+memory-mapped ``.npy`` files and the augmentations are OpenCV calls, both
+plain Python, and a PyDataset lets Keras overlap them with the GPU step.
+Every random choice is drawn from a generator seeded by ``(seed, epoch,
+batch)``, so a run — and a resumed run — sees the same batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from model.augment import NO_AUGMENT, AugmentConfig, augment
+from model.cache import CacheItem
+from model.classifier import preprocess
+from model.curation import CropRef
+from model.sbi import self_blend
+
+
+def balanced_class_weights(labels: Sequence[int]) -> dict[int, float]:
+    """``n / (2 * n_c)`` per class: each class contributes half the loss, whatever its size."""
+    labels = np.asarray(labels, dtype=int)
+    n = len(labels)
+    weights = {}
+    for c in (0, 1):
+        count = int(np.sum(labels == c))
+        weights[c] = n / (2 * count) if count else 0.0
+    return weights
+
+
+class CropReader:
+    """Random access to cached crops through a bounded set of memory maps.
+
+    Each memory map holds a file descriptor (``mmap`` duplicates it), so
+    keeping one per video of a large dataset would exhaust the process's
+    descriptor limit; the least recently used maps are dropped instead.
+    """
+
+    def __init__(self, items: Sequence[CacheItem], max_open: int = 128):
+        self.items = items
+        self.max_open = max_open
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __call__(self, ref: CropRef) -> np.ndarray:
+        crops = self._maps.get(ref.item)
+        if crops is None:
+            crops = self._maps[ref.item] = self.items[ref.item].crops()
+            if len(self._maps) > self.max_open:
+                self._maps.popitem(last=False)
+        else:
+            self._maps.move_to_end(ref.item)
+        return np.array(crops[ref.row])
+
+
+def _pydataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class CropBatches(_pydataset_base()):  # type: ignore[misc]
+    """Yields ``(preprocessed crops, labels, sample weights)`` batches.
+
+    In SBI mode only real crops are read: each one appears twice in its
+    batch, as itself (label 0) and self-blended (label 1), as in the paper —
+    the pair differs only by the blend, so the model must learn the blend.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[CacheItem],
+        refs: Sequence[CropRef],
+        *,
+        batch_size: int,
+        seed: int,
+        shuffle: bool,
+        augment_config: AugmentConfig = NO_AUGMENT,
+        sbi: bool = False,
+        class_weights: dict[int, float] | None = None,
+        steps: int | None = None,
+    ):
+        super().__init__()
+        self.reader = CropReader(items)
+        self.sbi = sbi
+        self.refs = [r for r in refs if r.label == 0] if sbi else list(refs)
+        if not self.refs:
+            raise ValueError("no crops to batch")
+        self.batch_size = batch_size
+        self.per_batch = max(1, batch_size // 2) if sbi else batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.augment_config = augment_config
+        self.class_weights = class_weights or {0: 1.0, 1: 1.0}
+        self.steps = steps
+        self.epoch = 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> np.ndarray:
+        order = np.arange(len(self.refs))
+        if self.shuffle:
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return order
+
+    def __len__(self) -> int:
+        full = math.ceil(len(self.refs) / self.per_batch)
+        return min(full, self.steps) if self.steps else full
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for ``epoch``: a resumed run sees the batches the original would have."""
+        self.epoch = epoch
+        self._order = self._make_order()
+
+    def batch_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """uint8 crops, 0/1 labels and video ids of batch ``index`` (before preprocessing).
+
+        A self-blended crop belongs to the synthetic video ``sbi:<video id>``.
+        """
+        # Validation (shuffle=False) uses the same SBI fakes every epoch.
+        epoch = self.epoch if self.shuffle else 0
+        rng = np.random.default_rng([self.seed, epoch, index])
+        chosen = self._order[index * self.per_batch : (index + 1) * self.per_batch]
+        images, labels, videos = [], [], []
+        for i in chosen:
+            ref = self.refs[int(i)]
+            crop = self.reader(ref)
+            if self.sbi:
+                fake = self_blend(crop, ref.keypoints, rng).image
+                images += [augment(crop, rng, self.augment_config)]
+                images += [augment(fake, rng, self.augment_config)]
+                labels += [0, 1]
+                videos += [ref.video_id, f"sbi:{ref.video_id}"]
+            else:
+                images.append(augment(crop, rng, self.augment_config))
+                labels.append(ref.label)
+                videos.append(ref.video_id)
+        return np.stack(images), np.asarray(labels, dtype=np.float32), videos
+
+    def __getitem__(self, index: int):
+        images, labels, _ = self.batch_arrays(index)
+        weights = np.array([self.class_weights[int(y)] for y in labels], dtype=np.float32)
+        return preprocess(images), labels[:, None], weights

@@ -1,0 +1,281 @@
+"""The face-crop cache: decode and detect once, train and evaluate many times.
+
+MTCNN on 32 frames of a 720p video costs seconds; a training run reads each
+video every epoch of every candidate.  So frames are sampled, faces detected
+and cropped once — with :func:`model.faces.crop_face`, the very function the
+scanner uses — and stored under::
+
+    <root>/<config-hash>/config.json          what produced this cache
+    <root>/<config-hash>/items/<id>.npy       uint8 crops [n, S, S, 3] (memory-mapped later)
+    <root>/<config-hash>/items/<id>.json      per-crop frame index, box, confidence, keypoints
+
+``config-hash`` covers everything that changes a crop (size, margin, frames
+per video, detector thresholds), and ``<id>`` covers the sample's key, path,
+size and mtime, so a re-run reuses every item whose source did not change and
+an interrupted extraction resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.datasets import Sample
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+#: Five-point template (ArcFace's, for a 112 px face box) placed in a crop made
+#: by ``crop_face`` with margin m: the face box is the central 1/(1+m) of the
+#: crop.  Used as keypoints for review-queue crops, which carry none.
+_TEMPLATE_112 = np.array(
+    [[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]],
+    dtype=np.float32,
+)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Everything that changes the crops; hashed into the cache directory name."""
+
+    crop_size: int
+    margin: float = 0.3
+    frames_per_video: int = 32
+    min_confidence: float = 0.95
+    min_face_size: int = 64
+    max_side: int = 960
+
+    def digest(self) -> str:
+        payload = json.dumps({"v": CACHE_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CachedFace:
+    """One cached crop's metadata (the pixels stay in the item's ``.npy``)."""
+
+    frame_index: int
+    box: tuple[int, int, int, int] | None
+    confidence: float | None
+    keypoints: np.ndarray  # (5, 2) in crop pixels
+    largest: bool  # the largest face of its frame
+
+
+@dataclass
+class CacheItem:
+    """A sample's cache entry: status, crops file and per-crop metadata."""
+
+    sample: Sample
+    status: str  # "ok" | "no_face" | "decode_error"
+    crops_path: Path
+    faces: list[CachedFace]
+    error: str | None = None
+    sampled_frames: list[int] | None = None  # decoded frame indices, faces or not
+
+    def crops(self) -> np.ndarray:
+        """The crops, memory-mapped read-only (cheap random access for training)."""
+        return np.load(self.crops_path, mmap_mode="r")
+
+
+def template_keypoints(size: int, margin: float) -> np.ndarray:
+    """Approximate keypoints of a face centred in a ``crop_face`` crop of ``size`` px."""
+    box = size / (1.0 + margin)
+    offset = (size - box) / 2
+    return (_TEMPLATE_112 / 112.0 * box + offset).astype(np.float32)
+
+
+def keypoints_in_crop(face, size: int, margin: float) -> np.ndarray:
+    """Map a ``Face``'s full-frame keypoints into the pixels of its crop."""
+    from model.faces import KEYPOINT_NAMES, crop_box
+
+    left, top, side = crop_box(face, margin)
+    scale = size / side
+    return np.array(
+        [
+            ((face.keypoints[n][0] - left) * scale, (face.keypoints[n][1] - top) * scale)
+            for n in KEYPOINT_NAMES
+        ],
+        dtype=np.float32,
+    )
+
+
+class CropCache:
+    """Extract (once) and read face crops of samples under ``root``."""
+
+    def __init__(self, root: str | Path, config: CacheConfig):
+        self.config = config
+        self.dir = Path(root) / config.digest()
+        self.items_dir = self.dir / "items"
+        self.items_dir.mkdir(parents=True, exist_ok=True)
+        config_file = self.dir / "config.json"
+        if not config_file.exists():
+            config_file.write_text(
+                json.dumps({"version": CACHE_VERSION, **asdict(config)}, indent=2) + "\n"
+            )
+        self._detector = None
+
+    # ------------------------------------------------------------------ identity
+
+    def item_id(self, sample: Sample) -> str:
+        try:
+            stat = sample.path.stat()
+            stamp = f"{stat.st_size}:{int(stat.st_mtime)}"
+        except OSError:
+            stamp = "missing"
+        raw = f"{sample.key}|{sample.path.resolve()}|{stamp}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def _paths(self, sample: Sample) -> tuple[Path, Path]:
+        ident = self.item_id(sample)
+        return self.items_dir / f"{ident}.npy", self.items_dir / f"{ident}.json"
+
+    # ------------------------------------------------------------------ extraction
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from model.faces import FaceDetector
+
+            self._detector = FaceDetector(
+                min_confidence=self.config.min_confidence,
+                min_size=self.config.min_face_size,
+                max_side=self.config.max_side,
+            )
+        return self._detector
+
+    def get(self, sample: Sample) -> CacheItem:
+        """The sample's cache item, extracting it first if absent."""
+        crops_path, meta_path = self._paths(sample)
+        if not meta_path.exists():
+            self._extract(sample, crops_path, meta_path)
+        return self._read(sample, crops_path, meta_path)
+
+    def build(
+        self,
+        samples: Sequence[Sample],
+        progress: Callable[[Sequence[Sample]], Sequence[Sample]] | None = None,
+    ) -> list[CacheItem]:
+        """Cache items for ``samples`` in order; ``progress`` wraps the loop (e.g. tqdm)."""
+        iterable = progress(samples) if progress else samples
+        return [self.get(sample) for sample in iterable]
+
+    def _extract(self, sample: Sample, crops_path: Path, meta_path: Path) -> None:
+        from model.frames import VideoDecodeError
+
+        size, margin = self.config.crop_size, self.config.margin
+        crops: list[np.ndarray] = []
+        faces: list[dict] = []
+        sampled: list[int] = []
+        status, error = "ok", None
+        try:
+            if sample.media == "crop":
+                crops, faces = self._extract_crop(sample)
+                sampled = [0]
+            else:
+                crops, faces, sampled = self._extract_frames(sample, size, margin)
+            if not crops:
+                status = "no_face"
+        except VideoDecodeError as exc:
+            status, error = "decode_error", str(exc)
+        except Exception as exc:  # OpenCV on exotic input: record, never abort a long run
+            status, error = "decode_error", f"{sample.path}: {type(exc).__name__}: {exc}"
+        array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+        _atomic_save_npy(crops_path, array)
+        meta = {
+            "key": sample.key,
+            "status": status,
+            "error": error,
+            "sampled_frames": sampled,
+            "faces": faces,
+        }
+        _atomic_write(meta_path, json.dumps(meta))
+
+    def _extract_crop(self, sample: Sample) -> tuple[list[np.ndarray], list[dict]]:
+        import cv2
+
+        from model.frames import read_image
+
+        size, margin = self.config.crop_size, self.config.margin
+        image = read_image(sample.path)
+        if image.shape[:2] != (size, size):
+            interp = cv2.INTER_AREA if max(image.shape[:2]) > size else cv2.INTER_LINEAR
+            image = cv2.resize(image, (size, size), interpolation=interp)
+        keypoints = template_keypoints(size, margin).tolist()
+        face = {"frame": 0, "box": None, "confidence": None, "keypoints": keypoints}
+        return [image], [{**face, "largest": True}]
+
+    def _extract_frames(
+        self, sample: Sample, size: int, margin: float
+    ) -> tuple[list[np.ndarray], list[dict], list[int]]:
+        from model.faces import crop_face
+        from model.frames import read_image, sample_frames
+
+        if sample.media == "image":
+            frames, indices = [read_image(sample.path)], [0]
+        else:
+            sampled = sample_frames(sample.path, self.config.frames_per_video)
+            frames, indices = sampled.frames, sampled.indices
+        crops: list[np.ndarray] = []
+        faces: list[dict] = []
+        for frame, index, detected in zip(
+            frames, indices, self.detector.detect(frames), strict=True
+        ):
+            if not detected:
+                continue
+            largest = max(detected, key=lambda f: f.box[2] * f.box[3])
+            for face in detected:
+                crops.append(crop_face(frame, face, size, margin))
+                faces.append(
+                    {
+                        "frame": int(index),
+                        "box": [int(v) for v in face.box],
+                        "confidence": float(face.confidence),
+                        "keypoints": keypoints_in_crop(face, size, margin).tolist(),
+                        "largest": face is largest,
+                    }
+                )
+        return crops, faces, [int(i) for i in indices]
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, sample: Sample, crops_path: Path, meta_path: Path) -> CacheItem:
+        meta = json.loads(meta_path.read_text())
+        faces = [
+            CachedFace(
+                frame_index=int(f["frame"]),
+                box=tuple(f["box"]) if f["box"] is not None else None,
+                confidence=f["confidence"],
+                keypoints=np.asarray(f["keypoints"], dtype=np.float32),
+                largest=bool(f["largest"]),
+            )
+            for f in meta["faces"]
+        ]
+        return CacheItem(
+            sample=sample,
+            status=meta["status"],
+            crops_path=crops_path,
+            faces=faces,
+            error=meta.get("error"),
+            sampled_frames=meta.get("sampled_frames"),
+        )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array)
+    os.replace(tmp, path)

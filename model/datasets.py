@@ -1,0 +1,532 @@
+"""Dataset adapters: turn a folder on disk into labelled, groupable samples.
+
+Every adapter returns the same thing — a list of :class:`Sample` — so the
+cache, the trainer and the evaluator never care which dataset they read.
+What differs between datasets is how labels are found and, above all, how
+samples are *grouped*: a group is everything that shows the same person or
+comes from the same source video, and :mod:`model.splits` keeps a group in a
+single split so nobody's face leaks from training into testing.
+
+Supported layouts (see ``docs/training.md`` for the full description):
+
+``folder``   ``real/`` + ``fake/`` holding images or videos (any depth)
+``ffpp``     FaceForensics++ ``original_sequences`` / ``manipulated_sequences``
+``celebdf``  Celeb-DF v2 with ``List_of_testing_videos.txt``
+``dfdc``     DFDC parts, each with a ``metadata.json``
+``review``   the review queue's labelled export (``labels.jsonl`` + ``crops/``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bot.errors import FindError
+
+Media = Literal["video", "image", "crop"]
+Split = Literal["train", "val", "test"]
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+FAKE, REAL = 1, 0
+
+
+class DatasetError(FindError):
+    """A dataset folder is missing, has the wrong layout, or holds malformed labels."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled item: a video, a still image, or an already-cropped face.
+
+    ``identities`` are the split keys: two samples sharing any identity end up
+    in the same split.  ``video_id`` is what video-level metrics aggregate
+    over (all crops of a review-queue video share one).  ``original`` names
+    the ``key`` of the real sample a fake was made from, when the dataset
+    says so; the label-noise filter compares a fake with its original.
+    """
+
+    key: str
+    path: Path
+    label: int
+    media: Media
+    video_id: str
+    identities: tuple[str, ...]
+    dataset: str
+    split: Split | None = None
+    original: str | None = None
+    method: str = ""
+    extra_paths: tuple[Path, ...] = field(default=())
+
+    @property
+    def is_fake(self) -> bool:
+        return self.label == FAKE
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def project_root() -> Path:
+    """The repository root (the folder holding ``model/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    """Where real face data lives: ``$FIND_SHARED_DATA`` or ``../shared/data``.
+
+    The data is never copied into the project; code and tests read it in place.
+    """
+    override = os.environ.get("FIND_SHARED_DATA")
+    if override:
+        return Path(override).expanduser()
+    return project_root().parent / "shared" / "data"
+
+
+def has_shared_data() -> bool:
+    """True when the shared data folder exists and holds at least one dataset."""
+    root = shared_data_dir()
+    return root.is_dir() and any(p.is_dir() for p in root.iterdir())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _media_files(root: Path, extensions: Iterable[str]) -> list[Path]:
+    wanted = {e.lower() for e in extensions}
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: {what} folder not found; check the dataset path")
+    return path
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def load_folder(root: Path) -> list[Sample]:
+    """Generic ``real/`` + ``fake/`` folder of images and/or videos.
+
+    Grouping: a video is its own group.  Images are grouped by the folder
+    that holds them (``real/alice/*.jpg`` is one group, so put the frames of
+    one video or one person in one sub-folder); images lying directly in
+    ``real/`` or ``fake/`` are each their own group.  A generic folder cannot
+    say which fake was made from which real video, so put such pairs in a
+    shared sub-folder name (``real/p07/`` and ``fake/p07/`` form one group).
+    """
+    root = Path(root)
+    samples: list[Sample] = []
+    for label_name, label in (("real", REAL), ("fake", FAKE)):
+        folder = root / label_name
+        if not folder.is_dir():
+            raise DatasetError(
+                f"{root}: expected sub-folders real/ and fake/ (missing {label_name}/); "
+                "see docs/training.md for dataset layouts"
+            )
+        for path in _media_files(folder, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS):
+            rel = path.relative_to(folder)
+            is_video = path.suffix.lower() in VIDEO_EXTENSIONS
+            if is_video:
+                video_id = f"{label_name}/{rel.with_suffix('').as_posix()}"
+                identity = rel.with_suffix("").as_posix()
+            elif len(rel.parts) > 1:
+                # Images in a sub-folder: the sub-folder is the video/person.
+                sub = Path(*rel.parts[:-1]).as_posix()
+                video_id = f"{label_name}/{sub}"
+                identity = sub
+            else:
+                video_id = f"{label_name}/{rel.stem}"
+                identity = f"{label_name}/{rel.stem}"
+            samples.append(
+                Sample(
+                    key=f"folder:{label_name}/{rel.as_posix()}",
+                    path=path,
+                    label=label,
+                    media="video" if is_video else "image",
+                    video_id=video_id,
+                    identities=(f"folder:{identity}",),
+                    dataset="folder",
+                )
+            )
+    if not samples:
+        raise DatasetError(f"{root}: real/ and fake/ hold no images or videos")
+    return samples
+
+
+# --------------------------------------------------------------------------- FaceForensics++
+
+_FFPP_ACTOR_ORIGINAL = re.compile(r"^(\d+)__")  # DeepFakeDetection: 01__exit_phone_room
+_FFPP_ACTOR_FAKE = re.compile(r"^(\d+)_(\d+)__")  # 01_02__meeting_serious__YVGY8LOK
+
+
+def _ffpp_ids(stem: str, actors: bool) -> tuple[str, ...]:
+    """Identity keys of an FF++ video name.
+
+    YouTube sequences: ``071`` (original) or ``071_054`` (target 071 wearing
+    source 054's face) — both ids are the split group.  Actor sequences
+    (DeepFakeDetection) prefix the actor ids the same way.
+    """
+    if actors:
+        m = _FFPP_ACTOR_FAKE.match(stem) or _FFPP_ACTOR_ORIGINAL.match(stem)
+        if not m:
+            return (f"ffpp-actor-video:{stem}",)
+        return tuple(f"ffpp-actor:{int(g):02d}" for g in m.groups())
+    return tuple(f"ffpp:{part}" for part in stem.split("_") if part)
+
+
+def _pick_compression(base: Path, compression: str) -> Path | None:
+    """``base/<compression>/videos`` or, if that compression is absent, any other one."""
+    preferred = base / compression / "videos"
+    if preferred.is_dir():
+        return preferred
+    for candidate in ("c23", "c40", "c0", "raw"):
+        path = base / candidate / "videos"
+        if path.is_dir():
+            return path
+    return None
+
+
+def _load_ffpp_splits(root: Path) -> dict[str, Split]:
+    """Map FF++ id -> split from the official ``train/val/test.json`` pair lists.
+
+    The JSON files may sit in ``root/splits/`` or ``root/`` (the FF++ repo keeps
+    them in ``dataset/splits/``).  Each is a list of ``[a, b]`` pairs.
+    """
+    mapping: dict[str, Split] = {}
+    for folder in (root / "splits", root):
+        files = {s: folder / f"{s}.json" for s in ("train", "val", "test")}
+        if not all(f.is_file() for f in files.values()):
+            continue
+        for split, file in files.items():
+            try:
+                pairs = json.loads(file.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise DatasetError(f"{file}: not a readable FF++ split list ({exc})") from exc
+            for pair in pairs:
+                for vid in pair:
+                    mapping[str(vid)] = split  # type: ignore[assignment]
+        return mapping
+    return mapping
+
+
+def load_ffpp(root: Path, compression: str = "c23") -> list[Sample]:
+    """FaceForensics++: originals and every manipulation method found on disk.
+
+    Uses the official split JSONs when present (a pair ``[a, b]`` puts
+    ``a``, ``b``, ``a_b`` and ``b_a`` in that split); otherwise the splitter
+    groups ``a_b`` with both ``a`` and ``b``.
+    """
+    root = Path(root)
+    originals = _require_dir(root / "original_sequences", "FF++ original_sequences")
+    manipulated = _require_dir(root / "manipulated_sequences", "FF++ manipulated_sequences")
+    official = _load_ffpp_splits(root)
+    samples: list[Sample] = []
+
+    def split_for(stem: str, actors: bool) -> Split | None:
+        if actors or not official:
+            return None
+        splits = {official.get(part) for part in stem.split("_")}
+        splits.discard(None)
+        return splits.pop() if len(splits) == 1 else None
+
+    for source in sorted(p for p in originals.iterdir() if p.is_dir()):
+        actors = source.name == "actors"
+        videos = _pick_compression(source, compression)
+        if videos is None:
+            continue
+        for path in _media_files(videos, VIDEO_EXTENSIONS):
+            samples.append(
+                Sample(
+                    key=f"ffpp:original/{source.name}/{path.stem}",
+                    path=path,
+                    label=REAL,
+                    media="video",
+                    video_id=f"original/{source.name}/{path.stem}",
+                    identities=_ffpp_ids(path.stem, actors),
+                    dataset="ffpp",
+                    split=split_for(path.stem, actors),
+                    method="original",
+                )
+            )
+    for method in sorted(p for p in manipulated.iterdir() if p.is_dir()):
+        actors = method.name == "DeepFakeDetection"
+        videos = _pick_compression(method, compression)
+        if videos is None:
+            continue
+        for path in _media_files(videos, VIDEO_EXTENSIONS):
+            stem = path.stem
+            if actors:
+                original = None
+            else:
+                target = stem.split("_")[0]
+                original = f"ffpp:original/youtube/{target}"
+            samples.append(
+                Sample(
+                    key=f"ffpp:{method.name}/{stem}",
+                    path=path,
+                    label=FAKE,
+                    media="video",
+                    video_id=f"{method.name}/{stem}",
+                    identities=_ffpp_ids(stem, actors),
+                    dataset="ffpp",
+                    split=split_for(stem, actors),
+                    original=original,
+                    method=method.name,
+                )
+            )
+    if not samples:
+        raise DatasetError(
+            f"{root}: no FF++ videos under original_sequences/*/<c23|c40|c0>/videos "
+            "or manipulated_sequences/*/<compression>/videos"
+        )
+    known = {s.key for s in samples}
+    return [
+        s if s.original is None or s.original in known else _replace(s, original=None)
+        for s in samples
+    ]
+
+
+def _replace(sample: Sample, **changes: object) -> Sample:
+    from dataclasses import replace
+
+    return replace(sample, **changes)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- Celeb-DF v2
+
+_CELEB_REAL = re.compile(r"^id(\d+)_(\d+)$")  # id0_0000
+_CELEB_FAKE = re.compile(r"^id(\d+)_id(\d+)_(\d+)$")  # id0_id16_0005
+
+
+def load_celebdf(root: Path) -> list[Sample]:
+    """Celeb-DF v2: ``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/``.
+
+    ``List_of_testing_videos.txt`` (lines ``<1 real|0 fake> <folder>/<file>``)
+    fixes the official test split; labels come from the folder, and a list
+    line that disagrees with its folder is reported as an error.  Identity:
+    ``id<N>`` for celebrity videos (a fake ``id0_id16_0005`` carries both
+    ``id0`` and ``id16``; its original is ``Celeb-real/id0_0005``), each
+    YouTube-real video is its own identity.
+    """
+    root = Path(root)
+    folders = {"Celeb-real": REAL, "YouTube-real": REAL, "Celeb-synthesis": FAKE}
+    present = [name for name in folders if (root / name).is_dir()]
+    if not present:
+        raise DatasetError(
+            f"{root}: expected Celeb-DF v2 folders Celeb-real/, YouTube-real/, Celeb-synthesis/"
+        )
+    tests: set[str] = set()
+    listing = root / "List_of_testing_videos.txt"
+    if listing.is_file():
+        for lineno, line in enumerate(listing.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or parts[0] not in {"0", "1"}:
+                raise DatasetError(
+                    f"{listing}:{lineno}: expected '<0|1> <folder>/<video>', got {line!r}"
+                )
+            folder = parts[1].split("/")[0]
+            listed_label = REAL if parts[0] == "1" else FAKE
+            if folder in folders and folders[folder] != listed_label:
+                raise DatasetError(f"{listing}:{lineno}: label {parts[0]} contradicts {folder}/")
+            tests.add(parts[1])
+    samples: list[Sample] = []
+    for name in present:
+        for path in _media_files(root / name, VIDEO_EXTENSIONS):
+            rel = path.relative_to(root).as_posix()
+            stem = path.stem
+            original = None
+            if m := _CELEB_FAKE.match(stem):
+                identities = (f"celebdf:id{m[1]}", f"celebdf:id{m[2]}")
+                original = f"celebdf:Celeb-real/id{m[1]}_{m[3]}"
+            elif m := _CELEB_REAL.match(stem):
+                identities = (f"celebdf:id{m[1]}",)
+            else:
+                identities = (f"celebdf:{name}/{stem}",)
+            samples.append(
+                Sample(
+                    key=f"celebdf:{name}/{stem}",
+                    path=path,
+                    label=folders[name],
+                    media="video",
+                    video_id=f"{name}/{stem}",
+                    identities=identities,
+                    dataset="celebdf",
+                    split="test" if rel in tests else None,
+                    original=original,
+                    method=name,
+                )
+            )
+    if not samples:
+        raise DatasetError(f"{root}: the Celeb-DF folders hold no videos")
+    known = {s.key for s in samples}
+    return [s if s.original in known else _replace(s, original=None) for s in samples]
+
+
+# --------------------------------------------------------------------------- DFDC
+
+
+def load_dfdc(root: Path) -> list[Sample]:
+    """DFDC training parts: every ``metadata.json`` below ``root``.
+
+    ``metadata.json`` maps ``file.mp4 -> {"label": "FAKE"|"REAL", "original":
+    "src.mp4"|null, "split": ...}``.  A fake and its ``original`` share a split
+    group.  DFDC's own ``split`` field is ``train`` everywhere, so it is ignored.
+    """
+    root = Path(root)
+    metas = sorted(root.rglob("metadata.json"))
+    if not metas:
+        raise DatasetError(f"{root}: no DFDC metadata.json found (expected dfdc_train_part_*/)")
+    samples: list[Sample] = []
+    for meta in metas:
+        try:
+            entries = json.loads(meta.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{meta}: not a readable DFDC metadata.json ({exc})") from exc
+        if not isinstance(entries, dict):
+            raise DatasetError(f"{meta}: expected a JSON object keyed by video file name")
+        for name, info in sorted(entries.items()):
+            label_text = str(info.get("label", "")).upper() if isinstance(info, dict) else ""
+            if label_text not in {"FAKE", "REAL"}:
+                raise DatasetError(f"{meta}: entry {name!r} has no FAKE/REAL label")
+            path = meta.parent / name
+            if not path.is_file():
+                continue  # parts are often downloaded partially; skip what is absent
+            stem = Path(name).stem
+            original = info.get("original")
+            identities = [f"dfdc:{stem}"]
+            if original:
+                identities.append(f"dfdc:{Path(original).stem}")
+            samples.append(
+                Sample(
+                    key=f"dfdc:{stem}",
+                    path=path,
+                    label=FAKE if label_text == "FAKE" else REAL,
+                    media="video",
+                    video_id=stem,
+                    identities=tuple(identities),
+                    dataset="dfdc",
+                    original=f"dfdc:{Path(original).stem}" if original else None,
+                    method=meta.parent.name,
+                )
+            )
+    if not samples:
+        raise DatasetError(f"{root}: metadata.json lists no video that exists on disk")
+    known = {s.key for s in samples}
+    return [s if s.original in known else _replace(s, original=None) for s in samples]
+
+
+# --------------------------------------------------------------------------- review export
+
+
+def load_review_export(root: Path) -> list[Sample]:
+    """The review queue's labelled export: ``labels.jsonl`` + ``crops/``.
+
+    One JSON object per line: ``{"video_id", "label": "fake"|"real", "crops":
+    [relative paths], "reviewer", "decided_at"}``.  Crops are already cropped
+    faces, so no detection is needed; every crop of a video shares its
+    ``video_id`` group.  A later line for the same ``video_id`` overrides an
+    earlier one (a re-review wins).
+    """
+    root = Path(root)
+    labels = root / "labels.jsonl"
+    if not labels.is_file():
+        raise DatasetError(f"{root}: labels.jsonl not found; is this a review-queue export?")
+    decisions: dict[str, tuple[int, list[str]]] = {}
+    for lineno, line in enumerate(labels.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            video_id = str(row["video_id"])
+            label_text = str(row["label"]).lower()
+            crops = [str(c) for c in row["crops"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DatasetError(
+                f"{labels}:{lineno}: expected a JSON object with video_id, label, crops ({exc})"
+            ) from exc
+        if label_text not in {"fake", "real"}:
+            raise DatasetError(f"{labels}:{lineno}: label must be 'fake' or 'real'")
+        decisions[video_id] = (FAKE if label_text == "fake" else REAL, crops)
+    samples: list[Sample] = []
+    for video_id, (label, crops) in decisions.items():
+        for rel in crops:
+            path = (root / rel).resolve()
+            if root.resolve() not in path.parents:
+                raise DatasetError(f"{labels}: crop path {rel!r} points outside the export")
+            if not path.is_file():
+                continue
+            samples.append(
+                Sample(
+                    key=f"review:{video_id}/{Path(rel).name}",
+                    path=path,
+                    label=label,
+                    media="crop",
+                    video_id=video_id,
+                    identities=(f"review:{video_id}",),
+                    dataset="review",
+                )
+            )
+    if not samples:
+        raise DatasetError(f"{labels}: no listed crop exists under {root}")
+    return samples
+
+
+# --------------------------------------------------------------------------- dispatch
+
+LOADERS: dict[str, Callable[[Path], list[Sample]]] = {
+    "folder": load_folder,
+    "ffpp": load_ffpp,
+    "celebdf": load_celebdf,
+    "dfdc": load_dfdc,
+    "review": load_review_export,
+}
+
+
+def detect_format(root: Path) -> str:
+    """Guess a dataset's layout from the marker files each format is known by."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    if (root / "labels.jsonl").is_file():
+        return "review"
+    if (root / "original_sequences").is_dir() or (root / "manipulated_sequences").is_dir():
+        return "ffpp"
+    if (root / "List_of_testing_videos.txt").is_file() or (root / "Celeb-synthesis").is_dir():
+        return "celebdf"
+    if (root / "real").is_dir() or (root / "fake").is_dir():
+        return "folder"
+    if (root / "metadata.json").is_file() or any(root.glob("*/metadata.json")):
+        return "dfdc"
+    raise DatasetError(
+        f"{root}: unrecognised dataset layout; expected real/+fake/, FaceForensics++, "
+        "Celeb-DF v2, DFDC (metadata.json) or a review export (labels.jsonl) — "
+        "see docs/training.md"
+    )
+
+
+def parse_spec(spec: str) -> tuple[str | None, Path]:
+    """Split a ``[FORMAT:]PATH`` command-line value."""
+    head, sep, tail = spec.partition(":")
+    if sep and head in LOADERS:
+        return head, Path(tail).expanduser()
+    return None, Path(spec).expanduser()
+
+
+def load_dataset(spec: str | Path, fmt: str | None = None) -> list[Sample]:
+    """Load a dataset given ``[FORMAT:]PATH``; the format is auto-detected if omitted."""
+    parsed_fmt, root = parse_spec(str(spec))
+    fmt = fmt or parsed_fmt or detect_format(root)
+    if fmt not in LOADERS:
+        raise DatasetError(f"{spec}: unknown dataset format {fmt!r}; use one of {sorted(LOADERS)}")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    return LOADERS[fmt](root)

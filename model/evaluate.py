@@ -1,0 +1,258 @@
+"""``find-bot evaluate BUNDLE DATASET``: how good is a bundle on labelled data?
+
+Two levels, because they answer different questions:
+
+* **frame level** — one score per sampled frame: the largest face of the
+  frame (as in training), scored by the bundle's calibrated ensemble.  It
+  measures the classifier itself.
+* **video level** — one score per video by the scanner's own rule
+  (:mod:`model.scoring`): faces linked into tracks with
+  :func:`model.tracks.build_tracks`, a track scores the mean of its top-k
+  faces, a video the maximum over its tracks.  It measures what moderators
+  will see.  The images of one sub-folder are taken as consecutive frames
+  of one video; review-queue crops have no positions, so all crops of one
+  video form one track.
+
+Faces are detected with the scanner's detector settings (confidence 0.9,
+40 px), cropped with the bundle's margin, and cached like training crops.
+Files that fail to decode or show no face are listed in the report and left
+out of the metrics (the scanner reports them as ``error`` / ``no_face``,
+never as real or fake).
+
+Outputs in ``--out``: ``report.json``, ``roc.png``, ``confusion.png``,
+``histogram.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import FindError
+from model.cache import CacheConfig, CacheItem, CropCache
+from model.datasets import Sample, load_dataset
+from model.metrics import binary_metrics
+
+log = logging.getLogger(__name__)
+
+#: The scanner's detector settings (``model.faces.FaceDetector`` defaults).
+SCAN_MIN_CONFIDENCE = 0.9
+SCAN_MIN_FACE_SIZE = 40
+
+
+class EvaluationError(FindError):
+    """The dataset yields nothing to evaluate."""
+
+
+@dataclass
+class Scores:
+    """Per-level labels and scores of an evaluation, before metrics."""
+
+    frame_labels: list[int]
+    frame_scores: list[float]
+    video_ids: list[str]
+    video_labels: list[int]
+    video_scores: list[float]
+
+
+def select_samples(
+    dataset: str,
+    split: str,
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    splits_file: str | Path | None = None,
+) -> list[Sample]:
+    """The dataset's samples, or one split of it.
+
+    With ``splits_file`` (a training run's ``splits.json``) the split is
+    exactly the one training used, even when it trained on several datasets
+    at once; otherwise the split is recomputed from ``seed`` and fractions,
+    which matches training only when it used this dataset alone.
+    """
+    samples = load_dataset(dataset)
+    if split == "all":
+        return samples
+    if splits_file is not None:
+        try:
+            keys = set(json.loads(Path(splits_file).read_text())[split])
+        except (OSError, json.JSONDecodeError, KeyError) as exc:
+            raise EvaluationError(
+                f"{splits_file}: not a training run's splits.json ({exc})"
+            ) from exc
+        return [s for s in samples if s.key in keys]
+    from model.splits import split_samples
+
+    result = split_samples(
+        samples, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
+    return result[split]
+
+
+def _video_score(members: list[tuple[CacheItem, np.ndarray]]) -> float:
+    """The scanner's video score: max over tracks of the top-k mean of the track's faces.
+
+    ``members`` are the cache items of one video with their per-face
+    probabilities: one item for a video file, or the images of one
+    sub-folder, taken as consecutive frames in key order.
+    """
+    from model.faces import Face
+    from model.scoring import TOP_K, top_k_mean
+    from model.tracks import build_tracks
+
+    detections: list[list[Face]] = []
+    score_of: dict[int, float] = {}
+    for item, probabilities in sorted(members, key=lambda m: m[0].sample.key):
+        positions = {frame: p for p, frame in enumerate(item.sampled_frames or [])}
+        frames: list[list[Face]] = [[] for _ in positions]
+        for row, cached in enumerate(item.faces):
+            face = Face(box=cached.box, confidence=cached.confidence or 1.0, keypoints={})
+            frames[positions[cached.frame_index]].append(face)
+            score_of[id(face)] = float(probabilities[row])
+        detections.extend(frames)
+    tracks = build_tracks(detections)
+    return max(top_k_mean([score_of[id(f)] for f in track.faces], TOP_K) for track in tracks)
+
+
+def score_items(items: list[CacheItem], ensemble) -> Scores:
+    """Run the ensemble over every cached face and aggregate per frame and per video."""
+    from model.scoring import TOP_K, top_k_mean
+
+    frame_labels: list[int] = []
+    frame_scores: list[float] = []
+    members: dict[str, list[tuple[CacheItem, np.ndarray]]] = defaultdict(list)
+    video_label: dict[str, int] = {}
+    for item in items:
+        if item.status != "ok" or not item.faces:
+            continue
+        sample = item.sample
+        probabilities = ensemble.predict(np.asarray(item.crops()))
+        for row, face in enumerate(item.faces):
+            if face.largest:
+                frame_labels.append(sample.label)
+                frame_scores.append(float(probabilities[row]))
+        video_label[sample.video_id] = sample.label
+        members[sample.video_id].append((item, probabilities))
+    videos: dict[str, float] = {}
+    for video_id, group in members.items():
+        if group[0][0].sample.media == "crop":  # no positions: one track per video
+            videos[video_id] = top_k_mean(np.concatenate([p for _, p in group]), TOP_K)
+        else:
+            videos[video_id] = _video_score(group)
+    ids = sorted(videos)
+    return Scores(
+        frame_labels=frame_labels,
+        frame_scores=frame_scores,
+        video_ids=ids,
+        video_labels=[video_label[v] for v in ids],
+        video_scores=[videos[v] for v in ids],
+    )
+
+
+def build_report(scores: Scores, threshold: float) -> dict:
+    """Frame- and video-level metrics at ``threshold`` (the evaluation's JSON core)."""
+    return {
+        "threshold": threshold,
+        "frame_level": binary_metrics(scores.frame_labels, scores.frame_scores, threshold),
+        "video_level": binary_metrics(scores.video_labels, scores.video_scores, threshold),
+        "videos": [
+            {"video_id": v, "label": int(y), "score": round(float(s), 6)}
+            for v, y, s in zip(
+                scores.video_ids, scores.video_labels, scores.video_scores, strict=True
+            )
+        ],
+    }
+
+
+def write_plots(out: Path, scores: Scores, threshold: float) -> list[str]:
+    from model.plots import confusion_plot, histogram_plot, roc_plot
+
+    levels = {
+        "frame": (np.asarray(scores.frame_labels), np.asarray(scores.frame_scores)),
+        "video": (np.asarray(scores.video_labels), np.asarray(scores.video_scores)),
+    }
+    matrices = {
+        name: binary_metrics(labels, values, threshold)["confusion"]
+        for name, (labels, values) in levels.items()
+    }
+    paths = [
+        roc_plot(out / "roc.png", levels),
+        confusion_plot(out / "confusion.png", matrices),
+        histogram_plot(out / "histogram.png", levels, threshold),
+    ]
+    return [p.name for p in paths]
+
+
+def evaluate(
+    bundle_path: str | Path,
+    dataset: str,
+    out: str | Path,
+    *,
+    split: str = "all",
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    frames: int = 32,
+    threshold: float | None = None,
+    cache_dir: str | Path | None = None,
+    splits_file: str | Path | None = None,
+    verbose: int = 1,
+) -> dict:
+    """Evaluate a bundle on a dataset; write the report and plots to ``out``; return the report."""
+    from model.bundle import load_bundle
+
+    bundle = load_bundle(bundle_path)
+    samples = select_samples(
+        dataset,
+        split,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        splits_file=splits_file,
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = CropCache(
+        Path(cache_dir) if cache_dir else out / "cache",
+        CacheConfig(
+            crop_size=bundle.spec.input_size,
+            margin=bundle.crop_margin,
+            frames_per_video=frames,
+            min_confidence=SCAN_MIN_CONFIDENCE,
+            min_face_size=SCAN_MIN_FACE_SIZE,
+        ),
+    )
+    progress = None
+    if verbose:
+        from tqdm import tqdm
+
+        progress = lambda seq: tqdm(seq, desc="face crops", unit="item")  # noqa: E731
+    items = cache.build(samples, progress=progress)
+    scores = score_items(items, bundle.ensemble())
+    if not scores.frame_labels:
+        raise EvaluationError(
+            f"{dataset}: no face found in any of its {len(samples)} files (split {split!r}); "
+            "check the dataset and --split"
+        )
+    chosen = bundle.threshold if threshold is None else float(threshold)
+    report = {
+        "bundle": {"path": str(bundle.path), "name": bundle.id, "version": bundle.version},
+        "dataset": str(dataset),
+        "split": split,
+        "samples": len(samples),
+        "skipped": [
+            {"key": i.sample.key, "status": i.status, "error": i.error}
+            for i in items
+            if i.status != "ok" or not i.faces
+        ],
+        **build_report(scores, chosen),
+    }
+    report["plots"] = write_plots(out, scores, chosen)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,132 @@
+"""Binary classification metrics, video-level aggregation, and their text summary.
+
+Conventions (stated once, used everywhere): label 1 = fake = positive class;
+a score is a calibrated probability of "fake"; a sample is predicted fake
+when ``score >= threshold``.  Metrics that are undefined on the given data
+(ROC AUC with one class only) are ``None`` rather than a misleading number,
+and precision with no predicted positives is 0.0 (scikit-learn's
+``zero_division=0``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+EPS = 1e-7
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, int]:
+    """``tn``, ``fp``, ``fn``, ``tp`` for 0/1 arrays."""
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(y_pred).astype(int)
+    return {
+        "tn": int(np.sum((y_true == 0) & (y_pred == 0))),
+        "fp": int(np.sum((y_true == 0) & (y_pred == 1))),
+        "fn": int(np.sum((y_true == 1) & (y_pred == 0))),
+        "tp": int(np.sum((y_true == 1) & (y_pred == 1))),
+    }
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve, or None when only one class is present."""
+    y_true = np.asarray(y_true).astype(int)
+    if len(np.unique(y_true)) < 2:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y_true, np.asarray(scores, dtype=np.float64)))
+
+
+def log_loss(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """Mean negative log-likelihood of the labels, probabilities clipped to [1e-7, 1-1e-7]."""
+    y = np.asarray(y_true, dtype=np.float64)
+    if y.size == 0:
+        return None
+    p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def binary_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float = 0.5,
+) -> dict:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss and the confusion matrix."""
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape:
+        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in shape")
+    pred = (s >= threshold).astype(int)
+    cm = confusion_counts(y, pred)
+    n = int(y.size)
+    tp, fp, fn = cm["tp"], cm["fp"], cm["fn"]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "n": n,
+        "positives": int(y.sum()),
+        "negatives": int(n - y.sum()),
+        "threshold": float(threshold),
+        "accuracy": (cm["tp"] + cm["tn"]) / n if n else None,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc(y, s),
+        "log_loss": log_loss(y, s),
+        "confusion": cm,
+    }
+
+
+def mean_score(scores: np.ndarray) -> float:
+    return float(np.mean(scores))
+
+
+def aggregate_by_video(
+    video_ids: Sequence[str],
+    labels: Sequence[int],
+    scores: Sequence[float],
+    reduce: Callable[[np.ndarray], float] = mean_score,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Collapse per-crop scores to one score per video (``reduce``, default mean).
+
+    Every crop of a video must carry the same label; a mismatch means the
+    dataset adapter is broken, so it raises instead of guessing.
+    """
+    grouped: OrderedDict[str, list[float]] = OrderedDict()
+    video_label: dict[str, int] = {}
+    for vid, label, score in zip(video_ids, labels, scores, strict=True):
+        if video_label.setdefault(vid, int(label)) != int(label):
+            raise ValueError(f"video {vid!r} has crops with different labels")
+        grouped.setdefault(vid, []).append(float(score))
+    ids = list(grouped)
+    return (
+        ids,
+        np.array([video_label[v] for v in ids], dtype=int),
+        np.array([reduce(np.asarray(grouped[v])) for v in ids], dtype=np.float64),
+    )
+
+
+def format_summary(report: dict) -> str:
+    """Plain-text table of frame- and video-level metrics (for logs and the CLI)."""
+    rows = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+    levels = [lvl for lvl in ("frame_level", "video_level") if report.get(lvl)]
+    lines = [f"{'metric':<10}" + "".join(f"{lvl:>14}" for lvl in levels)]
+    for row in (*rows, "n"):
+        cells = []
+        for lvl in levels:
+            value = report[lvl].get(row)
+            if value is None:
+                cells.append(f"{'n/a':>14}")
+            elif isinstance(value, int):
+                cells.append(f"{value:>14d}")
+            else:
+                cells.append(f"{value:>14.4f}")
+        lines.append(f"{row:<10}" + "".join(cells))
+    for lvl in levels:
+        cm = report[lvl]["confusion"]
+        lines.append(f"{lvl} confusion: tn={cm['tn']} fp={cm['fp']} fn={cm['fn']} tp={cm['tp']}")
+    return "\n".join(lines)

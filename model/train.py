@@ -1,0 +1,605 @@
+"""``find-bot train``: datasets -> face-crop cache -> candidates -> calibrated ensemble bundle.
+
+The recipe (each step's rule is documented in docs/training.md):
+
+1. load every dataset and split it by identity (:mod:`model.splits`);
+2. extract face crops once into the cache (:mod:`model.cache`) with the
+   scanner's own crop function, then drop noisy crops (:mod:`model.curation`);
+3. train ``candidates`` classifiers that differ by seed, with augmentation
+   (:mod:`model.augment`), optional Self-Blended Images (:mod:`model.sbi`),
+   BCE with label smoothing or focal loss, and balanced class weights;
+4. keep the ``keep`` best by validation ROC AUC, fit the temperature and the
+   threshold on their validation output (:mod:`model.calibration`);
+5. write the bundle, and evaluate it on the held-out test split.
+
+Everything a run produces lives in ``--out``: ``run.json`` (the config),
+``splits.json``, ``cache/``, ``candidates/<i>/`` (CSV log, per-epoch backup
+for ``--resume``, best weights, result) and ``bundle/``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import FindError
+from model.augment import NO_AUGMENT, AugmentConfig
+from model.cache import CacheConfig, CacheItem, CropCache
+from model.calibration import calibrate_temperature, choose_threshold, ensemble_probabilities
+from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
+from model.curation import CropRef, CurationConfig, select_crops
+from model.datasets import Sample, load_dataset
+from model.metrics import aggregate_by_video, binary_metrics
+from model.splits import SplitResult, split_samples
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(FindError):
+    """Training cannot proceed with the given data or output folder."""
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (saved as ``run.json``; ``--resume`` checks it)."""
+
+    datasets: list[str]
+    out: str
+    arch: str = "auto"  # compact | full | auto (full when a GPU is visible)
+    input_size: int | None = None  # overrides of the chosen architecture
+    width: float | None = None
+    middle_blocks: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    loss: str = "bce"  # bce | focal
+    label_smoothing: float = 0.1
+    focal_gamma: float = 2.0
+    class_weighting: bool = True
+    sbi: bool = False
+    augment: bool = True
+    candidates: int = 3
+    keep: int = 2
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    frames_per_video: int = 32
+    min_confidence: float = 0.95
+    min_face_size: int = 64
+    min_crops_per_video: int = 2
+    pair_diff_threshold: float = 4.0
+    target_recall: float = 0.9
+    steps_per_epoch: int | None = None
+    cache_dir: str | None = None
+    name: str = "find-custom"
+    version: str = ""
+    deterministic: bool = True
+    tensorboard: bool = False
+    verbose: int = 1
+
+    def validate(self) -> None:
+        if self.loss not in {"bce", "focal"}:
+            raise TrainingError(f"--loss {self.loss!r}: use 'bce' or 'focal'")
+        if self.arch not in {"auto", "compact", "full"}:
+            raise TrainingError(f"--arch {self.arch!r}: use 'auto', 'compact' or 'full'")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise TrainingError("--label-smoothing must be in [0, 0.5)")
+        if self.candidates < 1 or self.keep < 1:
+            raise TrainingError("--candidates and --keep must be at least 1")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise TrainingError("--epochs must be >= 1 and --batch-size >= 2")
+        if not self.datasets:
+            raise TrainingError("give at least one dataset (--data PATH)")
+
+    # Fields that may differ between a run and its --resume.
+    RESUMABLE = frozenset({"verbose", "epochs", "tensorboard", "version"})
+
+
+@dataclass
+class TrainResult:
+    bundle: Path
+    spec: ArchSpec
+    threshold: float
+    temperature: float
+    candidates: list[dict]
+    kept: list[int]
+    metrics: dict
+    splits: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def resolve_arch(config: TrainConfig) -> ArchSpec:
+    """The architecture: ``auto`` is full Xception on a GPU, the compact variant on CPU."""
+    arch = config.arch
+    if arch == "auto":
+        import tensorflow as tf
+
+        arch = "full" if tf.config.list_physical_devices("GPU") else "compact"
+    base = FULL_XCEPTION if arch == "full" else COMPACT_XCEPTION
+    return ArchSpec(
+        name=base.name,
+        input_size=config.input_size or base.input_size,
+        width=config.width or base.width,
+        middle_blocks=base.middle_blocks if config.middle_blocks is None else config.middle_blocks,
+    )
+
+
+def _prepare_out(config: TrainConfig, resume: bool) -> Path:
+    out = Path(config.out)
+    run_file = out / "run.json"
+    current = asdict(config)
+    # A folder "holds a run" once training started; a run that failed while
+    # preparing data can simply be started again (its crop cache is reused).
+    if run_file.exists() and (out / "candidates").exists():
+        if not resume:
+            raise TrainingError(
+                f"{out}: already holds a training run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        saved = json.loads(run_file.read_text())
+        changed = sorted(
+            k for k in current if k not in TrainConfig.RESUMABLE and saved.get(k) != current[k]
+        )
+        if changed:
+            raise TrainingError(
+                f"{out}: --resume with different settings ({', '.join(changed)}); "
+                "use the original settings or a new --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(current, indent=2) + "\n")
+    return out
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _progress(verbose: int, desc: str):
+    if verbose != 1:  # 0: silent, 2: Keras' one line per epoch, no bars
+        return None
+    from tqdm import tqdm
+
+    return lambda seq: tqdm(seq, desc=desc, unit="item")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class PreparedData:
+    split: SplitResult
+    items: list[CacheItem]
+    refs: dict[str, list[CropRef]]
+    curation: dict[str, dict[str, int]]
+
+
+def prepare_data(config: TrainConfig, spec: ArchSpec, out: Path) -> PreparedData:
+    """Load, split, cache and curate; writes ``splits.json``."""
+    samples: list[Sample] = []
+    for spec_text in config.datasets:
+        samples.extend(load_dataset(spec_text))
+    split = split_samples(
+        samples,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+    (out / "splits.json").write_text(
+        json.dumps(
+            {
+                "report": split.report,
+                **{name: [s.key for s in split[name]] for name in ("train", "val", "test")},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    cache = CropCache(
+        Path(config.cache_dir) if config.cache_dir else out / "cache",
+        CacheConfig(
+            crop_size=spec.input_size,
+            frames_per_video=config.frames_per_video,
+            min_confidence=config.min_confidence,
+            min_face_size=config.min_face_size,
+        ),
+    )
+    ordered = [*split.train, *split.val, *split.test]
+    items = cache.build(ordered, progress=_progress(config.verbose, "face crops"))
+    curation = CurationConfig(
+        min_crops_per_video=config.min_crops_per_video,
+        pair_diff_threshold=config.pair_diff_threshold,
+    )
+    # Curate over all items at once (a fake's original may sit in any split),
+    # then divide the kept crops by split.
+    refs_all, stats = select_crops(items, curation)
+    bounds = np.cumsum([0, len(split.train), len(split.val), len(split.test)])
+    refs: dict[str, list[CropRef]] = {"train": [], "val": [], "test": []}
+    for ref in refs_all:
+        name = ("train", "val", "test")[int(np.searchsorted(bounds, ref.item, side="right")) - 1]
+        refs[name].append(ref)
+    curation_report = {"rules": curation.to_dict(), "stats": stats}
+    return PreparedData(split=split, items=items, refs=refs, curation=curation_report)
+
+
+def _check_data(config: TrainConfig, data: PreparedData) -> None:
+    train_labels = {r.label for r in data.refs["train"]}
+    val_labels = {r.label for r in data.refs["val"]}
+    if config.sbi:
+        if 0 not in train_labels:
+            raise TrainingError("--sbi needs real faces in the training split; none survived")
+        if 0 not in val_labels:
+            raise TrainingError(
+                "--sbi needs real faces in the validation split; add data or raise --val-fraction"
+            )
+        return
+    if train_labels != {0, 1}:
+        raise TrainingError(
+            "the training split needs both real and fake faces after noise removal "
+            f"(it has labels {sorted(train_labels)}); add data, or use --sbi with real data only"
+        )
+    if val_labels != {0, 1}:
+        raise TrainingError(
+            "the validation split needs both real and fake faces to pick candidates "
+            f"(it has labels {sorted(val_labels)}); add data or raise --val-fraction"
+        )
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def make_loss(config: TrainConfig):
+    import keras
+
+    if config.loss == "focal":
+        return keras.losses.BinaryFocalCrossentropy(
+            gamma=config.focal_gamma, from_logits=True, label_smoothing=config.label_smoothing
+        )
+    return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+
+
+def _val_batches(config: TrainConfig, data: PreparedData):
+    from model.batches import CropBatches
+
+    val_refs = data.refs["val"]
+    # SBI mode: when validation has no real fakes, self-blend its real faces.
+    val_sbi = config.sbi and not any(r.label == 1 for r in val_refs)
+    return CropBatches(
+        data.items,
+        val_refs,
+        batch_size=config.batch_size,
+        seed=config.seed + 10_000,
+        shuffle=False,
+        sbi=val_sbi,
+    )
+
+
+def collect_logits(models: list, batches) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits ``[n_models, N]``, labels and video ids over a non-shuffled ``CropBatches``.
+
+    Streams batch by batch — a validation split of full-size crops does not
+    fit in memory — and draws the same (seeded) SBI fakes on every call.
+    """
+    from model.classifier import preprocess
+
+    logits: list[list[np.ndarray]] = [[] for _ in models]
+    labels: list[np.ndarray] = []
+    videos: list[str] = []
+    for i in range(len(batches)):
+        crops, y, v = batches.batch_arrays(i)
+        x = preprocess(crops)
+        for m, model in enumerate(models):
+            logits[m].append(np.asarray(model(x, training=False)).reshape(-1))
+        labels.append(y)
+        videos.extend(v)
+    stacked = np.stack([np.concatenate(parts) for parts in logits])
+    return stacked, np.concatenate(labels).astype(int), videos
+
+
+def _best_checkpoint(path: Path):
+    """Save the weights whenever validation AUC is at least as good as before.
+
+    Unlike ``ModelCheckpoint(save_best_only=True)``, ties go to the later
+    epoch: early in a short run the BatchNorm statistics lag and every epoch
+    scores the same AUC, and the later weights are the better trained ones.
+    The best value is kept in the weights folder so ``--resume`` continues it.
+    """
+    import keras
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best_file = path.with_name("best_val_auc.json")
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            value = (logs or {}).get("val_auc")
+            if value is None or not math.isfinite(float(value)):
+                return
+            best = (
+                json.loads(self.best_file.read_text())["val_auc"]
+                if self.best_file.exists()
+                else -1.0
+            )
+            if float(value) >= best:
+                self.model.save_weights(path)
+                self.best_file.write_text(json.dumps({"val_auc": float(value), "epoch": epoch}))
+
+    return BestCheckpoint()
+
+
+def _epoch_sync(batches):
+    """Tell the batches which epoch starts, so a run resumed at epoch k shuffles as epoch k."""
+    import keras
+
+    class EpochSync(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            batches.set_epoch(epoch)
+
+    return EpochSync()
+
+
+def precise_batchnorm(model, batches, max_batches: int = 50) -> None:
+    """Re-estimate BatchNorm statistics as the exact mean over up to ``max_batches`` batches.
+
+    Keras keeps an exponential moving average (momentum 0.99) of batch
+    statistics, which lags far behind the weights after short trainings
+    (a CPU run of a few hundred steps): the network is right in training
+    mode and nearly constant in inference mode.  Setting the momentum of the
+    k-th pass to k/(k+1) makes the moving statistics the plain average over
+    the passes ("precise BN", Wu & Johnson 2021).  Batches are unaugmented.
+    """
+    from keras import layers
+
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    if not norms:
+        return
+    saved = [layer.momentum for layer in norms]
+    try:
+        for k in range(min(max_batches, len(batches))):
+            for layer in norms:
+                layer.momentum = k / (k + 1)
+            model(batches[k][0], training=True)
+    finally:
+        for layer, momentum in zip(norms, saved, strict=True):
+            layer.momentum = momentum
+
+
+def train_candidate(
+    index: int,
+    config: TrainConfig,
+    spec: ArchSpec,
+    data: PreparedData,
+    out: Path,
+):
+    """Train (or resume, or reload) candidate ``index``; returns (model, result dict)."""
+    import keras
+
+    from model.batches import CropBatches, balanced_class_weights
+    from model.classifier import build_classifier
+    from model.metrics import roc_auc
+
+    folder = out / "candidates" / f"{index}"
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = config.seed + index
+    weights_file = folder / "best.weights.h5"
+    final_file = folder / "final.weights.h5"
+    result_file = folder / "result.json"
+    model = build_classifier(spec, seed=seed)
+    if result_file.exists() and final_file.exists():
+        model.load_weights(final_file)
+        result = json.loads(result_file.read_text())
+        log.info("candidate %d: already trained (val AUC %s), reusing", index, result["val_auc"])
+        return model, result
+
+    _seed_everything(seed, config.deterministic)
+    train_refs = data.refs["train"]
+    class_weights = (
+        balanced_class_weights([r.label for r in train_refs])
+        if config.class_weighting and not config.sbi
+        else {0: 1.0, 1: 1.0}
+    )
+    train_batches = CropBatches(
+        data.items,
+        train_refs,
+        batch_size=config.batch_size,
+        seed=seed,
+        shuffle=True,
+        augment_config=AugmentConfig() if config.augment else NO_AUGMENT,
+        sbi=config.sbi,
+        class_weights=class_weights,
+        steps=config.steps_per_epoch,
+    )
+    val_batches = _val_batches(config, data)
+    steps = len(train_batches) * config.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps), alpha=0.05
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=make_loss(config),
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(folder / "backup")),
+        _best_checkpoint(weights_file),
+        _epoch_sync(train_batches),
+        keras.callbacks.CSVLogger(str(folder / "log.csv"), append=True),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
+    history = model.fit(
+        train_batches,
+        validation_data=val_batches,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    if weights_file.exists():
+        model.load_weights(weights_file)  # the best epoch by validation AUC
+    precise_batchnorm(
+        model,
+        CropBatches(
+            data.items,
+            train_refs,
+            batch_size=config.batch_size,
+            seed=seed,
+            shuffle=True,
+            sbi=config.sbi,
+        ),
+    )
+    model.save_weights(final_file)
+    val_logits, val_labels, _ = collect_logits([model], _val_batches(config, data))
+    auc = roc_auc(val_labels, val_logits[0])
+    result = {
+        "index": index,
+        "seed": seed,
+        "val_auc": auc,
+        # From the CSV log, which spans interrupted and resumed sessions.
+        "epochs_run": len((folder / "log.csv").read_text().splitlines()) - 1,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    }
+    result_file.write_text(json.dumps(result, indent=2) + "\n")
+    return model, result
+
+
+# --------------------------------------------------------------------------- ensemble
+
+
+def video_level(
+    video_ids: list[str], labels: np.ndarray, probabilities: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Video scores by the scanner's rule for one track: mean of the top-k crop scores."""
+    from model.scoring import TOP_K, top_k_mean
+
+    return aggregate_by_video(
+        video_ids, labels, probabilities, reduce=lambda s: top_k_mean(s, TOP_K)
+    )
+
+
+def level_metrics(
+    video_ids: list[str], labels: np.ndarray, probabilities: np.ndarray, threshold: float
+) -> dict:
+    """Frame- and video-level metrics of calibrated probabilities."""
+    _, video_labels, video_scores = video_level(video_ids, labels, probabilities)
+    return {
+        "frame_level": binary_metrics(labels, probabilities, threshold),
+        "video_level": binary_metrics(video_labels, video_scores, threshold),
+    }
+
+
+def train(config: TrainConfig, resume: bool = False) -> TrainResult:
+    """Run the whole recipe; returns where the bundle went and how it scored."""
+    config.validate()
+    config.version = config.version or _dt.date.today().isoformat()
+    out = _prepare_out(config, resume)
+    spec = resolve_arch(config)
+    log.info("architecture %s", spec)
+    data = prepare_data(config, spec, out)
+    _check_data(config, data)
+
+    models, results = [], []
+    for i in range(config.candidates):
+        model, result = train_candidate(i, config, spec, data, out)
+        models.append(model)
+        results.append(result)
+    ranked = sorted(
+        range(len(results)),
+        key=lambda i: (-(results[i]["val_auc"] if results[i]["val_auc"] is not None else -1), i),
+    )
+    kept = ranked[: config.keep]
+    ensemble_models = [models[i] for i in kept]
+
+    val_logits, val_labels, val_videos = collect_logits(ensemble_models, _val_batches(config, data))
+    temperature, temperature_info = calibrate_temperature(val_logits, val_labels)
+    val_probs = ensemble_probabilities(val_logits, temperature)
+    _, val_video_labels, val_video_scores = video_level(val_videos, val_labels, val_probs)
+    threshold, threshold_info = choose_threshold(
+        val_video_labels, val_video_scores, config.target_recall
+    )
+    metrics = {"validation": level_metrics(val_videos, val_labels, val_probs, threshold)}
+
+    test_refs = data.refs["test"]
+    if test_refs:
+        from model.batches import CropBatches
+
+        test_logits, test_labels, test_videos = collect_logits(
+            ensemble_models,
+            CropBatches(data.items, test_refs, batch_size=config.batch_size, seed=0, shuffle=False),
+        )
+        test_probs = ensemble_probabilities(test_logits, temperature)
+        metrics["test"] = level_metrics(test_videos, test_labels, test_probs, threshold)
+
+    training = {
+        "config": {k: v for k, v in asdict(config).items() if k != "verbose"},
+        "datasets": config.datasets,
+        "splits": data.split.report,
+        "curation": data.curation,
+        "augmentations": AugmentConfig().to_dict() if config.augment else None,
+        "loss": {
+            "kind": config.loss,
+            "label_smoothing": config.label_smoothing,
+            "focal_gamma": config.focal_gamma if config.loss == "focal" else None,
+            "class_weighting": config.class_weighting and not config.sbi,
+        },
+        "sbi": config.sbi,
+        "candidates": [
+            {k: r[k] for k in ("index", "seed", "val_auc", "epochs_run")} for r in results
+        ],
+        "kept": kept,
+        "threshold_rule": threshold_info,
+        "temperature": temperature,
+        "temperature_rule": temperature_info,
+    }
+    from model.bundle import write_bundle
+
+    bundle = write_bundle(
+        out / "bundle",
+        ensemble_models,
+        spec,
+        threshold=float(np.clip(threshold, 0.0, 1.0)),
+        temperature=temperature,
+        name=config.name,
+        version=config.version,
+        training=training,
+        metrics=_finite(metrics),
+    )
+    return TrainResult(
+        bundle=bundle,
+        spec=spec,
+        threshold=threshold,
+        temperature=temperature,
+        candidates=results,
+        kept=kept,
+        metrics=metrics,
+        splits=data.split.report,
+    )
+
+
+def _finite(value):
+    """Replace NaN/inf (JSON cannot hold them) with None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def config_from_args(args) -> TrainConfig:
+    """Build a ``TrainConfig`` from parsed CLI arguments (same field names)."""
+    names = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return TrainConfig(**values)

@@ -1,0 +1,122 @@
+"""Metrics, calibration and the evaluation report on toy cases computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from model.calibration import choose_threshold, ensemble_probabilities, fit_temperature, sigmoid
+from model.evaluate import Scores, build_report
+from model.metrics import aggregate_by_video, binary_metrics, format_summary, log_loss, roc_auc
+
+# Toy case: two real (0.1, 0.6) and two fake (0.4, 0.9) scores, threshold 0.5.
+#   predictions: 0, 1, 0, 1  -> tn=1 (0.1), fp=1 (0.6), fn=1 (0.4), tp=1 (0.9)
+#   accuracy 2/4, precision 1/2, recall 1/2, F1 1/2
+#   AUC: fake-over-real pairs (0.4>0.1 yes, 0.4>0.6 no, 0.9>0.1 yes, 0.9>0.6 yes) = 3/4
+#   log loss: -(ln 0.9 + ln 0.4 + ln 0.4 + ln 0.9) / 4 = -(ln 0.9 + ln 0.4) / 2
+LABELS = [0, 0, 1, 1]
+SCORES = [0.1, 0.6, 0.4, 0.9]
+
+
+def test_toy_metrics_by_hand():
+    m = binary_metrics(LABELS, SCORES, threshold=0.5)
+    assert m["confusion"] == {"tn": 1, "fp": 1, "fn": 1, "tp": 1}
+    assert (m["accuracy"], m["precision"], m["recall"], m["f1"]) == (0.5, 0.5, 0.5, 0.5)
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["log_loss"] == pytest.approx(-(math.log(0.9) + math.log(0.4)) / 2)
+    assert (m["n"], m["positives"], m["negatives"]) == (4, 2, 2)
+
+
+def test_toy_metrics_at_another_threshold():
+    # threshold 0.3: predictions 0, 1, 1, 1 -> tn=1 fp=1 fn=0 tp=2
+    m = binary_metrics(LABELS, SCORES, threshold=0.3)
+    assert m["confusion"] == {"tn": 1, "fp": 1, "fn": 0, "tp": 2}
+    assert m["accuracy"] == 0.75
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == 1.0
+    assert m["f1"] == pytest.approx(0.8)  # 2 * (2/3) * 1 / (2/3 + 1)
+
+
+def test_undefined_metrics_are_none_or_zero():
+    assert roc_auc([1, 1], [0.2, 0.8]) is None
+    m = binary_metrics([0, 0], [0.1, 0.2], threshold=0.5)
+    assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["roc_auc"] is None
+    assert log_loss([], []) is None
+
+
+def test_video_aggregation_mean_and_label_check():
+    ids, labels, scores = aggregate_by_video(
+        ["a", "b", "a", "b"], [0, 1, 0, 1], [0.2, 0.9, 0.4, 0.5]
+    )
+    assert ids == ["a", "b"]
+    assert labels.tolist() == [0, 1]
+    np.testing.assert_allclose(scores, [0.3, 0.7])
+    with pytest.raises(ValueError, match="different labels"):
+        aggregate_by_video(["a", "a"], [0, 1], [0.1, 0.2])
+
+
+def test_evaluation_report_on_the_toy_case():
+    scores = Scores(
+        frame_labels=LABELS,
+        frame_scores=SCORES,
+        video_ids=["r", "f"],
+        video_labels=[0, 1],
+        video_scores=[0.35, 0.65],  # both videos right at threshold 0.5
+    )
+    report = build_report(scores, 0.5)
+    assert report["frame_level"]["accuracy"] == 0.5
+    assert report["frame_level"]["roc_auc"] == pytest.approx(0.75)
+    video = report["video_level"]
+    assert video["confusion"] == {"tn": 1, "fp": 0, "fn": 0, "tp": 1}
+    assert (video["accuracy"], video["precision"], video["recall"], video["roc_auc"]) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
+    assert video["log_loss"] == pytest.approx(-(math.log(0.65) + math.log(0.65)) / 2)
+    text = format_summary(report)
+    assert "accuracy" in text and "0.5000" in text and "tn=1 fp=0 fn=0 tp=1" in text
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def test_temperature_recovers_the_generating_temperature():
+    # Labels drawn from sigmoid(z / 3): the NLL-optimal temperature is close to 3.
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 6, size=20000)
+    y = (rng.random(z.size) < sigmoid(z / 3.0)).astype(int)
+    assert fit_temperature(z, y) == pytest.approx(3.0, rel=0.1)
+
+
+def test_temperature_of_an_ensemble_uses_the_mean_of_probabilities():
+    logits = np.array([[2.0, -2.0], [4.0, -4.0]])
+    np.testing.assert_allclose(
+        ensemble_probabilities(logits, 2.0),
+        [(sigmoid(1.0) + sigmoid(2.0)) / 2, (sigmoid(-1.0) + sigmoid(-2.0)) / 2],
+    )
+    assert fit_temperature(logits, [1, 1]) == 1.0  # one class: no scaling
+
+
+def test_threshold_rule_target_recall_then_precision():
+    # Fakes 0.9, 0.8, 0.3; reals 0.7, 0.2.  Recall >= 2/3 allows thresholds
+    # 0.8 (recall 2/3, precision 1), 0.7 (2/3, 2/3), 0.3 (1, 3/4), 0.2 (1, 3/5).
+    labels = [1, 1, 1, 0, 0]
+    scores = [0.9, 0.8, 0.3, 0.7, 0.2]
+    t, info = choose_threshold(labels, scores, target_recall=0.6)
+    assert t == 0.8 and info["precision"] == 1.0
+    t, info = choose_threshold(labels, scores, target_recall=0.9)
+    assert t == 0.3 and info["recall"] == 1.0 and info["precision"] == 0.75
+    assert choose_threshold([1, 1], [0.2, 0.3])[0] == 0.5  # one class: default
+
+
+def test_separated_validation_leaves_the_temperature_at_one():
+    from model.calibration import calibrate_temperature
+
+    t, info = calibrate_temperature(np.array([-3.0, -1.0, 2.0, 5.0]), [0, 0, 1, 1])
+    assert t == 1.0 and info["reason"] == "validation perfectly separated"
+    t, info = calibrate_temperature(np.array([-3.0, 1.0, -1.0, 5.0]), [0, 0, 1, 1])
+    assert info["rule"] == "nll" and info["nll_after"] <= info["nll_before"]

@@ -1,0 +1,253 @@
+"""End to end: ``find-bot train`` writes a loadable bundle, ``find-bot evaluate`` reports on it.
+
+The network is tiny (64 px, 1/16 width, no middle flow) and the faces are
+synthetic: these tests check the plumbing, not detection quality.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bot.cli import main
+from model.bundle import load_bundle
+from tests.training.conftest import TINY
+from tests.training.synth import synthetic_crop, write_review_export
+
+pytestmark = pytest.mark.slow
+
+FAST = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--val-fraction",
+    "0.25",
+    "--test-fraction",
+    "0.25",
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    export = write_review_export(root / "export", videos_per_class=6, crops_per_video=3)
+    out = root / "run"
+    argv = [
+        "train",
+        "--data",
+        str(export),
+        "--out",
+        str(out),
+        *TINY,
+        *FAST,
+        "--candidates",
+        "2",
+        "--keep",
+        "2",
+        "--loss",
+        "focal",
+        "--label-smoothing",
+        "0.05",
+    ]
+    assert main(argv) == 0
+    return export, out, argv
+
+
+def test_training_writes_a_loadable_calibrated_bundle(trained):
+    _, out, _ = trained
+    bundle = load_bundle(out / "bundle")
+    assert bundle.spec.input_size == 64 and len(bundle.model_files) == 2
+    assert 0.0 <= bundle.threshold <= 1.0 and bundle.temperature > 0
+    training = bundle.manifest["training"]
+    assert [c["index"] for c in training["candidates"]] == [0, 1]
+    assert sorted(training["kept"]) == [0, 1]
+    assert training["loss"] == {
+        "kind": "focal",
+        "label_smoothing": 0.05,
+        "focal_gamma": 2.0,
+        "class_weighting": True,
+    }
+    assert training["threshold_rule"]["rule"] == "target_recall"
+    splits = training["splits"]["splits"]
+    assert splits["train"]["videos"] == 8 and splits["val"]["videos"] == 2
+    assert training["splits"]["leaked_identities"] == []
+    assert set(bundle.manifest["metrics"]) == {"validation", "test"}
+    crops = np.stack([synthetic_crop(np.random.default_rng(i), i % 2 == 1) for i in range(4)])
+    probabilities = bundle.ensemble().predict(crops)
+    assert probabilities.shape == (4,) and np.all((probabilities >= 0) & (probabilities <= 1))
+    # Per-epoch CSV log and checkpoints of every candidate.
+    for i in (0, 1):
+        assert (out / f"candidates/{i}/log.csv").read_text().startswith("epoch,")
+        assert (out / f"candidates/{i}/final.weights.h5").exists()
+    assert json.loads((out / "splits.json").read_text())["report"]["seed"] == 0
+
+
+def test_rerun_needs_resume_and_resume_reuses_finished_candidates(trained, capsys):
+    _, out, argv = trained
+    assert main(argv) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    before = (out / "candidates/0/final.weights.h5").stat().st_mtime_ns
+    assert main([*argv, "--resume"]) == 0
+    assert (out / "candidates/0/final.weights.h5").stat().st_mtime_ns == before
+    assert main([*argv, "--resume", "--seed", "5"]) == 2
+    assert "different settings (seed)" in capsys.readouterr().err
+
+
+def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
+    export, out, _ = trained
+    report_dir = tmp_path / "eval"
+    assert (
+        main(["evaluate", str(out / "bundle"), str(export), "--out", str(report_dir), "--quiet"])
+        == 0
+    )
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["frame_level"]["n"] == 36  # 12 videos x 3 crops
+    assert report["video_level"]["n"] == 12
+    assert report["video_level"]["positives"] == 6
+    cm = report["video_level"]["confusion"]
+    assert sum(cm.values()) == 12
+    assert report["threshold"] == load_bundle(out / "bundle").threshold
+    for name in ("roc.png", "confusion.png", "histogram.png"):
+        assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "roc_auc" in capsys.readouterr().out
+    # The reserved test split only, made exactly as training made it.
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "bundle"),
+                str(export),
+                "--out",
+                str(tmp_path / "t"),
+                "--split",
+                "test",
+                "--test-fraction",
+                "0.25",
+                "--val-fraction",
+                "0.25",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    test_report = json.loads((tmp_path / "t/report.json").read_text())
+    assert test_report["video_level"]["n"] == 2  # one real and one fake video
+    # The same split read from the run's splits.json.
+    argv = [
+        "evaluate",
+        str(out / "bundle"),
+        str(export),
+        "--out",
+        str(tmp_path / "s"),
+        "--split",
+        "test",
+        "--splits",
+        str(out / "splits.json"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    from_file = json.loads((tmp_path / "s/report.json").read_text())
+    assert from_file["videos"] == test_report["videos"]
+
+
+def test_sbi_trains_from_real_faces_only(tmp_path):
+    export = write_review_export(tmp_path / "export", videos_per_class=6, crops_per_video=2)
+    labels = export / "labels.jsonl"
+    labels.write_text(
+        "".join(line + "\n" for line in labels.read_text().splitlines() if '"real"' in line)
+    )
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                f"review:{export}",
+                "--out",
+                str(out),
+                *TINY,
+                *FAST,
+                "--sbi",
+                "--candidates",
+                "1",
+                "--keep",
+                "1",
+            ]
+        )
+        == 0
+    )
+    manifest = load_bundle(out / "bundle").manifest
+    assert manifest["training"]["sbi"] is True
+    validation = manifest["metrics"]["validation"]["video_level"]
+    assert validation["positives"] == validation["negatives"] > 0  # self-blended val fakes
+
+
+def test_training_without_fakes_explains_sbi(tmp_path, capsys):
+    export = write_review_export(tmp_path / "export", videos_per_class=4, crops_per_video=2)
+    labels = export / "labels.jsonl"
+    labels.write_text(
+        "".join(line + "\n" for line in labels.read_text().splitlines() if '"real"' in line)
+    )
+    assert main(["train", "--data", str(export), "--out", str(tmp_path / "run"), *TINY, *FAST]) == 2
+    assert "use --sbi" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_shared_datasets_parse_and_split_without_leaks(shared_data):
+    """With real data present, every dataset folder in it parses and splits without leaks."""
+    from model.datasets import load_dataset
+    from model.splits import split_samples
+
+    folders = [p for p in sorted(shared_data.iterdir()) if p.is_dir()]
+    for folder in folders:
+        result = split_samples(load_dataset(folder))
+        assert result.all(), f"{folder}: no samples"
+        official = any(s.split for s in result.all())
+        assert official or result.report["leaked_identities"] == [], folder
+
+
+def test_killed_run_resumes_from_its_last_epoch(tmp_path):
+    """Kill a training process after its first epoch; --resume finishes the remaining ones."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from model.datasets import project_root
+
+    export = write_review_export(tmp_path / "export", videos_per_class=6, crops_per_video=3)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(export), "--out", str(out), *TINY, *FAST,
+            "--epochs", "3", "--candidates", "1", "--keep", "1"]  # fmt: skip
+    log_csv = out / "candidates/0/log.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *argv],
+        cwd=project_root(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if log_csv.exists() and len(log_csv.read_text().splitlines()) >= 2:
+                break  # epoch 0 logged (its backup is written before the log row)
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be interrupted"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (out / "candidates/0/result.json").exists()
+    assert main([*argv, "--resume"]) == 0
+    epochs = [int(row.split(",")[0]) for row in log_csv.read_text().splitlines()[1:]]
+    assert epochs[0] == 0 and epochs[-1] == 2
+    assert epochs == sorted(set(epochs))  # continued, never restarted from epoch 0
+    result = json.loads((out / "candidates/0/result.json").read_text())
+    assert len(result["history"]["loss"]) < 3  # this session ran only the remaining epochs
+    assert result["epochs_run"] == 3

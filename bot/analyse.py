@@ -1,0 +1,344 @@
+"""The analyse stage: score a downloaded video and record the evidence for reviewers.
+
+The handler runs the detection engine *outside* any database transaction
+(minutes of CPU must not hold a lock), then returns an ``apply`` that the
+queue runs inside the completing transaction: it adds an :class:`Analysis`
+row (never overwriting an older one, so analyses by different model bundles
+never mix), writes the JPEG face crops under ``media_dir/crops/<youtube_id>/``
+and moves the video to ``flagged`` (score >= threshold) or ``analysed``.
+The webhook fires only after that transaction has committed (the worker loop
+calls :meth:`Analyser.send_notifications`), so an alert is never sent for a
+result that was rolled back or thrown away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from bot.db import session_scope
+from bot.errors import FindError
+from bot.logs import log_event
+from bot.queue import Apply, Job, StageFailure
+from bot.settings import Settings
+from bot.store import Analysis, Video, VideoState
+
+log = logging.getLogger("find.analyse")
+
+#: Frames listed in ``Analysis.scores["top_frames"]``, best first.
+TOP_FRAMES = 10
+
+
+class AnalyserUnavailable(FindError):
+    """The model bundle cannot be loaded: the analyse worker must not start."""
+
+
+def media_file(settings: Settings, media_path: str | None) -> Path | None:
+    """The downloaded file of a video: absolute paths as is, relative ones under ``media_dir``."""
+    if not media_path:
+        return None
+    path = Path(media_path)
+    return path if path.is_absolute() else settings.media_dir / path
+
+
+class Analyser:
+    """The analyse stage handler: ``Analyser(settings)(job) -> apply``.
+
+    The bundle is loaded and its models built once, in the constructor, so a
+    missing or corrupt bundle stops the worker at start-up with one line
+    instead of failing every video.  Each worker thread gets its own scorer
+    (face detector state is not shared between threads); the models are shared.
+    """
+
+    def __init__(self, settings: Settings, *, scorer_factory: Any = None) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from model.bundle import BundleError, load_bundle
+
+        self.settings = settings
+        path = settings.model_bundle
+        if path is None or not Path(path).expanduser().exists():
+            raise AnalyserUnavailable(
+                f"no model bundle at {path}: set FIND_MODEL_BUNDLE to a bundle directory "
+                "(see `find-bot model info`), or run with FIND_ANALYSE_WORKERS=0"
+            )
+        try:
+            self.bundle = load_bundle(path)
+            self.bundle.ensemble()  # build and load weights now: fail fast, not per video
+        except BundleError as exc:
+            raise AnalyserUnavailable(f"model bundle {path} is not usable: {exc}") from None
+        self._scorer_factory = scorer_factory
+        self._local = threading.local()
+        self.threshold = float(
+            settings.score_threshold
+            if settings.score_threshold is not None
+            else self.bundle.threshold
+        )
+
+    @property
+    def bundle_id(self) -> str:
+        return self.bundle.id
+
+    @property
+    def bundle_version(self) -> str:
+        return self.bundle.version
+
+    def scorer(self) -> Any:
+        scorer = getattr(self._local, "scorer", None)
+        if scorer is None:
+            if self._scorer_factory is not None:
+                scorer = self._scorer_factory(self.bundle)
+            else:
+                from model.scoring import VideoScorer
+
+                scorer = VideoScorer(
+                    self.bundle,
+                    frames=self.settings.frames_per_video,
+                    threshold=self.threshold,
+                )
+            self._local.scorer = scorer
+        return scorer
+
+    def warn_if_bundle_changed(self) -> None:
+        """Log when earlier analyses came from another bundle: kept apart, never mixed."""
+        try:
+            with session_scope(self.settings) as session:
+                rows = session.execute(
+                    select(Analysis.bundle_id, Analysis.bundle_version, func.count()).group_by(
+                        Analysis.bundle_id, Analysis.bundle_version
+                    )
+                ).all()
+        except Exception:  # informative only
+            return
+        others = [
+            f"{bid} {ver} ({n})"
+            for bid, ver, n in rows
+            if (bid, ver) != (self.bundle_id, self.bundle_version)
+        ]
+        if others:
+            log_event(
+                log,
+                "analyse.bundle_changed",
+                logging.WARNING,
+                bundle=self.bundle_id,
+                bundle_version=self.bundle_version,
+                earlier=", ".join(others),
+                note="earlier analyses keep their bundle id; re-queue videos to re-score them",
+            )
+
+    # ----------------------------------------------------------- alerts
+    def _pending(self) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
+        if not hasattr(self._local, "pending"):
+            self._local.pending = []
+        return self._local.pending
+
+    def send_notifications(self) -> int:
+        """Send this thread's webhook alerts for committed flags (the worker loop calls it).
+
+        Kept out of the transaction on purpose: the webhook retries for up to a
+        minute and must not hold a database connection or lease meanwhile.
+        """
+        pending, self._local.pending = self._pending(), []
+        for video, analysis in pending:
+            from bot.webhook import notify_flagged
+
+            notify_flagged(self.settings, video, analysis)  # never raises
+        return len(pending)
+
+    # ---------------------------------------------------------- handler
+    def __call__(self, job: Job) -> Apply:
+        path = media_file(self.settings, job.media_path)
+        if path is None or not path.is_file():
+            raise StageFailure(
+                f"{job.youtube_id}: downloaded file {path} is missing",
+                permanent=False,
+                kind="media_missing",
+            )
+        result = self.scorer().score_path(path)
+        if result.verdict == "error":
+            raise StageFailure(
+                result.error or f"{path}: cannot decode", permanent=True, kind="decode"
+            )
+        crops = encode_crops(result)
+        scores = scores_record(result)
+        timings = {
+            "decode": round(float(result.timings.get("decode_s", 0.0)), 4),
+            "detect": round(float(result.timings.get("detect_s", 0.0)), 4),
+            "classify": round(float(result.timings.get("classify_s", 0.0)), 4),
+            "total": round(float(result.timings.get("total_s", 0.0)), 4),
+        }
+        threshold = float(result.threshold if result.threshold is not None else self.threshold)
+        flagged = result.score is not None and result.score >= threshold
+        log_event(
+            log,
+            "analyse.scored",
+            video=job.youtube_id,
+            verdict=result.verdict,
+            score=None if result.score is None else round(float(result.score), 4),
+            threshold=threshold,
+            faces=result.faces,
+            tracks=len(result.tracks),
+            seconds=timings["total"],
+            bundle=self.bundle_id,
+            bundle_version=self.bundle_version,
+        )
+        settings = self.settings
+
+        def apply(session: Session, video: Video) -> None:
+            analysis = Analysis(
+                video=video,
+                bundle_id=str(result.bundle_id or self.bundle_id),
+                bundle_version=str(result.bundle_version or self.bundle_version),
+                frames_requested=int(result.frames_requested),
+                frames_decoded=int(result.frames_decoded),
+                faces=int(result.faces),
+                tracks=len(result.tracks),
+                scores=scores,
+                video_score=None if result.score is None else float(result.score),
+                threshold=threshold,
+                verdict=result.verdict,
+                timings=timings,
+                crops=[],
+                error=result.error,
+                worker=job.worker,
+            )
+            session.add(analysis)
+            session.flush()  # the crop file names carry the analysis id
+            analysis.crops = write_crops(settings, video.youtube_id, analysis.id, crops)
+            video.score = analysis.video_score
+            video.verdict = result.verdict
+            video.state = (VideoState.FLAGGED if flagged else VideoState.ANALYSED).value
+            if flagged and settings.webhook_url:
+                # Queue the alert for after the commit: never for a result that is rolled back.
+                pending = (_snapshot(video, _VIDEO_FIELDS), _snapshot(analysis, _ANALYSIS_FIELDS))
+                event.listen(
+                    session, "after_commit", lambda _s: self._pending().append(pending), once=True
+                )
+
+        return apply
+
+
+def encode_crops(result: Any) -> list[dict[str, Any]]:
+    """JPEG-encode the evidence crops now (outside the transaction); metadata from the tracks."""
+    import cv2
+
+    frames: dict[tuple[int, int], dict[str, Any]] = {}
+    for track in result.tracks:
+        for frame in track.get("top_frames", []):
+            frames.setdefault((int(track["track_id"]), int(frame["frame_index"])), frame)
+    out = []
+    for track_id, frame_index, crop in result.evidence_crops:
+        ok, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+        )
+        if not ok:
+            continue
+        meta = frames.get((int(track_id), int(frame_index)), {})
+        out.append(
+            {
+                "track": int(track_id),
+                "frame": int(frame_index),
+                "t": round(float(meta.get("timestamp_s", 0.0)), 3),
+                "score": round(float(meta.get("score", 0.0)), 6),
+                "jpeg": data.tobytes(),
+            }
+        )
+    return out
+
+
+def write_crops(
+    settings: Settings, youtube_id: str, analysis_id: int, crops: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` files; return records."""
+    folder = settings.media_dir / "crops" / youtube_id
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for crop in crops:
+        name = f"{analysis_id}-t{crop['track']}-f{crop['frame']}.jpg"
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(crop["jpeg"])
+        os.replace(tmp, folder / name)  # readers never see a half-written crop
+        records.append(
+            {
+                "path": f"crops/{youtube_id}/{name}",
+                "track": crop["track"],
+                "frame": crop["frame"],
+                "t": crop["t"],
+                "score": crop["score"],
+            }
+        )
+    return records
+
+
+def scores_record(result: Any) -> dict[str, Any]:
+    """``Analysis.scores`` in the shape of docs/contracts.md, from the scorer's track summaries.
+
+    Each track keeps every face in time order (the reviewer's score-over-time
+    plot); ``top_frames`` lists the strongest faces of the video, best first.
+    """
+    tracks = []
+    every_frame = []
+    for track in result.tracks:
+        track_id = int(track["track_id"])
+        frames = [
+            {
+                "frame": int(f["frame_index"]),
+                "t": round(float(f["timestamp_s"]), 3),
+                "score": round(float(f["score"]), 6),
+                "box": [int(v) for v in f["box"]],
+            }
+            for f in track["frames"]
+        ]
+        frames.sort(key=lambda f: f["t"])
+        tracks.append(
+            {
+                "track": track_id,
+                "score": round(float(track["score"]), 6),
+                "faces": int(track["faces"]),
+                "frames": frames,
+            }
+        )
+        every_frame += [
+            {
+                "track": track_id,
+                "frame": int(f["frame_index"]),
+                "t": round(float(f["timestamp_s"]), 3),
+                "score": round(float(f["score"]), 6),
+            }
+            for f in track.get("top_frames") or []
+        ]
+    every_frame.sort(key=lambda f: -f["score"])
+    return {"tracks": tracks, "top_frames": every_frame[:TOP_FRAMES]}
+
+
+def _snapshot(obj: Any, names: tuple[str, ...]) -> SimpleNamespace:
+    """Plain copy of a row's columns, safe to read after its session has closed."""
+    return SimpleNamespace(**{name: getattr(obj, name, None) for name in names})
+
+
+_VIDEO_FIELDS = (
+    "id",
+    "youtube_id",
+    "title",
+    "channel_youtube_id",
+    "channel_title",
+    "score",
+    "verdict",
+    "state",
+)
+_ANALYSIS_FIELDS = (
+    "id",
+    "bundle_id",
+    "bundle_version",
+    "video_score",
+    "threshold",
+    "faces",
+    "verdict",
+    "crops",
+)

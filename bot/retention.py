@@ -1,0 +1,194 @@
+"""Retention: delete downloaded media once it has served its purpose, and old rows by policy.
+
+Media (``FIND_MEDIA_RETENTION``):
+
+* ``keep-flagged`` (default): a video's file is deleted once it is analysed as
+  not-a-deepfake, skipped or failed; flagged and reviewed videos keep theirs
+  for reviewers until ``FIND_FLAGGED_MEDIA_DAYS`` (0 = forever) have passed
+  since the video last changed state.
+* ``delete-all``: every file is deleted once the video left the pipeline
+  (analysed, flagged, reviewed, skipped or failed).  Face crops are kept, so
+  reviewers still see the evidence.
+* ``keep-all``: nothing is deleted.
+
+Rows (``FIND_ROW_RETENTION_DAYS``, 0 = never): videos analysed as real,
+skipped or failed, older than that, are deleted with their analyses and
+crops, as are old quota-ledger entries, poll runs and worker rows.  Flagged
+and reviewed videos are always kept: they are evidence and training labels.
+
+Only files under ``media_dir`` are ever deleted, and videos that are leased
+(being worked on) are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+
+from bot.db import session_scope
+from bot.logs import log_event
+from bot.settings import Settings
+from bot.store import PollRun, QuotaEntry, Video, VideoState, Worker, utcnow
+
+log = logging.getLogger("find.retention")
+
+#: States whose media is never needed again (the video is done and not evidence).
+DONE_NOT_EVIDENCE = (
+    VideoState.ANALYSED.value,
+    VideoState.SKIPPED.value,
+    VideoState.FAILED.value,
+)
+#: States whose media reviewers may want to watch.
+EVIDENCE = (
+    VideoState.FLAGGED.value,
+    VideoState.CONFIRMED.value,
+    VideoState.DISMISSED.value,
+)
+#: Quota entries are needed for today's budget; keep at least this many days whatever the policy.
+MIN_LEDGER_DAYS = 2
+#: Videos deleted per transaction, so a big first cleanup does not hold a long lock.
+BATCH = 200
+
+
+@dataclass
+class RetentionReport:
+    media_deleted: int = 0
+    media_bytes: int = 0
+    media_missing: int = 0
+    rows_deleted: int = 0
+    ledger_deleted: int = 0
+
+    def as_fields(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _media_path(settings: Settings, media_path: str) -> Path:
+    path = Path(media_path)
+    return path if path.is_absolute() else settings.media_dir / path
+
+
+def media_candidates(settings: Settings, now: datetime) -> Any:
+    """The ``WHERE`` clause for videos whose file may be deleted now, or ``None`` (keep-all)."""
+    policy = settings.media_retention
+    if policy == "keep-all":
+        return None
+    unleased = or_(Video.lease_expires_at.is_(None), Video.lease_expires_at < now)
+    base = (Video.media_path.is_not(None), Video.media_deleted_at.is_(None), unleased)
+    if policy == "delete-all":
+        return (*base, Video.state.in_(DONE_NOT_EVIDENCE + EVIDENCE))
+    done = Video.state.in_(DONE_NOT_EVIDENCE)
+    if settings.flagged_media_days > 0:
+        old = now - timedelta(days=settings.flagged_media_days)
+        done = or_(done, Video.state.in_(EVIDENCE) & (Video.updated_at < old))
+    return (*base, done)
+
+
+def cleanup_media(settings: Settings, now: datetime | None = None) -> RetentionReport:
+    """Delete downloaded files the policy no longer needs; mark them ``media_deleted_at``."""
+    now = now or utcnow()
+    report = RetentionReport()
+    where = media_candidates(settings, now)
+    if where is None:
+        return report
+    while True:
+        with session_scope(settings) as session:
+            videos = session.scalars(select(Video).where(*where).order_by(Video.id).limit(BATCH))
+            videos = list(videos)
+            for video in videos:
+                path = _media_path(settings, video.media_path or "")
+                if not _inside(settings.media_dir, path):
+                    log_event(
+                        log,
+                        "retention.outside_media_dir",
+                        logging.WARNING,
+                        video=video.youtube_id,
+                        path=str(path),
+                    )
+                elif path.is_file():
+                    size = path.stat().st_size
+                    path.unlink()
+                    report.media_deleted += 1
+                    report.media_bytes += size
+                    log_event(
+                        log,
+                        "retention.media_deleted",
+                        video=video.youtube_id,
+                        state=video.state,
+                        bytes=size,
+                    )
+                else:
+                    report.media_missing += 1
+                # Keep updated_at: deleting a file is bookkeeping, not a state change, and
+                # row retention and flagged_media_days count from the last real change.
+                session.execute(
+                    update(Video)
+                    .where(Video.id == video.id)
+                    .values(media_deleted_at=now, updated_at=Video.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+        if len(videos) < BATCH:
+            return report
+
+
+def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionReport:
+    """Delete old finished rows (never flagged or reviewed ones) and their files."""
+    now = now or utcnow()
+    report = RetentionReport()
+    days = settings.row_retention_days
+    if days <= 0:
+        return report
+    cutoff = now - timedelta(days=days)
+    while True:
+        with session_scope(settings) as session:
+            videos = list(
+                session.scalars(
+                    select(Video)
+                    .where(Video.state.in_(DONE_NOT_EVIDENCE), Video.updated_at < cutoff)
+                    .order_by(Video.id)
+                    .limit(BATCH)
+                )
+            )
+            for video in videos:
+                if video.media_path and video.media_deleted_at is None:
+                    path = _media_path(settings, video.media_path)
+                    if _inside(settings.media_dir, path) and path.is_file():
+                        path.unlink()
+                crops = settings.media_dir / "crops" / video.youtube_id
+                if _inside(settings.media_dir, crops) and crops.is_dir():
+                    shutil.rmtree(crops, ignore_errors=True)
+                log_event(log, "retention.row_deleted", video=video.youtube_id, state=video.state)
+                session.delete(video)  # analyses and decisions cascade
+            report.rows_deleted += len(videos)
+        if len(videos) < BATCH:
+            break
+    ledger_cutoff = now - timedelta(days=max(days, MIN_LEDGER_DAYS))
+    with session_scope(settings) as session:
+        result = session.execute(delete(QuotaEntry).where(QuotaEntry.at < ledger_cutoff))
+        report.ledger_deleted = int(result.rowcount or 0)
+        session.execute(delete(PollRun).where(PollRun.started_at < cutoff))
+        session.execute(delete(Worker).where(Worker.last_seen_at < cutoff))
+    return report
+
+
+def run_retention(settings: Settings, now: datetime | None = None) -> RetentionReport:
+    """One full pass (media, then rows); the scheduler runs it hourly."""
+    now = now or utcnow()
+    media = cleanup_media(settings, now)
+    rows = cleanup_rows(settings, now)
+    media.rows_deleted = rows.rows_deleted
+    media.ledger_deleted = rows.ledger_deleted
+    return media

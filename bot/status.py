@@ -1,0 +1,216 @@
+"""What ``find-bot status`` shows: the state of the pipeline, read from the database only.
+
+Everything comes from the tables the daemons write (videos, workers, quota
+ledger, poll runs), so status works from any machine that can reach the
+database and says the same thing whichever daemon is running where.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot.db import session_scope
+from bot.settings import Settings
+from bot.store import (
+    STAGE_INPUT,
+    Analysis,
+    PollRun,
+    QuotaEntry,
+    Video,
+    VideoState,
+    Worker,
+    utcnow,
+)
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+#: A worker not seen for this long is listed as gone (its heartbeat is every 10 s).
+WORKER_STALE_S = 120
+RECENT_ERRORS = 10
+
+
+def quota_day(now: datetime | None = None) -> str:
+    """YouTube's quota day: the date in Pacific time (the quota resets at midnight there)."""
+    return (now or utcnow()).astimezone(PACIFIC).date().isoformat()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def collect_status(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """Queue depth per stage, recent errors, quota, bundle, last poll and workers, as a dict."""
+    now = now or utcnow()
+    with session_scope(settings) as session:
+        states = dict(
+            session.execute(select(Video.state, func.count()).group_by(Video.state)).all()
+        )
+        stages = {}
+        for stage, state in STAGE_INPUT.items():
+            rows = session.execute(
+                select(Video.lease_expires_at, Video.next_attempt_at).where(
+                    Video.state == state.value
+                )
+            ).all()
+            leased = sum(1 for lease, _ in rows if lease is not None and lease >= now)
+            waiting = sum(
+                1
+                for lease, retry in rows
+                if (lease is None or lease < now) and retry is not None and retry > now
+            )
+            stages[stage] = {
+                "queued": len(rows),
+                "in_progress": leased,
+                "backing_off": waiting,
+                "ready": len(rows) - leased - waiting,
+            }
+        errors = [
+            {
+                "video": v.youtube_id,
+                "state": v.state,
+                "kind": v.last_error_kind,
+                "attempts": v.attempts,
+                "error": (v.last_error or "")[:300],
+                "at": _iso(v.updated_at),
+            }
+            for v in session.scalars(
+                select(Video)
+                .where(Video.last_error.is_not(None))
+                .order_by(Video.updated_at.desc())
+                .limit(RECENT_ERRORS)
+            )
+        ]
+        day = quota_day(now)
+        used = session.scalar(
+            select(func.coalesce(func.sum(QuotaEntry.units), 0)).where(QuotaEntry.day == day)
+        )
+        last_poll = session.scalars(
+            select(PollRun).order_by(PollRun.started_at.desc()).limit(1)
+        ).first()
+        workers = [
+            {
+                "id": w.id,
+                "role": w.role,
+                "host": w.hostname,
+                "pid": w.pid,
+                "bundle": f"{w.bundle_id} {w.bundle_version}" if w.bundle_id else None,
+                "started_at": _iso(w.started_at),
+                "last_seen_at": _iso(w.last_seen_at),
+                "alive": w.status != "stopped"
+                and not w.status.startswith("failed")
+                and w.last_seen_at >= now - timedelta(seconds=WORKER_STALE_S),
+                "status": w.status,
+            }
+            for w in session.scalars(
+                select(Worker)
+                .where(Worker.last_seen_at >= now - timedelta(days=1))
+                .order_by(Worker.last_seen_at.desc())
+            )
+        ]
+        bundles = [
+            {"bundle": bid, "version": ver, "analyses": n}
+            for bid, ver, n in session.execute(
+                select(Analysis.bundle_id, Analysis.bundle_version, func.count())
+                .group_by(Analysis.bundle_id, Analysis.bundle_version)
+                .order_by(func.max(Analysis.id).desc())
+            ).all()
+        ]
+    in_use = sorted({w["bundle"] for w in workers if w["alive"] and w["bundle"]})
+    return {
+        "database": settings.redacted_database_url,
+        "generated_at": _iso(now),
+        "states": {s.value: int(states.get(s.value, 0)) for s in VideoState},
+        "stages": stages,
+        "review_queue": int(states.get(VideoState.FLAGGED.value, 0)),
+        "recent_errors": errors,
+        "quota": {"day": day, "used": int(used or 0), "budget": settings.quota_daily_budget},
+        "model": {
+            "configured": str(settings.model_bundle),
+            "configured_name": _configured_bundle(settings),
+            "in_use": in_use,
+            "analyses_by_bundle": bundles,
+        },
+        "last_poll": None
+        if last_poll is None
+        else {
+            "started_at": _iso(last_poll.started_at),
+            "finished_at": _iso(last_poll.finished_at),
+            "new_videos": last_poll.new_videos,
+            "units": last_poll.units,
+            "errors": last_poll.errors,
+            "note": last_poll.note,
+        },
+        "workers": workers,
+    }
+
+
+def _configured_bundle(settings: Settings) -> str | None:
+    """Name and version from the configured bundle's manifest (cheap: no weights loaded)."""
+    try:
+        from model.bundle import read_manifest
+
+        manifest = read_manifest(settings.model_bundle)
+    except Exception:
+        return None
+    return f"{manifest.get('name')} {manifest.get('version')}"
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """Human-readable status, a screenful."""
+    lines = [f"database: {status['database']}  (at {status['generated_at']})", ""]
+    lines.append("queue:")
+    for stage, row in status["stages"].items():
+        lines.append(
+            f"  {stage:<9} {row['queued']:>6} queued  ({row['ready']} ready, "
+            f"{row['in_progress']} in progress, {row['backing_off']} waiting to retry)"
+        )
+    lines.append(f"  review    {status['review_queue']:>6} flagged, waiting for a reviewer")
+    states = status["states"]
+    totals = ", ".join(f"{n} {state}" for state, n in states.items() if n)
+    lines.append(f"  totals    {totals or 'no videos yet'}")
+    quota = status["quota"]
+    lines += [
+        "",
+        f"quota:    {quota['used']} / {quota['budget']} units used today ({quota['day']} Pacific)",
+    ]
+    poll = status["last_poll"]
+    if poll is None:
+        lines.append("last poll: never")
+    else:
+        lines.append(
+            f"last poll: {poll['started_at']} ({poll['new_videos']} new videos, "
+            f"{poll['units']} units, {poll['errors']} errors)"
+            + (f" {poll['note']}" if poll["note"] else "")
+        )
+    model = status["model"]
+    lines.append(
+        f"model:    in use {', '.join(model['in_use']) or 'none (no analyse worker running)'}; "
+        f"configured {model['configured_name'] or model['configured']}"
+    )
+    for row in model["analyses_by_bundle"]:
+        lines.append(f"          {row['analyses']} analyses by {row['bundle']} {row['version']}")
+    lines += ["", "workers:"]
+    if not status["workers"]:
+        lines.append("  none seen in the last day")
+    for w in status["workers"]:
+        if w["alive"]:
+            state = "up"
+        elif w["status"] == "stopped" or w["status"].startswith("failed"):
+            state = w["status"].split(" ")[0]
+        else:
+            state = "gone"
+        lines.append(
+            f"  {w['id']:<28} {w['role']:<9} {state:<7} seen {w['last_seen_at']}  {w['status']}"
+        )
+    lines += ["", "recent errors:"]
+    if not status["recent_errors"]:
+        lines.append("  none")
+    for e in status["recent_errors"]:
+        lines.append(
+            f"  {e['at']}  {e['video']:<12} {e['state']:<10} {e['kind'] or '-':<12} "
+            f"attempt {e['attempts']}: {e['error']}"
+        )
+    return "\n".join(lines)

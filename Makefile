@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install system-deps test test-all lint format bench
+.PHONY: install system-deps test lint format run bench
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
@@ -28,3 +28,14 @@ lint:
 format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Apply migrations and start the daemon with the settings in .env.
+run: install
+	$(BIN)/find-bot db upgrade
+	$(BIN)/find-bot run
+
+## Benchmarks (numbers and ratios on stdout).
+bench:
+	$(BIN)/python bench/quota.py
+	$(BIN)/python -m bench.queue
+	$(BIN)/python bench/scan.py --quick

@@ -283,8 +283,15 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
         except Exception as exc:
             # apply() or the commit failed: the transaction rolled back, so record a
             # failure instead of leaving the video leased (and the worker crashed) until expiry.
-            log.exception("recording the result failed",
-                          extra={"video": job.youtube_id, "stage": stage})
-            queue.fail(job, StageFailure(f"internal error recording {stage} result: {exc!r}",
-                                         permanent=False, kind="internal"))
+            log.exception(
+                "recording the result failed", extra={"video": job.youtube_id, "stage": stage}
+            )
+            queue.fail(
+                job,
+                StageFailure(
+                    f"internal error recording {stage} result: {exc!r}",
+                    permanent=False,
+                    kind="internal",
+                ),
+            )
     return job

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from bot.logs import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, parse_float, parse_int
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -13,3 +16,26 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = load_settings(getattr(args, "env_file", None))
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def arg_type(parse: Callable[..., Any], **limits: Any) -> Callable[[str], Any]:
+    """An argparse ``type=`` from one of the settings parsers, so flags and
+    environment variables accept and reject values the same way."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, **limits)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")  # shown by argparse on errors
+    return convert
+
+
+#: ``type=`` for a probability or score flag (0..1).
+probability = arg_type(partial(parse_float, minimum=0.0, maximum=1.0))
+
+
+def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    """``type=`` for a whole-number flag within ``minimum..maximum``."""
+    return arg_type(parse_int, minimum=minimum, maximum=maximum)

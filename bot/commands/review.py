@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.commands.common import int_between, probability
 from bot.errors import FindError
 
 STATES = ("flagged", "confirmed", "dismissed")
@@ -36,8 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DATE",
         help="only videos published since DATE (ISO date/time, or an age such as 7d or 12h)",
     )
-    lst.add_argument("--min-score", type=_score, metavar="X", help="only scores >= X (0..1)")
-    lst.add_argument("--limit", type=_limit, default=50, metavar="N", help="rows (default 50)")
+    lst.add_argument("--min-score", type=probability, metavar="X", help="only scores >= X (0..1)")
+    lst.add_argument(
+        "--limit", type=int_between(1, 500), default=50, metavar="N", help="rows (default 50)"
+    )
     lst.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N rows")
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     lst.set_defaults(handler=_list)
@@ -146,26 +149,6 @@ def _since(text: str) -> datetime:
         return parse_datetime(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
-    return value
-
-
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 500:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..500")
-    return value
 
 
 # ------------------------------------------------------------------ handlers

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.commands.common import int_between, probability
 from bot.errors import FindError
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video, image or directory")
     parser.add_argument(
         "--frames",
-        type=_positive_int,
+        type=int_between(1, 1024),
         metavar="N",
         help="frames sampled per video (default: FIND_FRAMES_PER_VIDEO or 32)",
     )
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=_probability,
+        type=probability,
         metavar="P",
         help="threshold on the video score (default: FIND_SCORE_THRESHOLD, else the bundle's)",
     )
@@ -60,26 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the face crops that drove each score as JPEG files under DIR",
     )
     parser.set_defaults(handler=_scan)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..1024")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
-    return value
 
 
 def resolve_bundle_path(flag: Path | None, configured: Path | None) -> Path:

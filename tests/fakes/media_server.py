@@ -16,10 +16,12 @@ import re
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from tests.fakes.http import FakeHTTPServer, LocalServer
 
 
 @dataclass
@@ -59,7 +61,7 @@ _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: FakeHTTPServer
     protocol_version = "HTTP/1.1"
 
     def do_HEAD(self) -> None:
@@ -126,54 +128,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-response (a test's purpose, often) are not errors here."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+class MediaServer(LocalServer):
+    """Serves :class:`MediaState` on 127.0.0.1 (a free port) in a thread."""
 
     state: MediaState
 
-
-class MediaServer:
-    """Serves :class:`MediaState` on 127.0.0.1 (a free port) in a thread."""
-
     def __init__(self, state: MediaState | None = None) -> None:
-        self.state = state or MediaState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="fake-media"
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(state or MediaState(), _Handler, "fake-media")
 
     @property
     def url_template(self) -> str:
         """Value for ``FIND_MEDIA_URL_TEMPLATE``."""
         return self.url + "/{id}.mp4"
-
-    def start(self) -> MediaServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> MediaServer:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 def make_mp4(

@@ -24,9 +24,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import FakeHTTPServer, LocalServer
 
 VALID_KEY = "test-api-key"
 COSTS = {"channels": 1, "playlistItems": 1, "videos": 1, "search": 100}
@@ -561,7 +563,7 @@ def _parse_time(text: str | None) -> datetime | None:
 
 # ------------------------------------------------------------------ server
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: FakeHTTPServer
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -585,49 +587,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-response (a test's purpose, often) are not errors here."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+class FakeYouTubeServer(LocalServer):
+    """Runs :class:`FakeYouTubeState` behind HTTP on 127.0.0.1 (a free port) in a thread."""
 
     state: FakeYouTubeState
 
-
-class FakeYouTubeServer:
-    """Runs :class:`FakeYouTubeState` behind HTTP on 127.0.0.1 (a free port) in a thread."""
-
     def __init__(self, state: FakeYouTubeState | None = None) -> None:
-        self.state = state or FakeYouTubeState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="fake-youtube-api"
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeYouTubeServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeYouTubeServer:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        super().__init__(state or FakeYouTubeState(), _Handler, "fake-youtube-api")
 
 
 def published_minutes_ago(minutes: float, *, now: datetime | None = None) -> datetime:

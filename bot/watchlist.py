@@ -13,6 +13,7 @@ The daemon calls :func:`sync_watchlist` at start and on SIGHUP (reload).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -78,35 +79,52 @@ def sync_watchlist(settings: Settings, session: Session) -> WatchlistChange:
 
 def _sync_channels(configured: tuple[str, ...], session: Session, change: WatchlistChange) -> None:
     rows = {row.configured_as: row for row in session.scalars(select(Channel))}
-    wanted = set(configured)
-    for name in configured:
-        row = rows.get(name)
-        if row is None:
-            session.add(Channel(configured_as=name, active=True))
-            change.added_channels.append(name)
-        elif not row.active:
-            row.active = True
-            change.added_channels.append(name)
-    for name, row in rows.items():
-        if row.active and name not in wanted:
-            row.active = False
-            change.removed_channels.append(name)
-    session.flush()
+    _sync(
+        configured,
+        rows,
+        lambda name: Channel(configured_as=name, active=True),
+        session,
+        change.added_channels,
+        change.removed_channels,
+    )
 
 
 def _sync_queries(configured: tuple[str, ...], session: Session, change: WatchlistChange) -> None:
     rows = {row.query: row for row in session.scalars(select(SearchQuery))}
-    wanted = set(configured)
-    for text in configured:
-        row = rows.get(text)
+    _sync(
+        configured,
+        rows,
+        lambda text: SearchQuery(query=text, active=True),
+        session,
+        change.added_queries,
+        change.removed_queries,
+    )
+
+
+def _sync(
+    configured: tuple[str, ...],
+    rows: dict[str, Channel] | dict[str, SearchQuery],
+    make_row: Callable[[str], Channel | SearchQuery],
+    session: Session,
+    added: list[str],
+    removed: list[str],
+) -> None:
+    """Activate or create what the config names, deactivate what it no longer names.
+
+    Rows are never deleted: a channel that comes back keeps its cached uploads
+    playlist and last seen video, so re-adding it costs no back catalogue.
+    """
+    for key in configured:
+        row = rows.get(key)
         if row is None:
-            session.add(SearchQuery(query=text, active=True))
-            change.added_queries.append(text)
+            session.add(make_row(key))
+            added.append(key)
         elif not row.active:
             row.active = True
-            change.added_queries.append(text)
-    for text, row in rows.items():
-        if row.active and text not in wanted:
+            added.append(key)
+    wanted = set(configured)
+    for key, row in rows.items():
+        if row.active and key not in wanted:
             row.active = False
-            change.removed_queries.append(text)
+            removed.append(key)
     session.flush()

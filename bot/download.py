@@ -263,6 +263,7 @@ def check_disk_space(settings: Settings, video_id: str) -> None:
             "free space or move FIND_MEDIA_DIR, the download is retried later",
             permanent=False,
             kind="disk_full",
+            counts_as_attempt=False,  # the disk is full, not the video at fault
         )
 
 

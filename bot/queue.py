@@ -49,10 +49,21 @@ class StageFailure(FindError):
     ``kind`` is a short label for metrics and status (``network``, ``removed``...).
     """
 
-    def __init__(self, message: str, *, permanent: bool, kind: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        kind: str | None = None,
+        counts_as_attempt: bool = True,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.kind = kind or ("permanent" if permanent else "transient")
+        #: False for conditions of this machine, not of the video (a full disk):
+        #: the video waits with backoff for as long as it takes, but is never
+        #: pushed towards ``failed`` by them.
+        self.counts_as_attempt = counts_as_attempt
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,8 @@ class WorkQueue:
             video.last_error = str(failure)[:2000]
             video.last_error_kind = failure.kind
             video.lease_owner = video.lease_expires_at = None
+            if not failure.counts_as_attempt:
+                video.attempts = max(0, video.attempts - 1)
             if failure.permanent:
                 video.state = VideoState.SKIPPED.value
             elif video.attempts >= self.max_attempts:

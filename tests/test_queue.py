@@ -150,3 +150,20 @@ def test_threads_process_every_video_exactly_once(settings: Settings, threads: i
         ).all()
         assert len(per_video) == 60 and all(count == 1 for _, count in per_video)
         assert session.scalar(select(func.count()).where(Video.state != "analysed")) == 0
+
+
+def test_failures_that_are_not_the_videos_fault_never_exhaust_attempts(settings: Settings) -> None:
+    _add_videos(settings, 1)
+    queue = _queue(settings, max_attempts=2)
+    later = utcnow()
+    for _ in range(4):  # more postponements than max_attempts allows failures
+        later += timedelta(hours=7)
+        job = queue.claim("download", "w", now=later)
+        assert job is not None and job.attempt == 1
+        failure = StageFailure(
+            "disk full", permanent=False, kind="disk_full", counts_as_attempt=False
+        )
+        assert queue.fail(job, failure) == VideoState.NEW
+    with session_factory(settings)() as session:
+        video = session.scalars(select(Video)).one()
+        assert (video.state, video.attempts, video.last_error_kind) == ("new", 0, "disk_full")

@@ -130,6 +130,8 @@ def test_full_disk_postpones_without_downloading(sqlite_ingestion, monkeypatch) 
     assert video.state == "new" and video.last_error_kind == "disk_full"
     assert "FIND_MIN_FREE_DISK" in video.last_error and "100.0MiB" in video.last_error
     assert ing.media.state.count("diskfull001.mp4") == 0
+    # A full disk is no fault of the video: it waits, but is not pushed towards `failed`.
+    assert video.attempts == 0 and video.next_attempt_at is not None
 
 
 def test_too_big_is_skipped(sqlite_ingestion) -> None:

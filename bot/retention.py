@@ -34,7 +34,7 @@ from sqlalchemy import delete, or_, select, update
 from bot.db import session_scope
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.store import PollRun, QuotaEntry, Video, VideoState, Worker, utcnow
+from bot.store import REVIEW_STATES, PollRun, QuotaEntry, Video, VideoState, Worker, utcnow
 
 log = logging.getLogger("find.retention")
 
@@ -43,12 +43,6 @@ DONE_NOT_EVIDENCE = (
     VideoState.ANALYSED.value,
     VideoState.SKIPPED.value,
     VideoState.FAILED.value,
-)
-#: States whose media reviewers may want to watch.
-EVIDENCE = (
-    VideoState.FLAGGED.value,
-    VideoState.CONFIRMED.value,
-    VideoState.DISMISSED.value,
 )
 #: Quota entries are needed for today's budget; keep at least this many days whatever the policy.
 MIN_LEDGER_DAYS = 2
@@ -89,11 +83,11 @@ def media_candidates(settings: Settings, now: datetime) -> Any:
     unleased = or_(Video.lease_expires_at.is_(None), Video.lease_expires_at < now)
     base = (Video.media_path.is_not(None), Video.media_deleted_at.is_(None), unleased)
     if policy == "delete-all":
-        return (*base, Video.state.in_(DONE_NOT_EVIDENCE + EVIDENCE))
+        return (*base, Video.state.in_(DONE_NOT_EVIDENCE + REVIEW_STATES))
     done = Video.state.in_(DONE_NOT_EVIDENCE)
     if settings.flagged_media_days > 0:
         old = now - timedelta(days=settings.flagged_media_days)
-        done = or_(done, Video.state.in_(EVIDENCE) & (Video.updated_at < old))
+        done = or_(done, Video.state.in_(REVIEW_STATES) & (Video.updated_at < old))
     return (*base, done)
 
 

@@ -37,18 +37,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import FindError
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.store import Analysis, ReviewDecision, Video, VideoState, utcnow
+from bot.store import REVIEW_STATES, Analysis, ReviewDecision, Video, VideoState, utcnow
 
 log = logging.getLogger("find.review")
 
 #: Decisions a reviewer can make, each named after the state it moves the video to.
 DECISIONS = (VideoState.CONFIRMED.value, VideoState.DISMISSED.value)
-#: States a review page lists; ``flagged`` is the queue proper.
-REVIEW_STATES = (
-    VideoState.FLAGGED.value,
-    VideoState.CONFIRMED.value,
-    VideoState.DISMISSED.value,
-)
 #: States a decision may start from (a video needs an analysis to be judged).
 DECIDABLE_STATES = (
     VideoState.FLAGGED.value,

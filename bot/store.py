@@ -92,6 +92,10 @@ class VideoState(enum.StrEnum):
     FAILED = "failed"  # kept failing; attempts exhausted
 
 
+#: States after a video was flagged: the review queue and its decisions. Their
+#: media is evidence, which retention keeps longer than the rest.
+REVIEW_STATES = (VideoState.FLAGGED.value, VideoState.CONFIRMED.value, VideoState.DISMISSED.value)
+
 #: The state each work stage consumes.
 STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
 

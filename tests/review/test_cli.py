@@ -207,3 +207,10 @@ def test_web_command_serves(settings, tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM), output
     assert "Finished server process" in output and "color_message" not in output
     assert "web.start" in output and "s" * 40 not in output
+
+
+def test_cli_state_choices_are_the_review_states() -> None:
+    from bot.commands.review import STATES
+    from bot.store import REVIEW_STATES
+
+    assert STATES == REVIEW_STATES

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot import db
+from bot.errors import DatabaseError
 from bot.store import Base
 from tests.conftest import make_settings
 
@@ -53,10 +55,6 @@ def test_models_match_migrations(tmp_path: Path, db_url: str) -> None:
 
 def test_check_schema_names_the_fix(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    import pytest
-
-    from bot.errors import DatabaseError
-
     with pytest.raises(DatabaseError, match="find-bot db upgrade"):
         db.check_schema(settings)
     db.upgrade(settings)

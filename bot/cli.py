@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         # Point stdout at devnull so the interpreter's final flush does not complain.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # A path we cannot use (read-only, missing, full, forbidden): name it, no traceback.
+        from bot.hostfault import describe
+
+        print(f"find-bot: error: {describe(exc)}", file=sys.stderr)
+        return 2
     finally:
         # Flush, but do not close: logging.shutdown() would also close handlers that
         # libraries (absl, via TensorFlow) built around someone else's stderr.

@@ -131,7 +131,13 @@ def check_schema(settings: Settings) -> None:
 
 def _unreachable(settings: Settings, exc: Exception) -> str:
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        # SQLite's "unable to open database file" / "readonly database" is about the folder.
+        folder = Path(url.database).expanduser().parent
+        advice = f"check that {folder} exists and this user can write it (FIND_DATA_DIR)"
+    else:
+        advice = "check FIND_DATABASE_URL and that the server is running"
     return (
-        f"cannot open database {redact_url(settings.database_url)}: {redact_url(reason)}; "
-        "check FIND_DATABASE_URL and that the server is running"
+        f"cannot open database {redact_url(settings.database_url)}: {redact_url(reason)}; {advice}"
     )

@@ -89,3 +89,37 @@ def test_unreachable_database_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("find-bot: error: cannot open database postgresql+psycopg://find:***@")
     assert "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+def _find_bot(tmp_path: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIND_")}
+    env.update(HOME=str(tmp_path), **env_vars)
+    exe = Path(sys.executable).with_name("find-bot")
+    return subprocess.run(
+        [str(exe), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_db_upgrade_on_a_read_only_data_dir_is_one_line(tmp_path: Path) -> None:
+    from tests.fakes.filesystems import read_only_dir
+
+    with read_only_dir(tmp_path / "ro") as fault:
+        data_dir = tmp_path / "ro" / "find"
+        result = _find_bot(tmp_path, "db", "upgrade", FIND_DATA_DIR=str(data_dir))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"find-bot: error: cannot use {data_dir}: ")
+    assert ("read-only" if fault == "EROFS" else "permission denied") in line.lower()
+
+
+def test_an_unusable_path_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Any command's unexpected OSError: here the data dir sits below a regular file."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    for command in (["db", "upgrade"], ["status"]):
+        result = _find_bot(tmp_path, *command, FIND_DATA_DIR=str(blocker / "find"))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert str(blocker / "find") in line and "not a directory" in line.lower(), line

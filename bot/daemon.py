@@ -40,7 +40,8 @@ from bot.db import session_factory
 from bot.errors import FindError, SettingsError
 from bot.logs import configure_logging, log_event
 from bot.queue import Job, StageFailure, StageHandler, WorkQueue, run_one
-from bot.settings import Settings, load_settings
+from bot.reload import check_watchlist_kept, read_settings_file
+from bot.settings import Settings, settings_file
 from bot.store import Worker, utcnow
 
 log = logging.getLogger("find.daemon")
@@ -116,7 +117,9 @@ class Daemon:
         self.grace_s = float(
             grace_s if grace_s is not None else getattr(settings, "shutdown_grace_s", 30)
         )
-        self._load = settings_loader or (lambda: load_settings(self.env_file))
+        # The file is resolved once: a reload re-reads this very file and notices if it is gone.
+        self.settings_path = settings_file(env_file)
+        self._load = settings_loader or (lambda: read_settings_file(self.settings_path))
         self._handler_overrides = dict(handlers or {})
         self.queue = WorkQueue(
             session_factory(settings), lease_s=settings.lease_s, max_attempts=settings.max_attempts
@@ -391,6 +394,7 @@ class Daemon:
         try:
             try:
                 new = self._load()
+                check_watchlist_kept(self.settings, new, self.settings_path)
             except SettingsError as exc:
                 log_event(
                     log,

@@ -31,6 +31,9 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MEDIA_RETENTION_POLICIES = ("keep-flagged", "keep-all", "delete-all")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``FIND_CHANNELS=none``: watch nothing, on purpose (a reload refuses to empty the
+#: watchlist without it, see bot/reload.py).
+NO_CHANNELS = "none"
 SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url"})
 
 
@@ -87,6 +90,8 @@ class Settings:
     media_url_template: str = "https://www.youtube.com/watch?v={id}"
     channels: tuple[str, ...] = ()
     search_queries: tuple[str, ...] = ()
+    #: True when the settings say ``FIND_CHANNELS=none``: an empty watchlist is intended.
+    watch_nothing: bool = False
     poll_interval_s: int = 900
     quota_daily_budget: int = 10_000
     enrich_wait_s: int = 3600
@@ -259,6 +264,8 @@ def parse_channel(raw: str) -> str:
 
 
 def parse_channels(raw: str) -> tuple[str, ...]:
+    if raw.strip().lower() == NO_CHANNELS:
+        return ()
     items = [item for item in re.split(r"[\s,]+", raw) if item]
     return tuple(dict.fromkeys(parse_channel(item) for item in items))
 
@@ -361,6 +368,20 @@ def env_name(attribute: str) -> str:
     return PREFIX + _ENV_NAMES.get(attribute, attribute.upper())
 
 
+def settings_file(env_file: str | Path | None = None) -> Path | None:
+    """The settings file that ``env_file`` means, as an absolute path, or ``None`` for none.
+
+    ``--env-file`` wins, then ``FIND_ENV_FILE``, then ``.env`` in the current
+    directory if there is one.  The daemon resolves it once at start, so a
+    reload re-reads the same file, and notices when it has gone missing.
+    """
+    if env_file is None:
+        env_file = os.environ.get("FIND_ENV_FILE")
+        if env_file is None and Path(".env").is_file():
+            env_file = ".env"
+    return None if env_file is None else Path(env_file).expanduser().absolute()
+
+
 def read_environment(env_file: str | Path | None = None) -> dict[str, str]:
     """Merge the ``.env`` file (if any) under the process environment.
 
@@ -368,10 +389,7 @@ def read_environment(env_file: str | Path | None = None) -> dict[str, str]:
     ``EnvironmentFile=``.  An explicitly named file that does not exist is an error.
     """
     values: dict[str, str] = {}
-    if env_file is None:
-        env_file = os.environ.get("FIND_ENV_FILE")
-        if env_file is None and Path(".env").is_file():
-            env_file = ".env"
+    env_file = settings_file(env_file)
     if env_file is not None:
         path = Path(env_file)
         if not path.is_file():
@@ -411,6 +429,7 @@ def load_settings(
     except ValueError as exc:
         raise SettingsError(f"FIND_DATABASE_URL: {exc}") from None
 
+    values["watch_nothing"] = (raw.get(env_name("channels")) or "").strip().lower() == NO_CHANNELS
     for name, parser in _PARSERS.items():
         variable = env_name(name)
         text = raw.get(variable)

@@ -128,3 +128,9 @@ def test_every_setting_is_documented() -> None:
     }
     assert expected - documented == set(), "document these in config.example.env"
     assert documented - expected == set(), "config.example.env names settings that do not exist"
+
+
+def test_channels_none_means_watch_nothing_on_purpose(tmp_path: Path) -> None:
+    s = load_settings(environ={"FIND_DATA_DIR": str(tmp_path), "FIND_CHANNELS": "None"})
+    assert s.channels == () and s.watch_nothing is True
+    assert load_settings(environ={"FIND_DATA_DIR": str(tmp_path)}).watch_nothing is False

@@ -26,10 +26,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path = PROJECT_ROOT
+) -> subprocess.Popen[bytes]:
     """Start a real OS process (cwd = repo root so ``-m tests...`` imports), output to a file."""
     out = open(log_path, "ab")  # noqa: SIM115 - closed when the process is reaped
-    return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if cwd != PROJECT_ROOT:  # still import this checkout's code, wherever the process runs
+        env = {**env, "PYTHONPATH": str(PROJECT_ROOT)}
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:

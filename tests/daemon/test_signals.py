@@ -332,3 +332,68 @@ def test_find_bot_run_without_bundle_fails_with_one_line(
     with session_scope(sqlite_settings) as session:  # `find-bot status` shows why
         [worker] = session.scalars(select(Worker)).all()
         assert worker.status.startswith("failed to start: no model bundle")
+
+
+def test_a_reload_never_empties_the_watchlist_by_accident(
+    sqlite_settings: Settings, tmp_path: Path, fake_youtube: FakeYouTubeServer
+) -> None:
+    """The implicit ``.env`` replaced under a running daemon: gone, empty, or without a
+    watchlist.  Each SIGHUP in between is refused with one line and the watchlist stays;
+    only ``FIND_CHANNELS=none`` empties it."""
+    workdir = tmp_path / "service"
+    workdir.mkdir()
+    env_file = workdir / ".env"  # found implicitly: no --env-file
+    _write_env(
+        env_file,
+        sqlite_settings,
+        fake_youtube.url,
+        FIND_CHANNELS=CHANNEL_A,
+        FIND_SEARCH_QUERIES="q",
+    )
+    out = tmp_path / "out.log"
+    proc = spawn([*FIND_BOT, "run"], clean_env(), out, cwd=workdir)
+
+    def active() -> tuple[set[str], set[str]]:
+        with session_scope(sqlite_settings) as session:
+            channels = set(session.scalars(select(Channel.configured_as).where(Channel.active)))
+            queries = set(session.scalars(select(SearchQuery.query).where(SearchQuery.active)))
+        return channels, queries
+
+    def reload_rejected(reason: str) -> None:
+        mark = len(out.read_bytes())
+        proc.send_signal(signal.SIGHUP)
+        log = wait_log(out, "config.reload_rejected", 10, start=mark)[mark:]
+        time.sleep(0.3)
+        log = out.read_text()[mark:]
+        rejected = [line for line in log.splitlines() if "config.reload_rejected" in line]
+        assert len(rejected) == 1 and reason in rejected[0], log
+        assert "config.reloaded" not in log and "config.channel_removed" not in log
+        assert proc.poll() is None
+        assert active() == ({CHANNEL_A}, {"q"})
+
+    try:
+        wait_log(out, "config.watchlist", 60)
+        assert active() == ({CHANNEL_A}, {"q"})
+
+        env_file.unlink()  # a deploy replacing the file: gone for a moment
+        reload_rejected(f"settings file {env_file} is missing")
+
+        env_file.write_text("")  # an editor that truncates first
+        reload_rejected(f"settings file {env_file} is empty")
+        env_file.write_text("# only a comment so far\nFIND_CHANNELS=\n")
+        reload_rejected("is empty")
+
+        _write_env(env_file, sqlite_settings, fake_youtube.url)  # forgot the watchlist
+        reload_rejected("FIND_CHANNELS=none")
+
+        mark = len(out.read_bytes())
+        _write_env(env_file, sqlite_settings, fake_youtube.url, FIND_CHANNELS="none")
+        proc.send_signal(signal.SIGHUP)
+        log = wait_log(out, "config.reloaded", 10, start=mark)[mark:]
+        assert f"config.channel_removed channel={CHANNEL_A}" in log
+        wait_for(lambda: active() == (set(), set()), 30, "the watchlist emptied on purpose")
+        assert stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

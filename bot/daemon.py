@@ -129,6 +129,7 @@ class Daemon:
         self._wake = threading.Event()  # wakes the main loop (signals)
         self._hurry = threading.Event()  # a second stop signal: release in-flight work now
         self._reload_requested = False
+        self._signals_installed = False
         self._threads: list[threading.Thread] = []
         self._inflight: dict[str, tuple[Job, float]] = {}  # owner -> (job, monotonic start)
         self._inflight_lock = threading.Lock()
@@ -501,6 +502,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, hup)
+        self._signals_installed = True
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -598,6 +600,12 @@ class Daemon:
         self._register_worker("stopped")
         if self._metrics is not None:
             self._metrics.shutdown()
+        if self._signals_installed:
+            # Everything is committed or released: a signal arriving while the process
+            # exits (a second `systemctl stop`, Ctrl-C again) must not turn exit 0 into a
+            # death by signal.  Python would restore the default (fatal) handlers itself.
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
         log_event(log, "daemon.stopped", released=released, processed=sum(self.processed.values()))
         return 0
 

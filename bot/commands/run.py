@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-import threading
 
 from bot.commands.common import settings_from_args
 
@@ -47,24 +47,28 @@ def _run(args: argparse.Namespace) -> int:
     daemon = Daemon(settings, args.role, env_file=args.env_file)
     daemon.install_signal_handlers()
     code = daemon.run()
-    _exit_now_if_stuck(code)
-    return code
+    exit_process(code)
+    return code  # not reached
 
 
-def _exit_now_if_stuck(code: int) -> None:
-    """Exit at once when a non-daemon thread (a discover stuck in HTTP) would delay exit.
+def exit_process(code: int) -> None:
+    """End the process with ``code`` now, without the interpreter's exit sequence.
 
-    The shutdown bound is a promise to systemd (TimeoutStopSec): Python would
-    otherwise join such threads at interpreter exit, for as long as they take.
-    Everything that matters is already committed or released at this point.
+    When the daemon returns, every result is committed and every unfinished
+    job released; what is left are worker threads that may still be inside
+    TensorFlow (an analysis released after the grace period) or a discover
+    stuck in HTTP.  A normal interpreter exit would run C++ static destructors
+    under those threads, and TensorFlow's thread pools then abort the process
+    ("terminate called without an active exception", exit 134), or wait for a
+    non-daemon thread for as long as it takes.  So flush the logs and leave
+    with ``os._exit``: exit 0 after SIGTERM is a promise to systemd.
     """
-    main = threading.main_thread()
-    stuck = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
-    if stuck:
-        logging.getLogger("find.daemon").info(
-            "daemon.exit_now", extra={"threads": ",".join(t.name for t in stuck)}
-        )
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    from bot.db import dispose_engines
+
+    with contextlib.suppress(Exception):  # close idle connections politely; busy ones die
+        dispose_engines()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import session_scope
 from bot.errors import FindError
+from bot.hostfault import HOST_FAULT
 from bot.logs import log_event
 from bot.queue import Apply, Job, StageFailure
 from bot.settings import Settings
@@ -153,6 +154,15 @@ class Analyser:
 
     # ---------------------------------------------------------- handler
     def __call__(self, job: Job) -> Apply:
+        if not self.settings.media_dir.is_dir():  # unmounted: the host's fault, not the video's
+            raise StageFailure(
+                f"analyse of {job.youtube_id} postponed ({HOST_FAULT}): FIND_MEDIA_DIR="
+                f"{self.settings.media_dir} is missing (unmounted?): mount it, the analysis is "
+                "retried later",
+                permanent=False,
+                kind=HOST_FAULT,
+                counts_as_attempt=False,
+            )
         path = media_file(self.settings, job.media_path)
         if path is None or not path.is_file():
             raise StageFailure(
@@ -160,6 +170,8 @@ class Analyser:
                 permanent=False,
                 kind="media_missing",
             )
+        with open(path, "rb"):  # unreadable (EACCES) is a host fault, not an undecodable video
+            pass
         result = self.scorer().score_path(path)
         if result.verdict == "error":
             raise StageFailure(

@@ -38,6 +38,7 @@ from typing import Any
 from bot import systemd
 from bot.db import session_factory
 from bot.errors import FindError, SettingsError
+from bot.hostfault import HostFault, check_writable
 from bot.logs import configure_logging, log_event
 from bot.queue import Job, StageFailure, StageHandler, WorkQueue, run_one
 from bot.reload import check_watchlist_kept, read_settings_file
@@ -73,6 +74,10 @@ HEARTBEAT_S = 10.0
 MAX_JOB_S = 3 * 3600
 #: How often the scheduler role runs retention cleanup.
 RETENTION_INTERVAL_S = 3600
+#: A worker that hit a host fault (read-only or full disk) waits this long, doubling
+#: up to the maximum, before it claims again: every video would meet the same fault.
+HOST_FAULT_BACKOFF_S = 5.0
+HOST_FAULT_MAX_BACKOFF_S = 300.0
 
 #: Builds a stage handler for one worker thread (the analyser keeps per-thread state).
 HandlerFactory = Callable[[Settings], StageHandler]
@@ -139,6 +144,8 @@ class Daemon:
         self._metrics: Any = None
         self.processed: dict[str, int] = dict.fromkeys(STAGES, 0)
         self.failures: dict[str, int] = dict.fromkeys(STAGES, 0)
+        #: stage -> the host fault its workers are backing off from (shown in status)
+        self.host_faults: dict[str, HostFault] = {}
         self.last_poll: str | None = None
         self.bundle_id: str | None = None
         self.bundle_version: str | None = None
@@ -169,6 +176,12 @@ class Daemon:
         instead of a service that looks up but never analyses anything.
         """
         counts = self.worker_counts()
+        try:
+            check_writable(self.settings.data_dir, "FIND_DATA_DIR")
+            if any(counts.values()):  # downloads and crops go there
+                check_writable(self.settings.media_dir, "FIND_MEDIA_DIR")
+        except SettingsError as exc:
+            raise StartupError(str(exc)) from None
         for stage, count in counts.items():
             if count > 0:
                 self._handlers[stage] = self._build_handler(stage)
@@ -271,11 +284,27 @@ class Daemon:
         """
         owner = f"{self.settings.worker_id}/{stage}-{index}"
         handler = self._tracked(stage, owner)
-        errors = 0
+        errors = faults = 0
         while not self._stop.is_set():
             try:
                 job = run_one(self.queue, stage, owner, handler)
                 errors = 0
+            except HostFault as fault:  # the video is postponed; the disk needs the operator
+                faults += 1
+                delay = min(HOST_FAULT_MAX_BACKOFF_S, HOST_FAULT_BACKOFF_S * 2 ** (faults - 1))
+                self.host_faults[stage] = fault
+                log_event(
+                    log,
+                    "worker.host_fault",
+                    logging.ERROR,
+                    stage=stage,
+                    worker=owner,
+                    kind=fault.kind,
+                    error=str(fault),
+                    retry_in_s=delay,
+                )
+                self._stop.wait(delay)
+                continue
             except Exception as exc:  # DB down, a bug in apply: back off, never die
                 errors += 1
                 delay = min(60.0, 2.0**errors)
@@ -290,6 +319,10 @@ class Daemon:
                 )
                 self._stop.wait(delay)
                 continue
+            if faults and job is not None:  # a job got through: the host is fine again
+                faults = 0
+                if self.host_faults.pop(stage, None) is not None:
+                    log_event(log, "worker.host_fault_cleared", stage=stage, worker=owner)
             if job is None:
                 self._stop.wait(self.idle_s)
                 continue
@@ -517,7 +550,7 @@ class Daemon:
         try:
             self.start()
         except Exception as exc:  # leave a trace for `find-bot status`, then fail the process
-            self._register_worker(f"failed to start: {exc}")
+            self._register_worker(f"failed to start: {exc}", quiet=True)
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
             raise
@@ -617,6 +650,8 @@ class Daemon:
     def status_line(self) -> str:
         counts = self.worker_counts()
         parts = [f"role {self.role}"]
+        for stage, fault in sorted(self.host_faults.items()):
+            parts.append(f"HOST FAULT in {stage} ({fault.kind}), see find-bot status")
         if self.runs_workers:
             parts.append(
                 f"{counts['download']} download + {counts['analyse']} analyse workers, "
@@ -650,7 +685,7 @@ class Daemon:
         systemd.status(line)
         self._register_worker(line)
 
-    def _register_worker(self, status: str) -> None:
+    def _register_worker(self, status: str, *, quiet: bool = False) -> None:
         """Upsert this process's ``workers`` row (what ``find-bot status`` lists)."""
         try:
             with self.queue.sessions.begin() as session:
@@ -670,4 +705,5 @@ class Daemon:
                 row.last_seen_at = utcnow()
                 row.status = status[:300]
         except Exception as exc:  # status is informative; never stop work over it
-            log_event(log, "daemon.heartbeat_failed", logging.WARNING, error=repr(exc)[:300])
+            if not quiet:  # (quiet: start-up already failed with its own one line)
+                log_event(log, "daemon.heartbeat_failed", logging.WARNING, error=repr(exc)[:300])

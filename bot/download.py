@@ -13,9 +13,11 @@ runs for the ``download`` stage.  For one video it
 4. classifies failures: **permanent** ones (private, removed, age or region
    restricted, members-only, too long, too big, undecodable) end the video in
    ``skipped`` with the reason; **transient** ones (network, 403/429, "confirm
-   you're not a bot", truncated transfer, disk full) are retried here with
+   you're not a bot", truncated transfer) are retried here with
    backoff up to ``FIND_DOWNLOAD_RETRIES``, then handed to the queue, which
-   retries later with longer backoff until ``FIND_MAX_ATTEMPTS``.
+   retries later with longer backoff until ``FIND_MAX_ATTEMPTS``; **host faults**
+   (a full, read-only, forbidden or vanished media directory, :mod:`bot.hostfault`)
+   postpone the video without using an attempt.
 
 The page yt-dlp opens is ``FIND_MEDIA_URL_TEMPLATE`` (YouTube's watch page by
 default; the tests point it at a local media server).
@@ -24,7 +26,6 @@ default; the tests point it at a local media server).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import random
@@ -39,6 +40,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.hostfault import (
+    DISK_FULL,
+    HOST_FAULT,
+    HOST_FAULT_KINDS,
+    describe,
+    fault_kind,
+    message_kind,
+)
 from bot.logs import log_event
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
@@ -135,12 +144,6 @@ _CLASSES: list[tuple[re.Pattern[str], str, bool, str]] = [
         "access was refused (403), often temporary: retried later",
     ),
     (
-        re.compile(r"no space left on device", re.I),
-        "disk_full",
-        False,
-        "free space on the media disk",
-    ),
-    (
         re.compile(
             r"content too short|did not get any data|incomplete|truncated|"
             r"downloaded \d+ bytes, expected|bytes read, \d+ more expected",
@@ -169,6 +172,16 @@ def classify(video_id: str, error_text: str) -> StageFailure:
     text = " ".join(line for line in lines if line)
     text = re.sub(r"^(ERROR:\s*)+", "", text)
     text = re.sub(r"\s*\(caused by .*\)\s*$", "", text)[:300]  # yt-dlp repeats the cause
+    host = message_kind(text)
+    if host is not None:  # the media disk, not the video: never charged to the video
+        advice = "free space on the media disk" if host == DISK_FULL else "fix FIND_MEDIA_DIR"
+        return StageFailure(
+            f"download of {video_id} postponed ({host}): {text}; {advice}, the download is "
+            "retried later",
+            permanent=False,
+            kind=host,
+            counts_as_attempt=False,
+        )
     for pattern, kind, permanent, advice in _CLASSES:
         if pattern.search(text):
             return StageFailure(
@@ -196,6 +209,7 @@ def make_download_handler(
     clean_partials(settings.media_dir)
 
     def handler(job: Job) -> Apply:
+        check_media_dir(settings, job.youtube_id)
         path, size = download_video(
             settings, job.youtube_id, retry_base_s=retry_base_s, timeout_s=timeout_s, sleep=sleep
         )
@@ -230,7 +244,9 @@ def download_video(
         try:
             return _download_once(settings, video_id, timeout_s)
         except StageFailure as failure:
-            if failure.permanent or attempt >= settings.download_retries:
+            if failure.permanent or failure.kind in HOST_FAULT_KINDS:
+                raise  # retrying at once cannot help: not the video, not the network
+            if attempt >= settings.download_retries:
                 raise
             attempt += 1
             delay = random.uniform(0.5, 1.0) * retry_base_s * 2 ** (attempt - 1)
@@ -253,6 +269,23 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def check_media_dir(settings: Settings, video_id: str) -> None:
+    """The media dir must still be there: it is created at start, so gone means unmounted.
+
+    Recreating it would quietly fill the disk below the mount point with
+    files that workers on other machines cannot see.
+    """
+    if not settings.media_dir.is_dir():
+        raise StageFailure(
+            f"download of {video_id} postponed ({HOST_FAULT}): FIND_MEDIA_DIR="
+            f"{settings.media_dir} is missing (unmounted?): mount or recreate it, the download "
+            "is retried later",
+            permanent=False,
+            kind=HOST_FAULT,
+            counts_as_attempt=False,
+        )
+
+
 def check_disk_space(settings: Settings, video_id: str) -> None:
     free = free_bytes(settings.media_dir)
     if free < settings.min_free_disk_bytes:
@@ -262,7 +295,7 @@ def check_disk_space(settings: Settings, video_id: str) -> None:
             f"FIND_MIN_FREE_DISK={_human(settings.min_free_disk_bytes)}; "
             "free space or move FIND_MEDIA_DIR, the download is retried later",
             permanent=False,
-            kind="disk_full",
+            kind=DISK_FULL,
             counts_as_attempt=False,  # the disk is full, not the video at fault
         )
 
@@ -414,8 +447,15 @@ def _download_once(settings: Settings, video_id: str, timeout_s: float) -> tuple
         except DownloadError as exc:
             raise classify(video_id, str(exc)) from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise classify(video_id, "No space left on device") from None
+            kind = fault_kind(exc)
+            if kind is not None:
+                raise StageFailure(
+                    f"download of {video_id} postponed ({kind}): {describe(exc)}; "
+                    "the download is retried later",
+                    permanent=False,
+                    kind=kind,
+                    counts_as_attempt=False,
+                ) from None
             raise classify(video_id, f"network error: {exc}") from None
         if rejected:
             raise classify(video_id, rejected["reason"])

@@ -45,7 +45,7 @@ MESSAGE_PATTERNS = (
         re.compile(r"no space left on device|disk quota exceeded|\[Errno (28|122)\]", re.I),
         DISK_FULL,
     ),
-    (re.compile(r"read-only file system|\[Errno (1|13|30)\]", re.I), HOST_FAULT),
+    (re.compile(r"read-only file system|\[Errno (13|30)\]", re.I), HOST_FAULT),
 )
 
 _ADVICE = {

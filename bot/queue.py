@@ -17,6 +17,10 @@ How it holds together with several daemons on several machines:
 * **fail** records the error; permanent errors end the video in ``skipped``,
   transient ones are retried with exponential backoff and jitter until
   ``max_attempts``, then the video ends in ``failed`` with its last error.
+* **host faults** (a read-only, full or forbidden disk: :mod:`bot.hostfault`)
+  postpone the video without spending an attempt, and :func:`run_one` raises
+  :class:`~bot.hostfault.HostFault` after recording it, so the worker backs
+  off instead of walking the whole queue into the same wall.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import FindError
+from bot.hostfault import HOST_FAULT_KINDS, HostFault, describe, fault_kind
 from bot.logs import log_event
 from bot.store import STAGE_INPUT, Video, VideoState, utcnow
 
@@ -272,39 +277,61 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
 
     This is the one way every stage runs, in the daemon and in ``poll --once``.
     Returns the job processed, or ``None`` when the stage had nothing to do.
+    Raises :class:`~bot.hostfault.HostFault` after postponing the video when the
+    host, not the video, is at fault: the caller should wait before claiming again.
     """
     job = queue.claim(stage, worker)
     if job is None:
         return None
+    failure: StageFailure | None = None
     try:
         with Heartbeat(queue, job):
             apply = handler(job)
-    except StageFailure as failure:
-        queue.fail(job, failure)
+    except StageFailure as stage_failure:
+        failure = stage_failure
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             queue.release(job)
             raise
-        log.exception("stage crashed", extra={"video": job.youtube_id, "stage": stage})
-        queue.fail(
-            job,
-            StageFailure(f"internal error in {stage}: {exc!r}", permanent=False, kind="internal"),
-        )
+        failure = host_failure(exc, stage, job)
+        if failure is None:
+            log.exception("stage crashed", extra={"video": job.youtube_id, "stage": stage})
+            failure = StageFailure(
+                f"internal error in {stage}: {exc!r}", permanent=False, kind="internal"
+            )
     else:
         try:
             queue.complete(job, apply)
         except Exception as exc:
             # apply() or the commit failed: the transaction rolled back, so record a
             # failure instead of leaving the video leased (and the worker crashed) until expiry.
-            log.exception(
-                "recording the result failed", extra={"video": job.youtube_id, "stage": stage}
-            )
-            queue.fail(
-                job,
-                StageFailure(
+            failure = host_failure(exc, stage, job)
+            if failure is None:
+                log.exception(
+                    "recording the result failed", extra={"video": job.youtube_id, "stage": stage}
+                )
+                failure = StageFailure(
                     f"internal error recording {stage} result: {exc!r}",
                     permanent=False,
                     kind="internal",
-                ),
-            )
+                )
+    if failure is not None:
+        queue.fail(job, failure)
+        if failure.kind in HOST_FAULT_KINDS and not failure.counts_as_attempt:
+            raise HostFault(str(failure), kind=failure.kind)
     return job
+
+
+def host_failure(exc: BaseException, stage: str, job: Job) -> StageFailure | None:
+    """The postponement for an ``OSError`` that is the host's fault, else ``None``."""
+    kind = fault_kind(exc)
+    if kind is None:
+        return None
+    assert isinstance(exc, OSError)
+    return StageFailure(
+        f"{stage} of {job.youtube_id} postponed ({kind}): {describe(exc)}; the video is retried "
+        "without using an attempt",
+        permanent=False,
+        kind=kind,
+        counts_as_attempt=False,
+    )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.db import session_scope
+from bot.hostfault import HOST_FAULT_KINDS
 from bot.settings import Settings
 from bot.store import (
     STAGE_INPUT,
@@ -83,6 +84,20 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
                 .limit(RECENT_ERRORS)
             )
         ]
+        postponed = session.scalars(
+            select(Video)
+            .where(
+                Video.state.in_([state.value for state in STAGE_INPUT.values()]),
+                Video.last_error_kind.in_(HOST_FAULT_KINDS),
+            )
+            .order_by(Video.updated_at.desc())
+        ).all()
+        host_faults = {
+            "videos": len(postponed),
+            "kinds": sorted({v.last_error_kind for v in postponed}),
+            "latest": None if not postponed else (postponed[0].last_error or "")[:500],
+            "at": None if not postponed else _iso(postponed[0].updated_at),
+        }
         day = quota_day(now)
         used = session.scalar(
             select(func.coalesce(func.sum(QuotaEntry.units), 0)).where(QuotaEntry.day == day)
@@ -126,6 +141,7 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         "stages": stages,
         "review_queue": int(states.get(VideoState.FLAGGED.value, 0)),
         "recent_errors": errors,
+        "host_faults": host_faults,
         "quota": {"day": day, "used": int(used or 0), "budget": settings.quota_daily_budget},
         "model": {
             "configured": str(settings.model_bundle),
@@ -171,6 +187,15 @@ def render_status(status: dict[str, Any]) -> str:
     states = status["states"]
     totals = ", ".join(f"{n} {state}" for state, n in states.items() if n)
     lines.append(f"  totals    {totals or 'no videos yet'}")
+    faults = status["host_faults"]
+    if faults["videos"]:
+        lines += [
+            "",
+            f"HOST FAULT: {faults['videos']} video(s) postponed by a fault of this machine "
+            f"({', '.join(faults['kinds'])}), not of the videos; they use no attempts and "
+            "retry by themselves once it is fixed",
+            f"  latest ({faults['at']}): {faults['latest']}",
+        ]
     quota = status["quota"]
     lines += [
         "",

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "bot.commands.poll",
     "bot.commands.run",
     "bot.commands.status",
+    "bot.commands.requeue",
     "bot.commands.review",
     "bot.commands.web",
 )

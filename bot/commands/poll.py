@@ -64,6 +64,7 @@ def download_due(
     """Run the download stage until no video is due (or ``limit`` jobs), and count outcomes."""
     from bot.db import session_factory
     from bot.download import make_download_handler
+    from bot.hostfault import HostFault
     from bot.queue import WorkQueue, run_one
     from bot.store import Video, VideoState
 
@@ -73,7 +74,12 @@ def download_due(
     summary = DownloadSummary()
     done = 0
     while limit is None or done < limit:
-        job = run_one(queue, "download", settings.worker_id, handler)
+        try:
+            job = run_one(queue, "download", settings.worker_id, handler)
+        except HostFault as fault:  # the next video would meet the same disk: stop here
+            summary.retry_later += 1
+            summary.errors.append(str(fault))
+            break
         if job is None:
             break
         done += 1

@@ -10,6 +10,7 @@ from sqlalchemy import select
 import bot.download
 from bot.db import session_factory, session_scope
 from bot.download import classify, format_selector, make_download_handler, probe_video
+from bot.hostfault import HostFault
 from bot.queue import WorkQueue, run_one
 from bot.store import Video
 
@@ -125,7 +126,8 @@ def test_full_disk_postpones_without_downloading(sqlite_ingestion, monkeypatch) 
     ing.media.state.add("diskfull001.mp4", ing.samples["short"])
     monkeypatch.setattr(bot.download, "free_bytes", lambda path: 100 * 1024**2)
     _queue_video(settings, "diskfull001")
-    _download(settings)
+    with pytest.raises(HostFault):  # recorded, then raised so the worker backs off
+        _download(settings)
     video = _video(settings, "diskfull001")
     assert video.state == "new" and video.last_error_kind == "disk_full"
     assert "FIND_MIN_FREE_DISK" in video.last_error and "100.0MiB" in video.last_error

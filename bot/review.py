@@ -122,6 +122,8 @@ class QueueItem:
     published_at: datetime | None
     discovered_at: datetime
     analysis_id: int | None
+    #: The newest analysis decoded too few frames to be a full verdict.
+    partial: bool = False
 
     @property
     def age_since(self) -> datetime:
@@ -164,6 +166,8 @@ class AnalysisInfo:
     bundle_version: str
     frames_requested: int
     frames_decoded: int
+    #: The verdict rests on too few decoded frames (a truncated file): show it as partial.
+    partial: bool
     faces: int
     tracks: int
     video_score: float | None
@@ -293,6 +297,7 @@ def _analysis_info(a: Analysis) -> AnalysisInfo:
         bundle_version=a.bundle_version,
         frames_requested=a.frames_requested,
         frames_decoded=a.frames_decoded,
+        partial=bool(a.partial),
         faces=a.faces,
         tracks=a.tracks,
         video_score=a.video_score,
@@ -355,6 +360,7 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             published_at=v.published_at,
             discovered_at=v.discovered_at,
             analysis_id=latest[v.id].id if v.id in latest else None,
+            partial=bool(latest[v.id].partial) if v.id in latest else False,
         )
         for v in videos
     ]

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -203,6 +204,9 @@ class Analysis(Base):
     bundle_version: Mapped[str] = mapped_column(String(100))
     frames_requested: Mapped[int] = mapped_column(Integer)
     frames_decoded: Mapped[int] = mapped_column(Integer)
+    #: Too few of the sampled frames decoded (a truncated file): the verdict rests on a
+    #: fraction of the video (model.scoring.MIN_DECODED_FRACTION) and says so everywhere.
+    partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     faces: Mapped[int] = mapped_column(Integer)
     tracks: Mapped[int] = mapped_column(Integer)
     #: Per-track and per-frame scores and boxes: the evidence behind ``video_score``.

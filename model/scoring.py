@@ -12,7 +12,10 @@ Aggregation rule (see docs/detection.md):
   to flag the video, whoever else is on screen;
 * verdict: ``fake`` when the video score >= threshold, else ``real``;
   ``no_face`` when no face passed the detector's filters; ``error`` when the
-  file could not be decoded.
+  file could not be decoded;
+* partial: when fewer than ``MIN_DECODED_FRACTION`` of the frames the sampler
+  tried to read decoded (a truncated file), the verdict is kept but marked
+  ``partial``: it was reached on a fraction of the video.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ TOP_K = 5
 EVIDENCE_PER_TRACK = 3
 
 VERDICTS = ("fake", "real", "no_face", "error")
+#: Below this fraction of the sampled frames decoded, a result is ``partial``.
+MIN_DECODED_FRACTION = 0.5
 
 
 @dataclass
@@ -48,6 +53,7 @@ class VideoResult:
     kind: str = "video"  # "video" | "image"
     frames_requested: int = 0
     frames_decoded: int = 0
+    frames_failed: int = 0  # frames the sampler tried to read but could not decode
     fps: float = 0.0
     total_frames: int = 0
     faces: int = 0
@@ -59,6 +65,12 @@ class VideoResult:
     precision: str = "float32"  # classifier arithmetic (see ModelBundle.ensemble)
     #: (track_id, frame_index, uint8 RGB crop) of the faces that drove each track's score.
     evidence_crops: list[tuple[int, int, np.ndarray]] = field(default_factory=list, repr=False)
+
+    @property
+    def partial(self) -> bool:
+        """True when the verdict rests on too few of the frames that should have decoded."""
+        tried = self.frames_decoded + self.frames_failed
+        return tried > 0 and self.frames_decoded < MIN_DECODED_FRACTION * tried
 
     @property
     def ok(self) -> bool:
@@ -75,6 +87,8 @@ class VideoResult:
             "threshold": None if self.threshold is None else float(self.threshold),
             "frames_requested": int(self.frames_requested),
             "frames_decoded": int(self.frames_decoded),
+            "frames_failed": int(self.frames_failed),
+            "partial": self.partial,
             "fps": round(float(self.fps), 3),
             "total_frames": int(self.total_frames),
             "faces": int(self.faces),
@@ -218,6 +232,7 @@ class VideoScorer:
             "kind": kind,
             "frames_requested": sample.requested,
             "frames_decoded": sample.decoded,
+            "frames_failed": len(sample.failed_indices),
             "fps": sample.fps,
             "total_frames": sample.total_frames,
         }

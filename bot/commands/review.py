@@ -20,6 +20,7 @@ from bot.errors import FindError
 #: bot.store.REVIEW_STATES, spelled out so `--help` does not import SQLAlchemy;
 #: tests/review/test_cli.py keeps the two equal.
 STATES = ("flagged", "confirmed", "dismissed")
+PARTIAL_NOTE = " (PARTIAL: too few frames decoded, the file is probably truncated)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -199,6 +200,7 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5}  {'URL':<43}  CHANNEL / TITLE")
     for item in page.items:
         score = "-" if item.score is None else f"{item.score:.3f}"
+        score += "*" if item.partial else ""
         faces = "-" if item.faces is None else str(item.faces)
         age = _age((now - item.age_since).total_seconds())
         channel = item.channel_title or item.channel_id or "?"
@@ -206,6 +208,8 @@ def _list(args: argparse.Namespace) -> int:
     shown = flt.offset + len(page.items)
     more = f"; --offset {shown} for more" if page.has_next else ""
     print(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
+    if any(item.partial for item in page.items):
+        print("* partial analysis: too few frames decoded (the file is probably truncated)")
     return 0
 
 
@@ -230,7 +234,7 @@ def _show(args: argparse.Namespace) -> int:
     if a is not None:
         rows += [
             ("threshold", f"{a.threshold:.3f}"),
-            ("verdict", a.verdict),
+            ("verdict", a.verdict + (PARTIAL_NOTE if a.partial else "")),
             ("model", f"{a.bundle_id} {a.bundle_version}"),
             ("analysed", f"{_when(a.created_at)} by {a.worker or '?'} (analysis {a.id})"),
             (

@@ -23,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score videos/images for deepfake faces",
         description=(
             "Score each video or image (directories are searched recursively) and print a "
-            "verdict per file: fake, real, no_face or error. Exit code 0 when every file "
-            "was scored, 1 when any failed (the others are still reported)."
+            "verdict per file: fake, real, no_face or error. A verdict reached on fewer than "
+            "half of the sampled frames (a truncated file) is marked partial and warned "
+            "about. Exit code 0 when every file was fully scored, 1 when any failed or was "
+            "partial (the others are still reported)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video, image or directory")
@@ -106,10 +108,13 @@ def format_row(result) -> str:
     score = "-" if result.score is None else f"{result.score:.3f}"
     frames = f"{result.frames_decoded}/{result.frames_requested}"
     seconds = sum(v for k, v in result.timings.items() if k != "total_s")
+    verdict = result.verdict + ("*" if result.partial else "")
     row = (
-        f"{result.verdict:<8} {score:>6} {result.faces:>5} {len(result.tracks):>6} "
+        f"{verdict:<8} {score:>6} {result.faces:>5} {len(result.tracks):>6} "
         f"{frames:>7} {seconds:>5.1f}s  {result.path}"
     )
+    if result.partial:
+        row += "\n         * partial: too few frames decoded, not a full verdict"
     if result.error:
         row += f"\n         {result.error}"
     return row
@@ -152,6 +157,9 @@ def _scan(args: argparse.Namespace) -> int:
         progress.set_postfix_str(path.name[:40])
         result = scorer.score_path(path)
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
+        if result.partial:
+            counts["partial"] = counts.get("partial", 0) + 1
+            tqdm.write(partial_warning(result), file=sys.stderr)
         if args.save_crops is not None:
             save_crops(result, args.save_crops)
         if args.json:
@@ -161,5 +169,16 @@ def _scan(args: argparse.Namespace) -> int:
     progress.close()
     if not args.json:
         summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("fake", "real", "no_face", "error"))
+        if counts.get("partial"):
+            summary += f" ({counts['partial']} partial)"
         print(f"{len(paths)} file(s): {summary}")
-    return 1 if counts.get("error") else 0
+    return 1 if counts.get("error") or counts.get("partial") else 0
+
+
+def partial_warning(result) -> str:
+    """The one-line stderr warning for a verdict reached on too few decoded frames."""
+    tried = result.frames_decoded + result.frames_failed
+    return (
+        f"find-bot: warning: {result.path}: only {result.frames_decoded} of {tried} sampled "
+        "frames decoded (truncated or damaged file?): the verdict is partial, not a full one"
+    )

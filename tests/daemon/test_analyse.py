@@ -24,13 +24,8 @@ pytestmark = pytest.mark.slow
 def _settings(tmp_path: Path, db_url: str, bundle: Path, **env: str) -> Settings:
     from bot import db
 
-    s = make_settings(
-        tmp_path,
-        FIND_DATABASE_URL=db_url,
-        FIND_MODEL_BUNDLE=str(bundle),
-        FIND_FRAMES_PER_VIDEO="4",
-        **env,
-    )
+    env.setdefault("FIND_FRAMES_PER_VIDEO", "4")
+    s = make_settings(tmp_path, FIND_DATABASE_URL=db_url, FIND_MODEL_BUNDLE=str(bundle), **env)
     db.upgrade(s)
     return s
 
@@ -229,3 +224,40 @@ def test_webhook_fires_after_commit_for_flagged_videos(
         assert payload["analysis_id"] == analysis_id
     finally:
         server.shutdown()
+
+
+def test_a_truncated_download_is_a_partial_analysis(
+    sqlite_settings: Settings,
+    tmp_path: Path,
+    tiny_bundle_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2 of 32 frames decoded: recorded as partial, and `review show` says so."""
+    from bot.cli import main
+    from tests.fakes.damaged_media import truncated_face_video
+
+    settings = _settings(
+        tmp_path,
+        sqlite_settings.database_url,
+        tiny_bundle_dir,
+        FIND_SCORE_THRESHOLD="0",
+        FIND_FRAMES_PER_VIDEO="32",
+    )
+    _downloaded(settings, "cutvideo001", truncated_face_video(tmp_path / "cut.avi"))
+    run_one(WorkQueue(session_factory(settings), lease_s=60), "analyse", "w", Analyser(settings))
+    video = _get(settings, "cutvideo001")
+    [analysis] = video.analyses
+    assert video.state == VideoState.FLAGGED.value and analysis.verdict == "fake"
+    assert analysis.partial is True and analysis.frames_decoded < 16
+
+    monkeypatch.setenv("FIND_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FIND_DATABASE_URL", settings.database_url)
+    assert main(["review", "show", "cutvideo001"]) == 0
+    verdict = [line for line in capsys.readouterr().out.splitlines() if line.startswith("verdict")]
+    assert verdict == [
+        "verdict:   fake (PARTIAL: too few frames decoded, the file is probably truncated)"
+    ]
+    assert main(["review", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "*" in out.splitlines()[1] and "partial analysis" in out

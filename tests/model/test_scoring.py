@@ -117,3 +117,46 @@ def test_score_sample_of_decoded_frames(scorer):
     result = scorer.score_sample("in-memory", "video", sample)
     assert result.faces == 2 and len(result.tracks) == 1  # one person, two faces
     assert {f["frame_index"] for f in result.tracks[0]["top_frames"]} == {10, 20}
+
+
+def test_a_truncated_video_is_a_partial_verdict(tiny_bundle, detector, tmp_path):
+    """2 of 32 frames decoded: the verdict is kept, but marked partial everywhere."""
+    from model.scoring import MIN_DECODED_FRACTION
+    from tests.fakes.damaged_media import truncated_face_video
+
+    path = truncated_face_video(tmp_path / "cut.avi", keep=0.1)
+    result = VideoScorer(tiny_bundle, detector=detector, frames=32).score_path(path)
+    assert result.verdict in ("fake", "real") and result.faces >= 1
+    assert result.frames_decoded < MIN_DECODED_FRACTION * 32 and result.frames_failed > 0
+    assert result.partial and result.to_dict()["partial"] is True
+
+
+def test_full_and_short_videos_are_not_partial(scorer, media_dir, tiny_bundle, detector):
+    """A video with fewer frames than asked for is complete: all that were tried decoded."""
+    result = scorer.score_path(media_dir / "one_face.mp4")
+    assert not result.partial and result.to_dict()["partial"] is False
+    many = VideoScorer(tiny_bundle, detector=detector, frames=200)  # 48-frame video
+    result = many.score_path(media_dir / "one_face.mp4")
+    assert result.frames_decoded == 48 and result.frames_failed == 0 and not result.partial
+
+
+def test_scan_warns_about_a_partial_verdict_and_exits_1(
+    tiny_bundle_dir, media_dir, tmp_path, capsys, monkeypatch
+):
+    from bot.cli import main
+    from tests.fakes.damaged_media import truncated_face_video
+
+    monkeypatch.setenv("FIND_DATA_DIR", str(tmp_path / "data"))
+    cut = truncated_face_video(tmp_path / "cut.avi", keep=0.1)
+    code = main(
+        ["scan", "--bundle", str(tiny_bundle_dir), str(cut), str(media_dir / "one_face.mp4")]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    [warning] = [line for line in err.splitlines() if "warning" in line]
+    assert str(cut) in warning and "partial" in warning and "of 32 sampled frames" in warning
+    [row] = [line for line in out.splitlines() if line.endswith(str(cut))]
+    assert row.split()[0] in ("fake*", "real*")
+    assert "(1 partial)" in out.splitlines()[-1]
+    code = main(["scan", "--json", "--bundle", str(tiny_bundle_dir), str(cut)])
+    assert code == 1 and json.loads(capsys.readouterr().out)["partial"] is True

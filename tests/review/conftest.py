@@ -45,6 +45,7 @@ def seed_video(
     crops: int = 3,
     published_days_ago: float = 2.0,
     threshold: float = 0.5,
+    partial: bool = False,
 ) -> Seeded:
     """Insert a video and one analysis in the contract's record format, with crops on disk."""
     sessions = session_factory(settings)
@@ -91,7 +92,8 @@ def seed_video(
             bundle_id="find-xception",
             bundle_version="1.0.0",
             frames_requested=32,
-            frames_decoded=32,
+            frames_decoded=2 if partial else 32,
+            partial=partial,
             faces=8 * tracks,
             tracks=tracks,
             scores={"tracks": track_list, "top_frames": top},

@@ -269,3 +269,17 @@ def test_deleted_crops_are_shown_as_gone(web):
     page = client.get("/videos/vidBBBBBBB2", headers=HTML).text
     assert len(re.findall(r'src="/crops/\d+/\d+"', page)) == 2
     assert "crop deleted" in page
+
+
+def test_a_partial_analysis_is_marked_on_the_review_page(web):
+    client, s = web
+    seed_video(s, "vidPARTIAL1", score=0.99, partial=True)
+    _login(client)
+    queue = client.get("/queue", headers=HTML).text
+    row = queue[queue.index('data-video="vidPARTIAL1"') :].split("</tr>")[0]
+    assert 'class="partial"' in row
+    other = queue[queue.index('data-video="vidAAAAAAA1"') :].split("</tr>")[0]
+    assert 'class="partial"' not in other
+    page = client.get("/videos/vidPARTIAL1", headers=HTML).text
+    assert 'id="partial-warning"' in page and "not a full verdict" in page
+    assert 'id="partial-warning"' not in client.get("/videos/vidAAAAAAA1", headers=HTML).text

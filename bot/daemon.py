@@ -483,6 +483,16 @@ class Daemon:
                     )
                 if added_channels or added_queries:  # look at the new sources now, not in 15 min
                     self._scheduler.modify_job("discover", next_run_time=utcnow())
+                if new.quota_daily_budget > old.quota_daily_budget:
+                    # A pass paused until the quota reset may go on now with the larger budget
+                    # (bot.quota: it also reopens a day closed by YouTube's quotaExceeded).
+                    self._scheduler.modify_job("discover", next_run_time=utcnow())
+                    log_event(
+                        log,
+                        "discover.resumed",
+                        reason="quota budget raised",
+                        budget=new.quota_daily_budget,
+                    )
             log_event(
                 log,
                 "config.reloaded",

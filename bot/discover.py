@@ -9,7 +9,11 @@ One pass (:func:`discover_once`) reads like the pipeline:
    stopping at the channel's last seen video: a quiet channel costs 1 unit a poll;
 3. **search** each due query with ``search.list`` (100 units) for videos published
    after its last good poll, but only while the budget left keeps enough for
-   every channel until the quota resets (channels are cheap, searches are not);
+   every channel until the quota resets (channels are cheap, searches are not).
+   A query that has waited ``SEARCH_STARVATION_LIMIT`` past its turn is searched
+   anyway if the day still has the units, so a small budget delays searches but
+   never starves them; why a query waits, and until when, is written to its row
+   for ``find-bot status``;
 4. **enrich** new ids in batches of 50 with ``videos.list`` (duration, live
    status, privacy) and **store** them idempotently: a video found by a channel
    and a query is one row.  Too long, live or private videos are stored as
@@ -69,6 +73,9 @@ MAX_SEARCH_PAGES = 2
 SEARCH_OVERLAP = timedelta(hours=1)
 #: First search of a query, when FIND_MIN_PUBLISHED is not set, looks back this far.
 FIRST_SEARCH_WINDOW = timedelta(days=1)
+#: A due query that has waited this long for the channel reserve is searched anyway
+#: (channels then wait a little instead: their cursors lose nothing).
+SEARCH_STARVATION_LIMIT = timedelta(days=1)
 BATCH = 50
 
 
@@ -141,6 +148,8 @@ class _QueryTask:
     id: int
     query: str
     last_success_at: datetime | None
+    #: When the query's turn came (its last search plus its interval; creation if never).
+    due_at: datetime | None = None
 
 
 # =================================================================== entry
@@ -179,6 +188,7 @@ def discover_once(
             report.errors.append(str(exc))
         report.quota_exhausted = True
         report.resume_at = exc.resets_at + timedelta(seconds=random.uniform(0, 300))
+        _queries_wait_for_quota(sessions, report.resume_at)
         log_event(
             log,
             "discover.quota_exhausted",
@@ -492,10 +502,41 @@ def _discover_queries(
 ) -> None:
     tasks, active_channels = _queries_to_search(settings, sessions, now)
     reserve = channel_reserve(active_channels, now, settings.poll_interval_s)
+    cost = cost_of("search.list")
     for task in tasks:
-        if client.ledger.remaining() - cost_of("search.list") - 1 < reserve:
+        left = client.ledger.remaining()
+        waited = now - task.due_at if task.due_at else timedelta(0)
+        overdue = waited >= SEARCH_STARVATION_LIMIT
+        reason: str | None = None
+        next_at: datetime | None = None
+        if settings.quota_daily_budget < cost:
+            reason = (
+                f"never: FIND_QUOTA_DAILY_BUDGET={settings.quota_daily_budget} is below the "
+                f"{cost} units one search costs; raise it"
+            )
+        elif left - cost - 1 >= reserve:
+            pass  # the channels keep their reserve: search
+        elif overdue and left >= cost:
+            log_event(
+                log,
+                "discover.search_overdue",
+                query=task.query,
+                waited_s=int(waited.total_seconds()),
+            )
+        elif overdue:
+            reason = f"deferred: only {left} unit(s) left today; waits for the quota reset"
+            next_at = next_reset(now)
+        else:
+            reason = (
+                f"deferred: {left} unit(s) left today and {reserve} kept for the "
+                f"{active_channels} channel(s) until the quota resets; a search that waits a "
+                "day past its turn goes ahead of them"
+            )
+            next_at = (task.due_at or now) + SEARCH_STARVATION_LIMIT
+        if reason is not None:
             report.queries_deferred += 1
-            log_event(log, "discover.search_deferred", query=task.query, reserve=reserve)
+            log_event(log, "discover.search_deferred", query=task.query, reason=reason)
+            _query_waits(sessions, task.id, reason, next_at)
             continue
         _mark_query_polled(sessions, task, now)
         try:
@@ -518,7 +559,10 @@ def _discover_queries(
 def _queries_to_search(
     settings: Settings, sessions: sessionmaker[Session], now: datetime
 ) -> tuple[list[_QueryTask], int]:
-    """Active queries whose turn has come, given how often the budget lets each run."""
+    """Active queries whose turn has come, given how often the budget lets each run.
+
+    The others are marked as waiting for their turn (reason and time, for status).
+    """
     with sessions() as session:
         active_channels = len(
             session.scalars(select(Channel.id).where(Channel.active.is_(True))).all()
@@ -537,11 +581,22 @@ def _queries_to_search(
         )
         # A little slack so a poll that starts a few seconds early still counts.
         slack = timedelta(seconds=min(60, settings.poll_interval_s // 10))
-        due = [
-            _QueryTask(r.id, r.query, r.last_success_at)
-            for r in rows
-            if r.last_polled_at is None or now - r.last_polled_at >= interval - slack
-        ]
+        due, waiting = [], []
+        for r in rows:
+            due_at = r.created_at if r.last_polled_at is None else r.last_polled_at + interval
+            task = _QueryTask(r.id, r.query, r.last_success_at, due_at)
+            if r.last_polled_at is None or now - r.last_polled_at >= interval - slack:
+                due.append(task)
+            else:
+                waiting.append(task)
+    hours = interval.total_seconds() / 3600
+    for task in waiting:
+        _query_waits(
+            sessions,
+            task.id,
+            f"pacing: FIND_QUOTA_DAILY_BUDGET allows one search of each query every {hours:.1f} h",
+            task.due_at,
+        )
     return due, active_channels
 
 
@@ -585,6 +640,30 @@ def _mark_query_polled(sessions: sessionmaker[Session], task: _QueryTask, now: d
         row = session.get(SearchQuery, task.id)
         if row is not None:
             row.last_polled_at = now
+            row.waiting_reason = row.next_search_at = None
+
+
+def _query_waits(
+    sessions: sessionmaker[Session], query_id: int, reason: str, next_at: datetime | None
+) -> None:
+    """Write down why a query was not searched now and when it will be (for status)."""
+    with sessions.begin() as session:
+        row = session.get(SearchQuery, query_id)
+        if row is not None:
+            row.waiting_reason = reason[:1000]
+            row.next_search_at = next_at
+
+
+def _queries_wait_for_quota(sessions: sessionmaker[Session], resume_at: datetime) -> None:
+    """The pass stopped on the quota: every active query waits for the reset."""
+    with sessions.begin() as session:
+        for row in session.scalars(select(SearchQuery).where(SearchQuery.active.is_(True))):
+            row.waiting_reason = (
+                "the day's quota is used up; searches resume after the reset "
+                "(or when FIND_QUOTA_DAILY_BUDGET is raised)"
+            )
+            if row.next_search_at is None or row.next_search_at < resume_at:
+                row.next_search_at = resume_at
 
 
 def _query_failed(

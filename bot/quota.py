@@ -9,7 +9,11 @@ the same database, and is what ``find-bot status`` and the benchmark read.
 
 A ``quotaExceeded`` answer from YouTube (someone else spent the project's
 quota, or the budget is set higher than the real quota) closes the day too:
-nothing is sent again until the next Pacific midnight.
+nothing is sent again until the next Pacific midnight, *for the budget in force
+when YouTube said so*.  Every ledger entry records that budget, so an operator
+who raises ``FIND_QUOTA_DAILY_BUDGET`` (SIGHUP or restart; the Google project
+got more quota) reopens the day without touching the ledger; if YouTube refuses
+again, the day closes again at the new budget.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import FindError
@@ -103,13 +107,19 @@ class QuotaLedger:
         return int(total or 0)
 
     def exceeded_today(self) -> bool:
-        """Did YouTube itself answer ``quotaExceeded`` today?  Then the day is over."""
+        """Did YouTube answer ``quotaExceeded`` today at this budget or a larger one?
+
+        Then the day is over.  A ``quotaExceeded`` seen under a smaller budget no
+        longer counts once the budget is raised: that is the operator saying the
+        project's real quota is larger now.
+        """
         with self.sessions() as session:
             hit = session.scalar(
                 select(QuotaEntry.id)
                 .where(
                     QuotaEntry.day == quota_day(self.clock()),
                     QuotaEntry.outcome == QUOTA_EXCEEDED,
+                    or_(QuotaEntry.budget.is_(None), QuotaEntry.budget >= self.budget),
                 )
                 .limit(1)
             )
@@ -157,6 +167,7 @@ class QuotaLedger:
                     units=units,
                     outcome=outcome[:64],
                     worker=self.worker,
+                    budget=self.budget,
                 )
             )
         if outcome != "ok":

@@ -9,33 +9,34 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from bot.db import session_scope
 from bot.hostfault import HOST_FAULT_KINDS
+from bot.quota import QUOTA_EXCEEDED, next_reset
+from bot.quota import quota_day as _quota_day
 from bot.settings import Settings
 from bot.store import (
     STAGE_INPUT,
     Analysis,
     PollRun,
     QuotaEntry,
+    SearchQuery,
     Video,
     VideoState,
     Worker,
     utcnow,
 )
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 #: A worker not seen for this long is listed as gone (its heartbeat is every 10 s).
 WORKER_STALE_S = 120
 RECENT_ERRORS = 10
 
 
 def quota_day(now: datetime | None = None) -> str:
-    """YouTube's quota day: the date in Pacific time (the quota resets at midnight there)."""
-    return (now or utcnow()).astimezone(PACIFIC).date().isoformat()
+    """YouTube's quota day (:func:`bot.quota.quota_day`), for now by default."""
+    return _quota_day(now or utcnow())
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -102,6 +103,25 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         used = session.scalar(
             select(func.coalesce(func.sum(QuotaEntry.units), 0)).where(QuotaEntry.day == day)
         )
+        refused = session.scalars(
+            select(QuotaEntry)
+            .where(QuotaEntry.day == day, QuotaEntry.outcome == QUOTA_EXCEEDED)
+            .order_by(QuotaEntry.budget.desc().nulls_first(), QuotaEntry.id.desc())
+            .limit(1)
+        ).first()
+        searches = [
+            {
+                "query": q.query,
+                "last_searched_at": _iso(q.last_polled_at),
+                "last_success_at": _iso(q.last_success_at),
+                "waiting": q.waiting_reason,
+                "next_search_at": _iso(q.next_search_at),
+                "last_error": q.last_error,
+            }
+            for q in session.scalars(
+                select(SearchQuery).where(SearchQuery.active.is_(True)).order_by(SearchQuery.id)
+            )
+        ]
         last_poll = session.scalars(
             select(PollRun).order_by(PollRun.started_at.desc()).limit(1)
         ).first()
@@ -142,7 +162,8 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         "review_queue": int(states.get(VideoState.FLAGGED.value, 0)),
         "recent_errors": errors,
         "host_faults": host_faults,
-        "quota": {"day": day, "used": int(used or 0), "budget": settings.quota_daily_budget},
+        "quota": _quota_status(day, int(used or 0), settings.quota_daily_budget, refused, now),
+        "searches": searches,
         "model": {
             "configured": str(settings.model_bundle),
             "configured_name": _configured_bundle(settings),
@@ -160,6 +181,21 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
             "note": last_poll.note,
         },
         "workers": workers,
+    }
+
+
+def _quota_status(
+    day: str, used: int, budget: int, refused: QuotaEntry | None, now: datetime
+) -> dict[str, Any]:
+    """Today's use, and whether YouTube's quotaExceeded closed the day for this budget."""
+    closed = refused is not None and (refused.budget is None or refused.budget >= budget)
+    return {
+        "day": day,
+        "used": used,
+        "budget": budget,
+        "exceeded_at": _iso(refused.at) if refused else None,
+        "exceeded_budget": refused.budget if refused else None,
+        "closed_until": _iso(next_reset(now)) if closed or used >= budget else None,
     }
 
 
@@ -201,6 +237,22 @@ def render_status(status: dict[str, Any]) -> str:
         "",
         f"quota:    {quota['used']} / {quota['budget']} units used today ({quota['day']} Pacific)",
     ]
+    if quota["exceeded_at"]:
+        lines.append(
+            f"          YouTube answered quotaExceeded at {quota['exceeded_at']} "
+            f"(budget then {quota['exceeded_budget'] or '?'}); a larger "
+            "FIND_QUOTA_DAILY_BUDGET reopens the day"
+        )
+    if quota["closed_until"]:
+        lines.append(f"          discovery paused until {quota['closed_until']} (the quota reset)")
+    for q in status["searches"]:
+        when = q["last_searched_at"] or "never"
+        line = f"search:   {q['query']!r} last searched {when}"
+        if q["waiting"]:
+            line += f"; {q['waiting']}"
+            if q["next_search_at"]:
+                line += f"; next search by {q['next_search_at']}"
+        lines.append(line)
     poll = status["last_poll"]
     if poll is None:
         lines.append("last poll: never")

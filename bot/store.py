@@ -132,6 +132,10 @@ class SearchQuery(Base):
     #: Start of the last poll that completed; the next poll asks only for newer videos.
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: Why the query was not searched in the last pass (budget, pacing), for ``status``.
+    waiting_reason: Mapped[str | None] = mapped_column(Text)
+    #: When it will be searched at the latest (None: not waiting, or never as configured).
+    next_search_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -260,6 +264,9 @@ class QuotaEntry(Base):
     units: Mapped[int] = mapped_column(Integer)
     #: ``ok`` or the API's error reason (``quotaExceeded``, ``backendError``...).
     outcome: Mapped[str] = mapped_column(String(64), default="ok")
+    #: FIND_QUOTA_DAILY_BUDGET when the call was made: a ``quotaExceeded`` closes the day
+    #: only for budgets up to this one (raising the budget reopens it).
+    budget: Mapped[int | None] = mapped_column(Integer)
     worker: Mapped[str | None] = mapped_column(String(200))
 
 

@@ -324,7 +324,8 @@ class YouTubeClient:
         if QUOTA_EXCEEDED in reasons:
             failure: Any = QuotaExhausted(
                 f"{method}: YouTube says the project's daily quota is used up ({detail}); "
-                "discovery resumes after midnight Pacific time",
+                "discovery resumes after midnight Pacific time, or at once when "
+                "FIND_QUOTA_DAILY_BUDGET is raised (the project got more quota)",
                 resets_at=next_reset(self.clock()),
             )
             failure.reason = QUOTA_EXCEEDED

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.daemon import Daemon
 from bot.quota import next_reset
 from bot.store import utcnow
-from tests.daemon.helpers import STUB_WORKER, clean_env, spawn, stop, wait_for, wait_log
+from tests.daemon.helpers import FIND_BOT, STUB_WORKER, clean_env, spawn, stop, wait_for, wait_log
 
 
 def test_quota_exhausted_pauses_discover_until_the_reset(sqlite_ingestion, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -82,3 +82,54 @@ def test_one_active_scheduler_per_database_and_the_standby_takes_over(
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_raising_the_budget_by_sighup_resumes_a_paused_discover(
+    sqlite_ingestion, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """YouTube said quotaExceeded; the project gets more quota and the operator raises
+    FIND_QUOTA_DAILY_BUDGET with a reload: discovery goes on now, not after midnight."""
+    from sqlalchemy import select
+
+    from bot.db import session_factory
+    from bot.store import Video
+
+    ing = sqlite_ingestion
+    channels = [ing.channel(f"C{i}") for i in range(4)]
+    uploads = {ing.upload(channel, serve=False).id for channel in channels}
+    ing.youtube.quota_limit = 3
+    env_file = tmp_path / "find.env"
+
+    def write(budget: str) -> None:
+        values = ing.env(
+            FIND_DATA_DIR=str(ing.base.data_dir),
+            FIND_CHANNELS=",".join(c.id for c in channels),
+            FIND_POLL_INTERVAL="1h",
+            FIND_QUOTA_DAILY_BUDGET=budget,
+            FIND_DOWNLOAD_WORKERS="0",
+            FIND_ANALYSE_WORKERS="0",
+        )
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+    def found() -> set[str]:
+        with session_factory(ing.base)() as session:
+            return set(session.scalars(select(Video.youtube_id)))
+
+    write("1000")
+    out = tmp_path / "out.log"
+    proc = spawn(
+        [*FIND_BOT, "--env-file", str(env_file), "run", "--role", "scheduler"], clean_env(), out
+    )
+    try:
+        wait_log(out, "discover.paused_until_quota_reset", 60)
+        assert found() != uploads
+        ing.youtube.quota_limit = None  # the Google project got more quota
+        write("2000")
+        proc.send_signal(signal.SIGHUP)
+        wait_log(out, "discover.resumed", 10)
+        wait_for(lambda: found() == uploads, 30, "the rest of the uploads", step=0.2)
+        assert stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,12 +5,13 @@ memory profile) and never stored, logged or echoed.  :func:`authenticate`
 spends the same hashing work whether or not the name exists, so response
 time does not reveal which reviewer names are valid.  Deactivating a reviewer
 (rather than deleting the row) keeps the name attached to their past
-decisions meaningful and locks them out on their next request.
+decisions meaningful and locks them out on their next request.  Deactivation,
+a new password and :func:`revoke_sessions` end the reviewer's web sessions on
+the server (:mod:`bot.web_sessions`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import FindError
 from bot.logs import log_event
 from bot.store import Reviewer
+from bot.web_sessions import end_reviewer_sessions
 
 log = logging.getLogger("find.reviewers")
 
@@ -97,21 +99,36 @@ def add_reviewer(
         row.password_hash = password_hash
         row.active = True
         session.flush()
+        ended = end_reviewer_sessions(session, row.id)  # a new password logs everyone out
         info = _info(row)
-    log_event(log, "reviewer.saved", reviewer=name, reset=reset)
+    log_event(log, "reviewer.saved", reviewer=name, reset=reset, sessions_ended=ended)
     return info
 
 
 def set_active(sessions: sessionmaker[Session], name: str, active: bool) -> ReviewerInfo:
-    """Deactivate (or reactivate) a reviewer; their open web sessions stop working at once."""
+    """Deactivate (or reactivate) a reviewer; deactivating ends their web sessions at once."""
     with sessions.begin() as session:
-        row = session.scalars(select(Reviewer).where(Reviewer.name == name.strip())).first()
-        if row is None:
-            raise ReviewerError(f"no reviewer {name!r}: `find-bot review reviewers` lists them")
+        row = _existing(session, name)
         row.active = active
+        ended = 0 if active else end_reviewer_sessions(session, row.id)
         info = _info(row)
-    log_event(log, "reviewer.active", reviewer=name, active=active)
+    log_event(log, "reviewer.active", reviewer=name, active=active, sessions_ended=ended)
     return info
+
+
+def revoke_sessions(sessions: sessionmaker[Session], name: str) -> int:
+    """End every web session of reviewer ``name`` (they can log in again); return how many."""
+    with sessions.begin() as session:
+        ended = end_reviewer_sessions(session, _existing(session, name).id)
+    log_event(log, "reviewer.sessions_revoked", reviewer=name, sessions_ended=ended)
+    return ended
+
+
+def _existing(session: Session, name: str) -> Reviewer:
+    row = session.scalars(select(Reviewer).where(Reviewer.name == (name or "").strip())).first()
+    if row is None:
+        raise ReviewerError(f"no reviewer {name!r}: `find-bot reviewers list` lists them")
+    return row
 
 
 def list_reviewers(session: Session) -> list[ReviewerInfo]:
@@ -119,25 +136,11 @@ def list_reviewers(session: Session) -> list[ReviewerInfo]:
 
 
 def active_reviewer(session: Session, name: str | None) -> str | None:
-    """``name`` if it is an existing, active reviewer; used on every authenticated request."""
-    marker = session_marker(session, name)
-    return name if marker is not None else None
-
-
-def session_marker(session: Session, name: str | None) -> str | None:
-    """A short fingerprint of an active reviewer's password hash, ``None`` if not active.
-
-    The web session stores it at login and compares it on every request, so
-    setting a new password (``add-reviewer --reset``) ends that reviewer's
-    existing sessions, as deactivating does.  It reveals nothing usable about
-    the hash (16 hex digits of a SHA-256 over it).
-    """
+    """``name`` if it is an existing, active reviewer (header mode, on every request)."""
     if not name:
         return None
     row = session.scalars(select(Reviewer).where(Reviewer.name == name)).first()
-    if row is None or not row.active:
-        return None
-    return hashlib.sha256(b"find-session:" + (row.password_hash or "").encode()).hexdigest()[:16]
+    return name if row is not None and row.active else None
 
 
 def authenticate(sessions: sessionmaker[Session], name: str, password: str) -> str | None:

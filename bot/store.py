@@ -282,6 +282,27 @@ class Reviewer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WebSession(Base):
+    """A reviewer's login on the web page: the cookie holds a random token, this row its hash.
+
+    Kept on the server so that logging out, ``find-bot reviewers revoke``, a new
+    password or deactivation end a session for real: a copied cookie is refused
+    once its row is gone.  Only the SHA-256 of the token is stored, so a copy
+    of the database does not yield usable cookies.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(
+        ForeignKey("reviewers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Absolute end of the session (login + 12 h), however active the reviewer is.
+    expires_at: Mapped[datetime]
+
+
 class Worker(Base):
     """A running daemon process, refreshed by its heartbeat; shown by ``find-bot status``."""
 

@@ -24,6 +24,7 @@ EXPECTED_TABLES = {
     "reviewers",
     "workers",
     "poll_runs",
+    "web_sessions",
 }
 
 

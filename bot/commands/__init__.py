@@ -17,5 +17,6 @@ COMMAND_MODULES = (
     "bot.commands.status",
     "bot.commands.requeue",
     "bot.commands.review",
+    "bot.commands.reviewers",
     "bot.commands.web",
 )

@@ -18,6 +18,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def open_database(args: argparse.Namespace) -> tuple[Settings, Any]:
+    """Settings and a session factory for a command that reads or writes the database.
+
+    Stops with the one-line "run find-bot db upgrade" error on an unmigrated database.
+    """
+    from bot import db
+
+    settings = settings_from_args(args)
+    db.check_schema(settings)
+    return settings, db.session_factory(settings)
+
+
 def arg_type(parse: Callable[..., Any], **limits: Any) -> Callable[[str], Any]:
     """An argparse ``type=`` from one of the settings parsers, so flags and
     environment variables accept and reject values the same way."""

@@ -1,4 +1,4 @@
-"""``find-bot review``: list, inspect, decide on and export flagged videos; manage reviewers.
+"""``find-bot review``: list, inspect, decide on and export flagged videos.
 
 Every action goes through :mod:`bot.review` (and :mod:`bot.reviewers`), the
 same functions the web page calls, so CLI and web can never disagree on the
@@ -8,7 +8,6 @@ rules (compare-and-set decisions, append-only history, export format).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import datetime, timedelta
@@ -107,34 +106,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     exp.set_defaults(handler=_export)
 
-    add = sub.add_parser(
-        "add-reviewer",
-        help="create a reviewer account for the web page",
-        description=(
-            "Create reviewer NAME. The password is asked for twice on the terminal, or read "
-            "from the first line of stdin with --password-stdin; it is stored as an argon2 hash."
-        ),
-    )
-    add.add_argument("name", metavar="NAME")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.add_argument(
-        "--no-password",
-        action="store_true",
-        help="no password (for reverse-proxy header authentication only)",
-    )
-    add.add_argument(
-        "--reset",
-        action="store_true",
-        help="the reviewer exists: set a new password and reactivate",
-    )
-    add.set_defaults(handler=_add_reviewer)
+    # Account commands under their old names; their home is `find-bot reviewers`.
+    from bot.commands.reviewers import add_account_commands
 
-    lr = sub.add_parser("reviewers", help="list reviewer accounts")
-    lr.set_defaults(handler=_list_reviewers)
-    for name, active in (("disable-reviewer", False), ("enable-reviewer", True)):
-        sp = sub.add_parser(name, help=f"{'de' if not active else 're'}activate a reviewer")
-        sp.add_argument("name", metavar="NAME")
-        sp.set_defaults(handler=_set_active, active=active)
+    add_account_commands(sub, legacy=True)
 
 
 # ------------------------------------------------------------------ argument types
@@ -158,12 +133,9 @@ def _since(text: str) -> datetime:
 
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot import db
-    from bot.commands.common import settings_from_args
+    from bot.commands.common import open_database
 
-    settings = settings_from_args(args)
-    db.check_schema(settings)
-    return settings, db.session_factory(settings)
+    return open_database(args)
 
 
 def _age(seconds: float) -> str:
@@ -320,56 +292,6 @@ def _export(args: argparse.Namespace) -> int:
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 count = review.export_report(session, out, args.format, states, args.since)
             print(f"{args.output}: {count} video(s)", file=sys.stderr)
-    return 0
-
-
-def _add_reviewer(args: argparse.Namespace) -> int:
-    from bot import reviewers
-
-    reviewers.validate_name(args.name)  # fail before asking for a password
-    if args.no_password:
-        password = None
-    elif args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise FindError("--password-stdin: stdin had no password on its first line")
-    else:
-        if not sys.stdin.isatty():
-            raise FindError("no terminal to ask for the password: use --password-stdin")
-        password = getpass.getpass(f"password for {args.name}: ")
-        if getpass.getpass("again: ") != password:
-            raise FindError("the two passwords differ; nothing was changed")
-    if password is not None:
-        reviewers.validate_password(password)
-    _settings, sessions = _open(args)
-    info = reviewers.add_reviewer(sessions, args.name, password, reset=args.reset)
-    print(
-        f"reviewer {info.name} {'updated' if args.reset else 'created'}"
-        f"{'' if info.has_password else ' (no password: header authentication only)'}"
-    )
-    return 0
-
-
-def _list_reviewers(args: argparse.Namespace) -> int:
-    from bot import reviewers
-
-    _settings, sessions = _open(args)
-    with sessions() as session:
-        rows = reviewers.list_reviewers(session)
-    if not rows:
-        print("no reviewers yet: `find-bot review add-reviewer NAME`")
-    for r in rows:
-        flags = ("active" if r.active else "disabled") + ("" if r.has_password else ", no password")
-        print(f"{r.name:<30} {flags:<24} created {_when(r.created_at)}")
-    return 0
-
-
-def _set_active(args: argparse.Namespace) -> int:
-    from bot import reviewers
-
-    _settings, sessions = _open(args)
-    info = reviewers.set_active(sessions, args.name, args.active)
-    print(f"reviewer {info.name} {'enabled' if info.active else 'disabled'}")
     return 0
 
 

@@ -10,7 +10,10 @@ Security model (see docs/review.md):
 * **Sessions**: Starlette's signed cookie (itsdangerous, key from
   ``FIND_WEB_SECRET_KEY``), ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless
   ``FIND_WEB_SECURE_COOKIES=false``; the session is cleared on login to stop
-  fixation.
+  fixation.  The cookie only carries a random token; the session itself lives
+  in the database (:mod:`bot.web_sessions`), so logout, ``find-bot reviewers
+  revoke``, a new password or deactivation end it on the server and a copied
+  cookie is refused from then on.
 * **CSRF**: every POST must carry the session's random token in a hidden
   field; anything else gets 403 before the handler runs.
 * **Media**: crops are addressed by analysis id and index only and resolved
@@ -37,7 +40,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot import __version__, review, reviewers
+from bot import __version__, review, reviewers, web_sessions
 from bot.db import session_factory
 from bot.logs import log_event
 from bot.settings import Settings, parse_datetime
@@ -49,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 PAGE_SIZE = 25
-SESSION_MAX_AGE_S = 12 * 3600
+SESSION_MAX_AGE_S = int(web_sessions.SESSION_MAX_AGE.total_seconds())
 SESSION_COOKIE = "find_session"
 YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
@@ -144,18 +147,15 @@ def create_app(settings: Settings) -> FastAPI:
                 return None
             with app.state.sessions() as session:
                 return reviewers.active_reviewer(session, claimed)
-        claimed = request.session.get("reviewer")
-        if not claimed:
+        token = request.session.get("sid")
+        if not token:
             return None
         with app.state.sessions() as session:
-            marker = reviewers.session_marker(session, claimed)
-        login_at = request.session.get("login_at", 0)
-        fresh = 0 <= time.time() - login_at < SESSION_MAX_AGE_S
-        if marker is None or marker != request.session.get("marker") or not fresh:
-            # Deactivated, password changed, or logged in too long ago: end the session.
+            name = web_sessions.session_reviewer(session, token)
+        if name is None:
+            # Logged out, revoked, deactivated, new password or expired: forget the cookie.
             request.session.clear()
-            return None
-        return claimed
+        return name
 
     def require_reviewer(request: Request) -> str:
         name = current_reviewer(request)
@@ -256,11 +256,8 @@ def create_app(settings: Settings) -> FastAPI:
                 reviewer=None,
             )
         app.state.throttle.succeeded(client)
-        request.session.clear()  # new session id and CSRF token: no fixation
-        request.session["reviewer"] = reviewer
-        request.session["login_at"] = int(time.time())  # absolute limit: cookies slide
-        with app.state.sessions() as session:
-            request.session["marker"] = reviewers.session_marker(session, reviewer)
+        request.session.clear()  # new session token and CSRF token: no fixation
+        request.session["sid"] = web_sessions.open_session(app.state.sessions, reviewer)
         request.session["csrf"] = secrets.token_urlsafe(32)
         log_event(log, "web.login", reviewer=reviewer, client=client)
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -268,6 +265,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/logout")
     def logout(request: Request, csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
         check_csrf(request, csrf_token_field)
+        name = current_reviewer(request)
+        if web_sessions.close_session(app.state.sessions, request.session.get("sid")):
+            log_event(log, "web.logout", reviewer=name)
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

@@ -283,3 +283,66 @@ def test_a_partial_analysis_is_marked_on_the_review_page(web):
     page = client.get("/videos/vidPARTIAL1", headers=HTML).text
     assert 'id="partial-warning"' in page and "not a full verdict" in page
     assert 'id="partial-warning"' not in client.get("/videos/vidAAAAAAA1", headers=HTML).text
+
+
+def _session_cookie(client: TestClient) -> str:
+    value = client.cookies.get("find_session")
+    assert value, "no session cookie"
+    return value
+
+
+def _with_cookie(app_client: TestClient, cookie: str, path: str = "/queue"):
+    """A request from another machine that copied the cookie (no cookie jar of its own)."""
+    return app_client.get(
+        path, headers={**HTML, "cookie": f"find_session={cookie}"}, follow_redirects=False
+    )
+
+
+def test_logout_ends_the_session_on_the_server(web):
+    client, s = web
+    _login(client)
+    copied = _session_cookie(client)
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as thief:
+        assert _with_cookie(thief, copied).status_code == 200  # a copy works while logged in
+        page = client.get("/queue", headers=HTML).text
+        out = client.post("/logout", data={"csrf_token": _csrf(page)}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        refused = _with_cookie(thief, copied)
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+        crop = thief.get("/crops/1/0", headers={"cookie": f"find_session={copied}"})
+        assert crop.status_code == 401
+    from bot.store import WebSession
+
+    with session_factory(s)() as session:
+        assert session.query(WebSession).count() == 0
+
+
+def test_reviewers_revoke_ends_every_session_of_one_reviewer(web, monkeypatch, capsys):
+    from bot.cli import main
+
+    client, s = web
+    reviewers.add_reviewer(session_factory(s), "bob", PASSWORD)
+    app = create_app(s)
+    with (
+        TestClient(app, base_url="http://127.0.0.1") as laptop,
+        TestClient(app, base_url="http://127.0.0.1") as bob,
+    ):
+        _login(client)
+        _login(laptop)
+        _login(bob, "bob")
+        cookies = [_session_cookie(c) for c in (client, laptop)]
+        monkeypatch.setenv("FIND_DATA_DIR", str(s.data_dir))
+        monkeypatch.setenv("FIND_DATABASE_URL", s.database_url)
+        monkeypatch.setenv("FIND_LOG_LEVEL", "WARNING")
+        assert main(["reviewers", "revoke", "alice"]) == 0
+        assert "alice: 2 web session(s) ended" in capsys.readouterr().out
+        for c, cookie in ((client, cookies[0]), (laptop, cookies[1])):
+            assert _with_cookie(c, cookie).status_code == 303
+        assert bob.get("/queue", headers=HTML).status_code == 200  # other reviewers stay in
+        assert _login(client).status_code == 303  # alice may log in again
+        assert client.get("/queue", headers=HTML).status_code == 200
+
+        capsys.readouterr()  # (the web app's own log lines)
+        assert main(["reviewers", "revoke", "mallory"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("find-bot: error: no reviewer 'mallory'") and err.count("\n") == 1

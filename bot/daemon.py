@@ -16,8 +16,11 @@ video's lease expires and it is taken again.
 
 Signals: SIGTERM/SIGINT stop claiming, give in-flight work ``shutdown_grace_s``
 to finish, release the leases of what is still running and return 0.  SIGHUP
-re-reads the settings file; an invalid file is rejected with one log line and
-the old settings stay in force.  Under systemd the daemon reports READY,
+re-reads the settings file; an invalid, missing or empty file, or one that
+would empty the watchlist without ``FIND_CHANNELS=none`` (:mod:`bot.reload`),
+is rejected with one log line and the old settings stay in force.  A worker
+that meets a host fault (:mod:`bot.hostfault`) backs off instead of failing
+video after video.  Under systemd the daemon reports READY,
 STATUS, RELOADING/STOPPING and watchdog pings (:mod:`bot.systemd`).
 """
 

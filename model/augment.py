@@ -63,6 +63,38 @@ def downscale(image: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def fill_padding(
+    image: np.ndarray, valid: tuple[int, int, int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """Replace the black padding around ``valid`` (x0, y0, x1, y1) with a random fill.
+
+    Re-framed tight crops (``model.cache``) are black wherever the scanner's
+    margin reached past the source image, while the scanner's own crops show
+    background there.  Training always on black would let the network treat
+    any background in that ring as unfamiliar evidence; varying the fill —
+    black, the image's edge smeared outwards and blurred, or a flat colour
+    with sensor-like noise — teaches it that the ring carries no label.
+    """
+    x0, y0, x1, y1 = (int(v) for v in valid)
+    h, w = image.shape[:2]
+    if x1 - x0 < 2 or y1 - y0 < 2 or (x0 <= 0 and y0 <= 0 and x1 >= w and y1 >= h):
+        return image
+    inner = image[y0:y1, x0:x1]
+    kind = rng.integers(3)
+    if kind == 0:
+        return image
+    if kind == 1:
+        filled = cv2.copyMakeBorder(inner, y0, h - y1, x0, w - x1, cv2.BORDER_REPLICATE)
+        filled = cv2.GaussianBlur(filled, (0, 0), sigmaX=float(rng.uniform(2.0, 6.0)))
+    else:
+        colour = inner.reshape(-1, 3).mean(axis=0) * rng.uniform(0.5, 1.2)
+        noise = rng.normal(0.0, rng.uniform(2.0, 12.0), size=image.shape)
+        filled = np.clip(colour + noise, 0, 255).astype(np.uint8)
+    out = filled.copy()
+    out[y0:y1, x0:x1] = inner
+    return out
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Probabilities and ranges of each augmentation (defaults tuned for YouTube)."""
@@ -77,12 +109,14 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.3, 1.5)
     p_downscale: float = 0.2
     downscale_factor: tuple[float, float] = (0.4, 0.9)
+    #: Re-framed tight crops: probability of a non-black padding (see ``fill_padding``).
+    p_fill: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-NO_AUGMENT = AugmentConfig(p_jpeg=0, p_color=0, p_flip=0, p_blur=0, p_downscale=0)
+NO_AUGMENT = AugmentConfig(p_jpeg=0, p_color=0, p_flip=0, p_blur=0, p_downscale=0, p_fill=0)
 
 
 def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:

@@ -15,11 +15,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.augment import NO_AUGMENT, AugmentConfig, augment
+from model.augment import NO_AUGMENT, AugmentConfig, augment, fill_padding
 from model.cache import CacheItem
 from model.classifier import preprocess
 from model.curation import CropRef
 from model.sbi import self_blend
+
+
+def effective_labels(refs: Sequence[CropRef], *, sbi: bool, sbi_mix: bool) -> list[int]:
+    """The labels an epoch of ``CropBatches`` yields: SBI adds a fake per real crop."""
+    if sbi:
+        return [0, 1] * sum(1 for r in refs if r.label == 0)
+    if sbi_mix:
+        return [r.label for r in refs] + [1] * sum(1 for r in refs if r.label == 0)
+    return [r.label for r in refs]
 
 
 def balanced_class_weights(labels: Sequence[int]) -> dict[int, float]:
@@ -69,6 +78,10 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
     In SBI mode only real crops are read: each one appears twice in its
     batch, as itself (label 0) and self-blended (label 1), as in the paper —
     the pair differs only by the blend, so the model must learn the blend.
+    In mixed mode (``sbi_mix``) every crop is read: dataset fakes once, real
+    crops twice (as themselves and self-blended), so the network learns the
+    dataset's manipulations *and* the generic blending seam in one training.
+    A batch then holds about ``batch_size`` images (its real crops count twice).
     """
 
     def __init__(
@@ -81,22 +94,34 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
         shuffle: bool,
         augment_config: AugmentConfig = NO_AUGMENT,
         sbi: bool = False,
+        sbi_mix: bool = False,
         class_weights: dict[int, float] | None = None,
         steps: int | None = None,
+        size: int | None = None,
     ):
         super().__init__()
         self.reader = CropReader(items)
+        if sbi and sbi_mix:
+            raise ValueError("choose sbi (real crops only) or sbi_mix (all crops), not both")
         self.sbi = sbi
+        self.sbi_mix = sbi_mix
         self.refs = [r for r in refs if r.label == 0] if sbi else list(refs)
         if not self.refs:
             raise ValueError("no crops to batch")
         self.batch_size = batch_size
-        self.per_batch = max(1, batch_size // 2) if sbi else batch_size
+        if sbi:
+            self.per_batch = max(1, batch_size // 2)
+        elif sbi_mix:
+            real_share = sum(1 for r in self.refs if r.label == 0) / len(self.refs)
+            self.per_batch = max(1, round(batch_size / (1.0 + real_share)))
+        else:
+            self.per_batch = batch_size
         self.seed = seed
         self.shuffle = shuffle
         self.augment_config = augment_config
         self.class_weights = class_weights or {0: 1.0, 1: 1.0}
         self.steps = steps
+        self.size = size
         self.epoch = 0
         self._order = self._make_order()
 
@@ -130,9 +155,11 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
         images, labels, videos = [], [], []
         for i in chosen:
             ref = self.refs[int(i)]
-            crop = self.reader(ref)
-            if self.sbi:
-                fake = self_blend(crop, ref.keypoints, rng).image
+            crop, keypoints, valid = self._read(ref)
+            if valid is not None and rng.random() < self.augment_config.p_fill:
+                crop = fill_padding(crop, valid, rng)
+            if self.sbi or (self.sbi_mix and ref.label == 0):
+                fake = self_blend(crop, keypoints, rng).image
                 images += [augment(crop, rng, self.augment_config)]
                 images += [augment(fake, rng, self.augment_config)]
                 labels += [0, 1]
@@ -142,6 +169,23 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
                 labels.append(ref.label)
                 videos.append(ref.video_id)
         return np.stack(images), np.asarray(labels, dtype=np.float32), videos
+
+    def _read(self, ref: CropRef) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """A crop at the model's input size, with its keypoints and valid rectangle.
+
+        The cache may hold larger crops than the model reads (one cache serves
+        runs of several input sizes); shrinking here is the same area
+        resampling ``crop_face`` applies when it cuts a face at that size.
+        """
+        crop = self.reader(ref)
+        if not self.size or crop.shape[0] == self.size:
+            return crop, ref.keypoints, ref.valid
+        import cv2
+
+        scale = self.size / crop.shape[0]
+        crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        valid = tuple(round(v * scale) for v in ref.valid) if ref.valid is not None else None
+        return crop, ref.keypoints * scale, valid
 
     def __getitem__(self, index: int):
         images, labels, _ = self.batch_arrays(index)

@@ -165,6 +165,25 @@ def write_bundle(
     return directory
 
 
+def update_manifest(path: str | Path, changes: dict) -> dict:
+    """Merge ``changes`` into a bundle's manifest (atomically) and return the result.
+
+    Only descriptive fields may change — evaluations recorded after training,
+    the data terms — never the weights' hashes, which ``verify_bundle`` checks.
+    """
+    protected = {"format_version", "models", "architecture", "input_size", "preprocessing"}
+    if protected & set(changes):
+        raise ValueError(f"cannot change {sorted(protected & set(changes))} of a bundle")
+    directory = bundle_directory(path)
+    manifest = {**read_manifest(directory), **_json_safe(changes)}
+    text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, directory / MANIFEST)
+    return manifest
+
+
 def bundle_directory(path: str | Path) -> Path:
     """Accept a bundle directory or its ``manifest.json``; return the directory."""
     path = Path(path).expanduser()

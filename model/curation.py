@@ -56,6 +56,8 @@ class CropRef:
     video_id: str
     frame_index: int
     keypoints: np.ndarray
+    #: The source image's rectangle in the crop when the rest is padding (tight crops).
+    valid: tuple[int, int, int, int] | None = None
 
 
 def _grey64(crop: np.ndarray) -> np.ndarray:
@@ -102,6 +104,7 @@ def select_crops(
                     video_id=item.sample.video_id,
                     frame_index=face.frame_index,
                     keypoints=face.keypoints,
+                    valid=face.valid,
                 )
             )
     stats["kept_crops"] = len(kept)

@@ -14,6 +14,8 @@ Supported layouts (see ``docs/training.md`` for the full description):
 ``celebdf``  Celeb-DF v2 with ``List_of_testing_videos.txt``
 ``dfdc``     DFDC parts, each with a ``metadata.json``
 ``review``   the review queue's labelled export (``labels.jsonl`` + ``crops/``)
+``faces``    tight face crops in a fixed split: ``{train,val,test}/{real,fake}/<group>/*.jpg``
+``real``     real footage only (videos and/or photos), for Self-Blended Images
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from typing import Literal
 
 from bot.errors import FindError
 
-Media = Literal["video", "image", "crop"]
+#: ``video``/``image``: a frame to detect faces in; ``crop``: an already framed face
+#: (review export, used as is); ``face``: a *tight* face crop (e.g. DFDC's), which is
+#: re-framed with the scanner's margin before use (see ``model.cache``).
+Media = Literal["video", "image", "crop", "face"]
 Split = Literal["train", "val", "test"]
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
@@ -480,6 +485,101 @@ def load_review_export(root: Path) -> list[Sample]:
     return samples
 
 
+# --------------------------------------------------------------------------- face crops
+
+_SPLIT_NAMES: tuple[Split, ...] = ("train", "val", "test")
+
+
+def load_face_crops(root: Path) -> list[Sample]:
+    """Tight face crops in a fixed split: ``{train,val,test}/{real,fake}/<group>/<id>.jpg``.
+
+    The layout of ``../shared/data/dfdc-faces``: one crop per source video,
+    ``<group>`` the real video a fake was made from (so ``real/<g>`` and
+    ``fake/<g>`` show one scene and person), splits fixed by whoever built
+    the set and kept as given.  Each crop is its own "video" (one frame);
+    the group is the split identity.  Crops are ``media="face"``: tighter
+    than the scanner's framing, so the cache re-frames them (``model.cache``).
+    """
+    root = Path(root)
+    splits = [s for s in _SPLIT_NAMES if (root / s).is_dir()]
+    if not splits:
+        raise DatasetError(
+            f"{root}: expected split folders train/, val/, test/ holding real/ and fake/"
+        )
+    samples: list[Sample] = []
+    for split in splits:
+        for label_name, label in (("real", REAL), ("fake", FAKE)):
+            folder = root / split / label_name
+            if not folder.is_dir():
+                continue
+            for path in _media_files(folder, IMAGE_EXTENSIONS):
+                rel = path.relative_to(folder)
+                group = rel.parts[0] if len(rel.parts) > 1 else path.stem
+                video_id = f"{label_name}/{rel.with_suffix('').as_posix()}"
+                # A fake's original is the real crop of its group, when present:
+                # the label-noise rule drops fakes identical to it (audio-only swaps).
+                original = root / split / "real" / group / f"{group}{path.suffix}"
+                samples.append(
+                    Sample(
+                        key=f"faces:{split}/{label_name}/{rel.as_posix()}",
+                        path=path,
+                        label=label,
+                        media="face",
+                        video_id=video_id,
+                        identities=(f"faces:{group}",),
+                        dataset="faces",
+                        split=split,
+                        original=(
+                            f"faces:{split}/real/{group}/{original.name}"
+                            if label == FAKE and original.is_file()
+                            else None
+                        ),
+                    )
+                )
+    if not samples:
+        raise DatasetError(f"{root}: the split folders hold no real/ or fake/ images")
+    return samples
+
+
+# --------------------------------------------------------------------------- real-only footage
+
+
+def load_real_footage(root: Path) -> list[Sample]:
+    """Real footage only (videos and/or photos at any depth): the raw material of SBI.
+
+    Everything is labelled real and placed in the *training* split: real-only
+    footage teaches nothing about fakes by itself and is used as the source of
+    Self-Blended Images (``--sbi`` / ``--candidate-modes``).  To measure false
+    alarms, give ``find-bot evaluate`` footage that training never saw.
+    Grouping: a video is its own group; images are grouped by their folder
+    (one person per folder, as in ``../shared/data/real-photos``).
+    """
+    root = Path(root)
+    samples: list[Sample] = []
+    for path in _media_files(root, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS):
+        rel = path.relative_to(root)
+        is_video = path.suffix.lower() in VIDEO_EXTENSIONS
+        if is_video or len(rel.parts) == 1:
+            group = rel.with_suffix("").as_posix()
+        else:
+            group = Path(*rel.parts[:-1]).as_posix()
+        samples.append(
+            Sample(
+                key=f"real:{root.name}/{rel.as_posix()}",
+                path=path,
+                label=REAL,
+                media="video" if is_video else "image",
+                video_id=f"{root.name}/{group}",
+                identities=(f"real:{root.name}/{group}",),
+                dataset="real",
+                split="train",
+            )
+        )
+    if not samples:
+        raise DatasetError(f"{root}: no images or videos found")
+    return samples
+
+
 # --------------------------------------------------------------------------- dispatch
 
 LOADERS: dict[str, Callable[[Path], list[Sample]]] = {
@@ -488,6 +588,8 @@ LOADERS: dict[str, Callable[[Path], list[Sample]]] = {
     "celebdf": load_celebdf,
     "dfdc": load_dfdc,
     "review": load_review_export,
+    "faces": load_face_crops,
+    "real": load_real_footage,
 }
 
 
@@ -506,6 +608,8 @@ def detect_format(root: Path) -> str:
         return "folder"
     if (root / "metadata.json").is_file() or any(root.glob("*/metadata.json")):
         return "dfdc"
+    if any((root / s / label).is_dir() for s in _SPLIT_NAMES for label in ("real", "fake")):
+        return "faces"
     raise DatasetError(
         f"{root}: unrecognised dataset layout; expected real/+fake/, FaceForensics++, "
         "Celeb-DF v2, DFDC (metadata.json) or a review export (labels.jsonl) — "

@@ -203,8 +203,12 @@ def evaluate(
     cache_dir: str | Path | None = None,
     splits_file: str | Path | None = None,
     verbose: int = 1,
+    record: str | None = None,
 ) -> dict:
-    """Evaluate a bundle on a dataset; write the report and plots to ``out``; return the report."""
+    """Evaluate a bundle on a dataset; write the report and plots to ``out``; return the report.
+
+    With ``record``, the summary is also stored in the bundle's manifest under that name.
+    """
     from model.bundle import load_bundle
 
     bundle = load_bundle(bundle_path)
@@ -255,4 +259,25 @@ def evaluate(
     }
     report["plots"] = write_plots(out, scores, chosen)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if record:
+        record_evaluation(bundle.path, record, report)
     return report
+
+
+def record_evaluation(bundle_path: str | Path, name: str, report: dict) -> None:
+    """Keep an evaluation's summary in the bundle manifest under ``evaluations.<name>``.
+
+    The numbers a bundle is judged by then travel with it (``find-bot model
+    info`` shows them): the dataset, split, threshold and both levels'
+    metrics, without the per-video scores.
+    """
+    from model.bundle import read_manifest, update_manifest
+
+    summary = {
+        key: report[key]
+        for key in ("dataset", "split", "samples", "threshold", "frame_level", "video_level")
+    }
+    summary["skipped"] = len(report["skipped"])
+    evaluations = dict(read_manifest(bundle_path).get("evaluations") or {})
+    evaluations[name] = summary
+    update_manifest(bundle_path, {"evaluations": evaluations})

@@ -77,8 +77,12 @@ class FaceDetector:
         and shrinks the smallest face worth keeping to ``DETECT_FACE_PX`` pixels."""
         return min(1.0, self.max_side / max(height, width), DETECT_FACE_PX / max(1, self.min_size))
 
-    def detect(self, frames_rgb: list[np.ndarray]) -> list[list[Face]]:
-        """Detect faces in each RGB frame; one list of ``Face`` per frame, in input order."""
+    def detect(self, frames_rgb: list[np.ndarray], batch: int = DETECT_BATCH) -> list[list[Face]]:
+        """Detect faces in each RGB frame; one list of ``Face`` per frame, in input order.
+
+        ``batch`` frames go to MTCNN per call: larger batches pay off for many
+        small images (face crops), the default bounds a 720p pyramid's memory.
+        """
         results: list[list[Face]] = [[] for _ in frames_rgb]
         # Group frames by shape: MTCNN pads a batch to its largest image, so
         # mixing sizes wastes work (a video's frames all share one size anyway).
@@ -90,8 +94,8 @@ class FaceDetector:
         with self._lock:
             for shape, members in groups.items():
                 scale = self.detection_scale(shape[0], shape[1])
-                for start in range(0, len(members), DETECT_BATCH):
-                    batch_ids = members[start : start + DETECT_BATCH]
+                for start in range(0, len(members), batch):
+                    batch_ids = members[start : start + batch]
                     small = [_downscale(frames_rgb[i], scale) for i in batch_ids]
                     rows = self._model().detect_faces(small, output_type="numpy", box_format="xyxy")
                     for row in np.asarray(rows).reshape(-1, 16):

@@ -63,6 +63,9 @@ class TrainConfig:
     focal_gamma: float = 2.0
     class_weighting: bool = True
     sbi: bool = False
+    #: Per-candidate training mode, comma-separated (supervised | sbi | mixed);
+    #: empty: every candidate uses ``sbi`` mode if ``--sbi``, else supervised.
+    candidate_modes: str = ""
     augment: bool = True
     candidates: int = 3
     keep: int = 2
@@ -77,11 +80,20 @@ class TrainConfig:
     target_recall: float = 0.9
     steps_per_epoch: int | None = None
     cache_dir: str | None = None
+    #: Cache crops at this size (>= the input size) and shrink them when read,
+    #: so runs of different input sizes share one face-crop cache.
+    cache_crop_size: int | None = None
     name: str = "find-custom"
     version: str = ""
     deterministic: bool = True
     tensorboard: bool = False
     verbose: int = 1
+    #: Train only these candidates (comma-separated indices) and stop without a
+    #: bundle: lets several processes or machines share one run folder.
+    only_candidates: str = ""
+    #: Candidates to put in the bundle (comma-separated), overriding the
+    #: ranking by validation AUC; the manifest records the choice.
+    ensemble: str = ""
 
     def validate(self) -> None:
         if self.loss not in {"bce", "focal"}:
@@ -96,9 +108,52 @@ class TrainConfig:
             raise TrainingError("--epochs must be >= 1 and --batch-size >= 2")
         if not self.datasets:
             raise TrainingError("give at least one dataset (--data PATH)")
+        modes = self.modes()
+        unknown = sorted(set(modes) - set(MODES))
+        if unknown:
+            raise TrainingError(
+                f"--candidate-modes {','.join(unknown)}: use {', '.join(MODES)} (comma-separated)"
+            )
+        for option, indices in (
+            ("--only-candidates", self.only_indices()),
+            ("--ensemble", self.ensemble_indices()),
+        ):
+            if any(not 0 <= i < self.candidates for i in indices):
+                raise TrainingError(f"{option}: indices must be in 0..{self.candidates - 1}")
+
+    def modes(self) -> list[str]:
+        """The training mode of each candidate."""
+        given = [m.strip() for m in self.candidate_modes.split(",") if m.strip()]
+        if not given:
+            return ["sbi" if self.sbi else "supervised"] * self.candidates
+        if len(given) != self.candidates:
+            raise TrainingError(
+                f"--candidate-modes lists {len(given)} modes for {self.candidates} candidates"
+            )
+        return given
+
+    def only_indices(self) -> list[int]:
+        return _indices(self.only_candidates, "--only-candidates")
+
+    def ensemble_indices(self) -> list[int]:
+        return _indices(self.ensemble, "--ensemble")
 
     # Fields that may differ between a run and its --resume.
-    RESUMABLE = frozenset({"verbose", "epochs", "tensorboard", "version"})
+    RESUMABLE = frozenset(
+        {"verbose", "epochs", "tensorboard", "version", "only_candidates", "ensemble"}
+    )
+
+
+#: Training modes: dataset labels only; real crops + their self-blends only;
+#: dataset labels plus a self-blend of every real crop.
+MODES = ("supervised", "sbi", "mixed")
+
+
+def _indices(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise TrainingError(f"{option} {text!r}: expected comma-separated indices") from None
 
 
 @dataclass
@@ -210,7 +265,7 @@ def prepare_data(config: TrainConfig, spec: ArchSpec, out: Path) -> PreparedData
     cache = CropCache(
         Path(config.cache_dir) if config.cache_dir else out / "cache",
         CacheConfig(
-            crop_size=spec.input_size,
+            crop_size=max(config.cache_crop_size or 0, spec.input_size),
             frames_per_video=config.frames_per_video,
             min_confidence=config.min_confidence,
             min_face_size=config.min_face_size,
@@ -235,26 +290,49 @@ def prepare_data(config: TrainConfig, spec: ArchSpec, out: Path) -> PreparedData
 
 
 def _check_data(config: TrainConfig, data: PreparedData) -> None:
+    modes = set(config.modes())
     train_labels = {r.label for r in data.refs["train"]}
+    supervised_labels = {r.label for r in mode_refs("supervised", data)}
     val_labels = {r.label for r in data.refs["val"]}
-    if config.sbi:
+    if modes & {"sbi", "mixed"}:
         if 0 not in train_labels:
-            raise TrainingError("--sbi needs real faces in the training split; none survived")
+            raise TrainingError(
+                "Self-Blended Images need real faces in the training split; none survived"
+            )
         if 0 not in val_labels:
             raise TrainingError(
-                "--sbi needs real faces in the validation split; add data or raise --val-fraction"
+                "Self-Blended Images need real faces in the validation split; "
+                "add data or raise --val-fraction"
             )
-        return
-    if train_labels != {0, 1}:
-        raise TrainingError(
-            "the training split needs both real and fake faces after noise removal "
-            f"(it has labels {sorted(train_labels)}); add data, or use --sbi with real data only"
-        )
-    if val_labels != {0, 1}:
+    for mode, labels in (("supervised", supervised_labels), ("mixed", train_labels)):
+        if mode in modes and labels != {0, 1}:
+            raise TrainingError(
+                f"{mode} training needs both real and fake faces in the training split after "
+                f"noise removal (it has labels {sorted(labels)}); add data, or use --sbi "
+                "with real data only"
+            )
+    if modes != {"sbi"} and val_labels != {0, 1}:
         raise TrainingError(
             "the validation split needs both real and fake faces to pick candidates "
             f"(it has labels {sorted(val_labels)}); add data or raise --val-fraction"
         )
+
+
+def mode_refs(mode: str, data: PreparedData) -> list[CropRef]:
+    """The training crops a candidate of ``mode`` reads.
+
+    Supervised training leaves out real-only footage (``real:`` datasets):
+    with no fakes from the same source, the network would learn "this
+    camera/resolution is real" instead of anything about manipulation.
+    SBI and mixed modes pair every real crop with its own self-blend, so
+    such footage is balanced by construction and welcome.
+    """
+    refs = data.refs["train"]
+    if mode == "supervised":
+        return [r for r in refs if data.items[r.item].sample.dataset != "real"]
+    if mode == "sbi":
+        return [r for r in refs if r.label == 0]
+    return list(refs)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -271,11 +349,15 @@ def make_loss(config: TrainConfig):
 
 
 def _val_batches(config: TrainConfig, data: PreparedData):
+    """Validation batches, the same for every candidate and for the ensemble.
+
+    When every candidate is SBI-trained and validation has no real fakes,
+    its real faces are self-blended (with a fixed seed) to have positives.
+    """
     from model.batches import CropBatches
 
     val_refs = data.refs["val"]
-    # SBI mode: when validation has no real fakes, self-blend its real faces.
-    val_sbi = config.sbi and not any(r.label == 1 for r in val_refs)
+    val_sbi = set(config.modes()) == {"sbi"} and not any(r.label == 1 for r in val_refs)
     return CropBatches(
         data.items,
         val_refs,
@@ -283,6 +365,7 @@ def _val_batches(config: TrainConfig, data: PreparedData):
         seed=config.seed + 10_000,
         shuffle=False,
         sbi=val_sbi,
+        size=resolve_arch(config).input_size,
     )
 
 
@@ -386,10 +469,11 @@ def train_candidate(
     """Train (or resume, or reload) candidate ``index``; returns (model, result dict)."""
     import keras
 
-    from model.batches import CropBatches, balanced_class_weights
+    from model.batches import CropBatches, balanced_class_weights, effective_labels
     from model.classifier import build_classifier
     from model.metrics import roc_auc
 
+    mode = config.modes()[index]
     folder = out / "candidates" / f"{index}"
     folder.mkdir(parents=True, exist_ok=True)
     seed = config.seed + index
@@ -404,12 +488,14 @@ def train_candidate(
         return model, result
 
     _seed_everything(seed, config.deterministic)
-    train_refs = data.refs["train"]
+    train_refs = mode_refs(mode, data)
+    sbi, sbi_mix = mode == "sbi", mode == "mixed"
     class_weights = (
-        balanced_class_weights([r.label for r in train_refs])
-        if config.class_weighting and not config.sbi
+        balanced_class_weights(effective_labels(train_refs, sbi=sbi, sbi_mix=sbi_mix))
+        if config.class_weighting and not sbi
         else {0: 1.0, 1: 1.0}
     )
+    log.info("candidate %d: %s training on %d crops", index, mode, len(train_refs))
     train_batches = CropBatches(
         data.items,
         train_refs,
@@ -417,9 +503,11 @@ def train_candidate(
         seed=seed,
         shuffle=True,
         augment_config=AugmentConfig() if config.augment else NO_AUGMENT,
-        sbi=config.sbi,
+        sbi=sbi,
+        sbi_mix=sbi_mix,
         class_weights=class_weights,
         steps=config.steps_per_epoch,
+        size=spec.input_size,
     )
     val_batches = _val_batches(config, data)
     steps = len(train_batches) * config.epochs
@@ -456,7 +544,9 @@ def train_candidate(
             batch_size=config.batch_size,
             seed=seed,
             shuffle=True,
-            sbi=config.sbi,
+            sbi=sbi,
+            sbi_mix=sbi_mix,
+            size=spec.input_size,
         ),
     )
     model.save_weights(final_file)
@@ -465,6 +555,7 @@ def train_candidate(
     result = {
         "index": index,
         "seed": seed,
+        "mode": mode,
         "val_auc": auc,
         # From the CSV log, which spans interrupted and resumed sessions.
         "epochs_run": len((folder / "log.csv").read_text().splitlines()) - 1,
@@ -499,8 +590,13 @@ def level_metrics(
     }
 
 
-def train(config: TrainConfig, resume: bool = False) -> TrainResult:
-    """Run the whole recipe; returns where the bundle went and how it scored."""
+def train(config: TrainConfig, resume: bool = False) -> TrainResult | None:
+    """Run the whole recipe; returns where the bundle went and how it scored.
+
+    With ``only_candidates`` just those candidates are trained and ``None``
+    is returned: the run is finished (and its bundle written) by a later
+    ``--resume`` without that option, once every candidate exists.
+    """
     config.validate()
     config.version = config.version or _dt.date.today().isoformat()
     out = _prepare_out(config, resume)
@@ -509,38 +605,103 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     data = prepare_data(config, spec, out)
     _check_data(config, data)
 
-    models, results = [], []
-    for i in range(config.candidates):
-        model, result = train_candidate(i, config, spec, data, out)
-        models.append(model)
-        results.append(result)
-    ranked = sorted(
-        range(len(results)),
-        key=lambda i: (-(results[i]["val_auc"] if results[i]["val_auc"] is not None else -1), i),
-    )
-    kept = ranked[: config.keep]
-    ensemble_models = [models[i] for i in kept]
+    only = config.only_indices()
+    trained = [
+        train_candidate(i, config, spec, data, out) for i in only or range(config.candidates)
+    ]
+    if only:
+        return None
+    models = [model for model, _ in trained]
+    results = [result for _, result in trained]
 
-    val_logits, val_labels, val_videos = collect_logits(ensemble_models, _val_batches(config, data))
-    temperature, temperature_info = calibrate_temperature(val_logits, val_labels)
-    val_probs = ensemble_probabilities(val_logits, temperature)
+    # Logits of every candidate once; single-model bundles and the ensemble reuse them.
+    val = collect_logits(models, _val_batches(config, data))
+    test = None
+    if data.refs["test"]:
+        from model.batches import CropBatches
+
+        test = collect_logits(
+            models,
+            CropBatches(
+                data.items,
+                data.refs["test"],
+                batch_size=config.batch_size,
+                seed=0,
+                shuffle=False,
+                size=spec.input_size,
+            ),
+        )
+    for i, result in enumerate(results):
+        bundle, _ = _write_bundle(
+            out / "candidates" / f"{i}" / "bundle",
+            [i],
+            models,
+            val,
+            test,
+            config,
+            spec,
+            data,
+            results,
+        )
+        result["bundle"] = str(bundle)
+
+    chosen = config.ensemble_indices()
+    if chosen:
+        kept = chosen
+        rule = "chosen by hand (--ensemble); see the training docs for why"
+    else:
+        ranked = sorted(
+            range(len(results)),
+            key=lambda i: (
+                -(results[i]["val_auc"] if results[i]["val_auc"] is not None else -1),
+                i,
+            ),
+        )
+        kept = ranked[: config.keep]
+        rule = f"the {config.keep} highest validation ROC AUCs"
+    bundle, summary = _write_bundle(
+        out / "bundle", kept, models, val, test, config, spec, data, results, ensemble_rule=rule
+    )
+    return TrainResult(
+        bundle=bundle,
+        spec=spec,
+        threshold=summary["threshold"],
+        temperature=summary["temperature"],
+        candidates=results,
+        kept=kept,
+        metrics=summary["metrics"],
+        splits=data.split.report,
+    )
+
+
+def _write_bundle(
+    path: Path,
+    kept: list[int],
+    models: list,
+    val: tuple[np.ndarray, np.ndarray, list[str]],
+    test: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    config: TrainConfig,
+    spec: ArchSpec,
+    data: PreparedData,
+    results: list[dict],
+    ensemble_rule: str = "a single candidate",
+) -> tuple[Path, dict]:
+    """Calibrate the models ``kept`` on validation, measure them, and write their bundle."""
+    from model.bundle import write_bundle
+
+    val_logits, val_labels, val_videos = val
+    temperature, temperature_info = calibrate_temperature(val_logits[kept], val_labels)
+    val_probs = ensemble_probabilities(val_logits[kept], temperature)
     _, val_video_labels, val_video_scores = video_level(val_videos, val_labels, val_probs)
     threshold, threshold_info = choose_threshold(
         val_video_labels, val_video_scores, config.target_recall
     )
     metrics = {"validation": level_metrics(val_videos, val_labels, val_probs, threshold)}
-
-    test_refs = data.refs["test"]
-    if test_refs:
-        from model.batches import CropBatches
-
-        test_logits, test_labels, test_videos = collect_logits(
-            ensemble_models,
-            CropBatches(data.items, test_refs, batch_size=config.batch_size, seed=0, shuffle=False),
-        )
-        test_probs = ensemble_probabilities(test_logits, temperature)
+    if test is not None:
+        test_logits, test_labels, test_videos = test
+        test_probs = ensemble_probabilities(test_logits[kept], temperature)
         metrics["test"] = level_metrics(test_videos, test_labels, test_probs, threshold)
-
+    modes = config.modes()
     training = {
         "config": {k: v for k, v in asdict(config).items() if k != "verbose"},
         "datasets": config.datasets,
@@ -551,22 +712,23 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
             "kind": config.loss,
             "label_smoothing": config.label_smoothing,
             "focal_gamma": config.focal_gamma if config.loss == "focal" else None,
-            "class_weighting": config.class_weighting and not config.sbi,
+            "class_weighting": config.class_weighting,
         },
-        "sbi": config.sbi,
+        "sbi": config.sbi or any(modes[i] != "supervised" for i in kept),
+        "modes": [modes[i] for i in kept],
         "candidates": [
-            {k: r[k] for k in ("index", "seed", "val_auc", "epochs_run")} for r in results
+            {k: r.get(k) for k in ("index", "seed", "mode", "val_auc", "epochs_run")}
+            for r in results
         ],
         "kept": kept,
+        "ensemble_rule": ensemble_rule,
         "threshold_rule": threshold_info,
         "temperature": temperature,
         "temperature_rule": temperature_info,
     }
-    from model.bundle import write_bundle
-
     bundle = write_bundle(
-        out / "bundle",
-        ensemble_models,
+        path,
+        [models[i] for i in kept],
         spec,
         threshold=float(np.clip(threshold, 0.0, 1.0)),
         temperature=temperature,
@@ -575,16 +737,8 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         training=training,
         metrics=_finite(metrics),
     )
-    return TrainResult(
-        bundle=bundle,
-        spec=spec,
-        threshold=threshold,
-        temperature=temperature,
-        candidates=results,
-        kept=kept,
-        metrics=metrics,
-        splits=data.split.report,
-    )
+    summary = {"threshold": threshold, "temperature": temperature, "metrics": metrics}
+    return bundle, summary
 
 
 def _finite(value):

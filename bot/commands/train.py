@@ -10,7 +10,7 @@ import argparse
 import sys
 
 DATA_HELP = (
-    "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review "
+    "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review, faces, real "
     "(auto-detected when omitted); repeat to combine datasets"
 )
 
@@ -72,6 +72,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="Self-Blended Images: train on real faces and synthetic blends of them",
     )
+    g.add_argument(
+        "--candidate-modes",
+        metavar="MODE,...",
+        help="training mode of each candidate, comma-separated: supervised (dataset labels), "
+        "sbi (real faces and their self-blends), mixed (both); default: all sbi with --sbi, "
+        "else all supervised",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument(
         "--no-deterministic",
@@ -82,6 +89,18 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("ensemble and calibration")
     g.add_argument("--candidates", type=int, default=3, help="candidates to train")
     g.add_argument("--keep", type=int, default=2, help="best candidates kept in the bundle")
+    g.add_argument(
+        "--ensemble",
+        metavar="I,J",
+        help="candidates to put in the bundle instead of the --keep best by validation AUC "
+        "(e.g. after comparing false alarms on held-out real footage)",
+    )
+    g.add_argument(
+        "--only-candidates",
+        metavar="I,J",
+        help="train only these candidates and stop (several processes can share one --out, "
+        "each with --resume); a final --resume without it writes the bundle",
+    )
     g.add_argument(
         "--target-recall",
         type=float,
@@ -109,6 +128,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="label-noise rule: drop fake crops closer than this to their original (0: off)",
     )
     g.add_argument("--cache-dir", help="face-crop cache (default: OUT/cache)")
+    g.add_argument(
+        "--cache-crop-size",
+        type=int,
+        metavar="PX",
+        help="cache crops at this size (>= the input size) and shrink them on reading, so "
+        "runs of different input sizes share one cache",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--name", default="find-custom", help="bundle name")
     g.add_argument("--version", dest="version", default="", help="bundle version (default: date)")
@@ -148,6 +174,11 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=32, metavar="N", help="frames sampled per video")
     p.add_argument("--threshold", type=float, help="override the bundle's threshold")
     p.add_argument("--cache-dir", help="face-crop cache (default: OUT/cache)")
+    p.add_argument(
+        "--record",
+        metavar="NAME",
+        help="also store the summary in the bundle's manifest under evaluations.NAME",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_evaluate)
 
@@ -166,12 +197,19 @@ def run_train(args: argparse.Namespace) -> int:
     args.verbose = 2 if args.quiet else 1
     config = config_from_args(args)
     result = train(config, resume=args.resume)
+    if result is None:
+        print(
+            f"trained candidates {config.only_candidates} in {config.out}; "
+            "run again with --resume and without --only-candidates to write the bundle"
+        )
+        return 0
     print(f"bundle: {result.bundle}")
     print(f"threshold {result.threshold:.4f}, temperature {result.temperature:.3f}")
     for candidate in result.candidates:
         mark = "kept" if candidate["index"] in result.kept else "    "
         print(
-            f"  candidate {candidate['index']} seed {candidate['seed']}: "
+            f"  candidate {candidate['index']} ({candidate.get('mode', 'supervised')}) "
+            f"seed {candidate['seed']}: "
             f"val AUC {candidate['val_auc']} {mark}"
         )
     for split in ("validation", "test"):
@@ -198,6 +236,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         splits_file=args.splits_file,
         verbose=0 if args.quiet else 1,
+        record=args.record,
     )
     print(format_summary(report))
     if report["skipped"]:

@@ -205,7 +205,7 @@ class Daemon:
             self._lock = SchedulerLock(self.settings)
             self.active_scheduler = self._lock.acquire()
             if self.active_scheduler:
-                self._sync_watchlist()
+                self._sync_watchlist(at_start=True)
             else:
                 log_event(log, "scheduler.standby", note="another process runs discover; waiting")
             self._start_scheduler(paused=not self.active_scheduler)
@@ -508,11 +508,14 @@ class Daemon:
         finally:
             systemd.ready(self.status_line())
 
-    def _sync_watchlist(self) -> None:
+    def _sync_watchlist(self, *, at_start: bool = False) -> None:
         """Mirror the configured channels/queries into the database now (discover also does it).
 
         Only the active scheduler does this: a worker's or a standby's settings
         file may list no channels at all, and must not deactivate the real list.
+        At start, settings that would empty a watched database (a restart without
+        its settings file) stop the daemon with one line instead
+        (:func:`bot.watchlist.check_not_emptied`).
         """
         if not (self.runs_scheduler and self.active_scheduler):
             return
@@ -526,6 +529,10 @@ class Daemon:
             with session_scope(self.settings) as session:
                 change = sync_watchlist(self.settings, session)
             log_event(log, "config.watchlist", change=str(change))
+        except SettingsError as exc:
+            if at_start:
+                raise StartupError(str(exc)) from None
+            log_event(log, "config.sync_refused", logging.ERROR, error=str(exc))
         except Exception as exc:
             log_event(log, "config.sync_failed", logging.ERROR, error=repr(exc)[:500])
 
@@ -566,6 +573,8 @@ class Daemon:
             self._register_worker(f"failed to start: {exc}", quiet=True)
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
+            if self._lock is not None:  # let a standby (or the next start) take over
+                self._lock.release()
             raise
         systemd.ready(self.status_line())
         watchdog = systemd.watchdog_interval_s()

@@ -8,6 +8,12 @@ inactive, so adding it back later resumes where it stopped instead of paying
 again to resolve it and re-reading its backlog.
 
 The daemon calls :func:`sync_watchlist` at start and on SIGHUP (reload).
+
+An empty watchlist is only applied when the settings say so on purpose
+(``FIND_CHANNELS=none``): a daemon restarted without its settings file (the
+API key still in the environment) would otherwise deactivate every channel
+and query on its first sync.  Reloads have the same guard (:mod:`bot.reload`);
+this one covers every other way in (start, a discover pass, a standby taking over).
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.errors import SettingsError
 from bot.logs import log_event
-from bot.settings import Settings
+from bot.settings import NO_CHANNELS, Settings
 from bot.store import Channel, SearchQuery
 
 log = logging.getLogger("find.watchlist")
@@ -57,11 +64,33 @@ class WatchlistChange:
         return "watchlist: " + ", ".join(parts)
 
 
+def check_not_emptied(settings: Settings, session: Session) -> None:
+    """Refuse settings that watch nothing while the database still watches something.
+
+    Raises a one-line :class:`SettingsError` unless ``FIND_CHANNELS=none`` says
+    the empty watchlist is intended.
+    """
+    if settings.channels or settings.search_queries or settings.watch_nothing:
+        return
+    channels = len(session.scalars(select(Channel.id).where(Channel.active.is_(True))).all())
+    queries = len(session.scalars(select(SearchQuery.id).where(SearchQuery.active.is_(True))).all())
+    if channels or queries:
+        raise SettingsError(
+            "FIND_CHANNELS and FIND_SEARCH_QUERIES are both empty (settings file missing?), "
+            f"but the database watches {channels} channel(s) and {queries} query(ies): "
+            "refusing to stop watching them; restore the settings file, or write "
+            f"FIND_CHANNELS={NO_CHANNELS} to really watch nothing"
+        )
+
+
 def sync_watchlist(settings: Settings, session: Session) -> WatchlistChange:
     """Add, re-activate and deactivate rows so the active set equals the settings.
 
-    Runs inside the caller's transaction (the caller commits).
+    Runs inside the caller's transaction (the caller commits).  Raises
+    :class:`SettingsError` (changing nothing) for an accidental empty watchlist,
+    see :func:`check_not_emptied`.
     """
+    check_not_emptied(settings, session)
     change = WatchlistChange()
     _sync_channels(settings.channels, session, change)
     _sync_queries(settings.search_queries, session, change)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
@@ -55,3 +56,40 @@ def test_sync_adds_removes_and_readds(settings, tmp_path) -> None:
 
     change = _sync(tmp_path, settings, CHANNELS=f"{A},{B}", SEARCH_QUERIES="ai voice")
     assert not change.changed and str(change) == "watchlist unchanged"
+
+
+def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_path) -> None:
+    """The settings file is gone but FIND_YOUTUBE_API_KEY is still in the environment:
+    the daemon must refuse to start rather than deactivate every channel and query."""
+    from bot.daemon import Daemon, StartupError
+    from bot.discover import discover_once
+    from bot.errors import SettingsError
+
+    _sync(tmp_path, settings, CHANNELS=A, SEARCH_QUERIES="deepfake")
+    bare = make_settings(
+        tmp_path,
+        FIND_DATABASE_URL=settings.database_url,
+        YOUTUBE_API_KEY="key-from-the-environment",
+        DOWNLOAD_WORKERS="0",
+        ANALYSE_WORKERS="0",
+    )
+    daemon = Daemon(bare, "scheduler")
+    try:
+        daemon.run()
+    except StartupError as exc:
+        message = str(exc)
+    else:  # pragma: no cover - the assertion below explains
+        message = ""
+    assert "FIND_CHANNELS=none" in message and "1 channel(s) and 1 query(ies)" in message
+    assert "\n" not in message and "key-from-the-environment" not in message
+    assert _active(settings) == ({A}, {"deepfake"})
+    # A discover pass (find-bot poll, a standby taking over) is refused the same way.
+    with pytest.raises(SettingsError, match="FIND_CHANNELS=none"):
+        discover_once(bare)
+    assert _active(settings) == ({A}, {"deepfake"})
+
+    # Said on purpose, the same start empties the watchlist.
+    change = _sync(tmp_path, settings, CHANNELS="none")
+    assert sorted(change.removed_channels + change.removed_queries) == sorted([A, "deepfake"])
+    assert _active(settings) == (set(), set())
+    assert not _sync(tmp_path, settings).changed  # nothing active: nothing to protect

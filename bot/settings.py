@@ -34,7 +34,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``FIND_CHANNELS=none``: watch nothing, on purpose (a reload refuses to empty the
 #: watchlist without it, see bot/reload.py).
 NO_CHANNELS = "none"
-SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url"})
+SECRET_SETTINGS = frozenset(
+    {"youtube_api_key", "web_secret_key", "webhook_url", "websub_secret"}
+)
+#: HMAC keys shorter than this are refused: the push secret signs what the hub sends us.
+MIN_SECRET_LENGTH = 16
 
 
 class Secret:
@@ -88,6 +92,10 @@ class Settings:
     youtube_api_key: Secret | None = None
     youtube_api_endpoint: str | None = None
     media_url_template: str = "https://www.youtube.com/watch?v={id}"
+    #: Read channels through their public Atom feeds first (no quota); False = uploads
+    #: playlist only (1 unit per channel per poll), as before feeds existed.
+    channel_feeds: bool = True
+    feed_url_template: str = "https://www.youtube.com/feeds/videos.xml?channel_id={id}"
     channels: tuple[str, ...] = ()
     search_queries: tuple[str, ...] = ()
     #: True when the settings say ``FIND_CHANNELS=none``: an empty watchlist is intended.
@@ -95,6 +103,9 @@ class Settings:
     poll_interval_s: int = 900
     quota_daily_budget: int = 10_000
     enrich_wait_s: int = 3600
+    #: Percent of the daily budget reserved for search.list (when queries are configured);
+    #: the rest is the channels' (resolution, videos.list lookups, playlist reads).
+    search_share: int = 50
     max_duration_s: int = 3600
     min_published_at: datetime | None = None
     skip_live: bool = True
@@ -123,6 +134,14 @@ class Settings:
     web_secure_cookies: bool = True
     webhook_url: Secret | None = None
     web_base_url: str | None = None
+    #: WebSub push (optional): the public URL the hub calls back (find-bot websub behind it).
+    websub_callback_url: str | None = None
+    websub_secret: Secret | None = None
+    websub_hub_url: str = "https://pubsubhubbub.appspot.com/subscribe"
+    websub_host: str = "127.0.0.1"
+    websub_port: int = 8081
+    #: How often a channel with a live push subscription is still read through its feed.
+    websub_poll_interval_s: int = 3600
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -302,6 +321,27 @@ def parse_url(raw: str) -> str:
     return value
 
 
+def parse_percent(raw: str) -> int:
+    """A whole percentage, ``50`` or ``50%``."""
+    return parse_int(raw.strip().removesuffix("%"), minimum=0, maximum=100)
+
+
+def parse_secret(raw: str) -> Secret:
+    """An HMAC key: long enough to be one (the message never shows the value)."""
+    value = raw.strip()
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the value (hidden) is shorter than {MIN_SECRET_LENGTH} characters")
+    return Secret(value)
+
+
+def parse_url_template(raw: str) -> str:
+    """A URL with an ``{id}`` placeholder (a video or channel id)."""
+    value = parse_url(raw)
+    if "{id}" not in value:
+        raise ValueError(f"{value!r} has no {{id}} placeholder")
+    return value
+
+
 def parse_media_url_template(raw: str) -> str:
     """The page yt-dlp downloads a video from; ``{id}`` becomes the YouTube video id."""
     value = parse_url(raw)
@@ -320,6 +360,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "poll_interval_s": lambda raw: parse_duration(raw, minimum=10),
     "quota_daily_budget": lambda raw: parse_int(raw, minimum=1, maximum=10_000_000),
     "enrich_wait_s": lambda raw: parse_duration(raw, minimum=0),
+    "search_share": parse_percent,
+    "channel_feeds": parse_bool,
+    "feed_url_template": parse_url_template,
     "max_duration_s": lambda raw: parse_duration(raw, minimum=1),
     "min_published_at": parse_datetime,
     "skip_live": parse_bool,
@@ -348,6 +391,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "web_secure_cookies": parse_bool,
     "webhook_url": lambda raw: Secret(parse_url(raw)),
     "web_base_url": lambda raw: parse_url(raw).rstrip("/"),
+    "websub_callback_url": lambda raw: parse_url(raw).rstrip("/"),
+    "websub_secret": parse_secret,
+    "websub_hub_url": parse_url,
+    "websub_host": lambda raw: raw.strip(),
+    "websub_port": lambda raw: parse_int(raw, minimum=1, maximum=65535),
+    "websub_poll_interval_s": lambda raw: parse_duration(raw, minimum=60),
     "log_level": lambda raw: parse_choice(raw, LOG_LEVELS, upper=True),
     "log_format": lambda raw: parse_choice(raw, LOG_FORMATS),
 }
@@ -360,6 +409,7 @@ _ENV_NAMES = {
     "min_free_disk_bytes": "MIN_FREE_DISK",
     "lease_s": "LEASE",
     "enrich_wait_s": "ENRICH_WAIT",
+    "websub_poll_interval_s": "WEBSUB_POLL_INTERVAL",
     "shutdown_grace_s": "SHUTDOWN_GRACE",
 }
 
@@ -439,6 +489,14 @@ def load_settings(
             values[name] = parser(text)
         except ValueError as exc:
             if name in SECRET_SETTINGS:  # never echo a secret back, even a malformed one
-                raise SettingsError(f"{variable}: the value (hidden) is malformed") from None
+                reason = str(exc) if "(hidden)" in str(exc) else "the value (hidden) is malformed"
+                raise SettingsError(f"{variable}: {reason}") from None
             raise SettingsError(f"{variable}: {exc}") from None
+    if values.get("websub_callback_url") and not values.get("websub_secret"):
+        raise SettingsError(
+            f"{env_name('websub_callback_url')} is set but {env_name('websub_secret')} is not: "
+            "push notifications are signed with it; set a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters (e.g. python -c \"import secrets; "
+            'print(secrets.token_urlsafe(32))")'
+        )
     return Settings(**values)

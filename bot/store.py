@@ -102,7 +102,9 @@ STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
 
 
 class Channel(Base):
-    """A watched channel: its uploads playlist is paged newest-first each poll."""
+    """A watched channel: read through its Atom feed (no quota), its uploads playlist
+    (1 unit a page) when the feed cannot be trusted, and optionally pushed by WebSub.
+    """
 
     __tablename__ = "channels"
 
@@ -118,6 +120,34 @@ class Channel(Base):
     last_polled_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # --- the Atom feed (bot.feeds): conditional GETs on a jittered per-channel schedule
+    #: Validators from the last 200 answer, sent back so an unchanged feed costs no body.
+    feed_etag: Mapped[str | None] = mapped_column(String(200))
+    feed_last_modified: Mapped[str | None] = mapped_column(String(64))
+    #: When the channel is read next (None: at once).
+    feed_next_at: Mapped[datetime | None]
+    #: Last attempt, and last success, at reading the feed.
+    feed_checked_at: Mapped[datetime | None]
+    feed_read_at: Mapped[datetime | None]
+    #: Consecutive failed reads; from bot.feeds.FALLBACK_AFTER on, the playlist is read instead.
+    feed_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Video ids of the last feed read: a new read that shares none of them while full
+    #: (15 entries) may hide uploads, so the playlist is read too.
+    feed_seen: Mapped[list[Any] | None]
+    #: Why the uploads playlist must be read at the next chance (None: it need not be).
+    playlist_due: Mapped[str | None] = mapped_column(String(300))
+
+    # --- WebSub push (bot.websub): the subscription at the hub, as far as we know it
+    #: subscribing | active | unsubscribing | unsubscribed | denied | failed (None: never).
+    push_state: Mapped[str | None] = mapped_column(String(16))
+    push_requested_at: Mapped[datetime | None]
+    push_expires_at: Mapped[datetime | None]
+    #: Fingerprint of FIND_WEBSUB_SECRET the subscription was made with (never the key):
+    #: a changed key renews the subscription at once.
+    push_key_id: Mapped[str | None] = mapped_column(String(16))
+    push_error: Mapped[str | None] = mapped_column(Text)
+    push_notified_at: Mapped[datetime | None]
 
 
 class SearchQuery(Base):
@@ -155,6 +185,10 @@ class Video(Base):
     #: How it was found first: ``channel:UC...`` or ``query:<text>``.
     discovered_via: Mapped[str | None] = mapped_column(String(520))
     discovered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: Set while the video waits for its videos.list lookup (duration, live status,
+    #: privacy), shared with others until this time at the latest (FIND_ENRICH_WAIT).
+    #: Downloads do not wait for it.  None: looked up (or found enriched).
+    lookup_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
     state: Mapped[str] = mapped_column(String(16), default=VideoState.NEW.value)
     #: Failed attempts at the current stage; reset when a stage succeeds.

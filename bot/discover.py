@@ -3,62 +3,77 @@
 One pass (:func:`discover_once`) reads like the pipeline:
 
 0. **sync** the watched channels and queries from the settings (:mod:`bot.watchlist`);
-1. **resolve** channels configured as ids or @handles to their uploads playlist
-   (``channels.list``, 1 unit per 50 ids or per handle), once, cached in the row;
-2. **page channels**: ``playlistItems.list`` (1 unit per 50 items) newest first,
-   stopping at the channel's last seen video: a quiet channel costs 1 unit a poll;
-3. **search** each due query with ``search.list`` (100 units) for videos published
-   after its last good poll, but only while the budget left keeps enough for
-   every channel until the quota resets (channels are cheap, searches are not).
-   A query that has waited ``SEARCH_STARVATION_LIMIT`` past its turn is searched
-   anyway if the day still has the units, so a small budget delays searches but
-   never starves them; why a query waits, and until when, is written to its row
-   for ``find-bot status``;
-4. **enrich** new ids in batches of 50 with ``videos.list`` (duration, live
-   status, privacy) and **store** them idempotently: a video found by a channel
-   and a query is one row.  Too long, live or private videos are stored as
-   ``skipped`` with the reason, so they are never paid for twice.
+1. **resolve** channels configured as ids or @handles (``channels.list``, 1 unit
+   per 50 ids or per handle), once, cached in the row;
+2. **read channel feeds** that are due (:mod:`bot.feeds`): public Atom feeds,
+   no quota, conditional GETs on a jittered per-channel schedule;
+3. **read uploads playlists** (``playlistItems.list``, 1 unit per 50 items) newest
+   first down to the channel's cursor: for channels whose feed failed repeatedly or
+   showed 15 new uploads at once (more may be hidden), or for every channel when
+   ``FIND_CHANNEL_FEEDS=false``;
+4. **keep push subscriptions** (:mod:`bot.websub`) when WebSub is configured;
+5. **search** each due query with ``search.list`` (100 units) for videos published
+   after its last good poll, paced to spend at most ``FIND_SEARCH_SHARE`` of the
+   budget over the day (the rest is the channels', so neither starves the other);
+   why a query waits, and until when, is written to its row for ``find-bot status``;
+6. every find becomes a ``new`` video row at once, and new ids are **looked up**
+   with ``videos.list`` in shared batches of 50 (:mod:`bot.lookup`).
+
+:func:`tick_once` is the light pass the daemon runs every minute between full
+passes: due feeds, owed playlist reads and due lookups only.
 
 A channel's cursor and a query's ``last_success_at`` move only after what they
 found is stored, so a crash, an error or an exhausted quota mid-pass loses
 nothing: the next pass finds the same videos again and the insert ignores the
-ones already there.  No database transaction is held open across an API call.
+ones already there.  No database transaction is held open across a network call.
+An exhausted quota stops the calls that cost units, never the feeds.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import session_factory
 from bot.logs import log_event
+from bot.lookup import (
+    BATCH,
+    Candidate,
+    LookupResult,
+    lookup_due,
+    lookup_waiting,
+    record_finds,
+    waiting_count,
+)
 from bot.quota import (
+    DAY,
     QuotaExhausted,
     QuotaLedger,
-    channel_reserve,
     cost_of,
     next_reset,
+    search_budget,
     search_interval_s,
 )
 from bot.settings import Settings
-from bot.store import Channel, PollRun, SearchQuery, Video, VideoState, utcnow
+from bot.store import Channel, PollRun, SearchQuery, Video, utcnow
 from bot.watchlist import sync_watchlist
 from bot.youtube import (
     ApiKeyError,
     YouTubeClient,
     YouTubeError,
-    parse_duration,
     parse_rfc3339,
 )
+
+if TYPE_CHECKING:
+    from bot.feeds import FeedReader
 
 log = logging.getLogger("find.discover")
 
@@ -73,22 +88,6 @@ MAX_SEARCH_PAGES = 2
 SEARCH_OVERLAP = timedelta(hours=1)
 #: First search of a query, when FIND_MIN_PUBLISHED is not set, looks back this far.
 FIRST_SEARCH_WINDOW = timedelta(days=1)
-#: A due query that has waited this long for the channel reserve is searched anyway
-#: (channels then wait a little instead: their cursors lose nothing).
-SEARCH_STARVATION_LIMIT = timedelta(days=1)
-BATCH = 50
-
-
-@dataclass
-class Candidate:
-    """A video id seen in a playlist or search result, before enrichment."""
-
-    video_id: str
-    via: str
-    published_at: datetime | None = None
-    title: str | None = None
-    channel_id: str | None = None
-    channel_title: str | None = None
 
 
 @dataclass
@@ -99,18 +98,30 @@ class DiscoverReport:
     started_at: datetime | None = None
     new_videos: int = 0
     skipped_videos: int = 0
-    #: New channel uploads left for a fuller videos.list batch (FIND_ENRICH_WAIT).
-    held_videos: int = 0
+    #: Stored videos still waiting for a shared videos.list lookup (FIND_ENRICH_WAIT).
+    awaiting_lookup: int = 0
     units: int = 0
+    #: Channels read (feed or playlist) and searches run.
     channels_polled: int = 0
     queries_polled: int = 0
     queries_deferred: int = 0
+    #: Feed reads: changed (200), unchanged (304), failed; channels owed a playlist read.
+    feeds_read: int = 0
+    feeds_unchanged: int = 0
+    feeds_failed: int = 0
+    playlist_reads: int = 0
+    fallbacks: list[str] = field(default_factory=list)
+    push_subscribed: int = 0
     errors: list[str] = field(default_factory=list)
     quota_exhausted: bool = False
+    #: The channels' share of the budget is used up (searches may go on).
+    channel_share_exhausted: bool = False
     #: When to try again after the quota ran out (next Pacific midnight plus jitter).
     resume_at: datetime | None = None
     #: Set when discovery stopped on a key/permission error; nothing will work until fixed.
     fatal: str | None = None
+    #: Ids this pass inserted (new rows), to tell new from skipped after the lookups.
+    found: set[str] = field(default_factory=set)
 
     def summary(self) -> str:
         text = (
@@ -118,15 +129,29 @@ class DiscoverReport:
             f"{self.channels_polled} channel(s) and {self.queries_polled} query(ies) polled, "
             f"{self.units} unit(s) spent"
         )
-        if self.held_videos:
-            text += f", {self.held_videos} held for a fuller lookup batch"
+        feeds = self.feeds_read + self.feeds_unchanged + self.feeds_failed
+        if feeds:
+            text += (
+                f", feeds: {feeds} read ({self.feeds_unchanged} unchanged, "
+                f"{self.feeds_failed} failed)"
+            )
+        if self.playlist_reads and feeds:
+            text += f", {self.playlist_reads} playlist(s) read"
+        if self.awaiting_lookup:
+            text += f", {self.awaiting_lookup} waiting for a shared lookup"
         if self.queries_deferred:
             text += f", {self.queries_deferred} search(es) deferred to save quota"
         if self.errors:
             text += f", {len(self.errors)} error(s)"
         if self.quota_exhausted:
             text += "; quota exhausted"
+        elif self.channel_share_exhausted:
+            text += "; the channels' quota share is used up"
         return text
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.found or self.units or self.errors or self.fallbacks)
 
 
 @dataclass
@@ -148,8 +173,6 @@ class _QueryTask:
     id: int
     query: str
     last_success_at: datetime | None
-    #: When the query's turn came (its last search plus its interval; creation if never).
-    due_at: datetime | None = None
 
 
 # =================================================================== entry
@@ -159,36 +182,171 @@ def discover_once(
     *,
     now: datetime | None = None,
     hold: bool = True,
+    reader: FeedReader | None = None,
+    force_feeds: bool = False,
 ) -> DiscoverReport:
-    """Run one discover pass and record it; return what it found.
+    """Run one full discover pass and record it; return what it found.
 
-    ``hold=False`` looks up every new channel upload now instead of letting a
-    small batch wait for company (``FIND_ENRICH_WAIT``): for one-shot runs.
+    ``hold=False`` looks up every new upload now instead of letting a small
+    batch wait for company (``FIND_ENRICH_WAIT``), and ``force_feeds`` reads
+    every feed whether due or not: for one-shot runs and ``find-bot poll``.
 
     Raises :class:`bot.youtube.ApiKeyError` (after recording the pass) when the
     API refuses the key: every further call would fail the same way.
     """
+    return _run_pass(settings, client, reader, now, full=True, hold=hold, force_feeds=force_feeds)
+
+
+def tick_once(
+    settings: Settings,
+    client: YouTubeClient | None = None,
+    *,
+    now: datetime | None = None,
+    reader: FeedReader | None = None,
+) -> DiscoverReport:
+    """The daemon's light pass between full ones: due feeds, owed playlist reads, due lookups.
+
+    Costs quota only for the playlist reads the feeds asked for and lookups
+    whose batch is full or whose wait is over.  Recorded as a poll run only when
+    it found, spent or failed something.
+    """
+    return _run_pass(settings, client, reader, now, full=False, hold=True, force_feeds=False)
+
+
+def _run_pass(
+    settings: Settings,
+    client: YouTubeClient | None,
+    reader: FeedReader | None,
+    now: datetime | None,
+    *,
+    full: bool,
+    hold: bool,
+    force_feeds: bool,
+) -> DiscoverReport:
     wall_start = time.monotonic()
     now = now or utcnow()
     sessions = session_factory(settings)
     if client is None:
         client = make_client(settings)
+    own_reader = reader is None and settings.channel_feeds
+    if reader is None and settings.channel_feeds:
+        from bot.feeds import FeedReader
+
+        reader = FeedReader(settings)
     report = DiscoverReport(started_at=now)
-    with sessions.begin() as session:  # the configuration is the truth: mirror it first
-        sync_watchlist(settings, session)
-    report.poll_id = _start_poll_run(sessions, now, settings.worker_id)
+    if full:
+        with sessions.begin() as session:  # the configuration is the truth: mirror it first
+            sync_watchlist(settings, session)
+        report.poll_id = _start_poll_run(sessions, now, settings.worker_id)
+        log_event(log, "discover.started", poll=report.poll_id)
     units_before = client.units_spent
-    fatal: ApiKeyError | None = None
-    log_event(log, "discover.started", poll=report.poll_id)
+    passing = _Pass(settings, sessions, client, now, report)
     try:
-        _discover_channels(settings, sessions, client, now, report, hold=hold)
-        _discover_queries(settings, sessions, client, now, report)
-    except QuotaExhausted as exc:
-        if not report.quota_exhausted:  # (storing what was found may have noted it already)
-            report.errors.append(str(exc))
+        if full:
+            passing.api(lambda: _resolve_channels(sessions, client, report))
+        if reader is not None:
+            _read_feeds(settings, sessions, reader, now, report, force=force_feeds, hold=hold)
+        if settings.channel_feeds or full:
+            passing.channels(
+                lambda: _read_playlists(
+                    settings,
+                    sessions,
+                    client,
+                    now,
+                    report,
+                    owed_only=settings.channel_feeds,
+                    hold=hold,
+                )
+            )
+        if full and settings.websub_callback_url:
+            _keep_push_subscriptions(settings, sessions, now, report)
+        passing.channels(lambda: _lookups(settings, sessions, client, now, report, force=not hold))
+        if full:
+            passing.api(lambda: _discover_queries(settings, sessions, client, now, report))
+            passing.channels(
+                lambda: _lookups(settings, sessions, client, now, report, force=not hold)
+            )
+    finally:
+        if own_reader and reader is not None:
+            reader.close()
+        report.new_videos = len(report.found) - report.skipped_videos
+        report.awaiting_lookup = waiting_count(sessions)
+        report.units = client.units_spent - units_before
+        finished = now + timedelta(seconds=time.monotonic() - wall_start)
+        if full:
+            _finish_poll_run(sessions, report, finished)
+        elif report.did_something:
+            report.poll_id = _start_poll_run(sessions, now, settings.worker_id)
+            _finish_poll_run(sessions, report, finished)
+    if full or report.did_something:
+        log_event(
+            log,
+            "discover.finished" if full else "discover.tick",
+            poll=report.poll_id,
+            new=report.new_videos,
+            skipped=report.skipped_videos,
+            units=report.units,
+            errors=len(report.errors),
+        )
+    if passing.fatal is not None:
+        log_event(log, "discover.stopped", logging.ERROR, error=report.fatal)
+        raise passing.fatal
+    return report
+
+
+class _Pass:
+    """Runs the steps of a pass that cost quota, and stops them when the quota says so.
+
+    The whole day's budget gone (or YouTube's ``quotaExceeded``) stops every
+    paid step; the channels' share gone stops channel steps only (searches have
+    their own share); a refused key stops everything paid and is raised at the
+    end.  Feeds cost nothing and always run.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        client: YouTubeClient,
+        now: datetime,
+        report: DiscoverReport,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self.now = now
+        self.report = report
+        self.fatal: ApiKeyError | None = None
+
+    def api(self, step: Callable[[], None]) -> None:
+        if self.fatal is not None or self.report.quota_exhausted:
+            return
+        try:
+            step()
+        except QuotaExhausted as exc:
+            self._quota(exc)
+        except ApiKeyError as exc:
+            self.fatal = exc
+            self.report.fatal = str(exc)
+            self.report.errors.append(str(exc))
+
+    def channels(self, step: Callable[[], None]) -> None:
+        if self.report.channel_share_exhausted:
+            return
+        self.api(step)
+
+    def _quota(self, exc: QuotaExhausted) -> None:
+        report = self.report
+        if exc.scope != DAY:
+            if not report.channel_share_exhausted:
+                report.channel_share_exhausted = True
+                report.errors.append(str(exc))
+                log_event(log, "discover.channel_share_used", logging.WARNING, error=str(exc))
+            return
+        report.errors.append(str(exc))
         report.quota_exhausted = True
         report.resume_at = exc.resets_at + timedelta(seconds=random.uniform(0, 300))
-        _queries_wait_for_quota(sessions, report.resume_at)
+        _queries_wait_for_quota(self.sessions, report.resume_at)
         log_event(
             log,
             "discover.quota_exhausted",
@@ -196,97 +354,82 @@ def discover_once(
             error=str(exc),
             resume_at=report.resume_at.isoformat(),
         )
-    except ApiKeyError as exc:
-        fatal = exc
-        report.fatal = str(exc)
-        report.errors.append(str(exc))
-    finally:
-        report.units = client.units_spent - units_before
-        finished = now + timedelta(seconds=time.monotonic() - wall_start)
-        _finish_poll_run(sessions, report, finished)
-    log_event(
-        log,
-        "discover.finished",
-        poll=report.poll_id,
-        new=report.new_videos,
-        skipped=report.skipped_videos,
-        units=report.units,
-        errors=len(report.errors),
-    )
-    if fatal is not None:
-        log_event(log, "discover.stopped", logging.ERROR, error=report.fatal)
-        raise fatal
-    return report
 
 
 # ================================================================ channels
-def _discover_channels(
+def _read_feeds(
     settings: Settings,
     sessions: sessionmaker[Session],
-    client: YouTubeClient,
+    reader: FeedReader,
     now: datetime,
     report: DiscoverReport,
     *,
+    force: bool,
     hold: bool,
 ) -> None:
-    _resolve_channels(sessions, client, report)
-    found: list[Candidate] = []
-    cursors: dict[int, tuple[str | None, set[str]]] = {}
-    try:
-        for task in _channels_to_poll(sessions):
-            _ensure_room_for(client, pages=1, candidates=len(found) + BATCH)
-            try:
-                candidates, newest = _page_uploads(client, task, settings.min_published_at)
-            except ApiKeyError:
-                raise
-            except YouTubeError as exc:
-                _channel_failed(sessions, task, str(exc), report, forget_playlist=exc.status == 404)
-                continue
-            found.extend(candidates)
-            cursors[task.id] = (newest, {c.video_id for c in candidates})
-            report.channels_polled += 1
-    except QuotaExhausted:
-        # Keep what was found before the budget ran out, if enriching it still fits.
-        _store_channel_finds(
-            settings, sessions, client, found, cursors, now, report, may_wait=False
-        )
-        raise
-    _store_channel_finds(settings, sessions, client, found, cursors, now, report, may_wait=hold)
+    from bot.feeds import read_feeds
+
+    result = read_feeds(settings, sessions, reader, now, force=force, hold=hold)
+    report.feeds_read += result.read
+    report.feeds_unchanged += result.unchanged
+    report.feeds_failed += result.failed
+    report.channels_polled += result.read + result.unchanged
+    report.found |= result.found
+    report.fallbacks += result.fallbacks
+    report.errors += result.errors
 
 
-def _store_channel_finds(
+def _read_playlists(
     settings: Settings,
     sessions: sessionmaker[Session],
     client: YouTubeClient,
-    found: list[Candidate],
-    cursors: dict[int, tuple[str | None, set[str]]],
     now: datetime,
     report: DiscoverReport,
     *,
-    may_wait: bool,
+    owed_only: bool,
+    hold: bool,
 ) -> None:
-    """Enrich and store channel finds now, or leave them for a fuller batch later.
+    """Page uploads playlists down to each channel's cursor; store finds, then move it.
 
-    Holding costs nothing extra: a held channel's cursor stays put, so its next
-    poll (1 unit, paid anyway) returns the same videos again; no state lives in
-    memory and a restart loses nothing.
+    ``owed_only``: only channels whose feed asked for it (``playlist_due``).
     """
-    pending, handled = _pending(settings, sessions, found)
-    if may_wait and _can_wait(pending, settings, now):
-        report.held_videos += len(pending)
-        log_event(log, "discover.enrich_held", videos=len(pending))
-        _advance_channel_cursors(sessions, cursors, handled, now)
-        return
-    stored = _store(settings, sessions, client, found, now, report)
-    _advance_channel_cursors(sessions, cursors, stored, now)
+    due = lookup_due(settings, now, at_once=not hold)
+    for task in _channels_to_poll(sessions, owed_only=owed_only):
+        try:
+            candidates, newest = _page_uploads(client, task, settings.min_published_at)
+        except (ApiKeyError, QuotaExhausted):
+            raise
+        except YouTubeError as exc:
+            _channel_failed(sessions, task, str(exc), report, forget_playlist=exc.status == 404)
+            continue
+        report.found |= record_finds(settings, sessions, candidates, now, lookup_due=due)
+        _advance_cursor(sessions, task.id, newest, now)
+        report.channels_polled += 1
+        report.playlist_reads += 1
 
 
-def _can_wait(pending: list[Candidate], settings: Settings, now: datetime) -> bool:
-    """Hold new channel uploads while the batch is small and none has waited FIND_ENRICH_WAIT."""
-    if not pending or settings.enrich_wait_s <= 0 or len(pending) >= BATCH:
-        return False
-    oldest_allowed = now - timedelta(seconds=settings.enrich_wait_s)
-    return all(c.published_at is not None and c.published_at > oldest_allowed for c in pending)
+def _lookups(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    client: YouTubeClient,
+    now: datetime,
+    report: DiscoverReport,
+    *,
+    force: bool,
+) -> None:
+    result: LookupResult = lookup_waiting(settings, sessions, client, now, force=force)
+    report.errors += result.errors
+    report.skipped_videos += len(result.skipped & report.found)
+
+
+def _keep_push_subscriptions(
+    settings: Settings, sessions: sessionmaker[Session], now: datetime, report: DiscoverReport
+) -> None:
+    from bot.websub import maintain_subscriptions
+
+    result = maintain_subscriptions(settings, sessions, now)
+    report.push_subscribed += result.requested
+    report.errors += result.errors
 
 
 def _resolve_channels(
@@ -370,13 +513,19 @@ def _save_resolution(
     log_event(log, "discover.channel_resolved", channel=name, channel_id=item["id"])
 
 
-def _channels_to_poll(sessions: sessionmaker[Session]) -> list[_ChannelTask]:
-    """Active resolved channels, the longest-unpolled first (they go first if quota is short)."""
+def _channels_to_poll(sessions: sessionmaker[Session], *, owed_only: bool) -> list[_ChannelTask]:
+    """Active resolved channels, the longest-unpolled first (they go first if quota is short).
+
+    ``owed_only``: only those whose feed asked for a playlist read.
+    """
     with sessions() as session:
+        query = select(Channel).where(
+            Channel.active.is_(True), Channel.uploads_playlist_id.is_not(None)
+        )
+        if owed_only:
+            query = query.where(Channel.playlist_due.is_not(None))
         rows = session.scalars(
-            select(Channel)
-            .where(Channel.active.is_(True), Channel.uploads_playlist_id.is_not(None))
-            .order_by(Channel.last_polled_at.is_not(None), Channel.last_polled_at, Channel.id)
+            query.order_by(Channel.last_polled_at.is_not(None), Channel.last_polled_at, Channel.id)
         ).all()
         cursors = [r.last_seen_video_id for r in rows if r.last_seen_video_id]
         published = dict(
@@ -441,22 +590,19 @@ def _page_uploads(
     return found, newest
 
 
-def _advance_channel_cursors(
-    sessions: sessionmaker[Session],
-    cursors: dict[int, tuple[str | None, set[str]]],
-    stored: set[str],
-    now: datetime,
+def _advance_cursor(
+    sessions: sessionmaker[Session], channel_id: int, newest: str | None, now: datetime
 ) -> None:
-    """Move each channel's cursor, but only if everything it found is stored."""
+    """Move the channel's cursor once everything its read found is stored."""
     with sessions.begin() as session:
-        for channel_id, (newest, ids) in cursors.items():
-            row = session.get(Channel, channel_id)
-            if row is None:
-                continue
-            row.last_polled_at = now
-            if ids <= stored:
-                row.last_seen_video_id = newest or row.last_seen_video_id
-                row.last_error = None
+        row = session.get(Channel, channel_id)
+        if row is None:
+            return
+        row.last_polled_at = now
+        row.last_seen_video_id = newest or row.last_seen_video_id
+        row.playlist_due = None
+        if not (row.last_error or "").startswith("feed"):  # a failing feed stays visible
+            row.last_error = None
 
 
 def _channel_failed(
@@ -500,39 +646,29 @@ def _discover_queries(
     now: datetime,
     report: DiscoverReport,
 ) -> None:
-    tasks, active_channels = _queries_to_search(settings, sessions, now)
-    reserve = channel_reserve(active_channels, now, settings.poll_interval_s)
+    share = client.ledger.search_units
     cost = cost_of("search.list")
-    for task in tasks:
-        left = client.ledger.remaining()
-        waited = now - task.due_at if task.due_at else timedelta(0)
-        overdue = waited >= SEARCH_STARVATION_LIMIT
+    for task in _queries_to_search(settings, sessions, now, share):
         reason: str | None = None
         next_at: datetime | None = None
-        if settings.quota_daily_budget < cost:
+        if share < cost:
             reason = (
-                f"never: FIND_QUOTA_DAILY_BUDGET={settings.quota_daily_budget} is below the "
-                f"{cost} units one search costs; raise it"
+                f"never: FIND_SEARCH_SHARE={settings.search_share}% of "
+                f"FIND_QUOTA_DAILY_BUDGET={settings.quota_daily_budget} is {share} units a "
+                f"day, below the {cost} one search costs; raise either"
             )
-        elif left - cost - 1 >= reserve:
-            pass  # the channels keep their reserve: search
-        elif overdue and left >= cost:
-            log_event(
-                log,
-                "discover.search_overdue",
-                query=task.query,
-                waited_s=int(waited.total_seconds()),
-            )
-        elif overdue:
-            reason = f"deferred: only {left} unit(s) left today; waits for the quota reset"
-            next_at = next_reset(now)
         else:
-            reason = (
-                f"deferred: {left} unit(s) left today and {reserve} kept for the "
-                f"{active_channels} channel(s) until the quota resets; a search that waits a "
-                "day past its turn goes ahead of them"
-            )
-            next_at = (task.due_at or now) + SEARCH_STARVATION_LIMIT
+            try:
+                client.ledger.ensure("search.list")
+            except QuotaExhausted as exc:
+                if exc.scope == DAY:
+                    raise
+                left = client.ledger.remaining("search.list")
+                reason = (
+                    f"deferred: the searches' share of today's quota is used up "
+                    f"({share - left}/{share} units); waits for the quota reset"
+                )
+                next_at = next_reset(now)
         if reason is not None:
             report.queries_deferred += 1
             log_event(log, "discover.search_deferred", query=task.query, reason=reason)
@@ -543,30 +679,32 @@ def _discover_queries(
             candidates = _search(client, task, settings.min_published_at, now)
         except ApiKeyError:
             raise
+        except QuotaExhausted as exc:
+            if exc.scope == DAY:
+                raise
+            report.queries_deferred += 1
+            _query_waits(sessions, task.id, f"deferred: {exc}", next_reset(now))
+            continue
         except YouTubeError as exc:
             _query_failed(sessions, task, str(exc), report)
             continue
         report.queries_polled += 1
-        stored = _store(settings, sessions, client, candidates, now, report)
-        if {c.video_id for c in candidates} <= stored:
-            with sessions.begin() as session:
-                row = session.get(SearchQuery, task.id)
-                if row is not None:
-                    row.last_success_at = now
-                    row.last_error = None
+        report.found |= record_finds(settings, sessions, candidates, now, lookup_due=now)
+        with sessions.begin() as session:
+            row = session.get(SearchQuery, task.id)
+            if row is not None:
+                row.last_success_at = now
+                row.last_error = None
 
 
 def _queries_to_search(
-    settings: Settings, sessions: sessionmaker[Session], now: datetime
-) -> tuple[list[_QueryTask], int]:
-    """Active queries whose turn has come, given how often the budget lets each run.
+    settings: Settings, sessions: sessionmaker[Session], now: datetime, share: int
+) -> list[_QueryTask]:
+    """Active queries whose turn has come, given how often the searches' share lets each run.
 
     The others are marked as waiting for their turn (reason and time, for status).
     """
     with sessions() as session:
-        active_channels = len(
-            session.scalars(select(Channel.id).where(Channel.active.is_(True))).all()
-        )
         rows = session.scalars(
             select(SearchQuery)
             .where(SearchQuery.active.is_(True))
@@ -574,30 +712,26 @@ def _queries_to_search(
                 SearchQuery.last_polled_at.is_not(None), SearchQuery.last_polled_at, SearchQuery.id
             )
         ).all()
-        interval = timedelta(
-            seconds=search_interval_s(
-                settings.quota_daily_budget, active_channels, len(rows), settings.poll_interval_s
-            )
-        )
+        interval = timedelta(seconds=search_interval_s(share, len(rows), settings.poll_interval_s))
         # A little slack so a poll that starts a few seconds early still counts.
         slack = timedelta(seconds=min(60, settings.poll_interval_s // 10))
         due, waiting = [], []
         for r in rows:
-            due_at = r.created_at if r.last_polled_at is None else r.last_polled_at + interval
-            task = _QueryTask(r.id, r.query, r.last_success_at, due_at)
+            task = _QueryTask(r.id, r.query, r.last_success_at)
             if r.last_polled_at is None or now - r.last_polled_at >= interval - slack:
                 due.append(task)
             else:
-                waiting.append(task)
+                waiting.append((task, r.last_polled_at + interval))
     hours = interval.total_seconds() / 3600
-    for task in waiting:
+    for task, due_at in waiting:
         _query_waits(
             sessions,
             task.id,
-            f"pacing: FIND_QUOTA_DAILY_BUDGET allows one search of each query every {hours:.1f} h",
-            task.due_at,
+            f"pacing: the searches' share ({share} units a day, FIND_SEARCH_SHARE="
+            f"{settings.search_share}%) allows one search of each query every {hours:.1f} h",
+            due_at,
         )
-    return due, active_channels
+    return due
 
 
 def _search(
@@ -678,196 +812,7 @@ def _query_failed(
     log_event(log, "discover.query_failed", logging.WARNING, query=task.query, error=message)
 
 
-# ================================================================== store
-def _store(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    client: YouTubeClient,
-    candidates: list[Candidate],
-    now: datetime,
-    report: DiscoverReport,
-) -> set[str]:
-    """Enrich and insert candidates; return the ids now in the database (new or known).
-
-    Stops quietly at the first batch the quota no longer allows: the callers
-    keep their cursors where they were, so the rest is found again next pass.
-    """
-    todo, handled = _pending(settings, sessions, candidates)
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
-        try:
-            items = client.videos([c.video_id for c in batch])
-        except QuotaExhausted as exc:
-            if not report.quota_exhausted:
-                report.quota_exhausted = True
-                report.resume_at = exc.resets_at + timedelta(seconds=random.uniform(0, 300))
-                report.errors.append(str(exc))
-            break
-        except ApiKeyError:
-            raise
-        except YouTubeError as exc:
-            report.errors.append(f"videos.list for {len(batch)} new video(s): {exc}")
-            continue
-        rows = [_video_row(c, items, settings, now) for c in batch]
-        inserted = _insert_videos(sessions, rows)
-        for row in rows:
-            if row["youtube_id"] in inserted:
-                if row["state"] == VideoState.NEW.value:
-                    report.new_videos += 1
-                    log_event(
-                        log,
-                        "discover.new_video",
-                        video=row["youtube_id"],
-                        via=row["discovered_via"],
-                    )
-                else:
-                    report.skipped_videos += 1
-                    log_event(
-                        log,
-                        "discover.skipped_video",
-                        video=row["youtube_id"],
-                        reason=row["last_error"],
-                    )
-        handled.update(c.video_id for c in batch)
-    return handled
-
-
-def _pending(
-    settings: Settings, sessions: sessionmaker[Session], candidates: list[Candidate]
-) -> tuple[list[Candidate], set[str]]:
-    """Split candidates into those still to enrich and the ids already handled.
-
-    Handled: already in the database, or filtered out (older than FIND_MIN_PUBLISHED).
-    """
-    unique = _dedupe(candidates, settings.min_published_at)
-    known = _known_ids(sessions, list(unique))
-    handled = set(known) | {c.video_id for c in candidates if c.video_id not in unique}
-    return [c for vid, c in unique.items() if vid not in known], handled
-
-
-def _dedupe(
-    candidates: Iterable[Candidate], min_published: datetime | None
-) -> dict[str, Candidate]:
-    """One candidate per id (the first source wins), minus those older than FIND_MIN_PUBLISHED."""
-    unique: dict[str, Candidate] = {}
-    for c in candidates:
-        if min_published and c.published_at and c.published_at < min_published:
-            continue
-        unique.setdefault(c.video_id, c)
-    return unique
-
-
-def _known_ids(sessions: sessionmaker[Session], ids: list[str]) -> set[str]:
-    known: set[str] = set()
-    with sessions() as session:
-        for start in range(0, len(ids), 500):
-            known.update(
-                session.scalars(
-                    select(Video.youtube_id).where(Video.youtube_id.in_(ids[start : start + 500]))
-                )
-            )
-    return known
-
-
-def _video_row(
-    candidate: Candidate, items: list[dict[str, Any]], settings: Settings, now: datetime
-) -> dict[str, Any]:
-    """The ``videos`` row for a candidate, with the filters from settings applied."""
-    item = next((i for i in items if i.get("id") == candidate.video_id), None)
-    row: dict[str, Any] = {
-        "youtube_id": candidate.video_id,
-        "channel_youtube_id": candidate.channel_id,
-        "channel_title": (candidate.channel_title or "")[:300] or None,
-        "title": (candidate.title or "")[:500] or None,
-        "published_at": candidate.published_at,
-        "duration_s": None,
-        "live_status": None,
-        "privacy": None,
-        "discovered_via": candidate.via[:520],
-        "discovered_at": now,
-        "state": VideoState.NEW.value,
-        "last_error": None,
-        "last_error_kind": None,
-    }
-    if item is None:
-        return _skip(
-            row,
-            "unavailable",
-            f"video {candidate.video_id} is private, deleted or not public yet "
-            "(videos.list did not return it): nothing to do",
-        )
-    snippet = item.get("snippet") or {}
-    row.update(
-        channel_youtube_id=snippet.get("channelId") or candidate.channel_id,
-        channel_title=(snippet.get("channelTitle") or candidate.channel_title or "")[:300] or None,
-        title=(snippet.get("title") or candidate.title or "")[:500] or None,
-        published_at=parse_rfc3339(snippet.get("publishedAt")) or candidate.published_at,
-        duration_s=parse_duration((item.get("contentDetails") or {}).get("duration")),
-        live_status=snippet.get("liveBroadcastContent") or "none",
-        privacy=(item.get("status") or {}).get("privacyStatus"),
-    )
-    return _apply_filters(row, settings)
-
-
-def _apply_filters(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    vid = row["youtube_id"]
-    if row["privacy"] == "private":
-        return _skip(row, "private", f"video {vid} is private: nothing to do")
-    if settings.skip_live and row["live_status"] in ("live", "upcoming"):
-        return _skip(
-            row, "live", f"video {vid} is {row['live_status']}: skipped because FIND_SKIP_LIVE=true"
-        )
-    if row["duration_s"] is not None and row["duration_s"] > settings.max_duration_s:
-        return _skip(
-            row,
-            "too_long",
-            f"video {vid} lasts {row['duration_s']}s, over FIND_MAX_DURATION="
-            f"{settings.max_duration_s}s: raise it to analyse such videos",
-        )
-    return row
-
-
-def _skip(row: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
-    row.update(state=VideoState.SKIPPED.value, last_error=message, last_error_kind=kind)
-    return row
-
-
-def _insert_videos(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> set[str]:
-    """INSERT ... ON CONFLICT DO NOTHING; return the ids this call really inserted."""
-    if not rows:
-        return set()
-    with sessions.begin() as session:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = (
-            insert(Video.__table__)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["youtube_id"])
-            .returning(Video.__table__.c.youtube_id)
-        )
-        return set(session.scalars(statement))
-
-
 # ================================================================ plumbing
-def _ensure_room_for(client: YouTubeClient, *, pages: int, candidates: int) -> None:
-    """Stop paging while the budget still has room to enrich what was found."""
-    needed = pages * cost_of("playlistItems.list") + math.ceil(candidates / BATCH) * cost_of(
-        "videos.list"
-    )
-    left = client.ledger.remaining()
-    if left < needed:
-        now = client.clock()
-        raise QuotaExhausted(
-            f"daily YouTube quota budget nearly reached ({left} unit(s) left): the remaining "
-            "channels are polled after midnight Pacific time; raise FIND_QUOTA_DAILY_BUDGET "
-            "only if the Google project's quota is higher",
-            resets_at=next_reset(now),
-        )
-
-
 def _start_poll_run(sessions: sessionmaker[Session], now: datetime, worker: str) -> int:
     with sessions.begin() as session:
         run = PollRun(started_at=now, worker=worker)
@@ -898,6 +843,9 @@ def make_client(settings: Settings, **kwargs: Any) -> YouTubeClient:
     ledger = QuotaLedger(
         session_factory(settings),
         settings.quota_daily_budget,
+        search_units=search_budget(
+            settings.quota_daily_budget, settings.search_share, bool(settings.search_queries)
+        ),
         worker=settings.worker_id,
         clock=kwargs.pop("clock", utcnow),
     )

@@ -14,6 +14,13 @@ when YouTube said so*.  Every ledger entry records that budget, so an operator
 who raises ``FIND_QUOTA_DAILY_BUDGET`` (SIGHUP or restart; the Google project
 got more quota) reopens the day without touching the ledger; if YouTube refuses
 again, the day closes again at the new budget.
+
+The budget is split in two shares, each checked before every call: searches
+(``search.list``, 100 units) may spend ``FIND_SEARCH_SHARE`` percent of it when
+queries are configured, the channels (resolution, ``videos.list`` lookups,
+uploads-playlist reads) the rest.  Neither side can starve the other: a burst
+of playlist fallbacks cannot eat the searches' day, and searches cannot eat
+the lookups'.
 """
 
 from __future__ import annotations
@@ -46,14 +53,34 @@ COSTS: dict[str, int] = {
 
 #: Outcome YouTube uses when the project's real quota is gone for the day.
 QUOTA_EXCEEDED = "quotaExceeded"
+#: The methods paid from the searches' share; everything else is the channels'.
+SEARCH_METHODS = frozenset({"search.list"})
+#: QuotaExhausted.scope: the whole day's budget is gone (or YouTube said so) ...
+DAY = "day"
+#: ... or only one side's share is: the other side goes on.
+SHARE = "share"
 
 
 class QuotaExhausted(FindError):
-    """The call does not fit in today's budget (or YouTube said the quota is gone)."""
+    """The call does not fit in today's budget (or YouTube said the quota is gone).
 
-    def __init__(self, message: str, *, resets_at: datetime) -> None:
+    ``scope`` is :data:`DAY` when nothing more can be sent today, :data:`SHARE`
+    when only the calling side (searches or channels) has used up its share.
+    """
+
+    def __init__(self, message: str, *, resets_at: datetime, scope: str = DAY) -> None:
         super().__init__(message)
         self.resets_at = resets_at
+        self.scope = scope
+
+
+def search_budget(budget: int, share_percent: int, queries_configured: bool) -> int:
+    """Units a day reserved for searches: their share, or nothing when no query is watched."""
+    return budget * share_percent // 100 if queries_configured else 0
+
+
+def side_of(method: str) -> str:
+    return "searches" if method in SEARCH_METHODS else "channels"
 
 
 def quota_day(now: datetime) -> str:
@@ -88,11 +115,14 @@ class QuotaLedger:
         sessions: sessionmaker[Session],
         budget: int,
         *,
+        search_units: int = 0,
         worker: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.budget = budget
+        #: The searches' share of the budget (see :func:`search_budget`).
+        self.search_units = min(search_units, budget)
         self.worker = worker
         self.clock = clock
 
@@ -125,27 +155,63 @@ class QuotaLedger:
             )
         return hit is not None
 
-    def remaining(self) -> int:
-        """Units that may still be spent today (0 once YouTube said the quota is gone)."""
+    def remaining(self, method: str | None = None) -> int:
+        """Units that may still be spent today (0 once YouTube said the quota is gone).
+
+        With ``method``, what its side (searches or channels) may still spend:
+        the smaller of its share's rest and the day's rest.
+        """
         if self.exceeded_today():
             return 0
-        return max(0, self.budget - self.used_today())
+        used = self.usage_by_method()
+        left = max(0, self.budget - sum(used.values()))
+        if method is None:
+            return left
+        return min(left, self._share_left(method, used))
+
+    def share_of(self, method: str) -> int:
+        """The daily units of ``method``'s side."""
+        if method in SEARCH_METHODS:
+            return self.search_units
+        return self.budget - self.search_units
+
+    def _share_left(self, method: str, used: dict[str, int]) -> int:
+        searches = sum(units for m, units in used.items() if m in SEARCH_METHODS)
+        spent = searches if method in SEARCH_METHODS else sum(used.values()) - searches
+        return max(0, self.share_of(method) - spent)
 
     def ensure(self, method: str) -> int:
-        """Check that one call of ``method`` fits today's budget; return its cost.
+        """Check that one call of ``method`` fits today's budget and its side's share.
 
         Raises :class:`QuotaExhausted` rather than letting the call go out, so
-        the configured budget is never exceeded.
+        the configured budget (and each share) is never exceeded.
         """
         units = cost_of(method)
-        left = self.remaining()
+        if self.exceeded_today():
+            left = 0
+            used = self.budget
+        else:
+            spent = self.usage_by_method()
+            used = sum(spent.values())
+            left = max(0, self.budget - used)
+            share_left = self._share_left(method, spent)
+            if units <= left and units > share_left:
+                side = side_of(method)
+                raise QuotaExhausted(
+                    f"the {side}' share of today's YouTube quota is used up "
+                    f"({self.share_of(method) - share_left}/{self.share_of(method)} units; "
+                    f"{method} needs {units}): they resume after midnight Pacific time; "
+                    "FIND_SEARCH_SHARE splits FIND_QUOTA_DAILY_BUDGET between searches and "
+                    "channels",
+                    resets_at=next_reset(self.clock()),
+                    scope=SHARE,
+                )
         if units > left:
-            now = self.clock()
             raise QuotaExhausted(
-                f"daily YouTube quota budget reached ({self.budget - left}/{self.budget} units "
+                f"daily YouTube quota budget reached ({used}/{self.budget} units "
                 f"used, {method} needs {units}): discovery resumes after midnight Pacific time; "
                 "raise FIND_QUOTA_DAILY_BUDGET only if the Google project's quota is higher",
-                resets_at=next_reset(now),
+                resets_at=next_reset(self.clock()),
             )
         return units
 
@@ -187,41 +253,16 @@ class QuotaLedger:
 
 
 # ------------------------------------------------------------------ pacing
-def polls_left_today(now: datetime, poll_interval_s: int) -> int:
-    """How many more polls run before the quota resets (at least this one)."""
-    seconds = (next_reset(now) - now).total_seconds()
-    return max(1, math.ceil(seconds / poll_interval_s))
-
-
-def channel_reserve(active_channels: int, now: datetime, poll_interval_s: int) -> int:
-    """Units kept back so every channel can still be polled until the reset.
-
-    A channel poll costs one ``playlistItems.list`` page (plus a share of a
-    ``videos.list`` batch); searches cost 100.  Keeping this reserve is how
-    cheap channels are served before expensive searches when the budget is near.
-    """
-    if active_channels == 0:
-        return 0
-    polls = polls_left_today(now, poll_interval_s)
-    per_poll = active_channels + math.ceil(active_channels / 50)
-    return polls * per_poll
-
-
-def search_interval_s(
-    budget: int, active_channels: int, active_queries: int, poll_interval_s: int
-) -> int:
+def search_interval_s(search_units: int, active_queries: int, poll_interval_s: int) -> int:
     """Minimum seconds between two searches of the same query, to spread them over the day.
 
-    What is left of the budget after a day of channel polls is shared evenly
-    between the queries; with too little left a query is searched less often
-    than every poll, never more often.
+    The searches' share of the budget is divided evenly between the queries; a
+    query is searched at most once per poll.  A share too small for one search
+    of each query a day gives intervals over a day.
     """
     if active_queries == 0:
         return poll_interval_s
-    polls_per_day = math.ceil(86400 / poll_interval_s)
-    channel_units = polls_per_day * (active_channels + math.ceil(active_channels / 50))
-    spare = max(0, budget - channel_units)
-    searches_per_day = spare / cost_of("search.list") / active_queries
+    searches_per_day = search_units / cost_of("search.list") / active_queries
     if searches_per_day <= 0:
         return 86400
     return max(poll_interval_s, math.ceil(86400 / searches_per_day))

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 
 from bot.db import session_scope
 from bot.hostfault import HOST_FAULT_KINDS
-from bot.quota import QUOTA_EXCEEDED, next_reset
+from bot.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
 from bot.quota import quota_day as _quota_day
 from bot.settings import Settings
 from bot.store import (
     STAGE_INPUT,
     Analysis,
+    Channel,
     PollRun,
     QuotaEntry,
     SearchQuery,
@@ -100,9 +101,16 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
             "at": None if not postponed else _iso(postponed[0].updated_at),
         }
         day = quota_day(now)
-        used = session.scalar(
-            select(func.coalesce(func.sum(QuotaEntry.units), 0)).where(QuotaEntry.day == day)
+        by_method = dict(
+            session.execute(
+                select(QuotaEntry.method, func.coalesce(func.sum(QuotaEntry.units), 0))
+                .where(QuotaEntry.day == day)
+                .group_by(QuotaEntry.method)
+            ).all()
         )
+        used = sum(int(units) for units in by_method.values())
+        search_used = sum(int(u) for m, u in by_method.items() if m in SEARCH_METHODS)
+        channels = _channel_status(session, now)
         refused = session.scalars(
             select(QuotaEntry)
             .where(QuotaEntry.day == day, QuotaEntry.outcome == QUOTA_EXCEEDED)
@@ -162,7 +170,11 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         "review_queue": int(states.get(VideoState.FLAGGED.value, 0)),
         "recent_errors": errors,
         "host_faults": host_faults,
-        "quota": _quota_status(day, int(used or 0), settings.quota_daily_budget, refused, now),
+        "quota": {
+            **_quota_status(day, int(used or 0), settings.quota_daily_budget, refused, now),
+            **_share_status(settings, search_used, used - search_used),
+        },
+        "channels": channels,
         "searches": searches,
         "model": {
             "configured": str(settings.model_bundle),
@@ -199,6 +211,53 @@ def _quota_status(
     }
 
 
+def _share_status(settings: Settings, search_used: int, channel_used: int) -> dict[str, Any]:
+    """Today's spend of each side against its share of the budget (bot.quota)."""
+    share = search_budget(
+        settings.quota_daily_budget, settings.search_share, bool(settings.search_queries)
+    )
+    return {
+        "searches": {"used": search_used, "share": share, "percent": settings.search_share},
+        "channels": {"used": channel_used, "share": settings.quota_daily_budget - share},
+    }
+
+
+def _channel_status(session: Any, now: datetime) -> dict[str, Any]:
+    """How the watched channels are being read: feeds, playlist fallbacks, push, lookups."""
+    from bot.feeds import FALLBACK_AFTER, push_active
+
+    rows = session.scalars(select(Channel).where(Channel.active.is_(True))).all()
+    on_playlist = [r for r in rows if r.playlist_due or (r.feed_failures or 0) >= FALLBACK_AFTER]
+    failing = [r for r in rows if 0 < (r.feed_failures or 0) < FALLBACK_AFTER]
+    read = [r.feed_read_at for r in rows if r.feed_read_at is not None]
+    pushed = [r for r in rows if push_active(r, now)]
+    pending = [r for r in rows if r.push_state in ("subscribing", "unsubscribing")]
+    refused = [r for r in rows if r.push_state in ("denied", "failed")]
+    expiring = [r.push_expires_at for r in pushed if r.push_expires_at is not None]
+    waiting = session.scalar(
+        select(func.count()).select_from(Video).where(Video.lookup_due_at.is_not(None))
+    )
+    errors = [
+        {"channel": r.configured_as, "error": (r.last_error or r.push_error or "")[:300]}
+        for r in rows
+        if r.last_error or (r.push_error and r.push_state in ("denied", "failed"))
+    ][:RECENT_ERRORS]
+    return {
+        "watched": len(rows),
+        "unresolved": sum(1 for r in rows if r.uploads_playlist_id is None),
+        "feeds_ok": sum(1 for r in rows if r.feed_read_at is not None) - len(failing),
+        "feeds_failing": len(failing),
+        "on_playlist": len(on_playlist),
+        "last_feed_read": _iso(max(read)) if read else None,
+        "push_active": len(pushed),
+        "push_pending": len(pending),
+        "push_refused": len(refused),
+        "push_first_expiry": _iso(min(expiring)) if expiring else None,
+        "awaiting_lookup": int(waiting or 0),
+        "errors": errors,
+    }
+
+
 def _configured_bundle(settings: Settings) -> str | None:
     """Name and version from the configured bundle's manifest (cheap: no weights loaded)."""
     try:
@@ -208,6 +267,21 @@ def _configured_bundle(settings: Settings) -> str | None:
     except Exception:
         return None
     return f"{manifest.get('name')} {manifest.get('version')}"
+
+
+def _channels_line(channels: dict[str, Any]) -> str:
+    line = f"channels: {channels['watched']} watched"
+    if channels["unresolved"]:
+        line += f" ({channels['unresolved']} not resolved yet)"
+    if channels["last_feed_read"]:
+        line += (
+            f"; feeds: {channels['feeds_ok']} ok, {channels['feeds_failing']} failing, "
+            f"{channels['on_playlist']} read through the uploads playlist instead; "
+            f"last feed read {channels['last_feed_read']}"
+        )
+    elif channels["on_playlist"]:
+        line += f"; {channels['on_playlist']} read through the uploads playlist"
+    return line
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -233,9 +307,25 @@ def render_status(status: dict[str, Any]) -> str:
             f"  latest ({faults['at']}): {faults['latest']}",
         ]
     quota = status["quota"]
+    channels = status["channels"]
+    lines += ["", _channels_line(channels)]
+    if channels["push_active"] or channels["push_pending"] or channels["push_refused"]:
+        lines.append(
+            f"push:     {channels['push_active']} subscription(s) live, "
+            f"{channels['push_pending']} waiting for the hub, {channels['push_refused']} "
+            f"refused or failed; first renewal due before {channels['push_first_expiry']}"
+        )
+    if channels["awaiting_lookup"]:
+        lines.append(
+            f"lookups:  {channels['awaiting_lookup']} video(s) waiting for a shared "
+            "videos.list lookup (FIND_ENRICH_WAIT); downloads do not wait for it"
+        )
+    searches, channel_share = quota["searches"], quota["channels"]
     lines += [
-        "",
         f"quota:    {quota['used']} / {quota['budget']} units used today ({quota['day']} Pacific)",
+        f"          searches {searches['used']} / {searches['share']} units "
+        f"(FIND_SEARCH_SHARE={searches['percent']}%), channels {channel_share['used']} / "
+        f"{channel_share['share']}",
     ]
     if quota["exceeded_at"]:
         lines.append(
@@ -282,6 +372,10 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(
             f"  {w['id']:<28} {w['role']:<9} {state:<7} seen {w['last_seen_at']}  {w['status']}"
         )
+    if status["channels"]["errors"]:
+        lines += ["", "channel errors:"]
+        for e in status["channels"]["errors"]:
+            lines.append(f"  {e['channel']}: {e['error']}")
     lines += ["", "recent errors:"]
     if not status["recent_errors"]:
         lines.append("  none")

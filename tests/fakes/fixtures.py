@@ -92,6 +92,12 @@ class Ingestion:
             "FIND_DOWNLOAD_RETRIES": "1",
             # Look new uploads up at once, so a single pass shows its result.
             "FIND_ENRICH_WAIT": "0",
+            # Feeds are served by the fake too (nothing ever reaches youtube.com), but
+            # tests read channels through the uploads playlist unless they ask for feeds
+            # (CHANNEL_FEEDS="true"): most were written for it,
+            # and it stays the fallback path.
+            "FIND_FEED_URL_TEMPLATE": self.api.feed_url_template,
+            "FIND_CHANNEL_FEEDS": "false",
         }
         values.update(
             {k if k.startswith("FIND_") else f"FIND_{k.upper()}": v for k, v in env.items()}

@@ -11,6 +11,13 @@ State is plain Python that tests edit directly (add channels and videos,
 script errors); the server thread reads it under a lock.  It also keeps its
 own quota meter, like YouTube: with ``quota_limit`` set, a call that does not
 fit is answered ``403 quotaExceeded``.
+
+It serves the channels' public Atom feeds too (``/feeds/videos.xml?channel_id=``,
+the newest 15 public uploads, :mod:`tests.fakes.youtube_feeds`), with ``ETag``
+and ``Last-Modified`` and ``304 Not Modified`` for conditional requests, scripted
+failures (``fail_feed``) and substitute documents (``serve_feed_document``, for
+hostile feeds).  Feed requests are logged apart (``feed_requests``): they cost
+no quota and are not API calls.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.http import FakeHTTPServer, LocalServer
+from tests.fakes.youtube_feeds import FEED_SIZE, channel_feed, feed_entry
 
 VALID_KEY = "test-api-key"
 COSTS = {"channels": 1, "playlistItems": 1, "videos": 1, "search": 100}
@@ -105,6 +114,26 @@ class RecordedRequest:
     status: int
 
 
+@dataclass
+class FeedRequest:
+    """One request for a channel feed: what was asked, what was answered."""
+
+    channel_id: str
+    status: int
+    bytes: int
+    conditional: bool
+
+
+@dataclass
+class ScriptedFeedError:
+    """Answer the next ``times`` feed requests (of one channel, or any) with ``status``."""
+
+    channel_id: str | None
+    status: int
+    times: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class FakeYouTubeState:
     """Channels, videos, errors and counters behind the fake server."""
 
@@ -120,6 +149,10 @@ class FakeYouTubeState:
         self.units_used = 0
         #: "Now" as the fake sees it: videos published later are not visible yet.
         self.clock: Callable[[], datetime] = _now
+        self.feed_requests: list[FeedRequest] = []
+        self.feed_errors: list[ScriptedFeedError] = []
+        #: channel id -> a document served instead of the real feed (hostile-feed tests)
+        self.feed_documents: dict[str, bytes] = {}
 
     # --------------------------------------------------------------- setup
     def new_id(self, prefix: str = "", length: int = 11) -> str:
@@ -195,6 +228,90 @@ class FakeYouTubeState:
     def calls(self, resource: str | None = None) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if resource is None or r.resource == resource]
+
+    def fail_feed(
+        self,
+        channel_id: str | None = None,
+        status: int = 500,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` feed requests (of ``channel_id``, or any) with ``status``."""
+        with self.lock:
+            self.feed_errors.append(ScriptedFeedError(channel_id, status, times, headers or {}))
+
+    def serve_feed_document(self, channel_id: str, body: bytes) -> None:
+        """Serve ``body`` as the channel's feed from now on (a malformed or hostile one)."""
+        with self.lock:
+            self.feed_documents[channel_id] = body
+
+    def feed_calls(self, channel_id: str | None = None) -> list[FeedRequest]:
+        with self.lock:
+            return [r for r in self.feed_requests if channel_id in (None, r.channel_id)]
+
+    # ---------------------------------------------------------------- feeds
+    def feed_document(self, channel: FakeChannel) -> tuple[bytes, datetime]:
+        """The channel's feed as youtube.com renders it, and its Last-Modified time."""
+        uploads = [
+            self.videos[vid]
+            for vid in channel.uploads
+            if self._visible(self.videos[vid]) and self.videos[vid].privacy == "public"
+        ][:FEED_SIZE]
+        entries = [
+            feed_entry(
+                v.id,
+                channel.id,
+                title=v.title,
+                channel_title=channel.title,
+                published_at=v.published_at,
+                description=v.description,
+            )
+            for v in uploads
+        ]
+        created = datetime(2015, 1, 1, tzinfo=UTC)
+        modified = uploads[0].published_at if uploads else created
+        return channel_feed(channel.id, channel.title, entries, created=created), modified
+
+    def handle_feed(
+        self, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self.lock:
+            channel_id = params.get("channel_id", "")
+            conditional = "if-none-match" in headers or "if-modified-since" in headers
+            status, out_headers, body = self._feed(channel_id, headers)
+            self.feed_requests.append(FeedRequest(channel_id, status, len(body), conditional))
+            return status, out_headers, body
+
+    def _feed(self, channel_id: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        for scripted in self.feed_errors:
+            if scripted.times > 0 and scripted.channel_id in (None, channel_id):
+                scripted.times -= 1
+                return scripted.status, scripted.headers, b"<html>error</html>"
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return 404, {}, b"<html>Not Found</html>"
+        if channel_id in self.feed_documents:
+            return 200, {"Content-Type": "text/xml; charset=UTF-8"}, self.feed_documents[channel_id]
+        body, modified = self.feed_document(channel)
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        out = {
+            "Content-Type": "text/xml; charset=UTF-8",
+            "ETag": etag,
+            "Last-Modified": format_datetime(modified.astimezone(UTC), usegmt=True),
+            "Cache-Control": "public, max-age=900",
+        }
+        if "if-none-match" in headers:
+            if headers["if-none-match"] == etag:
+                return 304, out, b""
+        elif "if-modified-since" in headers:
+            try:
+                since = parsedate_to_datetime(headers["if-modified-since"])
+            except (TypeError, ValueError):
+                since = None
+            if since is not None and modified.replace(microsecond=0) <= since:
+                return 304, out, b""
+        return 200, out, body
 
     # ------------------------------------------------------------- serving
     def handle(self, resource: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -567,6 +684,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path == "/feeds/videos.xml":
+            params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, out, body = self.server.state.handle_feed(params, headers)
+            self.send_response(status)
+            for name, value in out.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         prefix = "/youtube/v3/"
         if not parts.path.startswith(prefix):
             self._send(*error_body(404, "notFound", f"no such path {parts.path}"))
@@ -594,6 +722,11 @@ class FakeYouTubeServer(LocalServer):
 
     def __init__(self, state: FakeYouTubeState | None = None) -> None:
         super().__init__(state or FakeYouTubeState(), _Handler, "fake-youtube-api")
+
+    @property
+    def feed_url_template(self) -> str:
+        """FIND_FEED_URL_TEMPLATE for this server."""
+        return f"{self.url}/feeds/videos.xml?channel_id={{id}}"
 
 
 def published_minutes_ago(minutes: float, *, now: datetime | None = None) -> datetime:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
 from bot.discover import discover_once
-from bot.quota import QuotaLedger, next_reset, quota_day, search_interval_s
+from bot.quota import (
+    DAY,
+    SHARE,
+    QuotaExhausted,
+    QuotaLedger,
+    next_reset,
+    quota_day,
+    search_budget,
+    search_interval_s,
+)
 from bot.store import Channel, QuotaEntry
 from bot.watchlist import sync_watchlist
 from bot.youtube import redact_key
@@ -38,11 +48,29 @@ def test_ledger_counts_only_the_current_pacific_day(sqlite_settings) -> None:
     assert ledger.usage_by_method("2026-01-14") == {"search.list": 100, "videos.list": 1}
 
 
-def test_searches_are_spread_over_the_day_to_fit_the_budget() -> None:
-    # 50 channels every 15 min use 96 * 51 = 4896 units; 5104 left = 51.04 searches a day
-    assert search_interval_s(10_000, 50, 1, 900) == math.ceil(86400 / 51.04)
-    assert search_interval_s(10_000, 50, 5, 900) == math.ceil(86400 / (51.04 / 5))
-    assert search_interval_s(10_000, 0, 1, 900) == 900  # never more often than every poll
+def test_searches_are_spread_over_the_day_to_fit_their_share() -> None:
+    # The searches' share (FIND_SEARCH_SHARE=50 of 10,000) pays for 50 searches a day.
+    share = search_budget(10_000, 50, queries_configured=True)
+    assert share == 5000 and search_budget(10_000, 50, queries_configured=False) == 0
+    assert search_interval_s(share, 1, 900) == math.ceil(86400 / 50)
+    assert search_interval_s(share, 5, 900) == math.ceil(86400 / 10)
+    assert search_interval_s(100_000, 1, 900) == 900  # never more often than every poll
+    assert search_interval_s(50, 1, 900) == 86400 * 2  # half a search a day
+
+
+def test_each_side_is_refused_past_its_share(sqlite_settings) -> None:
+    ledger = QuotaLedger(session_factory(sqlite_settings), 300, search_units=200)
+    ledger.record("search.list")
+    ledger.record("search.list")
+    with pytest.raises(QuotaExhausted) as refused:
+        ledger.ensure("search.list")
+    assert refused.value.scope == SHARE and "searches' share" in str(refused.value)
+    assert ledger.remaining("search.list") == 0 and ledger.remaining("videos.list") == 100
+    for _ in range(100):
+        ledger.record("videos.list")
+    with pytest.raises(QuotaExhausted) as refused:
+        ledger.ensure("videos.list")
+    assert refused.value.scope == DAY  # both shares spent: the day's budget is
 
 
 def test_network_errors_are_retried_recorded_and_never_show_the_key(

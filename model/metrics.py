@@ -100,6 +100,8 @@ def binary_metrics(
         "precision": precision,
         "recall": recall,
         "f1": f1,
+        # Real items flagged: on real-only footage, the false-alarm rate moderators see.
+        "false_positive_rate": cm["fp"] / (cm["fp"] + cm["tn"]) if cm["fp"] + cm["tn"] else None,
         "roc_auc": roc_auc(y, s),
         "log_loss": log_loss(y, s),
         "ece": expected_calibration_error(y, s),
@@ -138,9 +140,18 @@ def aggregate_by_video(
 
 def format_summary(report: dict) -> str:
     """Plain-text table of frame- and video-level metrics (for logs and the CLI)."""
-    rows = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece")
+    rows = (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "false_positive_rate",
+        "roc_auc",
+        "log_loss",
+        "ece",
+    )
     levels = [lvl for lvl in ("frame_level", "video_level") if report.get(lvl)]
-    lines = [f"{'metric':<10}" + "".join(f"{lvl:>14}" for lvl in levels)]
+    lines = [f"{'metric':<20}" + "".join(f"{lvl:>14}" for lvl in levels)]
     for row in (*rows, "n"):
         cells = []
         for lvl in levels:
@@ -151,7 +162,7 @@ def format_summary(report: dict) -> str:
                 cells.append(f"{value:>14d}")
             else:
                 cells.append(f"{value:>14.4f}")
-        lines.append(f"{row:<10}" + "".join(cells))
+        lines.append(f"{row:<20}" + "".join(cells))
     for lvl in levels:
         cm = report[lvl]["confusion"]
         lines.append(f"{lvl} confusion: tn={cm['tn']} fp={cm['fp']} fn={cm['fn']} tp={cm['tp']}")

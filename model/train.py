@@ -94,6 +94,8 @@ class TrainConfig:
     #: Candidates to put in the bundle (comma-separated), overriding the
     #: ranking by validation AUC; the manifest records the choice.
     ensemble: str = ""
+    #: The data's terms, which apply to the weights too (recorded in the manifest).
+    terms: str = ""
 
     def validate(self) -> None:
         if self.loss not in {"bce", "focal"}:
@@ -140,7 +142,7 @@ class TrainConfig:
 
     # Fields that may differ between a run and its --resume.
     RESUMABLE = frozenset(
-        {"verbose", "epochs", "tensorboard", "version", "only_candidates", "ensemble"}
+        {"verbose", "epochs", "tensorboard", "version", "only_candidates", "ensemble", "terms"}
     )
 
 
@@ -705,6 +707,7 @@ def _write_bundle(
     training = {
         "config": {k: v for k, v in asdict(config).items() if k != "verbose"},
         "datasets": config.datasets,
+        "terms": config.terms or None,
         "splits": data.split.report,
         "curation": data.curation,
         "augmentations": AugmentConfig().to_dict() if config.augment else None,

@@ -77,5 +77,24 @@ def _print_summary(directory: Path, manifest: dict) -> None:
         ("threshold", manifest.get("threshold")),
         ("temperature", manifest.get("temperature")),
     ]
+    training = manifest.get("training") or {}
+    if training.get("terms"):
+        rows.append(("terms", training["terms"]))
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
+    for name, result in (manifest.get("evaluations") or {}).items():
+        frame, video = result.get("frame_level") or {}, result.get("video_level") or {}
+        print(
+            f"{'evaluation:':<14}{name}: frame AUC {_fmt(frame.get('roc_auc'))}, "
+            f"frame acc {_fmt(frame.get('accuracy'))}, video flagged "
+            f"{_fmt(_flagged(video))} of {video.get('n')}"
+        )
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _flagged(level: dict) -> float | None:
+    cm, n = level.get("confusion"), level.get("n")
+    return (cm["tp"] + cm["fp"]) / n if cm and n else None

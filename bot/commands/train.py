@@ -138,6 +138,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--name", default="find-custom", help="bundle name")
     g.add_argument("--version", dest="version", default="", help="bundle version (default: date)")
+    g.add_argument(
+        "--terms",
+        metavar="TEXT",
+        help="the training data's terms, which apply to the weights (kept in the manifest)",
+    )
     g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     g.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.set_defaults(handler=run_train)

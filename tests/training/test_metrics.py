@@ -81,6 +81,25 @@ def test_evaluation_report_on_the_toy_case():
     assert "accuracy" in text and "0.5000" in text and "tn=1 fp=0 fn=0 tp=1" in text
 
 
+def test_calibration_error_and_false_alarm_rate_by_hand():
+    from model.metrics import expected_calibration_error
+
+    # Bin [0.2, 0.27): p 0.2, two of ten fake -> |0.2 - 0.2| = 0.
+    # Bin [0.8, 0.87): p 0.8, five of ten fake -> |0.5 - 0.8| = 0.3, weight 1/2.
+    labels = [1, 1, *[0] * 8, *[1] * 5, *[0] * 5]
+    scores = [0.2] * 10 + [0.8] * 10
+    assert expected_calibration_error(labels, scores) == pytest.approx(0.15)
+    # Perfectly calibrated probabilities have no calibration error.
+    rng = np.random.default_rng(0)
+    p = rng.random(200_000)
+    y = (rng.random(p.size) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    # On real-only footage the false-alarm rate is the share flagged.
+    report = binary_metrics([0, 0, 0, 0], [0.1, 0.7, 0.2, 0.3], 0.5)
+    assert report["false_positive_rate"] == 0.25 and report["roc_auc"] is None
+    assert binary_metrics([1, 1], [0.9, 0.2], 0.5)["false_positive_rate"] is None
+
+
 # ----------------------------------------------------------------------------- calibration
 
 

@@ -29,6 +29,20 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MEDIA_RETENTION_POLICIES = ("keep-flagged", "keep-all", "delete-all")
+DECLARED_SYNTHETIC_USES = ("context", "review")
+#: What a reviewer's decision may give as its policy reason (FIND_POLICY_REASONS).
+DEFAULT_POLICY_REASONS = (
+    "impersonation",
+    "non-consensual intimate imagery",
+    "fraud or scam",
+    "election or civic misinformation",
+    "harassment",
+    "other deceptive manipulation",
+    "not manipulated",
+    "labelled parody or satire",
+    "declared synthetic, allowed",
+    "other",
+)
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``FIND_CHANNELS=none``: watch nothing, on purpose (a reload refuses to empty the
@@ -120,6 +134,15 @@ class Settings:
     media_retention: str = "keep-flagged"
     flagged_media_days: int = 90
     row_retention_days: int = 0
+    #: Re-upload matching (bot.banks): PDQ distance, share of the new video's frames
+    #: that must be in a bank video, and the frame quality below which frames are ignored.
+    match_distance: int = 31
+    match_share: float = 0.8
+    match_quality: int = 50
+    #: ``context``: the uploader's synthetic-media declaration is shown; ``review``: it
+    #: also puts the video in the review queue whatever its score.
+    declared_synthetic: str = "context"
+    policy_reasons: tuple[str, ...] = DEFAULT_POLICY_REASONS
     lease_s: int = 300
     max_attempts: int = 5
     shutdown_grace_s: int = 30
@@ -342,6 +365,25 @@ def parse_url_template(raw: str) -> str:
     return value
 
 
+def parse_share(raw: str) -> float:
+    """A share above 0: ``0.8`` or ``80%``."""
+    text = raw.strip()
+    if text.endswith("%"):
+        return parse_float(text.removesuffix("%"), minimum=1, maximum=100) / 100
+    return parse_float(text, minimum=0.01, maximum=1)
+
+
+def parse_policy_reasons(raw: str) -> tuple[str, ...]:
+    """Reasons separated by ``|`` (they may contain commas): each at most 200 characters."""
+    reasons = tuple(dict.fromkeys(r.strip() for r in raw.split("|") if r.strip()))
+    if not reasons:
+        raise ValueError("no reason given (separate reasons with |)")
+    too_long = next((r for r in reasons if len(r) > 200), None)
+    if too_long:
+        raise ValueError(f"{too_long[:40]!r}... is longer than 200 characters")
+    return reasons
+
+
 def parse_media_url_template(raw: str) -> str:
     """The page yt-dlp downloads a video from; ``{id}`` becomes the YouTube video id."""
     value = parse_url(raw)
@@ -377,6 +419,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "media_retention": lambda raw: parse_choice(raw, MEDIA_RETENTION_POLICIES),
     "flagged_media_days": lambda raw: parse_int(raw, minimum=0),
     "row_retention_days": lambda raw: parse_int(raw, minimum=0),
+    "match_distance": lambda raw: parse_int(raw, minimum=0, maximum=63),
+    "match_share": parse_share,
+    "match_quality": lambda raw: parse_int(raw, minimum=0, maximum=100),
+    "declared_synthetic": lambda raw: parse_choice(raw, DECLARED_SYNTHETIC_USES),
+    "policy_reasons": parse_policy_reasons,
     "lease_s": lambda raw: parse_duration(raw, minimum=5),
     "max_attempts": lambda raw: parse_int(raw, minimum=1, maximum=100),
     "shutdown_grace_s": lambda raw: parse_duration(raw, minimum=0),

@@ -207,6 +207,9 @@ class Video(Base):
     #: Copied from the newest analysis so the review queue sorts without a join.
     score: Mapped[float | None] = mapped_column(Float, index=True)
     verdict: Mapped[str | None] = mapped_column(String(16))
+    #: The uploader's own disclosure of altered or synthetic content
+    #: (``status.containsSyntheticMedia`` in videos.list); None: not reported.
+    declared_synthetic: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     analyses: Mapped[list[Analysis]] = relationship(
@@ -277,6 +280,13 @@ class ReviewDecision(Base):
     previous_state: Mapped[str] = mapped_column(String(16))
     analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Why, in policy terms: one of FIND_POLICY_REASONS (None on decisions made before them).
+    policy_reason: Mapped[str | None] = mapped_column(String(200))
+    #: A reversal (appeal) names the decision it overturns and must say why.
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_decisions.id", ondelete="SET NULL")
+    )
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
 
     video: Mapped[Video] = relationship(back_populates="decisions")
 
@@ -366,3 +376,107 @@ class PollRun(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(200))
+
+
+# ------------------------------------------------------------- re-upload matching
+# (bot.vpdq hashes, bot.banks keeps the banks and matches; docs/review.md#re-upload-matching)
+
+
+class VideoFingerprint(Base):
+    """A video's perceptual hashes, taken by the analyse stage before the model runs.
+
+    ``frames``: vPDQ, one ``[t, pdq hex, quality]`` per second of video (what is
+    looked up); ``bank_frames``: every frame, pruned (``bot.vpdq.hash_video(dense=True)``),
+    taken only for flagged videos, the ones a decision may bank; ``faces``: PDQ of
+    the evidence face crops, ``{"track", "frame", "t", "hash", "quality"}``.  A
+    reviewer's decision copies ``bank_frames`` (else ``frames``) and ``faces`` into a bank.
+    """
+
+    __tablename__ = "video_fingerprints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    frames: Mapped[list[Any]]
+    bank_frames: Mapped[list[Any] | None]
+    faces: Mapped[list[Any]]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    #: Seconds spent hashing (decode + PDQ), for the bench and status.
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BankEntry(Base):
+    """One known video in a bank: ``fake`` (confirmed deepfakes) or ``benign`` (false alarms).
+
+    ``content_id`` names the content across installations (``youtube:<id>`` for
+    videos decided here, the exporter's id for imported ones); it is in at most
+    one bank, so a reversed decision moves it instead of leaving it in both.
+    """
+
+    __tablename__ = "bank_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank: Mapped[str] = mapped_column(String(16), index=True)
+    content_id: Mapped[str] = mapped_column(String(200), unique=True)
+    youtube_id: Mapped[str | None] = mapped_column(String(16))
+    video_id: Mapped[int | None] = mapped_column(
+        ForeignKey("videos.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str | None] = mapped_column(String(500))
+    #: ``review`` (a decision), ``cli`` (bank add) or ``import:<file name>``.
+    source: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_decisions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    hashes: Mapped[list[BankHash]] = relationship(
+        back_populates="entry", order_by="BankHash.id", cascade="all, delete-orphan"
+    )
+
+
+class BankHash(Base):
+    """One PDQ hash of a bank entry: a video frame (``frame``) or a face crop (``face``)."""
+
+    __tablename__ = "bank_hashes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_entries.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    hash: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int] = mapped_column(Integer)
+    t: Mapped[float | None] = mapped_column(Float)
+
+    entry: Mapped[BankEntry] = relationship(back_populates="hashes")
+
+
+class BankMatch(Base):
+    """A new video found in a bank, and what it did (``flagged``, ``suppressed``, ``recorded``).
+
+    The matched entry's content id, video and title are copied, so the evidence
+    survives the entry being removed from its bank.
+    """
+
+    __tablename__ = "bank_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("bank_entries.id", ondelete="SET NULL"))
+    bank: Mapped[str] = mapped_column(String(16))
+    content_id: Mapped[str] = mapped_column(String(200))
+    matched_youtube_id: Mapped[str | None] = mapped_column(String(16))
+    matched_title: Mapped[str | None] = mapped_column(String(500))
+    #: Share of this video's distinct frames found in the entry, and of the entry's in this one.
+    query_share: Mapped[float] = mapped_column(Float)
+    bank_share: Mapped[float] = mapped_column(Float)
+    frames_matched: Mapped[int] = mapped_column(Integer)
+    frames_compared: Mapped[int] = mapped_column(Integer)
+    #: Face crops compared with the entry's (benign matches only; None when not compared).
+    faces_matched: Mapped[int | None] = mapped_column(Integer)
+    faces_compared: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

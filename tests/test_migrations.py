@@ -25,6 +25,10 @@ EXPECTED_TABLES = {
     "workers",
     "poll_runs",
     "web_sessions",
+    "video_fingerprints",
+    "bank_entries",
+    "bank_hashes",
+    "bank_matches",
 }
 
 

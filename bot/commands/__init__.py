@@ -18,5 +18,7 @@ COMMAND_MODULES = (
     "bot.commands.requeue",
     "bot.commands.review",
     "bot.commands.reviewers",
+    "bot.commands.bank",
     "bot.commands.web",
+    "bot.commands.websub",
 )

@@ -6,6 +6,12 @@ queue runs inside the completing transaction: it adds an :class:`Analysis`
 row (never overwriting an older one, so analyses by different model bundles
 never mix), writes the JPEG face crops under ``media_dir/crops/<youtube_id>/``
 and moves the video to ``flagged`` (score >= threshold) or ``analysed``.
+Before the model runs, the video is hashed (vPDQ, :mod:`bot.vpdq`) and looked
+up in the banks (:mod:`bot.banks`): a video found in the bank of confirmed
+fakes is flagged at once, with the matched video as evidence, and never costs
+a model run; one found in the bank of dismissed false alarms is analysed, and
+a new flag is suppressed when its faces match the dismissed video's too.  The
+hashes are stored with the result, so a reviewer's decision can bank them.
 The webhook fires only after that transaction has committed (the worker loop
 calls :meth:`Analyser.send_notifications`), so an alert is never sent for a
 result that was rolled back or thrown away.
@@ -23,13 +29,14 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from bot.db import session_scope
+from bot import banks, vpdq
+from bot.db import session_factory, session_scope
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT
 from bot.logs import log_event
 from bot.queue import Apply, Job, StageFailure
 from bot.settings import Settings
-from bot.store import Analysis, Video, VideoState
+from bot.store import Analysis, BankEntry, BankMatch, Video, VideoFingerprint, VideoState
 
 log = logging.getLogger("find.analyse")
 
@@ -75,6 +82,12 @@ class Analyser:
         except BundleError as exc:
             raise AnalyserUnavailable(f"model bundle {path} is not usable: {exc}") from None
         self._scorer_factory = scorer_factory
+        self.matcher = banks.Matcher(
+            session_factory(settings),
+            distance=settings.match_distance,
+            share=settings.match_share,
+            quality=settings.match_quality,
+        )
         self._local = threading.local()
         self.threshold = float(
             settings.score_threshold
@@ -102,6 +115,7 @@ class Analyser:
                     self.bundle,
                     frames=self.settings.frames_per_video,
                     threshold=self.threshold,
+                    reviewer_evidence=True,
                 )
             self._local.scorer = scorer
         return scorer
@@ -134,7 +148,7 @@ class Analyser:
             )
 
     # ----------------------------------------------------------- alerts
-    def _pending(self) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
+    def _pending(self) -> list[tuple[SimpleNamespace, SimpleNamespace | None, Any]]:
         if not hasattr(self._local, "pending"):
             self._local.pending = []
         return self._local.pending
@@ -146,10 +160,10 @@ class Analyser:
         minute and must not hold a database connection or lease meanwhile.
         """
         pending, self._local.pending = self._pending(), []
-        for video, analysis in pending:
+        for video, analysis, match in pending:
             from bot.webhook import notify_flagged
 
-            notify_flagged(self.settings, video, analysis)  # never raises
+            notify_flagged(self.settings, video, analysis, match=match)  # never raises
         return len(pending)
 
     # ---------------------------------------------------------- handler
@@ -172,21 +186,65 @@ class Analyser:
             )
         with open(path, "rb"):  # unreadable (EACCES) is a host fault, not an undecodable video
             pass
+        # Re-upload matching first: a known fake needs no model run.
+        video_hash = vpdq.hash_video(path)
+        matches = self.matcher.lookup(video_hash.features, exclude_youtube_id=job.youtube_id)
+        known_fake = next((m for m in matches if m.bank == banks.FAKE), None)
+        if known_fake is not None:
+            return self._flag_known_fake(job, video_hash, known_fake)
         result = self.scorer().score_path(path)
         if result.verdict == "error":
             raise StageFailure(
                 result.error or f"{path}: cannot decode", permanent=True, kind="decode"
             )
         crops = encode_crops(result)
+        faces = [
+            {
+                "track": c["track"],
+                "frame": c["frame"],
+                "t": c["t"],
+                "hash": c["pdq"],
+                "quality": c["pdq_quality"],
+            }
+            for c in crops
+        ]
         scores = scores_record(result)
         timings = {
+            "hash": round(video_hash.seconds, 4),
             "decode": round(float(result.timings.get("decode_s", 0.0)), 4),
             "detect": round(float(result.timings.get("detect_s", 0.0)), 4),
             "classify": round(float(result.timings.get("classify_s", 0.0)), 4),
-            "total": round(float(result.timings.get("total_s", 0.0)), 4),
+            "evidence": round(float(result.timings.get("evidence_s", 0.0)), 4),
+            "total": round(float(result.timings.get("total_s", 0.0)) + video_hash.seconds, 4),
         }
         threshold = float(result.threshold if result.threshold is not None else self.threshold)
-        flagged = result.score is not None and result.score >= threshold
+        by_score = result.score is not None and result.score >= threshold
+        benign = next((m for m in matches if m.bank == banks.BENIGN), None)
+        face_check = None
+        suppressed = False
+        if benign is not None:
+            face_check = self.matcher.faces_match(benign.entry_id, banks.face_features(faces))
+            # Same frames around a different face is how a face swap of a dismissed real
+            # video looks: only a match of the faces too (or nothing to compare) suppresses.
+            faces_agree = face_check is None or (
+                face_check[1] > 0 and face_check[0] / face_check[1] >= self.settings.match_share
+            )
+            suppressed = by_score and faces_agree
+            log_event(
+                log,
+                "analyse.bank_match",
+                video=job.youtube_id,
+                bank=benign.bank,
+                matched=benign.content_id,
+                share=round(benign.query_share, 3),
+                faces=None if face_check is None else f"{face_check[0]}/{face_check[1]}",
+                suppressed=suppressed,
+            )
+        # A flag may be confirmed or dismissed and banked: keep (nearly) every frame's hash,
+        # so that a clip of it cut at any frame is found later (see bot.vpdq.hash_video).
+        bank_hash = vpdq.hash_video(path, dense=True) if by_score and not suppressed else None
+        if bank_hash is not None:
+            timings["bank_hash"] = round(bank_hash.seconds, 4)
         log_event(
             log,
             "analyse.scored",
@@ -203,8 +261,32 @@ class Analyser:
             bundle_version=self.bundle_version,
         )
         settings = self.settings
+        fingerprint = banks.fingerprint_record(video_hash)
 
         def apply(session: Session, video: Video) -> None:
+            flagged = (by_score and not suppressed) or (
+                settings.declared_synthetic == "review" and bool(video.declared_synthetic)
+            )
+            session.add(
+                VideoFingerprint(
+                    video_id=video.id,
+                    frames=fingerprint,
+                    bank_frames=banks.fingerprint_record(bank_hash) if bank_hash else None,
+                    faces=faces,
+                    duration_s=round(video_hash.duration_s, 3),
+                    seconds=round(video_hash.seconds, 4),
+                )
+            )
+            if benign is not None:
+                session.add(
+                    _match_row(
+                        session,
+                        video,
+                        benign,
+                        "suppressed" if suppressed else "recorded",
+                        face_check,
+                    )
+                )
             analysis = Analysis(
                 video=video,
                 bundle_id=str(result.bundle_id or self.bundle_id),
@@ -231,7 +313,54 @@ class Analyser:
             video.state = (VideoState.FLAGGED if flagged else VideoState.ANALYSED).value
             if flagged and settings.webhook_url:
                 # Queue the alert for after the commit: never for a result that is rolled back.
-                pending = (_snapshot(video, _VIDEO_FIELDS), _snapshot(analysis, _ANALYSIS_FIELDS))
+                pending = (
+                    _snapshot(video, _VIDEO_FIELDS),
+                    _snapshot(analysis, _ANALYSIS_FIELDS),
+                    None,
+                )
+                event.listen(
+                    session, "after_commit", lambda _s: self._pending().append(pending), once=True
+                )
+
+        return apply
+
+    def _flag_known_fake(self, job: Job, video_hash: vpdq.VideoHash, match: banks.Match) -> Apply:
+        """Flag a re-upload of a confirmed fake without running the model."""
+        log_event(
+            log,
+            "analyse.bank_match",
+            video=job.youtube_id,
+            bank=match.bank,
+            matched=match.content_id,
+            share=round(match.query_share, 3),
+            bank_share=round(match.bank_share, 3),
+            flagged=True,
+            seconds=round(video_hash.seconds, 3),
+        )
+        settings = self.settings
+        fingerprint = banks.fingerprint_record(video_hash)
+
+        def apply(session: Session, video: Video) -> None:
+            session.add(
+                VideoFingerprint(
+                    video_id=video.id,
+                    frames=fingerprint,
+                    faces=[],
+                    duration_s=round(video_hash.duration_s, 3),
+                    seconds=round(video_hash.seconds, 4),
+                )
+            )
+            row = _match_row(session, video, match, "flagged", None)
+            session.add(row)
+            video.state = VideoState.FLAGGED.value
+            video.verdict = MATCH_VERDICT
+            video.score = None
+            if settings.webhook_url:
+                pending = (
+                    _snapshot(video, _VIDEO_FIELDS),
+                    None,
+                    _snapshot(row, _MATCH_FIELDS),
+                )
                 event.listen(
                     session, "after_commit", lambda _s: self._pending().append(pending), once=True
                 )
@@ -239,53 +368,107 @@ class Analyser:
         return apply
 
 
-def encode_crops(result: Any) -> list[dict[str, Any]]:
-    """JPEG-encode the evidence crops now (outside the transaction); metadata from the tracks."""
-    import cv2
+#: ``Video.verdict`` of a video flagged because it is in the bank of confirmed fakes.
+MATCH_VERDICT = "known_fake"
 
+
+def _match_row(
+    session: Session,
+    video: Video,
+    match: banks.Match,
+    outcome: str,
+    face_check: tuple[int, int] | None,
+) -> BankMatch:
+    # The entry may have been removed since the lookup: keep the evidence, drop the link.
+    entry_id = match.entry_id if session.get(BankEntry, match.entry_id) is not None else None
+    return BankMatch(
+        video_id=video.id,
+        entry_id=entry_id,
+        bank=match.bank,
+        content_id=match.content_id,
+        matched_youtube_id=match.youtube_id,
+        matched_title=(match.title or "")[:500] or None,
+        query_share=round(match.query_share, 4),
+        bank_share=round(match.bank_share, 4),
+        frames_matched=match.comparison.query_matched,
+        frames_compared=match.comparison.query_total,
+        faces_matched=None if face_check is None else face_check[0],
+        faces_compared=None if face_check is None else face_check[1],
+        outcome=outcome,
+    )
+
+
+def encode_crops(result: Any) -> list[dict[str, Any]]:
+    """JPEG-encode the evidence (outside the transaction): the reviewer crop (at least
+    256 px, or the model's crop when no reviewer views were built), its heatmap and its
+    frame, plus the crop's PDQ hash for the bank."""
     frames: dict[tuple[int, int], dict[str, Any]] = {}
     for track in result.tracks:
         for frame in track.get("top_frames", []):
             frames.setdefault((int(track["track_id"]), int(frame["frame_index"])), frame)
+    views = {(v.track_id, v.frame_index): v for v in getattr(result, "evidence_views", [])}
     out = []
     for track_id, frame_index, crop in result.evidence_crops:
-        ok, data = cv2.imencode(
-            ".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
-        )
-        if not ok:
+        view = views.get((int(track_id), int(frame_index)))
+        image = view.crop if view is not None else crop
+        data = _jpeg(image)
+        if data is None:
             continue
         meta = frames.get((int(track_id), int(frame_index)), {})
+        digest, quality = vpdq.pdq(image)
         out.append(
             {
                 "track": int(track_id),
                 "frame": int(frame_index),
                 "t": round(float(meta.get("timestamp_s", 0.0)), 3),
                 "score": round(float(meta.get("score", 0.0)), 6),
-                "jpeg": data.tobytes(),
+                "jpeg": data,
+                "heatmap_jpeg": _jpeg(view.heatmap) if view and view.heatmap is not None else None,
+                "context_jpeg": _jpeg(view.context) if view is not None else None,
+                "pdq": digest,
+                "pdq_quality": quality,
             }
         )
     return out
 
 
+def _jpeg(image_rgb: Any) -> bytes | None:
+    import cv2
+
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
+    return data.tobytes() if ok else None
+
+
 def write_crops(
     settings: Settings, youtube_id: str, analysis_id: int, crops: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` files; return records."""
+    """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` (and ``-heat``,
+    ``-frame`` beside it); return the records of docs/contracts.md."""
     folder = settings.media_dir / "crops" / youtube_id
     folder.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, data: bytes | None) -> str | None:
+        if data is None:
+            return None
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / name)  # readers never see a half-written image
+        return f"crops/{youtube_id}/{name}"
+
     records = []
     for crop in crops:
-        name = f"{analysis_id}-t{crop['track']}-f{crop['frame']}.jpg"
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(crop["jpeg"])
-        os.replace(tmp, folder / name)  # readers never see a half-written crop
+        stem = f"{analysis_id}-t{crop['track']}-f{crop['frame']}"
         records.append(
             {
-                "path": f"crops/{youtube_id}/{name}",
+                "path": put(f"{stem}.jpg", crop["jpeg"]),
                 "track": crop["track"],
                 "frame": crop["frame"],
                 "t": crop["t"],
                 "score": crop["score"],
+                "heatmap": put(f"{stem}-heat.jpg", crop.get("heatmap_jpeg")),
+                "context": put(f"{stem}-frame.jpg", crop.get("context_jpeg")),
             }
         )
     return records
@@ -339,6 +522,7 @@ def _snapshot(obj: Any, names: tuple[str, ...]) -> SimpleNamespace:
 
 _VIDEO_FIELDS = (
     "id",
+    "declared_synthetic",
     "youtube_id",
     "title",
     "channel_youtube_id",
@@ -356,4 +540,13 @@ _ANALYSIS_FIELDS = (
     "faces",
     "verdict",
     "crops",
+)
+_MATCH_FIELDS = (
+    "bank",
+    "content_id",
+    "matched_youtube_id",
+    "matched_title",
+    "query_share",
+    "bank_share",
+    "outcome",
 )

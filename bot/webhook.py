@@ -33,13 +33,15 @@ DEFAULT_TIMEOUT_S = 10.0
 
 
 def flagged_payload(
-    video: Any, analysis: Any | None, review_base_url: str | None = None
+    video: Any, analysis: Any | None, review_base_url: str | None = None, match: Any | None = None
 ) -> dict[str, Any]:
-    """The JSON body for a flagged video (``video``/``analysis``: ORM rows or look-alikes).
+    """The JSON body for a flagged video (``video``/``analysis``/``match``: ORM rows or
+    look-alikes).
 
     Only plain column attributes are read, so detached rows work after their
     session closed.  With ``review_base_url`` (``FIND_WEB_BASE_URL``) the alert
-    links straight to the video's review page.
+    links straight to the video's review page.  ``match`` is the bank match that
+    flagged a re-upload of a confirmed fake (then there is no analysis).
     """
     score = getattr(video, "score", None)
     if score is None and analysis is not None:
@@ -50,6 +52,24 @@ def flagged_payload(
     channel = getattr(video, "channel_title", None) or getattr(video, "channel_youtube_id", None)
     score_text = f"{score:.2f}" if isinstance(score, int | float) else "?"
     review_url = f"{review_base_url}/videos/{youtube_id}" if review_base_url else None
+    declared = getattr(video, "declared_synthetic", None)
+    matched = None
+    if match is not None:
+        matched_id = getattr(match, "matched_youtube_id", None)
+        matched = {
+            "bank": getattr(match, "bank", None),
+            "content_id": getattr(match, "content_id", None),
+            "video_id": matched_id,
+            "url": f"https://www.youtube.com/watch?v={matched_id}" if matched_id else None,
+            "title": getattr(match, "matched_title", None),
+            "share": getattr(match, "query_share", None),
+        }
+    if matched is not None:
+        what = f"FIND flagged a re-upload of a confirmed deepfake ({matched['content_id']})"
+    else:
+        what = f"FIND flagged a possible deepfake (score {score_text})"
+    if declared:
+        what += " [uploader declared synthetic media]"
     return {
         "event": "video.flagged",
         "video_id": youtube_id,
@@ -66,11 +86,25 @@ def flagged_payload(
         ),
         "flagged_at": utcnow().isoformat(),
         "review_url": review_url,
-        "text": f"FIND flagged a possible deepfake (score {score_text}): {title}"
+        "reason": _reason(matched, declared, score, getattr(analysis, "threshold", None)),
+        "declared_synthetic": declared,
+        "match": matched,
+        "text": f"{what}: {title}"
         + (f" — {channel}" if channel else "")
         + f" {url}"
         + (f" — review: {review_url}" if review_url else ""),
     }
+
+
+def _reason(matched: Any, declared: Any, score: Any, threshold: Any) -> str:
+    """Why the video is in the queue: a bank match, its score, or (FIND_DECLARED_SYNTHETIC
+    =review) the uploader's declaration alone."""
+    if matched:
+        return "bank_match"
+    below = not isinstance(score, int | float) or (
+        isinstance(threshold, int | float) and score < threshold
+    )
+    return "declared_synthetic" if declared and below else "score"
 
 
 def post_json(
@@ -128,6 +162,7 @@ def notify_flagged(
     video: Any,
     analysis: Any | None = None,
     *,
+    match: Any | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
     backoff_s: float = DEFAULT_BACKOFF_S,
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -141,7 +176,7 @@ def notify_flagged(
     if settings.webhook_url is None:
         return False
     try:
-        payload = flagged_payload(video, analysis, settings.web_base_url)
+        payload = flagged_payload(video, analysis, settings.web_base_url, match)
         youtube_id = payload["video_id"]
     except Exception as exc:
         log_event(log, "webhook.failed", logging.WARNING, outcome=f"bad payload: {exc}")

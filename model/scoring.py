@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import PRECISIONS, ModelBundle
+from model.evidence import EvidenceView, build_views
 from model.faces import Face, FaceDetector, crop_face
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
 from model.tracks import Track, build_tracks
@@ -65,6 +66,8 @@ class VideoResult:
     precision: str = "float32"  # classifier arithmetic (see ModelBundle.ensemble)
     #: (track_id, frame_index, uint8 RGB crop) of the faces that drove each track's score.
     evidence_crops: list[tuple[int, int, np.ndarray]] = field(default_factory=list, repr=False)
+    #: The same faces for reviewers (sharp crop, frame, heatmap): with ``reviewer_evidence``.
+    evidence_views: list[EvidenceView] = field(default_factory=list, repr=False)
 
     @property
     def partial(self) -> bool:
@@ -162,6 +165,7 @@ class VideoScorer:
         threshold: float | None = None,
         top_k: int = TOP_K,
         precision: str = "float32",
+        reviewer_evidence: bool = False,
     ):
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
@@ -175,6 +179,10 @@ class VideoScorer:
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.top_k = int(top_k)
         self.precision = precision
+        #: Also build reviewer views of the evidence faces, with Grad-CAM heatmaps
+        #: (the analyse stage does; ``scan`` does not need them).
+        self.reviewer_evidence = reviewer_evidence
+        self._cam = None
 
     def _result(self, path: Path, **kwargs) -> VideoResult:
         return VideoResult(
@@ -276,6 +284,7 @@ class VideoScorer:
 
         summaries = []
         evidence = []
+        evidence_faces = []
         track_scores = []
         offset = 0
         for track in tracks:
@@ -284,10 +293,25 @@ class VideoScorer:
             summary, top = _track_summary(track, face_scores, sample, self.top_k)
             summaries.append(summary)
             for i in top[:EVIDENCE_PER_TRACK]:
-                frame_index = int(sample.indices[track.frame_positions[i]])
+                position = track.frame_positions[i]
+                frame_index = int(sample.indices[position])
                 # copy: a view would keep every crop of the video alive with the result
                 evidence.append((track.track_id, frame_index, crops[offset + i].copy()))
+                evidence_faces.append(
+                    (track.track_id, frame_index, sample.frames[position], track.faces[i])
+                )
             offset += len(track)
+        views: list[EvidenceView] = []
+        if self.reviewer_evidence:
+            t0 = time.perf_counter()
+            views = build_views(
+                evidence_faces,
+                np.stack([crop for _t, _f, crop in evidence]),
+                size,
+                margin,
+                self._saliency(),
+            )
+            timings["evidence_s"] = time.perf_counter() - t0
         summaries.sort(key=lambda s: -s["score"])
         video_score = max(track_scores)  # unrounded, so the verdict matches the threshold exactly
         if not math.isfinite(video_score):
@@ -302,5 +326,14 @@ class VideoScorer:
             tracks=summaries,
             timings=timings,
             evidence_crops=evidence,
+            evidence_views=views,
             **base,
         )
+
+    def _saliency(self):
+        """Grad-CAM over this scorer's ensemble, built once."""
+        if self._cam is None:
+            from model.saliency import GradCam
+
+            self._cam = GradCam(self.bundle.ensemble(self.precision).models)
+        return self._cam

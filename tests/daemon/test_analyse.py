@@ -15,7 +15,7 @@ from bot.analyse import Analyser, AnalyserUnavailable
 from bot.db import session_factory, session_scope
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
-from bot.store import Analysis, Video, VideoState
+from bot.store import Analysis, Video, VideoFingerprint, VideoState
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
@@ -71,19 +71,44 @@ def test_flagged_video_gets_analysis_crops_and_bundle_id(
     assert (analysis.bundle_id, analysis.bundle_version) == ("tiny-daemon-test", "0.0.1")
     assert analysis.threshold == 0.0 and analysis.video_score == video.score
     assert analysis.worker == "t/analyse-0" and analysis.faces >= 1 and analysis.tracks >= 1
-    assert set(analysis.timings) == {"decode", "detect", "classify", "total"}
+    assert set(analysis.timings) == {
+        "hash",
+        "decode",
+        "detect",
+        "classify",
+        "evidence",
+        "total",
+        "bank_hash",
+    }
     track = analysis.scores["tracks"][0]
     assert set(track) == {"track", "score", "faces", "frames"}
     assert set(track["frames"][0]) == {"frame", "t", "score", "box"}
     assert len(track["frames"][0]["box"]) == 4
     assert set(analysis.scores["top_frames"][0]) == {"track", "frame", "t", "score"}
     assert analysis.crops, "a flagged video needs evidence crops"
+    import cv2
+
     for crop in analysis.crops:
         assert crop["path"].startswith(f"crops/face0000001/{analysis.id}-t{crop['track']}-f")
-        data = (settings.media_dir / crop["path"]).read_bytes()
-        assert data[:3] == b"\xff\xd8\xff", "crops are JPEG files"
-        assert set(crop) == {"path", "track", "frame", "t", "score"}
+        assert set(crop) == {"path", "track", "frame", "t", "score", "heatmap", "context"}
+        for key in ("path", "heatmap", "context"):
+            data = (settings.media_dir / crop[key]).read_bytes()
+            assert data[:3] == b"\xff\xd8\xff", "evidence images are JPEG files"
+        # Reviewer resolution whatever the model's (64 px here); the frame is the whole frame.
+        image = cv2.imread(str(settings.media_dir / crop["path"]))
+        heat = cv2.imread(str(settings.media_dir / crop["heatmap"]))
+        frame = cv2.imread(str(settings.media_dir / crop["context"]))
+        assert image.shape[:2] == (256, 256) and heat.shape == image.shape
+        assert frame.shape[:2] == (360, 640), "the synthetic video is 640x360"
     json.dumps(analysis.scores, allow_nan=False)
+    with session_scope(settings) as session:
+        [fingerprint] = session.scalars(
+            select(VideoFingerprint).where(VideoFingerprint.video_id == video.id)
+        ).all()
+        assert len(fingerprint.frames) == 1, "one hash per second of a 1 s video"
+        assert len(fingerprint.bank_frames) >= 1, "flagged: every frame kept for the bank"
+        assert len(fingerprint.faces) == len(analysis.crops)
+        assert all(len(f["hash"]) == 64 for f in fingerprint.faces)
 
     empty = _get(settings, "empty000001")
     assert empty.state == VideoState.ANALYSED.value and empty.verdict == "no_face"

@@ -14,8 +14,13 @@ the rules live in one spot:
 * **exports** (:func:`export_report`, :func:`export_dataset`) write reports
   (CSV/JSONL) and the labelled crop dataset the training command reads (see
   ``docs/contracts.md``, "Review export").
-* **evidence** (:func:`crop_path`, :func:`render_score_plot`) resolves face
-  crops strictly inside the media directory and draws the score-over-time plot.
+* **evidence** (:func:`crop_path`, :func:`media_path`, :func:`render_score_plot`)
+  resolves face crops, heatmaps, frames and the kept video file strictly inside
+  the media directory and draws the score-over-time plot.
+* **policy**: every decision names a policy reason from ``FIND_POLICY_REASONS``;
+  overturning a confirmed or dismissed video is a *reversal* (an appeal) and
+  needs a written reason; each decision moves the video's hashes into the bank
+  its new state calls for (:func:`bot.banks.record_decision`).
 """
 
 from __future__ import annotations
@@ -25,19 +30,27 @@ import io
 import json
 import logging
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import FindError
 from bot.logs import log_event
-from bot.settings import Settings
-from bot.store import REVIEW_STATES, Analysis, ReviewDecision, Video, VideoState, utcnow
+from bot.settings import DEFAULT_POLICY_REASONS, Settings
+from bot.store import (
+    REVIEW_STATES,
+    Analysis,
+    BankMatch,
+    ReviewDecision,
+    Video,
+    VideoState,
+    utcnow,
+)
 
 log = logging.getLogger("find.review")
 
@@ -54,6 +67,21 @@ DECIDABLE_STATES = (
 LABELS = {VideoState.CONFIRMED.value: "fake", VideoState.DISMISSED.value: "real"}
 MAX_NOTE_CHARS = 4000
 MAX_PAGE_SIZE = 500
+#: ``Video.verdict`` of a video flagged as a re-upload of a confirmed fake (bot.analyse).
+KNOWN_FAKE = "known_fake"
+#: The other final decision: what a reversal (appeal) turns a decision into.
+OPPOSITE = {
+    VideoState.CONFIRMED.value: VideoState.DISMISSED.value,
+    VideoState.DISMISSED.value: VideoState.CONFIRMED.value,
+}
+#: Video files the page may play, by suffix.
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+}
 
 
 class ReviewError(FindError):
@@ -124,6 +152,14 @@ class QueueItem:
     analysis_id: int | None
     #: The newest analysis decoded too few frames to be a full verdict.
     partial: bool = False
+    #: The uploader declared synthetic media (None: YouTube did not say).
+    declared_synthetic: bool | None = None
+    #: Flagged as a re-upload of a confirmed fake (no model score).
+    known_fake: bool = False
+    #: The latest decision: who, when, and the policy reason.
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    policy_reason: str | None = None
 
     @property
     def age_since(self) -> datetime:
@@ -132,7 +168,7 @@ class QueueItem:
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("published_at", "discovered_at"):
+        for key in ("published_at", "discovered_at", "decided_at"):
             data[key] = data[key].isoformat() if data[key] else None
         data["age_s"] = int(((now or utcnow()) - self.age_since).total_seconds())
         return data
@@ -157,6 +193,9 @@ class CropInfo:
     frame: int | None
     t: float | None
     score: float | None
+    #: Grad-CAM overlay and the whole frame with the face box (relative paths), if saved.
+    heatmap: str | None = None
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,10 +251,47 @@ class DecisionInfo:
     previous_state: str
     analysis_id: int | None
     decided_at: datetime
+    policy_reason: str | None = None
+    #: Set on a reversal (appeal): the decision it overturned, and why.
+    reverses_id: int | None = None
+    reversal_reason: str | None = None
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.reverses_id is not None or self.reversal_reason is not None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["decided_at"] = self.decided_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class MatchInfo:
+    """The video was found in a bank (bot.banks): which entry, how much, and what it did."""
+
+    bank: str
+    content_id: str
+    matched_youtube_id: str | None
+    matched_title: str | None
+    query_share: float
+    bank_share: float
+    frames_matched: int
+    frames_compared: int
+    faces_matched: int | None
+    faces_compared: int | None
+    outcome: str
+    created_at: datetime
+
+    @property
+    def matched_url(self) -> str | None:
+        if not self.matched_youtube_id:
+            return None
+        return f"https://www.youtube.com/watch?v={self.matched_youtube_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
         return data
 
 
@@ -238,6 +314,14 @@ class VideoDetail:
     media_path: str | None
     analyses: list[AnalysisInfo]
     decisions: list[DecisionInfo] = field(default_factory=list)
+    declared_synthetic: bool | None = None
+    matches: list[MatchInfo] = field(default_factory=list)
+    media_deleted: bool = False
+
+    @property
+    def known_fake(self) -> MatchInfo | None:
+        """The fake-bank match that flagged this video without a model run, if any."""
+        return next((m for m in reversed(self.matches) if m.outcome == "flagged"), None)
 
     @property
     def analysis(self) -> AnalysisInfo | None:
@@ -266,6 +350,8 @@ class VideoDetail:
             "duration_s": self.duration_s,
             "score": self.score,
             "verdict": self.verdict,
+            "declared_synthetic": self.declared_synthetic,
+            "bank_matches": [m.to_json() for m in self.matches],
             "analysis": analysis_json(self.analysis) if self.analysis else None,
             "previous_analyses": [analysis_json(a) for a in self.analyses[:-1]],
             "decisions": [d.to_json() for d in self.decisions],
@@ -285,6 +371,8 @@ def _crops(analysis: Analysis) -> list[CropInfo]:
                 frame=crop.get("frame"),
                 t=crop.get("t"),
                 score=crop.get("score"),
+                heatmap=crop.get("heatmap") if isinstance(crop.get("heatmap"), str) else None,
+                context=crop.get("context") if isinstance(crop.get("context"), str) else None,
             )
         )
     return out
@@ -321,6 +409,26 @@ def _decision_info(d: ReviewDecision) -> DecisionInfo:
         previous_state=d.previous_state,
         analysis_id=d.analysis_id,
         decided_at=d.decided_at,
+        policy_reason=d.policy_reason,
+        reverses_id=d.reverses_id,
+        reversal_reason=d.reversal_reason,
+    )
+
+
+def _match_info(m: BankMatch) -> MatchInfo:
+    return MatchInfo(
+        bank=m.bank,
+        content_id=m.content_id,
+        matched_youtube_id=m.matched_youtube_id,
+        matched_title=m.matched_title,
+        query_share=m.query_share,
+        bank_share=m.bank_share,
+        frames_matched=m.frames_matched,
+        frames_compared=m.frames_compared,
+        faces_matched=m.faces_matched,
+        faces_compared=m.faces_compared,
+        outcome=m.outcome,
+        created_at=m.created_at,
     )
 
 
@@ -339,14 +447,20 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
         where.append(Video.score >= flt.min_score)
 
     total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+    # Re-uploads of confirmed fakes first: certain, quick decisions with no model score.
     videos = session.scalars(
         select(Video)
         .where(*where)
-        .order_by(Video.score.desc().nulls_last(), Video.id)
+        .order_by(
+            case((Video.verdict == KNOWN_FAKE, 0), else_=1),
+            Video.score.desc().nulls_last(),
+            Video.id,
+        )
         .limit(flt.limit)
         .offset(flt.offset)
     ).all()
     latest = _latest_analyses(session, [v.id for v in videos])
+    decided = _latest_decisions(session, [v.id for v in videos])
     items = [
         QueueItem(
             youtube_id=v.youtube_id,
@@ -361,10 +475,28 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             discovered_at=v.discovered_at,
             analysis_id=latest[v.id].id if v.id in latest else None,
             partial=bool(latest[v.id].partial) if v.id in latest else False,
+            declared_synthetic=v.declared_synthetic,
+            known_fake=v.verdict == KNOWN_FAKE,
+            decided_by=decided[v.id].reviewer if v.id in decided else None,
+            decided_at=decided[v.id].decided_at if v.id in decided else None,
+            policy_reason=decided[v.id].policy_reason if v.id in decided else None,
         )
         for v in videos
     ]
     return QueuePage(items=items, total=total, filter=flt)
+
+
+def _latest_decisions(session: Session, video_ids: list[int]) -> dict[int, ReviewDecision]:
+    """The newest decision of each video, in one query."""
+    if not video_ids:
+        return {}
+    newest = (
+        select(func.max(ReviewDecision.id))
+        .where(ReviewDecision.video_id.in_(video_ids))
+        .group_by(ReviewDecision.video_id)
+    )
+    rows = session.scalars(select(ReviewDecision).where(ReviewDecision.id.in_(newest))).all()
+    return {d.video_id: d for d in rows}
 
 
 def _latest_analyses(session: Session, video_ids: list[int]) -> dict[int, Analysis]:
@@ -412,6 +544,14 @@ def get_video(session: Session, youtube_id: str) -> VideoDetail:
         media_path=v.media_path,
         analyses=[_analysis_info(a) for a in v.analyses],
         decisions=[_decision_info(d) for d in v.decisions],
+        declared_synthetic=v.declared_synthetic,
+        matches=[
+            _match_info(m)
+            for m in session.scalars(
+                select(BankMatch).where(BankMatch.video_id == v.id).order_by(BankMatch.id)
+            )
+        ],
+        media_deleted=v.media_deleted_at is not None,
     )
 
 
@@ -432,6 +572,9 @@ def decide(
     note: str | None = None,
     expected_state: str | None = VideoState.FLAGGED.value,
     force: bool = False,
+    reason: str | None = None,
+    reasons: Sequence[str] = DEFAULT_POLICY_REASONS,
+    reversal_reason: str | None = None,
 ) -> DecisionInfo:
     """Record ``reviewer``'s decision on a video, atomically and without losing history.
 
@@ -447,6 +590,12 @@ def decide(
     ``force`` supersedes a decision on purpose: the expected state is then the
     current one (still compared-and-set, so a third concurrent writer is
     still detected), and a new history row is appended.
+
+    ``reason`` is the policy reason, one of ``reasons`` (``FIND_POLICY_REASONS``).
+    A decision that turns a confirmed video into a dismissed one or back is a
+    **reversal** (an appeal): it needs ``reversal_reason`` and records which
+    decision it overturns.  The video's hashes follow its new state into the
+    fake or benign bank, in the same transaction.
     """
     if decision not in DECISIONS:
         raise ReviewError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
@@ -456,6 +605,21 @@ def decide(
     note = (note or "").strip() or None
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise ReviewError(f"the note is longer than {MAX_NOTE_CHARS} characters")
+    reason = (reason or "").strip() or None
+    if reason is None or reason not in reasons:
+        raise ReviewError(
+            (
+                "a decision needs a policy reason"
+                if reason is None
+                else f"{reason!r} is not a policy reason"
+            )
+            + " (--reason): one of "
+            + "; ".join(reasons)
+            + " (FIND_POLICY_REASONS)"
+        )
+    reversal_reason = (reversal_reason or "").strip() or None
+    if reversal_reason is not None and len(reversal_reason) > MAX_NOTE_CHARS:
+        raise ReviewError(f"the reversal reason is longer than {MAX_NOTE_CHARS} characters")
 
     with sessions.begin() as session:
         video = _video(session, youtube_id)
@@ -466,6 +630,20 @@ def decide(
                 f"video {video.youtube_id} is {video.state}, not analysed yet or out of the "
                 "pipeline; only flagged, analysed, confirmed or dismissed videos can be decided"
             )
+        reverses = None
+        if expected_state in OPPOSITE and decision == OPPOSITE[expected_state]:
+            if reversal_reason is None:
+                raise ReviewError(
+                    f"video {video.youtube_id} is {expected_state}: making it {decision} reverses "
+                    "that decision (an appeal) and needs a reason: pass --appeal-reason TEXT"
+                )
+            reverses = session.scalar(
+                select(func.max(ReviewDecision.id)).where(
+                    ReviewDecision.video_id == video.id, ReviewDecision.decision == expected_state
+                )
+            )
+        else:
+            reversal_reason = None  # only reversals carry one
         analysis_id = session.scalar(
             select(func.max(Analysis.id)).where(Analysis.video_id == video.id)
         )
@@ -489,10 +667,16 @@ def decide(
                 previous_state=expected_state,
                 analysis_id=analysis_id,
                 decided_at=utcnow(),
+                policy_reason=reason,
+                reverses_id=reverses,
+                reversal_reason=reversal_reason,
             )
             session.add(row)
             session.flush()
             info = _decision_info(row)
+            from bot.banks import record_decision
+
+            bank = record_decision(session, video, decision, row.id, reviewer)
     if lost_to is not None:
         raise _conflict(sessions, youtube_id.strip(), lost_to)
     log_event(
@@ -502,6 +686,9 @@ def decide(
         decision=decision,
         reviewer=reviewer,
         previous_state=expected_state,
+        reason=reason,
+        reversal=info.is_reversal,
+        bank=bank,
     )
     return info
 
@@ -540,22 +727,52 @@ def _conflict(sessions: sessionmaker[Session], youtube_id: str, expected: str) -
 # --------------------------------------------------------------------------- evidence
 
 
-def crop_path(settings: Settings, analysis: AnalysisInfo, index: int) -> Path | None:
-    """The file of crop ``index`` of ``analysis``, or ``None`` if it must not be served.
+#: What can be shown of an evidence face: the crop, its Grad-CAM overlay, its frame.
+CROP_VIEWS = ("crop", "heatmap", "context")
 
-    Crops are addressed by (analysis id, index), never by a path from the
+
+def crop_path(
+    settings: Settings, analysis: AnalysisInfo, index: int, view: str = "crop"
+) -> Path | None:
+    """The file of crop ``index`` of ``analysis`` (or its heatmap or frame), or ``None`` if it
+    must not be served.
+
+    Crops are addressed by (analysis id, index, view), never by a path from the
     request; the stored relative path is still resolved and checked to lie
     inside the media directory, so a corrupt or hostile row cannot make the
     server read other files.
     """
-    if not 0 <= index < len(analysis.crops):
+    if not 0 <= index < len(analysis.crops) or view not in CROP_VIEWS:
         return None
-    relative = analysis.crops[index].path
-    if not relative or Path(relative).is_absolute():
+    crop = analysis.crops[index]
+    relative = {"crop": crop.path, "heatmap": crop.heatmap, "context": crop.context}[view]
+    target = _inside_media(settings, relative)
+    if target is None or target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        return None
+    return target if target.is_file() else None
+
+
+def _inside_media(settings: Settings, relative: str | None) -> Path | None:
+    """``relative`` resolved under the media directory, or ``None`` if it would leave it."""
+    if not relative:
         return None
     root = settings.media_dir.resolve()
-    target = (root / relative).resolve()
-    if root not in target.parents or target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+    path = Path(relative)
+    target = (path if path.is_absolute() else root / path).resolve()
+    return target if root in target.parents else None
+
+
+def media_path(settings: Settings, video: VideoDetail) -> Path | None:
+    """The kept video file of ``video`` for local playback, or ``None``.
+
+    Looked up by the video's own row, never a path from the request: the file
+    must still exist (retention has not deleted it), lie inside the media
+    directory and be a format browsers play.
+    """
+    if video.media_deleted:
+        return None
+    target = _inside_media(settings, video.media_path)
+    if target is None or target.suffix.lower() not in MEDIA_TYPES:
         return None
     return target if target.is_file() else None
 
@@ -643,7 +860,11 @@ REPORT_FIELDS = (
     "decision",
     "reviewer",
     "decided_at",
+    "policy_reason",
+    "reversal_reason",
     "note",
+    "declared_synthetic",
+    "bank_match",
     "decisions",
 )
 
@@ -681,9 +902,25 @@ def report_rows(
             "decision": last.decision if last else None,
             "reviewer": last.reviewer if last else None,
             "decided_at": last.decided_at.isoformat() if last else None,
+            "policy_reason": last.policy_reason if last else None,
+            "reversal_reason": last.reversal_reason if last else None,
             "note": last.note if last else None,
+            "declared_synthetic": video.declared_synthetic,
+            "bank_match": _flagging_match(session, video),
             "decisions": [_decision_info(d).to_json() for d in video.decisions],
         }
+
+
+def _flagging_match(session: Session, video: Video) -> str | None:
+    """Content id of the fake-bank entry that flagged ``video`` without a model run."""
+    if video.verdict != KNOWN_FAKE:
+        return None
+    return session.scalar(
+        select(BankMatch.content_id)
+        .where(BankMatch.video_id == video.id, BankMatch.outcome == "flagged")
+        .order_by(BankMatch.id.desc())
+        .limit(1)
+    )
 
 
 def export_report(
@@ -773,6 +1010,7 @@ def export_dataset(
                 "crops": copied,
                 "reviewer": last.reviewer,
                 "decided_at": last.decided_at.isoformat(),
+                "policy_reason": last.policy_reason,
                 "analysis_id": info.id,
                 "bundle": f"{info.bundle_id} {info.bundle_version}",
                 "score": info.video_score,

@@ -66,13 +66,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         dec.add_argument("video", metavar="VIDEO_ID")
         dec.add_argument("--reviewer", required=True, metavar="NAME", help="who decides")
-        dec.add_argument("--note", metavar="TEXT", help="why (kept with the decision)")
+        dec.add_argument(
+            "--reason",
+            required=True,
+            metavar="POLICY",
+            help="policy reason, one of FIND_POLICY_REASONS (`find-bot review reasons` lists them)",
+        )
+        dec.add_argument("--note", metavar="TEXT", help="free-text note (kept with the decision)")
         dec.add_argument(
             "--force",
             action="store_true",
-            help="supersede an existing decision (the old one stays in the history)",
+            help="supersede an existing decision (the old one stays in the history); turning a "
+            "confirmed video into dismissed or back is a reversal and needs --appeal-reason",
         )
+        dec.add_argument("--appeal-reason", metavar="TEXT", help="why a decision is reversed")
         dec.set_defaults(handler=_decide, decision=verb)
+
+    rev = sub.add_parser(
+        "reverse",
+        help="reverse a decision (appeal): confirmed becomes dismissed and back",
+        description=(
+            "Reverse VIDEO_ID's decision: a confirmed video becomes dismissed, a dismissed one "
+            "confirmed. --appeal-reason (why) and --reason (the new policy reason) are "
+            "required; the reversal is appended to the history and names the decision it "
+            "overturns, and the video's hashes move to the other bank."
+        ),
+    )
+    rev.add_argument("video", metavar="VIDEO_ID")
+    rev.add_argument("--reviewer", required=True, metavar="NAME", help="who decides")
+    rev.add_argument("--reason", required=True, metavar="POLICY", help="the new policy reason")
+    rev.add_argument("--appeal-reason", required=True, metavar="TEXT", help="why it is reversed")
+    rev.add_argument("--note", metavar="TEXT", help="free-text note")
+    rev.set_defaults(handler=_reverse)
+
+    reasons = sub.add_parser("reasons", help="list the policy reasons a decision can give")
+    reasons.set_defaults(handler=_reasons)
 
     exp = sub.add_parser(
         "export",
@@ -202,6 +230,7 @@ def _show(args: argparse.Namespace) -> int:
         ("published", _when(video.published_at)),
         ("state", video.state),
         ("score", "-" if video.score is None else f"{video.score:.3f}"),
+        ("declared", _declared(video.declared_synthetic)),
     ]
     if a is not None:
         rows += [
@@ -218,6 +247,24 @@ def _show(args: argparse.Namespace) -> int:
         ]
     for key, value in rows:
         print(f"{key + ':':<11}{value}")
+    for m in video.matches:
+        what = {
+            "flagged": "flagged as a re-upload of",
+            "suppressed": "not flagged again: matches",
+            "recorded": "matches",
+        }.get(m.outcome, m.outcome)
+        faces = (
+            f", faces {m.faces_matched}/{m.faces_compared}" if m.faces_compared is not None else ""
+        )
+        print(
+            f"{'bank:':<11}{what} {m.bank}-bank entry {m.content_id}"
+            f"{' ' + m.matched_url if m.matched_url else ''} ({m.matched_title or 'untitled'}): "
+            f"{m.frames_matched}/{m.frames_compared} frames ({m.query_share:.0%}) of this video, "
+            f"{m.bank_share:.0%} of that one{faces}"
+        )
+    path = review.media_path(settings, video)
+    if path is not None:
+        print(f"{'media:':<11}{path}")
     if a is not None:
         print("\ntracks (strongest first):")
         for t in a.track_rows:
@@ -238,6 +285,10 @@ def _show(args: argparse.Namespace) -> int:
                     f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
                     f"{_fmt(crop.score)}: {where}"
                 )
+                for view in ("heatmap", "context"):
+                    extra = review.crop_path(settings, a, crop.index, view)
+                    if extra is not None:
+                        print(f"      {view}: {extra}")
         if len(video.analyses) > 1:
             print(
                 f"\n{len(video.analyses) - 1} earlier analysis(es): "
@@ -249,23 +300,82 @@ def _show(args: argparse.Namespace) -> int:
     print("\ndecisions:" if video.decisions else "\ndecisions: none yet")
     for d in video.decisions:
         note = f": {d.note}" if d.note else ""
+        reason = f" [{d.policy_reason}]" if d.policy_reason else ""
         print(
-            f"  {_when(d.decided_at)}  {d.decision} by {d.reviewer} (was {d.previous_state}){note}"
+            f"  {_when(d.decided_at)}  {'REVERSED to ' if d.is_reversal else ''}{d.decision} by "
+            f"{d.reviewer}{reason} (was {d.previous_state}){note}"
         )
+        if d.reversal_reason:
+            print(f"      appeal: {d.reversal_reason}")
     return 0
+
+
+def _declared(value: bool | None) -> str:
+    if value is None:
+        return "synthetic media: not reported by YouTube"
+    return (
+        "uploader declares synthetic or altered media" if value else "no synthetic media declared"
+    )
 
 
 def _decide(args: argparse.Namespace) -> int:
     from bot import review
 
-    _settings, sessions = _open(args)
+    settings, sessions = _open(args)
     info = review.decide(
-        sessions, args.video, args.decision, args.reviewer, note=args.note, force=args.force
+        sessions,
+        args.video,
+        args.decision,
+        args.reviewer,
+        note=args.note,
+        force=args.force,
+        reason=args.reason,
+        reasons=settings.policy_reasons,
+        reversal_reason=args.appeal_reason,
     )
+    _print_decision(args.video, info)
+    return 0
+
+
+def _print_decision(video: str, info) -> None:  # type: ignore[no-untyped-def]
+    kind = "reversed to " if info.is_reversal else ""
     print(
-        f"{args.video}: {info.decision} by {info.reviewer} at {_when(info.decided_at)} "
-        f"(was {info.previous_state})"
+        f"{video}: {kind}{info.decision} by {info.reviewer} at {_when(info.decided_at)} "
+        f"[{info.policy_reason}] (was {info.previous_state})"
     )
+
+
+def _reverse(args: argparse.Namespace) -> int:
+    from bot import review
+
+    settings, sessions = _open(args)
+    with sessions() as session:
+        state = review.get_video(session, args.video).state
+    if state not in review.OPPOSITE:
+        raise review.ReviewError(
+            f"video {args.video} is {state}: only confirmed or dismissed videos can be reversed "
+            "(decide a flagged one with `find-bot review confirm|dismiss`)"
+        )
+    info = review.decide(
+        sessions,
+        args.video,
+        review.OPPOSITE[state],
+        args.reviewer,
+        note=args.note,
+        expected_state=state,
+        reason=args.reason,
+        reasons=settings.policy_reasons,
+        reversal_reason=args.appeal_reason,
+    )
+    _print_decision(args.video, info)
+    return 0
+
+
+def _reasons(args: argparse.Namespace) -> int:
+    from bot.commands.common import settings_from_args
+
+    for reason in settings_from_args(args).policy_reasons:
+        print(reason)
     return 0
 
 

@@ -16,8 +16,11 @@ Security model (see docs/review.md):
   cookie is refused from then on.
 * **CSRF**: every POST must carry the session's random token in a hidden
   field; anything else gets 403 before the handler runs.
-* **Media**: crops are addressed by analysis id and index only and resolved
-  by :func:`bot.review.crop_path`, which refuses anything outside the media dir.
+* **Media**: crops (and their heatmaps and frames) are addressed by analysis
+  id, index and view only and resolved by :func:`bot.review.crop_path`; the
+  kept video file by video id only, through :func:`bot.review.media_path`
+  (range requests, so the browser can seek); both refuse anything outside
+  the media dir and need a reviewer, like every page.
 """
 
 from __future__ import annotations
@@ -130,7 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
         response = await call_next(request)
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+            "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; "
+            "form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -318,6 +322,7 @@ def create_app(settings: Settings) -> FastAPI:
         status_code: int = 200,
         error: str | None = None,
         note: str = "",
+        seek: float | None = None,
     ) -> Response:
         if not YOUTUBE_ID_RE.match(youtube_id):
             raise StarletteHTTPException(404, "No such video.")
@@ -329,9 +334,10 @@ def create_app(settings: Settings) -> FastAPI:
         # Crops removed by media retention are listed as gone, not shown as broken images.
         available = (
             {
-                c.index
+                (c.index, view)
                 for c in video.analysis.crops
-                if review.crop_path(settings, video.analysis, c.index)
+                for view in review.CROP_VIEWS
+                if review.crop_path(settings, video.analysis, c.index, view)
             }
             if video.analysis
             else set()
@@ -347,11 +353,20 @@ def create_app(settings: Settings) -> FastAPI:
             now=utcnow(),
             available=available,
             decidable=video.state in review.DECIDABLE_STATES,
+            reversible=video.state in review.OPPOSITE,
+            opposite=review.OPPOSITE.get(video.state),
+            reasons=settings.policy_reasons,
+            playable=review.media_path(settings, video) is not None,
+            seek=seek,
         )
 
     @app.get("/videos/{youtube_id}", response_class=HTMLResponse)
-    def video(request: Request, youtube_id: str) -> Response:
-        return video_page(request, require_reviewer(request), youtube_id)
+    def video(request: Request, youtube_id: str, t: str = "") -> Response:
+        try:  # ?t=12.5: the player starts at a frame that drove the score
+            seek = max(0.0, min(float(t), 86_400.0)) if t else None
+        except ValueError:
+            seek = None
+        return video_page(request, require_reviewer(request), youtube_id, seek=seek)
 
     @app.post("/videos/{youtube_id}/decision", response_class=HTMLResponse)
     def decision(
@@ -359,6 +374,8 @@ def create_app(settings: Settings) -> FastAPI:
         youtube_id: str,
         decision: str = Form(""),
         note: str = Form(""),
+        reason: str = Form(""),
+        reversal_reason: str = Form(""),
         expected_state: str = Form(""),
         csrf_token_field: str = Form("", alias="csrf_token"),
     ) -> Response:
@@ -374,6 +391,9 @@ def create_app(settings: Settings) -> FastAPI:
                 reviewer,
                 note=note,
                 expected_state=expected_state or VideoState.FLAGGED.value,
+                reason=reason,
+                reasons=settings.policy_reasons,
+                reversal_reason=reversal_reason,
             )
         except review.DecisionConflict as exc:
             message = (
@@ -394,15 +414,40 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/crops/{analysis_id}/{index}")
     def crop(request: Request, analysis_id: int, index: int) -> Response:
+        return crop_view(request, analysis_id, index, "crop")
+
+    @app.get("/crops/{analysis_id}/{index}/{view}")
+    def crop_view(request: Request, analysis_id: int, index: int, view: str) -> Response:
+        """A crop's Grad-CAM overlay (``heatmap``) or its whole frame (``context``)."""
         require_reviewer(request)
         with app.state.sessions() as session:
             analysis = review.get_analysis(session, analysis_id)
-        path = review.crop_path(settings, analysis, index) if analysis is not None else None
+        path = review.crop_path(settings, analysis, index, view) if analysis is not None else None
         if path is None:
             raise StarletteHTTPException(404, "No such crop.")
         media_type = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
         return FileResponse(
             path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
+        )
+
+    @app.get("/media/{youtube_id}")
+    def media(request: Request, youtube_id: str) -> Response:
+        """The kept video file, with range requests so the player can seek."""
+        require_reviewer(request)
+        if not YOUTUBE_ID_RE.match(youtube_id):
+            raise StarletteHTTPException(404, "No such video.")
+        with app.state.sessions() as session:
+            try:
+                video = review.get_video(session, youtube_id)
+            except review.VideoNotFound:
+                raise StarletteHTTPException(404, "No such video.") from None
+        path = review.media_path(settings, video)
+        if path is None:
+            raise StarletteHTTPException(404, "The video file is not kept (media retention).")
+        return FileResponse(
+            path,
+            media_type=review.MEDIA_TYPES[path.suffix.lower()],
+            headers={"Cache-Control": "private, max-age=3600"},
         )
 
     @app.get("/plots/{analysis_id}.png")

@@ -57,16 +57,32 @@ def test_list_sorted_with_filters(cli):
 
 
 def test_show_confirm_conflict_force(cli):
-    code, out, _ = cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--note", "swap")
+    with pytest.raises(SystemExit):  # argparse: --reason is required
+        cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice")
+    code, _, err = cli(
+        "review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--reason", "vibes"
+    )
+    assert code == 2 and "'vibes' is not a policy reason" in err and "impersonation" in err
+    code, out, _ = cli(
+        "review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--note", "swap",
+        "--reason", "impersonation",
+    )  # fmt: skip
     assert code == 0 and "confirmed by alice" in out and "(was flagged)" in out
 
-    code, _, err = cli("review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob")
+    code, _, err = cli("review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob", "--reason", "other")
     assert code == 3
     assert err.startswith("find-bot: error: video vidAAAAAAA1 was flagged")
     assert "already confirmed by alice" in err and "--force" in err
 
-    code, out, _ = cli("review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob", "--force")
-    assert code == 0 and "(was confirmed)" in out
+    code, _, err = cli(
+        "review", "dismiss", "vidAAAAAAA1", "--reviewer", "bob", "--force", "--reason", "other"
+    )
+    assert code == 2 and "reverses that decision (an appeal)" in err and "--appeal-reason" in err
+    code, out, _ = cli(
+        "review", "reverse", "vidAAAAAAA1", "--reviewer", "bob", "--reason", "not manipulated",
+        "--appeal-reason", "the uploader sent the raw footage",
+    )  # fmt: skip
+    assert code == 0 and "reversed to dismissed by bob" in out and "(was confirmed)" in out
 
     code, out, _ = cli("review", "show", "vidAAAAAAA1")
     assert code == 0
@@ -77,8 +93,10 @@ def test_show_confirm_conflict_force(cli):
         "track 0: score 0.950",
         "frames that drove the score:",
         "face crops:",
-        "confirmed by alice (was flagged): swap",
-        "dismissed by bob (was confirmed)",
+        "confirmed by alice [impersonation] (was flagged): swap",
+        "REVERSED to dismissed by bob [not manipulated] (was confirmed)",
+        "appeal: the uploader sent the raw footage",
+        "declared:  synthetic media: not reported by YouTube",
     ):
         assert expected in out, expected
     code, out, _ = cli("review", "show", "vidAAAAAAA1", "--json")
@@ -91,8 +109,8 @@ def test_show_confirm_conflict_force(cli):
 
 
 def test_exports(cli, tmp_path):
-    cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice")
-    cli("review", "dismiss", "vidBBBBBBB2", "--reviewer", "bob")
+    cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--reason", "impersonation")
+    cli("review", "dismiss", "vidBBBBBBB2", "--reviewer", "bob", "--reason", "not manipulated")
     code, out, _ = cli("review", "export", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("youtube_id,url,state")
     assert len(out.splitlines()) == 4

@@ -16,6 +16,8 @@ from bot.db import session_factory
 from bot.store import ReviewDecision, Video, utcnow
 from tests.review.conftest import CHANNEL_B, seed_video
 
+REASON = "impersonation"
+
 
 def _queue(settings, **kw) -> list[str]:
     with session_factory(settings)() as session:
@@ -42,7 +44,9 @@ def test_queue_is_sorted_by_score_and_filters(settings, seeded):
 
 def test_show_returns_analysis_evidence_and_history(settings, seeded):
     sessions = session_factory(settings)
-    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice", note="face swap at 0:04")
+    review.decide(
+        sessions, "vidAAAAAAA1", "confirmed", "alice", note="face swap at 0:04", reason=REASON
+    )
     with sessions() as session:
         video = review.get_video(session, "vidAAAAAAA1")
     assert video.state == "confirmed"
@@ -63,16 +67,27 @@ def test_show_returns_analysis_evidence_and_history(settings, seeded):
 
 def test_decisions_are_compare_and_set_and_history_is_kept(settings, seeded):
     sessions = session_factory(settings)
-    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice")
+    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice", reason=REASON)
     # Bob looked at the page while the video was still flagged.
     with pytest.raises(review.DecisionConflict) as err:
-        review.decide(sessions, "vidAAAAAAA1", "dismissed", "bob", expected_state="flagged")
+        review.decide(
+            sessions, "vidAAAAAAA1", "dismissed", "bob", expected_state="flagged", reason=REASON
+        )
     assert "already confirmed by alice" in str(err.value)
     assert "--force" in str(err.value)
     assert err.value.summary.startswith("already confirmed by alice at ")
     assert err.value.by == "alice" and err.value.current_state == "confirmed"
     # Forcing supersedes, appending to the history.
-    review.decide(sessions, "vidAAAAAAA1", "dismissed", "bob", force=True, note="it is parody")
+    review.decide(
+        sessions,
+        "vidAAAAAAA1",
+        "dismissed",
+        "bob",
+        force=True,
+        note="it is parody",
+        reason=REASON,
+        reversal_reason="parody, labelled as such",
+    )
     with sessions() as session:
         rows = session.scalars(select(ReviewDecision).order_by(ReviewDecision.id)).all()
         state = session.scalar(select(Video.state).where(Video.youtube_id == "vidAAAAAAA1"))
@@ -80,20 +95,29 @@ def test_decisions_are_compare_and_set_and_history_is_kept(settings, seeded):
         ("alice", "confirmed", "flagged"),
         ("bob", "dismissed", "confirmed"),
     ]
+    assert rows[1].reverses_id == rows[0].id and rows[1].policy_reason == REASON
+    assert rows[1].reversal_reason == "parody, labelled as such"
     assert state == "dismissed"
     with pytest.raises(review.ReviewError):
-        review.decide(sessions, "vidAAAAAAA1", "deleted", "bob")
+        review.decide(sessions, "vidAAAAAAA1", "deleted", "bob", reason=REASON)
     with pytest.raises(review.ReviewError):
-        review.decide(sessions, "vidAAAAAAA1", "confirmed", "  ")
+        review.decide(sessions, "vidAAAAAAA1", "confirmed", "  ", reason=REASON)
 
 
 def test_undecidable_states_are_refused(settings):
     seed_video(settings, "vidLOW00001", state="analysed", score=0.1)
     with pytest.raises(review.DecisionConflict, match=r"is analysed, not flagged.*--force"):
-        review.decide(session_factory(settings), "vidLOW00001", "confirmed", "alice")
+        review.decide(session_factory(settings), "vidLOW00001", "confirmed", "alice", reason=REASON)
     seed_video(settings, "vidNEW00001", state="new")
     with pytest.raises(review.ReviewError, match="not analysed yet"):
-        review.decide(session_factory(settings), "vidNEW00001", "confirmed", "alice", force=True)
+        review.decide(
+            session_factory(settings),
+            "vidNEW00001",
+            "confirmed",
+            "alice",
+            force=True,
+            reason=REASON,
+        )
 
 
 def test_concurrent_deciders_only_one_wins(settings, seeded):
@@ -106,7 +130,11 @@ def test_concurrent_deciders_only_one_wins(settings, seeded):
         barrier.wait()
         try:
             results[i] = review.decide(
-                sessions, "vidCCCCCCC3", "confirmed" if i % 2 else "dismissed", f"rev{i}"
+                sessions,
+                "vidCCCCCCC3",
+                "confirmed" if i % 2 else "dismissed",
+                f"rev{i}",
+                reason=REASON,
             )
         except Exception as exc:
             results[i] = exc
@@ -156,7 +184,7 @@ def test_decider_blocked_behind_open_transaction_sees_the_winner(settings, seede
     outcome: list[object] = []
     second = threading.Thread(
         target=lambda: outcome.append(
-            _catch(review.decide, sessions, "vidBBBBBBB2", "dismissed", "bob")
+            _catch(review.decide, sessions, "vidBBBBBBB2", "dismissed", "bob", reason=REASON)
         )
     )
     second.start()
@@ -212,8 +240,10 @@ def test_score_plot_is_a_png(settings, seeded):
 
 def test_report_exports(settings, seeded):
     sessions = session_factory(settings)
-    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice", note='says "hi", twice')
-    review.decide(sessions, "vidBBBBBBB2", "dismissed", "bob")
+    review.decide(
+        sessions, "vidAAAAAAA1", "confirmed", "alice", note='says "hi", twice', reason=REASON
+    )
+    review.decide(sessions, "vidBBBBBBB2", "dismissed", "bob", reason=REASON)
     with sessions() as session:
         out = io.StringIO()
         assert review.export_report(session, out, "csv") == 3
@@ -224,16 +254,27 @@ def test_report_exports(settings, seeded):
     by_id = {r["youtube_id"]: r for r in rows}
     assert by_id["vidAAAAAAA1"]["reviewer"] == "alice"
     assert by_id["vidAAAAAAA1"]["note"] == 'says "hi", twice'
+    assert by_id["vidAAAAAAA1"]["policy_reason"] == REASON
     assert by_id["vidCCCCCCC3"]["decision"] == ""
     assert lines[0]["decisions"][0]["reviewer"] == "alice"
 
 
 def test_dataset_export_is_readable_by_training(settings, seeded, tmp_path):
     sessions = session_factory(settings)
-    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice")
-    review.decide(sessions, "vidBBBBBBB2", "confirmed", "alice")
-    review.decide(sessions, "vidBBBBBBB2", "dismissed", "bob", force=True)  # supersedes
-    review.decide(sessions, "vidDDDDDDD4", "dismissed", "carol", expected_state="analysed")
+    review.decide(sessions, "vidAAAAAAA1", "confirmed", "alice", reason=REASON)
+    review.decide(sessions, "vidBBBBBBB2", "confirmed", "alice", reason=REASON)
+    review.decide(
+        sessions,
+        "vidBBBBBBB2",
+        "dismissed",
+        "bob",
+        force=True,
+        reason=REASON,
+        reversal_reason="second look",
+    )  # supersedes
+    review.decide(
+        sessions, "vidDDDDDDD4", "dismissed", "carol", expected_state="analysed", reason=REASON
+    )
     seeded[0].crop_paths[0].unlink()  # media retention removed one crop
     out = tmp_path / "export"
     with sessions() as session:

@@ -127,6 +127,7 @@ def test_login_session_cookie_and_decision_flow(web):
         data={
             "decision": "confirmed",
             "note": "obvious swap",
+            "reason": "impersonation",
             "expected_state": "flagged",
             "csrf_token": token,
         },
@@ -138,11 +139,18 @@ def test_login_session_cookie_and_decision_flow(web):
     assert 'data-video="vidAAAAAAA1"' not in queue and 'data-video="vidBBBBBBB2"' in queue
     confirmed = client.get("/queue?state=confirmed", headers=HTML).text
     assert 'data-video="vidAAAAAAA1"' in confirmed
+    decided = re.search(r'<td class="decided"[^>]*>(.*?)</td>', confirmed, re.S).group(1)
+    assert "alice" in decided and "UTC" in decided and "impersonation" in decided
 
     # The same stale form again (another tab): a conflict naming who decided.
     again = client.post(
         "/videos/vidAAAAAAA1/decision",
-        data={"decision": "dismissed", "expected_state": "flagged", "csrf_token": token},
+        data={
+            "decision": "dismissed",
+            "reason": "not manipulated",
+            "expected_state": "flagged",
+            "csrf_token": token,
+        },
         headers=HTML,
     )
     assert again.status_code == 409
@@ -241,6 +249,7 @@ def test_auth_header_mode(settings):
             follow_redirects=False,
             data={
                 "decision": "confirmed",
+                "reason": "impersonation",
                 "expected_state": "flagged",
                 "csrf_token": _csrf(page.text),
             },

@@ -282,6 +282,9 @@ def _fill(video: Video, item: dict[str, Any]) -> None:
     video.duration_s = parse_duration((item.get("contentDetails") or {}).get("duration"))
     video.live_status = snippet.get("liveBroadcastContent") or "none"
     video.privacy = (item.get("status") or {}).get("privacyStatus")
+    # The uploader's own synthetic-media disclosure, from the same call (no extra quota).
+    synthetic = (item.get("status") or {}).get("containsSyntheticMedia")
+    video.declared_synthetic = synthetic if isinstance(synthetic, bool) else None
 
 
 def skip_reason(video: Video, settings: Settings) -> tuple[str, str] | None:

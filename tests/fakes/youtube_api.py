@@ -76,6 +76,8 @@ class FakeVideo:
     duration_s: int = 60
     live: str = "none"  # none | live | upcoming
     privacy: str = "public"  # public | unlisted | private
+    #: status.containsSyntheticMedia: the uploader declared altered or synthetic content.
+    synthetic: bool = False
     description: str = ""
 
 
@@ -174,6 +176,7 @@ class FakeYouTubeState:
         duration_s: int = 60,
         live: str = "none",
         privacy: str = "public",
+        synthetic: bool = False,
     ) -> FakeVideo:
         """Upload a video: it goes to the top of the channel's uploads playlist."""
         with self.lock:
@@ -186,6 +189,7 @@ class FakeYouTubeState:
                 duration_s=duration_s,
                 live=live,
                 privacy=privacy,
+                synthetic=synthetic,
             )
             self.videos[video.id] = video
             uploads = self.channels[channel_id].uploads
@@ -542,6 +546,7 @@ class FakeYouTubeState:
                 item["status"] = {
                     "uploadStatus": "processed",
                     "privacyStatus": video.privacy,
+                    "containsSyntheticMedia": video.synthetic,
                     "license": "youtube",
                     "embeddable": True,
                     "publicStatsViewable": True,

@@ -126,3 +126,11 @@ def seeded(settings: Settings) -> list[Seeded]:
         seed_video(settings, "vidCCCCCCC3", score=0.81),
         seed_video(settings, "vidDDDDDDD4", score=0.2, state="analysed"),
     ]
+
+
+from tests.fakes.fixtures import (  # noqa: E402, F401 - fixtures for the declaration test
+    fake_youtube,
+    media_server,
+    sample_videos,
+    sqlite_ingestion,
+)

@@ -2,8 +2,10 @@
 
 One process plays one *role*:
 
-* ``scheduler`` runs the periodic jobs with APScheduler: discover on the poll
-  interval and retention cleanup every hour.  Several may run: one holds the
+* ``scheduler`` runs the periodic jobs with APScheduler: a full discover pass on
+  the poll interval, a light one every minute (the channel feeds that are due,
+  owed playlist reads, due lookups: :func:`bot.discover.tick_once`), and retention
+  cleanup every hour.  Several may run: one holds the
   scheduler lock (:mod:`bot.leader`) and is active, the others stand by.
 * ``worker`` runs a pool of threads per stage (download, analyse) that pull
   work from the database queue (:mod:`bot.queue`) until told to stop.  Run as
@@ -77,6 +79,9 @@ HEARTBEAT_S = 10.0
 MAX_JOB_S = 3 * 3600
 #: How often the scheduler role runs retention cleanup.
 RETENTION_INTERVAL_S = 3600
+#: How often the scheduler role reads the channel feeds that are due (each channel has
+#: its own jittered time; this is only how finely those times are honoured).
+TICK_S = 60
 #: A worker that hit a host fault (read-only or full disk) waits this long, doubling
 #: up to the maximum, before it claims again: every video would meet the same fault.
 HOST_FAULT_BACKOFF_S = 5.0
@@ -143,6 +148,10 @@ class Daemon:
         self._inflight_lock = threading.Lock()
         self._handlers: dict[str, StageHandler] = {}
         self._scheduler: Any = None
+        #: One discover pass at a time (full or tick), and one feed reader across them
+        #: (its HTTP pool and its 429 pause outlive a pass).
+        self._discover_lock = threading.Lock()
+        self._feed_reader: Any = None
         self._analyser: Any = None
         self._metrics: Any = None
         self.processed: dict[str, int] = dict.fromkeys(STAGES, 0)
@@ -269,6 +278,13 @@ class Daemon:
             next_run_time=now,
         )
         scheduler.add_job(
+            self.run_tick,
+            "interval",
+            seconds=TICK_S,
+            id="tick",
+            next_run_time=now + timedelta(seconds=TICK_S),
+        )
+        scheduler.add_job(
             self.run_retention,
             "interval",
             seconds=RETENTION_INTERVAL_S,
@@ -377,7 +393,8 @@ class Daemon:
             return
         started = utcnow()
         try:
-            result = discover_once(settings)
+            with self._discover_lock:
+                result = discover_once(settings, reader=self._reader(settings))
         except FindError as exc:
             log_event(log, "discover.failed", logging.ERROR, error=str(exc))
             return
@@ -395,6 +412,36 @@ class Daemon:
             if job is not None and (job.next_run_time is None or job.next_run_time < resume_at):
                 self._scheduler.modify_job("discover", next_run_time=resume_at)
                 log_event(log, "discover.paused_until_quota_reset", resume_at=resume_at.isoformat())
+
+    def run_tick(self) -> None:
+        """The light pass between full ones; skipped while a full pass runs (it reads feeds too)."""
+        settings = self.settings
+        if not self._discover_lock.acquire(blocking=False):
+            return
+        try:
+            from bot.discover import tick_once
+
+            tick_once(settings, reader=self._reader(settings))
+        except FindError as exc:
+            log_event(log, "discover.tick_failed", logging.ERROR, error=str(exc))
+        except Exception as exc:
+            log.exception("discover.tick_crashed", extra={"error": repr(exc)[:500]})
+        finally:
+            self._discover_lock.release()
+
+    def _reader(self, settings: Settings) -> Any:
+        """The shared feed reader for these settings (a reload may change the feed URL)."""
+        if not settings.channel_feeds:
+            return None
+        reader = self._feed_reader
+        if reader is None or reader.settings.feed_url_template != settings.feed_url_template:
+            from bot.feeds import FeedReader
+
+            if reader is not None:
+                reader.close()
+            reader = self._feed_reader = FeedReader(settings)
+        reader.settings = settings
+        return reader
 
     def _after_stale_pass(self) -> None:
         """A reload landed while a discover pass ran with the old settings.
@@ -655,6 +702,8 @@ class Daemon:
         self._register_worker("stopped")
         if self._metrics is not None:
             self._metrics.shutdown()
+        if self._feed_reader is not None:
+            self._feed_reader.close()
         if self._signals_installed:
             # Everything is committed or released: a signal arriving while the process
             # exits (a second `systemctl stop`, Ctrl-C again) must not turn exit 0 into a

@@ -105,8 +105,10 @@ def poll_once(
 ) -> tuple[DiscoverReport, DownloadSummary | None]:
     """Sync the watchlist, discover once, download what is due.
 
-    ``hold=False`` (``--once``) looks up every new upload now rather than
-    waiting up to FIND_ENRICH_WAIT for a fuller batch: a one-shot run has no later pass.
+    Every channel feed is read, due or not (this runs once per FIND_POLL_INTERVAL at
+    most, not on the daemon's per-channel schedule).  ``hold=False`` (``--once``)
+    looks up every new upload now rather than waiting up to FIND_ENRICH_WAIT for a
+    fuller batch: a one-shot run has no later pass.
     """
     from bot.db import session_scope
     from bot.discover import discover_once
@@ -116,7 +118,7 @@ def poll_once(
         change = sync_watchlist(settings, session)
     if change.changed:
         print(change)
-    report = discover_once(settings, hold=hold)
+    report = discover_once(settings, hold=hold, force_feeds=True)
     print(report.summary())
     print(_quota_line(settings))
     for error in report.errors:

@@ -339,3 +339,21 @@ def test_the_parser_accepts_youtubes_shapes_and_checks_the_channel() -> None:
     assert entry.video_id == "abcdefghijk" and entry.updated_at is not None
     tombstone = youtube_feeds.deleted_notification(channel, "abcdefghijk", when)
     assert parse_youtube_atom(tombstone, channel, what="notification") == []
+
+
+def test_poll_once_reads_the_feeds(sqlite_ingestion, monkeypatch, tmp_path, capsys) -> None:
+    from bot.cli import main
+
+    ing = sqlite_ingestion
+    channel = ing.channel("Alpha")
+    uploads = {ing.upload(channel, serve=False).id for _ in range(2)}
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for key, value in ing.env(CHANNELS=channel.id, CHANNEL_FEEDS="true").items():
+        monkeypatch.setenv(key, value)
+    assert main(["poll", "--once", "--no-download"]) == 0
+    out = capsys.readouterr().out
+    assert "discover: 2 new video(s)" in out and "feeds: 1 read (0 unchanged, 0 failed)" in out
+    assert "quota: 2/10000 units used today" in out  # channels.list + videos.list
+    assert set(_videos(ing.base)) == uploads
+    assert main(["poll", "--once", "--no-download"]) == 0  # read again at once, 304
+    assert "feeds: 1 read (1 unchanged, 0 failed)" in capsys.readouterr().out

@@ -10,7 +10,7 @@ Before the model runs, the video is hashed (vPDQ, :mod:`bot.vpdq`) and looked
 up in the banks (:mod:`bot.banks`): a video found in the bank of confirmed
 fakes is flagged at once, with the matched video as evidence, and never costs
 a model run; one found in the bank of dismissed false alarms is analysed, and
-a new flag is suppressed when its faces match the dismissed video's too.  The
+a new flag is suppressed unless it scores higher than the dismissed video did.  The
 hashes are stored with the result, so a reviewer's decision can bank them.
 The webhook fires only after that transaction has committed (the worker loop
 calls :meth:`Analyser.send_notifications`), so an alert is never sent for a
@@ -224,12 +224,16 @@ class Analyser:
         suppressed = False
         if benign is not None:
             face_check = self.matcher.faces_match(benign.entry_id, banks.face_features(faces))
-            # Same frames around a different face is how a face swap of a dismissed real
-            # video looks: only a match of the faces too (or nothing to compare) suppresses.
-            faces_agree = face_check is None or (
-                face_check[1] > 0 and face_check[0] / face_check[1] >= self.settings.match_share
+            # A face swap made from a dismissed real video shares its frames but not its
+            # score: only a score no higher than the dismissed one's (plus a margin) is the
+            # same false alarm again.  Imported entries have no score: frames decide.
+            before = self.matcher.entry_score(benign.entry_id)
+            same_alarm = (
+                before is None
+                or result.score is None
+                or result.score <= before + banks.SUPPRESS_SCORE_MARGIN
             )
-            suppressed = by_score and faces_agree
+            suppressed = by_score and same_alarm
             log_event(
                 log,
                 "analyse.bank_match",
@@ -238,6 +242,7 @@ class Analyser:
                 matched=benign.content_id,
                 share=round(benign.query_share, 3),
                 faces=None if face_check is None else f"{face_check[0]}/{face_check[1]}",
+                score_before=before,
                 suppressed=suppressed,
             )
         # A flag may be confirmed or dismissed and banked: keep (nearly) every frame's hash,

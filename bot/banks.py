@@ -7,9 +7,12 @@ Two banks, both in the database (``bank_entries`` + ``bank_hashes``):
   with the matched video as its evidence.
 * ``benign``: false alarms a reviewer dismissed.  A new video found in one is
   recorded, and if the model flags it again the flag is suppressed, but only
-  when its face crops match the dismissed video's too: a face swap made *from*
-  a dismissed real video has the same frames around a different face, and
-  must still reach a reviewer.
+  when it scores no higher than the dismissed video did (plus
+  ``SUPPRESS_SCORE_MARGIN``): a face swap made *from* a dismissed real video
+  has the same frames around a different face, and must still reach a
+  reviewer.  (Face crops are compared too and recorded, but PDQ of a talking
+  face changes too fast between frames for the evidence crops of two copies,
+  taken at different moments, to decide anything.)
 
 A reviewer's decision moves the video's hashes into the bank its state calls
 for (:func:`record_decision`, inside the decision's transaction), so a
@@ -51,6 +54,8 @@ BANKS = (FAKE, BENIGN)
 BANK_OF_DECISION = {VideoState.CONFIRMED.value: FAKE, VideoState.DISMISSED.value: BENIGN}
 FRAME = "frame"
 FACE = "face"
+#: A re-flag of a dismissed video is suppressed only up to its old score plus this.
+SUPPRESS_SCORE_MARGIN = 0.1
 JSONL_FORMAT = "find-bank/1"
 CSV_FIELDS = ("signal_type", "signal", "bank", "content_id", "title", "source", "note", "added_at")
 
@@ -636,6 +641,15 @@ class Matcher:
             matches.append(Match(int(entry_id), bank, content_id, youtube_id, title, comparison))
         matches.sort(key=lambda m: (m.bank != FAKE, -m.query_share, -m.bank_share))
         return matches
+
+    def entry_score(self, entry_id: int) -> float | None:
+        """The model score of a banked video decided here (None: imported, or never scored)."""
+        with self.sessions() as session:
+            return session.scalar(
+                select(Video.score)
+                .join(BankEntry, BankEntry.video_id == Video.id)
+                .where(BankEntry.id == entry_id)
+            )
 
     def faces_match(self, entry_id: int, faces: Iterable[vpdq.Feature]) -> tuple[int, int] | None:
         """(face crops of the new video found among the entry's, crops compared), or ``None``

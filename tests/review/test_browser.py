@@ -137,6 +137,9 @@ def test_review_flow_in_a_real_browser(server, browser):
     _shot(page, "video.png")
 
     page.fill("textarea[name=note]", "lip sync is off; face swap")
+    page.click("#confirm-button")  # refused by the browser: no policy reason chosen yet
+    assert page.url == f"{base}/videos/vidTOPFAKE1"
+    page.select_option("select[name=reason]", "impersonation")
     page.click("#confirm-button")
     page.wait_for_url(f"{base}/queue")
     assert "vidTOPFAKE1 confirmed by alice" in page.inner_text(".flash")
@@ -178,4 +181,38 @@ def test_review_flow_in_a_real_browser(server, browser):
     assert anon.request.get(f"{base}/crops/1/0").status == 401
     anon.goto(f"{base}/videos/vidOTHER002")
     assert "/login" in anon.url
+    context.close()
+
+
+LONG_TITLE = "Deepfake" + "X" * 290  # one unbroken word: no space to wrap at
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_long_titles_never_break_the_layout(server, browser, width):
+    """Queue and video pages fit the window, phone or desktop, whatever the title."""
+    base, s = server
+    seed_video(s, "vidLONGTTL1", score=0.99, title=LONG_TITLE, channel="UC" + "L" * 22)
+    from bot import review
+
+    review.decide(session_factory(s), "vidOTHER002", "confirmed", "alice", reason="impersonation")
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/queue")
+    fits = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    inside = "e => e.getBoundingClientRect().right <= window.innerWidth + 0.5"
+    for url, title in (
+        ("/queue", "a.video-link >> nth=0"),
+        ("/videos/vidLONGTTL1", "h1.title"),
+        ("/queue?state=confirmed", "td.decided >> nth=0"),
+    ):
+        page.goto(base + url)
+        _shot(page, f"layout-{width}-{url.strip('/').replace('/', '-').replace('?', '-')}.png")
+        assert page.evaluate(fits), f"{url} is wider than {width} px"
+        assert page.locator(title).evaluate(inside), f"{title} leaves the window on {url}"
+    decided = page.inner_text("td.decided >> nth=0")
+    assert "alice" in decided and "UTC" in decided and "impersonation" in decided
     context.close()

@@ -570,14 +570,20 @@ class Matcher:
                 entries = np.concatenate(
                     [old.entries, np.array([r[1] for r in new_rows], np.int64)]
                 )
-                bits = np.concatenate([old.bits, vpdq.to_bits(r[2] for r in new_rows)])
+                new_bits = vpdq.to_bits(r[2] for r in new_rows)
+                bits = np.concatenate([old.bits, new_bits])
+                # New hashes belong to new entries (add_entry writes an entry with its hashes).
+                totals = {
+                    **old.totals,
+                    **_distinct_per_entry(entries[len(old.entries) :], new_bits),
+                }
             else:
                 all_rows = session.execute(hash_query.order_by(BankHash.id)).all()
                 meta = self._meta(session, None)
                 rows = np.array([r[0] for r in all_rows], np.int64)
                 entries = np.array([r[1] for r in all_rows], np.int64)
                 bits = vpdq.to_bits(r[2] for r in all_rows)
-            totals = _distinct_per_entry(entries, bits)
+                totals = _distinct_per_entry(entries, bits)
             self._snapshot = _Snapshot(stamp, rows, entries, bits, HashIndex(bits), meta, totals)
             self.last_refresh_s = time.perf_counter() - started
             log_event(
@@ -672,7 +678,11 @@ class Matcher:
 
 
 def _distinct_per_entry(entries: np.ndarray, bits: np.ndarray) -> dict[int, int]:
-    totals: dict[int, set[bytes]] = {}
-    for entry, row in zip(entries.tolist(), bits, strict=True):
-        totals.setdefault(entry, set()).add(row.tobytes())
-    return {entry: len(rows) for entry, rows in totals.items()}
+    """Distinct hashes per entry (vPDQ compares bags of distinct hashes), vectorised."""
+    if len(entries) == 0:
+        return {}
+    rows = np.concatenate([entries.astype(">i8").view(np.uint8).reshape(-1, 8), bits], axis=1)
+    unique = np.unique(np.ascontiguousarray(rows).view(f"V{rows.shape[1]}").ravel())
+    ids = unique.view(np.uint8).reshape(-1, rows.shape[1])[:, :8].copy().view(">i8").ravel()
+    values, counts = np.unique(ids, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))

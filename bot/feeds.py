@@ -307,24 +307,71 @@ def read_feeds(
     """Read the feeds that are due (all with ``force``), store new uploads, schedule the next.
 
     Channels that must be read through their playlist instead get ``playlist_due``;
-    the discover stage reads those with the Data API.
+    the discover stage reads those with the Data API.  The new uploads are stored
+    first, then every channel row is updated in one transaction: a crash in
+    between only means the same uploads are found (and ignored) again.
     """
     result = FeedPass()
     tasks = _due(sessions, now, force=force)
     fetch = [t for t in tasks if _feed_worth_trying(settings, t, now)]
-    for task in tasks:
-        if task not in fetch:  # feed still failing: the playlist stands in until its retry
-            _schedule_playlist(settings, sessions, task, now, result)
+    standing_in = [t for t in tasks if t not in fetch]  # failing feeds: the playlist's turn
     reads = reader.read_many([(t.channel_id, t.etag, t.last_modified) for t in fetch])
-    due = lookup_due(settings, now, at_once=not hold)
-    for task, read in zip(fetch, reads, strict=True):
+    outcomes = list(zip(fetch, reads, strict=True))
+
+    hidden: dict[int, bool] = {}
+    candidates: list[Candidate] = []
+    for task, read in outcomes:
         if read.status == "changed":
-            _apply_changed(settings, sessions, task, read, now, due, result)
-        elif read.status == "unchanged":
-            _apply_unchanged(settings, sessions, task, now, result)
-        elif read.status == "failed":
-            _apply_failed(settings, sessions, task, read, now, result)
-        # not_sent (paused after a 429): still due, tried at the next pass
+            entries, hidden[task.id] = _new_entries(task, read.entries)
+            candidates += [_candidate(task, e) for e in entries]
+    due = lookup_due(settings, now, at_once=not hold)
+    result.found = record_finds(settings, sessions, candidates, now, lookup_due=due)
+
+    failed: list[tuple[_FeedTask, str, int]] = []
+    with sessions.begin() as session:
+        ids = [t.id for t in tasks]
+        rows = {r.id: r for r in session.scalars(select(Channel).where(Channel.id.in_(ids)))}
+        for task in standing_in:
+            if task.id in rows:
+                _stand_in(settings, rows[task.id], task, now)
+                result.fallbacks.append(task.configured_as)
+        for task, read in outcomes:
+            row = rows.get(task.id)
+            if row is None:
+                continue
+            if read.status == "changed":
+                result.read += 1
+                if _apply_changed(settings, row, task, read, now, hidden=hidden[task.id]):
+                    result.fallbacks.append(task.configured_as)
+            elif read.status == "unchanged":
+                result.unchanged += 1
+                _apply_unchanged(settings, row, task, now)
+            elif read.status == "failed":
+                result.failed += 1
+                message = read.error or "feed read failed"
+                result.errors.append(f"channel {task.configured_as}: {message}")
+                failures = _apply_failed(settings, row, task, message, now)
+                if failures >= FALLBACK_AFTER:
+                    result.fallbacks.append(task.configured_as)
+                failed.append((task, message, failures))
+            # not_sent (paused after a 429): still due, tried at the next pass
+    for task, message, failures in failed:
+        log_event(
+            log,
+            "feeds.failed",
+            logging.WARNING,
+            channel=task.configured_as,
+            failures=failures,
+            error=message,
+        )
+    for task, _read in outcomes:
+        if hidden.get(task.id):
+            log_event(
+                log,
+                "feeds.fallback",
+                channel=task.configured_as,
+                reason="a full feed sharing nothing with the last read: the playlist is read too",
+            )
     if reads:
         log_event(
             log,
@@ -337,6 +384,17 @@ def read_feeds(
             new=len(result.found),
         )
     return result
+
+
+def _candidate(task: _FeedTask, entry: FeedEntry) -> Candidate:
+    return Candidate(
+        video_id=entry.video_id,
+        via=f"feed:{task.channel_id}",
+        published_at=entry.published_at,
+        title=entry.title,
+        channel_id=task.channel_id,
+        channel_title=entry.channel_title,
+    )
 
 
 def _due(sessions: sessionmaker[Session], now: datetime, *, force: bool) -> list[_FeedTask]:
@@ -420,125 +478,59 @@ def _new_entries(task: _FeedTask, entries: list[FeedEntry]) -> tuple[list[FeedEn
 
 def _apply_changed(
     settings: Settings,
-    sessions: sessionmaker[Session],
+    row: Channel,
     task: _FeedTask,
     read: FeedRead,
     now: datetime,
-    due: datetime,
-    result: FeedPass,
-) -> None:
-    new, hidden = _new_entries(task, read.entries)
-    inserted = record_finds(
-        settings,
-        sessions,
-        [
-            Candidate(
-                video_id=e.video_id,
-                via=f"feed:{task.channel_id}",
-                published_at=e.published_at,
-                title=e.title,
-                channel_id=task.channel_id,
-                channel_title=e.channel_title,
-            )
-            for e in new
-        ],
-        now,
-        lookup_due=due,
-    )
-    result.read += 1
-    result.found |= inserted
-    with sessions.begin() as session:
-        row = session.get(Channel, task.id)
-        if row is None:
-            return
-        row.feed_etag = (read.etag or "")[:200] or None
-        row.feed_last_modified = (read.last_modified or "")[:64] or None
-        row.feed_checked_at = row.feed_read_at = row.last_polled_at = now
-        row.feed_failures = 0
-        row.feed_seen = [e.video_id for e in read.entries]
-        row.feed_next_at = next_read_at(settings, now, push=task.push_active)
-        if row.last_error and row.last_error.startswith("feed"):
-            row.last_error = None
-        if hidden:
-            reason = (
-                f"feed listed {len(read.entries)} new uploads and none seen before: "
-                "more may be hidden beyond it"
-            )
-            row.playlist_due = reason
-            result.fallbacks.append(task.configured_as)
-            log_event(log, "feeds.fallback", channel=task.configured_as, reason=reason)
-        elif row.playlist_due is None and read.entries:
-            # The playlist cursor follows the feed, unless a playlist read is still owed:
-            # then it must stay where that read has to go back to.
-            row.last_seen_video_id = read.entries[0].video_id
+    *,
+    hidden: bool,
+) -> bool:
+    """A read with a body: new validators and ids; True when a playlist read is now owed."""
+    row.feed_etag = (read.etag or "")[:200] or None
+    row.feed_last_modified = (read.last_modified or "")[:64] or None
+    row.feed_checked_at = row.feed_read_at = row.last_polled_at = now
+    row.feed_failures = 0
+    row.feed_seen = [e.video_id for e in read.entries]
+    row.feed_next_at = next_read_at(settings, now, push=task.push_active)
+    if row.last_error and row.last_error.startswith("feed"):
+        row.last_error = None
+    if hidden:
+        row.playlist_due = (
+            f"feed listed {len(read.entries)} new uploads and none seen before: "
+            "more may be hidden beyond it"
+        )
+        return True
+    if row.playlist_due is None and read.entries:
+        # The playlist cursor follows the feed, unless a playlist read is still owed:
+        # then it must stay where that read has to go back to.
+        row.last_seen_video_id = read.entries[0].video_id
+    return False
 
 
-def _apply_unchanged(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    task: _FeedTask,
-    now: datetime,
-    result: FeedPass,
-) -> None:
-    result.unchanged += 1
-    with sessions.begin() as session:
-        row = session.get(Channel, task.id)
-        if row is None:
-            return
-        row.feed_checked_at = row.feed_read_at = row.last_polled_at = now
-        row.feed_failures = 0
-        row.feed_next_at = next_read_at(settings, now, push=task.push_active)
-        if row.last_error and row.last_error.startswith("feed"):
-            row.last_error = None
+def _apply_unchanged(settings: Settings, row: Channel, task: _FeedTask, now: datetime) -> None:
+    row.feed_checked_at = row.feed_read_at = row.last_polled_at = now
+    row.feed_failures = 0
+    row.feed_next_at = next_read_at(settings, now, push=task.push_active)
+    if row.last_error and row.last_error.startswith("feed"):
+        row.last_error = None
 
 
 def _apply_failed(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    task: _FeedTask,
-    read: FeedRead,
-    now: datetime,
-    result: FeedPass,
-) -> None:
-    """Record the error on the channel; from FALLBACK_AFTER failures on, owe a playlist read."""
-    result.failed += 1
-    message = read.error or "feed read failed"
-    result.errors.append(f"channel {task.configured_as}: {message}")
+    settings: Settings, row: Channel, task: _FeedTask, message: str, now: datetime
+) -> int:
+    """Record the error; from FALLBACK_AFTER failures on, owe a playlist read; the count."""
     failures = task.failures + 1
-    with sessions.begin() as session:
-        row = session.get(Channel, task.id)
-        if row is None:
-            return
-        row.feed_failures = failures
-        row.feed_checked_at = now
-        row.feed_next_at = next_read_at(settings, now, push=task.push_active)
-        row.last_error = message[:2000] if message.startswith("feed") else f"feed: {message}"
-        if failures >= FALLBACK_AFTER:
-            row.playlist_due = f"feed failed {failures} times in a row: {message}"[:300]
-            result.fallbacks.append(task.configured_as)
-    log_event(
-        log,
-        "feeds.failed",
-        logging.WARNING,
-        channel=task.configured_as,
-        failures=failures,
-        error=message,
-    )
+    row.feed_failures = failures
+    row.feed_checked_at = now
+    row.feed_next_at = next_read_at(settings, now, push=task.push_active)
+    row.last_error = (message if message.startswith("feed") else f"feed: {message}")[:2000]
+    if failures >= FALLBACK_AFTER:
+        row.playlist_due = f"feed failed {failures} times in a row: {message}"[:300]
+    return failures
 
 
-def _schedule_playlist(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    task: _FeedTask,
-    now: datetime,
-    result: FeedPass,
-) -> None:
+def _stand_in(settings: Settings, row: Channel, task: _FeedTask, now: datetime) -> None:
     """The feed is failing and its retry is not due: this turn, the playlist is read."""
-    with sessions.begin() as session:
-        row = session.get(Channel, task.id)
-        if row is None:
-            return
-        row.feed_next_at = next_read_at(settings, now, push=task.push_active)
-        if row.playlist_due is None:
-            row.playlist_due = f"feed failed {task.failures} times in a row; retried later"
-    result.fallbacks.append(task.configured_as)
+    row.feed_next_at = next_read_at(settings, now, push=task.push_active)
+    if row.playlist_due is None:
+        row.playlist_due = f"feed failed {task.failures} times in a row; retried later"

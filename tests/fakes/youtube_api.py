@@ -155,6 +155,9 @@ class FakeYouTubeState:
         self.feed_errors: list[ScriptedFeedError] = []
         #: channel id -> a document served instead of the real feed (hostile-feed tests)
         self.feed_documents: dict[str, bytes] = {}
+        #: channel id -> (the ids it was rendered from, document, Last-Modified, ETag):
+        #: a thousand channels read every few minutes re-render only what changed.
+        self._feed_cache: dict[str, tuple[tuple[str, ...], bytes, datetime, str]] = {}
 
     # --------------------------------------------------------------- setup
     def new_id(self, prefix: str = "", length: int = 11) -> str:
@@ -255,13 +258,17 @@ class FakeYouTubeState:
             return [r for r in self.feed_requests if channel_id in (None, r.channel_id)]
 
     # ---------------------------------------------------------------- feeds
-    def feed_document(self, channel: FakeChannel) -> tuple[bytes, datetime]:
-        """The channel's feed as youtube.com renders it, and its Last-Modified time."""
+    def feed_document(self, channel: FakeChannel) -> tuple[bytes, datetime, str]:
+        """The channel's feed as youtube.com renders it, its Last-Modified time and ETag."""
         uploads = [
             self.videos[vid]
             for vid in channel.uploads
             if self._visible(self.videos[vid]) and self.videos[vid].privacy == "public"
         ][:FEED_SIZE]
+        key = tuple(f"{v.id}:{v.title}" for v in uploads)
+        cached = self._feed_cache.get(channel.id)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2], cached[3]
         entries = [
             feed_entry(
                 v.id,
@@ -275,7 +282,10 @@ class FakeYouTubeState:
         ]
         created = datetime(2015, 1, 1, tzinfo=UTC)
         modified = uploads[0].published_at if uploads else created
-        return channel_feed(channel.id, channel.title, entries, created=created), modified
+        body = channel_feed(channel.id, channel.title, entries, created=created)
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        self._feed_cache[channel.id] = (key, body, modified, etag)
+        return body, modified, etag
 
     def handle_feed(
         self, params: dict[str, str], headers: dict[str, str]
@@ -297,8 +307,7 @@ class FakeYouTubeState:
             return 404, {}, b"<html>Not Found</html>"
         if channel_id in self.feed_documents:
             return 200, {"Content-Type": "text/xml; charset=UTF-8"}, self.feed_documents[channel_id]
-        body, modified = self.feed_document(channel)
-        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        body, modified, etag = self.feed_document(channel)
         out = {
             "Content-Type": "text/xml; charset=UTF-8",
             "ETag": etag,

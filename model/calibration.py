@@ -89,9 +89,20 @@ def calibrate_temperature(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 
 
 def choose_threshold(
-    labels: np.ndarray, scores: np.ndarray, target_recall: float = 0.9
+    labels: np.ndarray,
+    scores: np.ndarray,
+    target_recall: float = 0.9,
+    max_false_alarm_rate: float | None = None,
 ) -> tuple[float, dict]:
-    """The decision threshold by the rule in the module docstring, plus how it was chosen."""
+    """The decision threshold by the rule in the module docstring, plus how it was chosen.
+
+    With ``max_false_alarm_rate`` the rule is a false-alarm budget instead:
+    the lowest threshold (highest recall) whose share of real items flagged
+    is within the budget.  A weak model cannot reach the target recall
+    without flagging most real videos, and a queue that is mostly false
+    alarms is not reviewed at all; the budget keeps it usable and the
+    manifest reports the recall it costs.
+    """
     if not 0 < target_recall <= 1:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
     y = np.asarray(labels).astype(int).ravel()
@@ -99,6 +110,8 @@ def choose_threshold(
     positives, negatives = int(y.sum()), int((1 - y).sum())
     if positives == 0 or negatives == 0:
         return 0.5, {"rule": "default", "reason": "validation data lacks a class"}
+    if max_false_alarm_rate is not None:
+        return _false_alarm_threshold(y, s, max_false_alarm_rate)
     best: tuple[float, float, float] | None = None  # (precision, threshold, recall)
     for t in np.unique(s):
         pred = s >= t
@@ -115,4 +128,25 @@ def choose_threshold(
         "target_recall": target_recall,
         "recall": best[2],
         "precision": best[0],
+    }
+
+
+def _false_alarm_threshold(y: np.ndarray, s: np.ndarray, budget: float) -> tuple[float, dict]:
+    if not 0 <= budget < 1:
+        raise ValueError(f"max_false_alarm_rate must be in [0, 1), got {budget}")
+    real = np.sort(s[y == 0])
+    # Flag scores >= t: at most floor(budget * n_real) real items may reach t.
+    allowed = int(np.floor(budget * real.size))
+    # The smallest t above the (n_real - allowed)-th real score keeps within budget.
+    cut = real[real.size - allowed - 1] if allowed < real.size else -np.inf
+    threshold = float(np.nextafter(cut, np.inf)) if np.isfinite(cut) else float(s.min())
+    threshold = min(max(threshold, 0.0), 1.0)
+    pred = s >= threshold
+    recall = float(np.sum(pred & (y == 1)) / max(1, int(y.sum())))
+    false_alarms = float(np.sum(pred & (y == 0)) / real.size)
+    return threshold, {
+        "rule": "false_alarm_budget",
+        "max_false_alarm_rate": budget,
+        "false_alarm_rate": false_alarms,
+        "recall": recall,
     }

@@ -78,6 +78,9 @@ class TrainConfig:
     min_crops_per_video: int = 2
     pair_diff_threshold: float = 4.0
     target_recall: float = 0.9
+    #: If set, the threshold keeps validation false alarms within this share
+    #: instead of reaching ``target_recall`` (see ``choose_threshold``).
+    max_false_alarm_rate: float | None = None
     steps_per_epoch: int | None = None
     cache_dir: str | None = None
     #: Cache crops at this size (>= the input size) and shrink them when read,
@@ -142,7 +145,16 @@ class TrainConfig:
 
     # Fields that may differ between a run and its --resume.
     RESUMABLE = frozenset(
-        {"verbose", "epochs", "tensorboard", "version", "only_candidates", "ensemble", "terms"}
+        {
+            "verbose",
+            "epochs",
+            "tensorboard",
+            "version",
+            "only_candidates",
+            "ensemble",
+            "terms",
+            "max_false_alarm_rate",
+        }
     )
 
 
@@ -696,7 +708,7 @@ def _write_bundle(
     val_probs = ensemble_probabilities(val_logits[kept], temperature)
     _, val_video_labels, val_video_scores = video_level(val_videos, val_labels, val_probs)
     threshold, threshold_info = choose_threshold(
-        val_video_labels, val_video_scores, config.target_recall
+        val_video_labels, val_video_scores, config.target_recall, config.max_false_alarm_rate
     )
     metrics = {"validation": level_metrics(val_videos, val_labels, val_probs, threshold)}
     if test is not None:

@@ -107,6 +107,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         default=0.9,
         help="threshold rule: highest precision with at least this recall on validation videos",
     )
+    g.add_argument(
+        "--max-false-alarm-rate",
+        type=float,
+        metavar="SHARE",
+        help="threshold rule instead: flag as much as possible while at most this share of "
+        "real validation videos is flagged (a usable queue for a weak model)",
+    )
     g = p.add_argument_group("data preparation")
     g.add_argument("--val-fraction", type=float, default=0.15)
     g.add_argument("--test-fraction", type=float, default=0.15)

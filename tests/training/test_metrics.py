@@ -132,6 +132,20 @@ def test_threshold_rule_target_recall_then_precision():
     assert choose_threshold([1, 1], [0.2, 0.3])[0] == 0.5  # one class: default
 
 
+def test_threshold_rule_false_alarm_budget_flags_as_much_as_the_budget_allows():
+    # Reals 0.05 .. 0.95 (ten): a 20 % budget lets the two highest (0.85, 0.95) through.
+    reals = [round(0.1 * i + 0.05, 2) for i in range(10)]
+    fakes = [0.8, 0.7, 0.97]
+    labels, scores = [0] * 10 + [1] * 3, reals + fakes
+    t, info = choose_threshold(labels, scores, max_false_alarm_rate=0.2)
+    assert 0.75 < t < 0.8 and info["rule"] == "false_alarm_budget"
+    assert info["false_alarm_rate"] == 0.2 and info["recall"] == pytest.approx(2 / 3)
+    # No budget at all: nothing real may be flagged.
+    t, info = choose_threshold(labels, scores, max_false_alarm_rate=0.0)
+    assert 0.95 < t < 0.97 and info["false_alarm_rate"] == 0.0
+    assert info["recall"] == pytest.approx(1 / 3)
+
+
 def test_separated_validation_leaves_the_temperature_at_one():
     from model.calibration import calibrate_temperature
 

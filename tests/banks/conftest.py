@@ -116,3 +116,16 @@ def fake_hashes(seed: int, n: int = 12) -> list:
         vpdq.Feature(rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex(), 100, float(i))
         for i in range(n)
     ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``bot.cli.main`` configures the root logger onto capsys's stream; undo it after the test
+    (a later test would otherwise log into a closed stream)."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

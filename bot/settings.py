@@ -48,9 +48,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``FIND_CHANNELS=none``: watch nothing, on purpose (a reload refuses to empty the
 #: watchlist without it, see bot/reload.py).
 NO_CHANNELS = "none"
-SECRET_SETTINGS = frozenset(
-    {"youtube_api_key", "web_secret_key", "webhook_url", "websub_secret"}
-)
+SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url", "websub_secret"})
 #: HMAC keys shorter than this are refused: the push secret signs what the hub sends us.
 MIN_SECRET_LENGTH = 16
 
@@ -116,7 +114,7 @@ class Settings:
     watch_nothing: bool = False
     poll_interval_s: int = 900
     quota_daily_budget: int = 10_000
-    enrich_wait_s: int = 3600
+    enrich_wait_s: int = 3 * 3600
     #: Percent of the daily budget reserved for search.list (when queries are configured);
     #: the rest is the channels' (resolution, videos.list lookups, playlist reads).
     search_share: int = 50
@@ -543,7 +541,7 @@ def load_settings(
         raise SettingsError(
             f"{env_name('websub_callback_url')} is set but {env_name('websub_secret')} is not: "
             "push notifications are signed with it; set a random value of at least "
-            f"{MIN_SECRET_LENGTH} characters (e.g. python -c \"import secrets; "
+            f'{MIN_SECRET_LENGTH} characters (e.g. python -c "import secrets; '
             'print(secrets.token_urlsafe(32))")'
         )
     return Settings(**values)

@@ -274,7 +274,7 @@ class Receiver:
         topic = params.get("hub.topic", "")
         challenge = params.get("hub.challenge", "")
         if not CHANNEL_ID_RE.match(channel_id) or topic != topic_url(channel_id):
-            return self._refuse(404, channel_id, "verification for an unknown topic", mode=mode)
+            return self.refuse(404, channel_id, "verification for an unknown topic", mode=mode)
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.scalars(select(Channel).where(Channel.youtube_id == channel_id)).first()
@@ -286,10 +286,10 @@ class Receiver:
                     log_event(log, "websub.denied", logging.WARNING, channel=channel_id)
                 return 200, ""
             if not challenge or len(challenge) > 1000:
-                return self._refuse(400, channel_id, "verification without a usable challenge")
+                return self.refuse(400, channel_id, "verification without a usable challenge")
             if mode == "subscribe":
                 if row is None or not row.active or row.push_state not in ("subscribing", "active"):
-                    return self._refuse(404, channel_id, "subscription we did not ask for")
+                    return self.refuse(404, channel_id, "subscription we did not ask for")
                 lease = _lease_s(params.get("hub.lease_seconds"))
                 row.push_state = "active"
                 row.push_requested_at = row.push_requested_at or now
@@ -299,34 +299,34 @@ class Receiver:
                 return 200, challenge
             if mode == "unsubscribe":
                 if row is not None and row.active and row.push_state != "unsubscribing":
-                    return self._refuse(404, channel_id, "unsubscription we did not ask for")
+                    return self.refuse(404, channel_id, "unsubscription we did not ask for")
                 if row is not None:
                     row.push_state = "unsubscribed"
                     row.push_expires_at = None
                 log_event(log, "websub.unsubscribed", channel=channel_id)
                 return 200, challenge
-        return self._refuse(400, channel_id, "verification with an unknown hub.mode", mode=mode)
+        return self.refuse(400, channel_id, "verification with an unknown hub.mode", mode=mode)
 
     # ---------------------------------------------------- notification
     def notify(self, channel_id: str, body: bytes, signature: str | None) -> tuple[int, str]:
         """The hub's POST: check the signature and the document, store new uploads."""
         if not CHANNEL_ID_RE.match(channel_id):
-            return self._refuse(404, channel_id, "notification for no channel")
+            return self.refuse(404, channel_id, "notification for no channel")
         with self.sessions() as session:
             row = session.scalars(select(Channel).where(Channel.youtube_id == channel_id)).first()
             subscribed = row is not None and row.push_state in ("active", "subscribing")
             watched = row is not None and row.active
         if not subscribed:
             # 410 tells a hub to drop a subscription we no longer want.
-            return self._refuse(410, channel_id, "notification without a subscription")
+            return self.refuse(410, channel_id, "notification without a subscription")
         ok, why = signature_ok(subscription_secret(self.settings, channel_id), body, signature)
         if not ok:
-            return self._refuse(403, channel_id, f"forged or corrupted notification: {why}")
+            return self.refuse(403, channel_id, f"forged or corrupted notification: {why}")
         what = f"push notification for {channel_id}"
         try:
             entries = parse_youtube_atom(body, channel_id, what=what)
         except FeedError as exc:
-            return self._refuse(400, channel_id, str(exc))
+            return self.refuse(400, channel_id, str(exc))
         now = self.clock()
         recent = [e for e in entries if e.published_at and now - e.published_at <= MAX_ENTRY_AGE]
         inserted: set[str] = set()
@@ -363,7 +363,7 @@ class Receiver:
         return 204, ""
 
     @staticmethod
-    def _refuse(status: int, channel_id: str, reason: str, **fields: Any) -> tuple[int, str]:
+    def refuse(status: int, channel_id: str, reason: str, **fields: Any) -> tuple[int, str]:
         log_event(
             log,
             "websub.refused",
@@ -411,7 +411,7 @@ def create_app(settings: Settings, *, clock: Any = utcnow) -> Any:
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_NOTIFICATION_BYTES:
-                status, _ = receiver._refuse(413, channel_id, "notification over the size limit")
+                status, _ = receiver.refuse(413, channel_id, "notification over the size limit")
                 return Response(status_code=status)
         status, text = await run_in_threadpool(
             receiver.notify, channel_id, bytes(body), request.headers.get("X-Hub-Signature")

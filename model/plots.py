@@ -35,7 +35,8 @@ def roc_plot(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Pa
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC", xlim=(0, 1))
     ax.set_ylim(0, 1.01)
-    ax.legend(loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # real-only footage has no curve to label
+        ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -157,12 +157,17 @@ def write_bundle(
         "training": _json_safe(training),
         "metrics": _json_safe(metrics),
     }
+    _write_manifest(directory, manifest)
+    return directory
+
+
+def _write_manifest(directory: Path, manifest: dict) -> None:
+    """Write ``manifest.json`` atomically: a reader sees the old manifest or the new one."""
     text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".json")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(tmp, directory / MANIFEST)
-    return directory
 
 
 def update_manifest(path: str | Path, changes: dict) -> dict:
@@ -176,11 +181,7 @@ def update_manifest(path: str | Path, changes: dict) -> dict:
         raise ValueError(f"cannot change {sorted(protected & set(changes))} of a bundle")
     directory = bundle_directory(path)
     manifest = {**read_manifest(directory), **_json_safe(changes)}
-    text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, directory / MANIFEST)
+    _write_manifest(directory, manifest)
     return manifest
 
 

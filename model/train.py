@@ -362,7 +362,7 @@ def make_loss(config: TrainConfig):
     return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
 
 
-def _val_batches(config: TrainConfig, data: PreparedData):
+def _val_batches(config: TrainConfig, spec: ArchSpec, data: PreparedData):
     """Validation batches, the same for every candidate and for the ensemble.
 
     When every candidate is SBI-trained and validation has no real fakes,
@@ -379,7 +379,7 @@ def _val_batches(config: TrainConfig, data: PreparedData):
         seed=config.seed + 10_000,
         shuffle=False,
         sbi=val_sbi,
-        size=resolve_arch(config).input_size,
+        size=spec.input_size,
     )
 
 
@@ -523,7 +523,7 @@ def train_candidate(
         steps=config.steps_per_epoch,
         size=spec.input_size,
     )
-    val_batches = _val_batches(config, data)
+    val_batches = _val_batches(config, spec, data)
     steps = len(train_batches) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(1, steps), alpha=0.05
@@ -564,7 +564,7 @@ def train_candidate(
         ),
     )
     model.save_weights(final_file)
-    val_logits, val_labels, _ = collect_logits([model], _val_batches(config, data))
+    val_logits, val_labels, _ = collect_logits([model], _val_batches(config, spec, data))
     auc = roc_auc(val_labels, val_logits[0])
     result = {
         "index": index,
@@ -629,7 +629,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult | None:
     results = [result for _, result in trained]
 
     # Logits of every candidate once; single-model bundles and the ensemble reuse them.
-    val = collect_logits(models, _val_batches(config, data))
+    val = collect_logits(models, _val_batches(config, spec, data))
     test = None
     if data.refs["test"]:
         from model.batches import CropBatches

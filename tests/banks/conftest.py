@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_DATA
+from tests.daemon.helpers import write_tiny_bundle
 
 REAL_VIDEOS = SHARED_DATA / "real-videos"
 #: Three ~10 s clips of different people and sets, and a fourth one for "unrelated".
@@ -86,23 +87,7 @@ def real_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained bundle: the analyse stage's plumbing, not its judgement."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from model.bundle import write_bundle
-    from model.classifier import ArchSpec, build_classifier
-
-    spec = ArchSpec("xception_compact", 64, 0.125, 1)
-    return write_bundle(
-        tmp_path_factory.mktemp("bundle") / "tiny",
-        [build_classifier(spec, seed=1)],
-        spec,
-        threshold=0.5,
-        name="tiny-bank-test",
-        version="0.0.1",
-        training={"data": "none: untrained test model"},
-        metrics={"auc": None},
-    )
+    return write_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny", "tiny-bank-test")
 
 
 def fake_hashes(seed: int, n: int = 12) -> list:

@@ -11,7 +11,6 @@ score.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from sqlalchemy import select, update
 
 from bot import review
 from bot.analyse import MATCH_VERDICT, Analyser
-from bot.db import session_factory, session_scope
+from bot.db import session_factory
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
-from bot.store import Analysis, BankMatch, Video, VideoState
+from bot.store import Analysis, BankMatch, Video
 from tests.banks.conftest import ffmpeg
 from tests.conftest import make_settings
+from tests.daemon.helpers import add_downloaded_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -35,22 +35,6 @@ def _settings(tmp_path: Path, bundle: Path, **env: str) -> Settings:
     s = make_settings(tmp_path, FIND_MODEL_BUNDLE=str(bundle), FIND_FRAMES_PER_VIDEO="4", **env)
     db.upgrade(s)
     return s
-
-
-def _downloaded(settings: Settings, youtube_id: str, source: Path, **columns) -> None:
-    target = settings.media_dir / "videos" / f"{youtube_id}.mp4"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target)
-    with session_scope(settings) as session:
-        session.add(
-            Video(
-                youtube_id=youtube_id,
-                title=f"title {youtube_id}",
-                state=VideoState.DOWNLOADED.value,
-                media_path=str(target.relative_to(settings.media_dir)),
-                **columns,
-            )
-        )
 
 
 def _analyse(settings: Settings, analyser: Analyser) -> None:
@@ -75,13 +59,13 @@ def test_reuploads_are_flagged_and_known_false_alarms_are_not(
     sessions = session_factory(settings)
 
     # 1. The long video is flagged by the model and confirmed: it enters the fake bank.
-    _downloaded(settings, "vidLONGFAKE", real_clips["long"])
+    add_downloaded_video(settings, "vidLONGFAKE", real_clips["long"])
     _analyse(settings, analyser)
     assert _video(settings, "vidLONGFAKE")[0].state == "flagged"
     review.decide(sessions, "vidLONGFAKE", "confirmed", "alice", reason="impersonation")
 
     # 2. A clip of it, cut at 12.36 s, resized and re-encoded: flagged with no model run.
-    _downloaded(settings, "vidREUPLOAD", real_clips["cut"])
+    add_downloaded_video(settings, "vidREUPLOAD", real_clips["cut"])
     _analyse(settings, analyser)
     video, analyses, [match] = _video(settings, "vidREUPLOAD")
     assert (video.state, video.verdict, video.score) == ("flagged", MATCH_VERDICT, None)
@@ -99,14 +83,14 @@ def test_reuploads_are_flagged_and_known_false_alarms_are_not(
     assert first.youtube_id == "vidREUPLOAD" and first.known_fake, "re-uploads come first"
 
     # 3. Another video is dismissed; a re-encoded copy of it is not flagged again.
-    _downloaded(settings, "vidREALONE1", real_clips["unrelated"])
+    add_downloaded_video(settings, "vidREALONE1", real_clips["unrelated"])
     _analyse(settings, analyser)
     assert _video(settings, "vidREALONE1")[0].state == "flagged"
     review.decide(sessions, "vidREALONE1", "dismissed", "bob", reason="not manipulated")
     copy = tmp_path / "copy.mp4"
     ffmpeg("-i", str(real_clips["unrelated"]), "-vf", "scale=512:288", "-c:v", "libx264",
            "-crf", "30", "-an", str(copy))  # fmt: skip
-    _downloaded(settings, "vidREALCOPY", copy)
+    add_downloaded_video(settings, "vidREALCOPY", copy)
     _analyse(settings, analyser)
     video, [analysis], [match] = _video(settings, "vidREALCOPY")
     assert analysis.verdict == "fake", "the threshold-0 model would flag it"
@@ -118,7 +102,7 @@ def test_reuploads_are_flagged_and_known_false_alarms_are_not(
     #    (a face swap made from it?) reach a reviewer again.
     with sessions.begin() as session:
         session.execute(update(Video).where(Video.youtube_id == "vidREALONE1").values(score=-1.0))
-    _downloaded(settings, "vidREALCOP2", copy)
+    add_downloaded_video(settings, "vidREALCOP2", copy)
     _analyse(settings, analyser)
     video, _analyses, [match] = _video(settings, "vidREALCOP2")
     assert (match.bank, match.outcome, video.state) == ("benign", "recorded", "flagged")
@@ -131,8 +115,8 @@ def test_declared_synthetic_videos_are_queued_when_asked(
         tmp_path, tiny_bundle_dir, FIND_SCORE_THRESHOLD="1", FIND_DECLARED_SYNTHETIC="review"
     )
     analyser = Analyser(settings)
-    _downloaded(settings, "vidDECLARED", real_clips["cut"], declared_synthetic=True)
-    _downloaded(settings, "vidNOTDECL1", real_clips["unrelated"], declared_synthetic=False)
+    add_downloaded_video(settings, "vidDECLARED", real_clips["cut"], declared_synthetic=True)
+    add_downloaded_video(settings, "vidNOTDECL1", real_clips["unrelated"], declared_synthetic=False)
     _analyse(settings, analyser)
     _analyse(settings, analyser)
     assert _video(settings, "vidDECLARED")[0].state == "flagged"

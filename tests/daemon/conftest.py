@@ -1,9 +1,9 @@
 """Fixtures for the daemon tests: a tiny real model bundle and synthetic face videos.
 
-No trained default bundle exists, so the analyse-stage tests build a tiny,
-untrained one (64 px Xception, one middle block) with the detection engine's
-own ``write_bundle``; with ``FIND_SCORE_THRESHOLD=0`` every video with a face
-is flagged, which is what the plumbing tests need.
+The analyse-stage tests do not depend on the shipped default bundle: they
+build a tiny, untrained one (``tests.daemon.helpers.write_tiny_bundle``); with
+``FIND_SCORE_THRESHOLD=0`` every video with a face is flagged, which is what
+the plumbing tests need.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.daemon.helpers import write_tiny_bundle
+
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
@@ -31,20 +33,7 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from model.bundle import write_bundle
-    from model.classifier import ArchSpec, build_classifier
-
-    spec = ArchSpec("xception_compact", 64, 0.125, 1)
-    return write_bundle(
-        tmp_path_factory.mktemp("bundle") / "tiny",
-        [build_classifier(spec, seed=1)],
-        spec,
-        threshold=0.5,
-        name="tiny-daemon-test",
-        version="0.0.1",
-        training={"data": "none: untrained test model"},
-        metrics={"auc": None},
-    )
+    return write_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny", "tiny-daemon-test")
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,48 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> int:
         proc.kill()
         proc.wait()
         raise AssertionError(f"process {proc.pid} ignored SIGTERM for {timeout}s") from None
+
+
+def write_tiny_bundle(directory: Path, name: str) -> Path:
+    """A tiny untrained bundle (64 px Xception, one middle block) written by ``write_bundle``.
+
+    The analyse-stage tests check plumbing, not judgement: with
+    ``FIND_SCORE_THRESHOLD=0`` every video with a face is flagged.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from model.bundle import write_bundle
+    from model.classifier import ArchSpec, build_classifier
+
+    spec = ArchSpec("xception_compact", 64, 0.125, 1)
+    return write_bundle(
+        directory,
+        [build_classifier(spec, seed=1)],
+        spec,
+        threshold=0.5,
+        name=name,
+        version="0.0.1",
+        training={"data": "none: untrained test model"},
+        metrics={"auc": None},
+    )
+
+
+def add_downloaded_video(settings: Any, youtube_id: str, source: Path, **columns: Any) -> None:
+    """A video as the download stage leaves it: file under media_dir, state downloaded."""
+    import shutil
+
+    from bot.db import session_scope
+    from bot.store import Video, VideoState
+
+    target = settings.media_dir / "videos" / f"{youtube_id}.mp4"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    with session_scope(settings) as session:
+        session.add(
+            Video(
+                youtube_id=youtube_id,
+                title=f"title {youtube_id}",
+                state=VideoState.DOWNLOADED.value,
+                media_path=str(target.relative_to(settings.media_dir)),
+                **columns,
+            )
+        )

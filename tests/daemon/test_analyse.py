@@ -17,6 +17,7 @@ from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
 from bot.store import Analysis, Video, VideoFingerprint, VideoState
 from tests.conftest import make_settings
+from tests.daemon.helpers import add_downloaded_video
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +31,6 @@ def _settings(tmp_path: Path, db_url: str, bundle: Path, **env: str) -> Settings
     return s
 
 
-def _downloaded(settings: Settings, youtube_id: str, source: Path) -> None:
-    """A video as the download stage leaves it: file under media_dir, state downloaded."""
-    target = settings.media_dir / "videos" / f"{youtube_id}.mp4"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target)
-    with session_scope(settings) as session:
-        session.add(
-            Video(
-                youtube_id=youtube_id,
-                title=f"title {youtube_id}",
-                state=VideoState.DOWNLOADED.value,
-                media_path=str(target.relative_to(settings.media_dir)),
-            )
-        )
-
-
 def _get(settings: Settings, youtube_id: str) -> Video:
     with session_scope(settings) as session:
         video = session.scalars(select(Video).where(Video.youtube_id == youtube_id)).one()
@@ -57,8 +42,8 @@ def test_flagged_video_gets_analysis_crops_and_bundle_id(
     tmp_path: Path, db_url: str, tiny_bundle_dir: Path, face_videos: dict[str, Path]
 ) -> None:
     settings = _settings(tmp_path, db_url, tiny_bundle_dir, FIND_SCORE_THRESHOLD="0")
-    _downloaded(settings, "face0000001", face_videos["face"])
-    _downloaded(settings, "empty000001", face_videos["empty"])
+    add_downloaded_video(settings, "face0000001", face_videos["face"])
+    add_downloaded_video(settings, "empty000001", face_videos["empty"])
     queue = WorkQueue(session_factory(settings), lease_s=60)
     analyser = Analyser(settings)
     assert run_one(queue, "analyse", "t/analyse-0", analyser) is not None
@@ -121,7 +106,7 @@ def test_real_below_threshold_is_analysed_not_flagged(
     settings = _settings(
         tmp_path, sqlite_settings.database_url, tiny_bundle_dir, FIND_SCORE_THRESHOLD="1"
     )
-    _downloaded(settings, "face0000002", face_videos["face"])
+    add_downloaded_video(settings, "face0000002", face_videos["face"])
     queue = WorkQueue(session_factory(settings), lease_s=60)
     run_one(queue, "analyse", "w", Analyser(settings))
     video = _get(settings, "face0000002")
@@ -133,7 +118,7 @@ def test_undecodable_file_is_skipped_with_kind_decode(
     sqlite_settings: Settings, tmp_path: Path, tiny_bundle_dir: Path, face_videos: dict[str, Path]
 ) -> None:
     settings = _settings(tmp_path, sqlite_settings.database_url, tiny_bundle_dir)
-    _downloaded(settings, "corrupt0001", face_videos["corrupt"])
+    add_downloaded_video(settings, "corrupt0001", face_videos["corrupt"])
     queue = WorkQueue(session_factory(settings), lease_s=60)
     run_one(queue, "analyse", "w", Analyser(settings))
     video = _get(settings, "corrupt0001")
@@ -145,7 +130,7 @@ def test_missing_file_is_retried_then_fails_never_loops(
     sqlite_settings: Settings, tmp_path: Path, tiny_bundle_dir: Path, face_videos: dict[str, Path]
 ) -> None:
     settings = _settings(tmp_path, sqlite_settings.database_url, tiny_bundle_dir)
-    _downloaded(settings, "gone0000001", face_videos["face"])
+    add_downloaded_video(settings, "gone0000001", face_videos["face"])
     (settings.media_dir / "videos" / "gone0000001.mp4").unlink()
     queue = WorkQueue(session_factory(settings), lease_s=60, max_attempts=2)
     analyser = Analyser(settings)
@@ -165,7 +150,7 @@ def test_new_bundle_adds_analyses_never_overwrites(
     settings = _settings(
         tmp_path, sqlite_settings.database_url, tiny_bundle_dir, FIND_SCORE_THRESHOLD="0"
     )
-    _downloaded(settings, "face0000003", face_videos["face"])
+    add_downloaded_video(settings, "face0000003", face_videos["face"])
     queue = WorkQueue(session_factory(settings), lease_s=60)
     run_one(queue, "analyse", "w", Analyser(settings))
 
@@ -232,8 +217,8 @@ def test_webhook_fires_after_commit_for_flagged_videos(
             FIND_SCORE_THRESHOLD="0",
             FIND_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/hook",
         )
-        _downloaded(settings, "face0000004", face_videos["face"])
-        _downloaded(settings, "empty000004", face_videos["empty"])
+        add_downloaded_video(settings, "face0000004", face_videos["face"])
+        add_downloaded_video(settings, "empty000004", face_videos["empty"])
         queue = WorkQueue(session_factory(settings), lease_s=60)
         analyser = Analyser(settings)
         _Hook.received.clear()
@@ -269,7 +254,7 @@ def test_a_truncated_download_is_a_partial_analysis(
         FIND_SCORE_THRESHOLD="0",
         FIND_FRAMES_PER_VIDEO="32",
     )
-    _downloaded(settings, "cutvideo001", truncated_face_video(tmp_path / "cut.avi"))
+    add_downloaded_video(settings, "cutvideo001", truncated_face_video(tmp_path / "cut.avi"))
     run_one(WorkQueue(session_factory(settings), lease_s=60), "analyse", "w", Analyser(settings))
     video = _get(settings, "cutvideo001")
     [analysis] = video.analyses

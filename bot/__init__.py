@@ -1,3 +1,7 @@
 """FIND bot: discover, download, analyse, flag and review YouTube videos."""
 
+from bot import compat
+
 __version__ = "0.1.0"
+
+compat.install()

@@ -1,0 +1,58 @@
+"""Old import paths that still work after the modules behind them moved.
+
+Scripts written against an earlier layout (``from bot.discover import
+discover_once``, ``import model.train``) keep running for one more release:
+importing an old name gives the module at its new home (the same object, so
+patching either name patches both) and a ``DeprecationWarning`` that names
+the new path.  CHANGELOG.md lists every move; remove the entries in
+:data:`MOVED` at the release it announces.
+
+This is an import hook rather than a re-exporting stub per old file, so the
+folders show only the current layout and no code lives in two places.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import warnings
+from types import ModuleType
+
+#: Old module path -> its new home.  Both packages (``bot``, ``model``) install the hook.
+MOVED: dict[str, str] = {}
+
+#: The release that drops the old paths (CHANGELOG.md says the same).
+REMOVED_IN = "0.3.0"
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers imports of a name in :data:`MOVED` with the module at its new home."""
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        new = MOVED[spec.name]
+        warnings.warn(
+            f"{spec.name} moved to {new} (the old path goes in {REMOVED_IN}; see CHANGELOG.md)",
+            DeprecationWarning,
+            # warnings.warn skips importlib's frames when it counts: 2 is the import statement.
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the new module is already imported."""
+
+
+def install() -> None:
+    """Put the hook on ``sys.meta_path`` once (idempotent: both packages call it)."""
+    if not any(isinstance(f, _MovedModuleFinder) for f in sys.meta_path):
+        sys.meta_path.append(_MovedModuleFinder())

@@ -22,7 +22,21 @@ import warnings
 from types import ModuleType
 
 #: Old module path -> its new home.  Both packages (``bot``, ``model``) install the hook.
-MOVED: dict[str, str] = {}
+MOVED: dict[str, str] = {
+    # Issue 14: training and evaluation left the engine's folder.
+    "model.datasets": "model.training.datasets",
+    "model.splits": "model.training.splits",
+    "model.cache": "model.training.cache",
+    "model.curation": "model.training.curation",
+    "model.augment": "model.training.augment",
+    "model.sbi": "model.training.sbi",
+    "model.batches": "model.training.batches",
+    "model.train": "model.training.train",
+    "model.calibration": "model.training.calibration",
+    "model.evaluate": "model.training.evaluate",
+    "model.metrics": "model.training.metrics",
+    "model.plots": "model.training.plots",
+}
 
 #: The release that drops the old paths (CHANGELOG.md says the same).
 REMOVED_IN = "0.3.0"

@@ -63,7 +63,8 @@ DECIDABLE_STATES = (
     VideoState.CONFIRMED.value,
     VideoState.DISMISSED.value,
 )
-#: Export label of each final decision (contract with ``model.datasets.load_review_export``).
+#: Export label of each final decision
+#: (contract with ``model.training.datasets.load_review_export``).
 LABELS = {VideoState.CONFIRMED.value: "fake", VideoState.DISMISSED.value: "real"}
 MAX_NOTE_CHARS = 4000
 MAX_PAGE_SIZE = 500

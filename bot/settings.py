@@ -87,6 +87,7 @@ def default_data_dir() -> Path:
 
 
 def project_root() -> Path:
+    """The repository (or installed source) root: the folder holding ``bot/`` and ``model/``."""
     return Path(__file__).resolve().parent.parent
 
 

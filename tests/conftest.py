@@ -7,6 +7,7 @@ never see each other's rows and can run against a shared server.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,18 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Undo a CLI test's ``configure_logging``: its handler writes to that test's captured stderr,
+    which is closed by the time a later test logs or flushes."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FIND_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))

@@ -202,8 +202,8 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from model.metrics import format_summary
-    from model.train import config_from_args, train
+    from model.training.metrics import format_summary
+    from model.training.train import config_from_args, train
 
     _setup_logging(args.quiet)
     args.verbose = 2 if args.quiet else 1
@@ -231,8 +231,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from model.evaluate import evaluate
-    from model.metrics import format_summary
+    from model.training.evaluate import evaluate
+    from model.training.metrics import format_summary
 
     _setup_logging(args.quiet)
     report = evaluate(

@@ -13,9 +13,8 @@ import json
 import pytest
 
 from bot.cli import main
-from bot.settings import default_bundle_path
+from bot.settings import default_bundle_path, project_root
 from model.bundle import load_bundle, read_manifest, verify_bundle
-from model.datasets import project_root
 
 DEFAULT = project_root() / "model" / "bundles" / "default"
 #: Largest the repository may carry for its default bundle.
@@ -66,7 +65,7 @@ def test_scan_needs_no_setting_at_all(monkeypatch, capsys, tmp_path, media_dir):
 
 @pytest.mark.data
 def test_scan_gives_every_shared_dfdc_video_a_verdict(monkeypatch, capsys, tmp_path):
-    from model.datasets import has_shared_data, shared_data_dir
+    from model.training.datasets import has_shared_data, shared_data_dir
 
     if not has_shared_data():
         pytest.skip(f"real face data not found at {shared_data_dir()} (see ../shared/README.md)")

@@ -292,7 +292,7 @@ def test_dataset_export_is_readable_by_training(settings, seeded, tmp_path):
     with sessions() as session, pytest.raises(review.ReviewError, match="already holds"):
         review.export_dataset(session, settings, out)
 
-    from model.datasets import detect_format, load_review_export
+    from model.training.datasets import detect_format, load_review_export
 
     assert detect_format(out) == "review"
     samples = load_review_export(out)

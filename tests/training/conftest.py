@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.datasets import has_shared_data, shared_data_dir
+from model.training.datasets import has_shared_data, shared_data_dir
 
 #: The tiny architecture of the training tests: plumbing, trained in seconds.
 TINY = ["--arch", "compact", "--input-size", "64", "--width", "0.0625", "--middle-blocks", "0"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
-from model.augment import (
+from model.training.augment import (
     NO_AUGMENT,
     AugmentConfig,
     augment,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.batches import CropBatches, CropReader, balanced_class_weights
-from model.cache import CacheConfig, CropCache
-from model.curation import CurationConfig, select_crops
-from model.datasets import load_dataset
+from model.training.batches import CropBatches, CropReader, balanced_class_weights
+from model.training.cache import CacheConfig, CropCache
+from model.training.curation import CurationConfig, select_crops
+from model.training.datasets import load_dataset
 from tests.training.synth import write_review_export
 
 

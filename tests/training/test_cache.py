@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
-from model.cache import CacheConfig, CropCache, template_keypoints
-from model.datasets import load_dataset
 from model.faces import Face, crop_face
+from model.training.cache import CacheConfig, CropCache, template_keypoints
+from model.training.datasets import load_dataset
 
 
 @pytest.fixture(scope="module")

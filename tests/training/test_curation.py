@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.cache import CachedFace, CacheItem
-from model.curation import CurationConfig, pair_difference, select_crops
-from model.datasets import Sample
+from model.training.cache import CachedFace, CacheItem
+from model.training.curation import CurationConfig, pair_difference, select_crops
+from model.training.datasets import Sample
 
 
 def make_item(

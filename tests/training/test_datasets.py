@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.datasets import (
+from model.training.datasets import (
     DatasetError,
     detect_format,
     load_celebdf,
@@ -282,7 +282,8 @@ def test_parse_spec_and_explicit_format(tmp_path):
 
 
 def test_shared_data_dir_defaults_beside_the_project_and_env_overrides(tmp_path, monkeypatch):
-    from model.datasets import has_shared_data, project_root, shared_data_dir
+    from bot.settings import project_root
+    from model.training.datasets import has_shared_data, shared_data_dir
 
     monkeypatch.delenv("FIND_SHARED_DATA", raising=False)
     assert shared_data_dir() == project_root().parent / "shared" / "data"

@@ -11,8 +11,8 @@ from skimage.data import astronaut
 
 from model.bundle import load_bundle, write_bundle
 from model.classifier import ArchSpec, build_classifier
-from model.evaluate import evaluate
 from model.scoring import VideoScorer
+from model.training.evaluate import evaluate
 
 pytestmark = pytest.mark.slow
 

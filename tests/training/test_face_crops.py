@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from model.augment import fill_padding
-from model.cache import CacheConfig, CropCache, keypoints_in_crop
-from model.datasets import DatasetError, detect_format, load_dataset
 from model.faces import FaceDetector, crop_face
+from model.training.augment import fill_padding
+from model.training.cache import CacheConfig, CropCache, keypoints_in_crop
+from model.training.datasets import DatasetError, detect_format, load_dataset
 from tests.model import synth
 
 

@@ -7,9 +7,20 @@ import math
 import numpy as np
 import pytest
 
-from model.calibration import choose_threshold, ensemble_probabilities, fit_temperature, sigmoid
-from model.evaluate import Scores, build_report
-from model.metrics import aggregate_by_video, binary_metrics, format_summary, log_loss, roc_auc
+from model.training.calibration import (
+    choose_threshold,
+    ensemble_probabilities,
+    fit_temperature,
+    sigmoid,
+)
+from model.training.evaluate import Scores, build_report
+from model.training.metrics import (
+    aggregate_by_video,
+    binary_metrics,
+    format_summary,
+    log_loss,
+    roc_auc,
+)
 
 # Toy case: two real (0.1, 0.6) and two fake (0.4, 0.9) scores, threshold 0.5.
 #   predictions: 0, 1, 0, 1  -> tn=1 (0.1), fp=1 (0.6), fn=1 (0.4), tp=1 (0.9)
@@ -82,7 +93,7 @@ def test_evaluation_report_on_the_toy_case():
 
 
 def test_calibration_error_and_false_alarm_rate_by_hand():
-    from model.metrics import expected_calibration_error
+    from model.training.metrics import expected_calibration_error
 
     # Bin [0.2, 0.27): p 0.2, two of ten fake -> |0.2 - 0.2| = 0.
     # Bin [0.8, 0.87): p 0.8, five of ten fake -> |0.5 - 0.8| = 0.3, weight 1/2.
@@ -147,7 +158,7 @@ def test_threshold_rule_false_alarm_budget_flags_as_much_as_the_budget_allows():
 
 
 def test_separated_validation_leaves_the_temperature_at_one():
-    from model.calibration import calibrate_temperature
+    from model.training.calibration import calibrate_temperature
 
     t, info = calibrate_temperature(np.array([-3.0, -1.0, 2.0, 5.0]), [0, 0, 1, 1])
     assert t == 1.0 and info["reason"] == "validation perfectly separated"

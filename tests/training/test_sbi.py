@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
-from model.sbi import BLEND_RATIOS, face_mask, face_polygon, keypoints_array, self_blend
+from model.training.sbi import BLEND_RATIOS, face_mask, face_polygon, keypoints_array, self_blend
 
 #: MTCNN's keypoints for skimage.data.astronaut() (measured once with model.faces).
 KEYPOINTS = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.datasets import Sample
-from model.splits import group_samples, split_samples
+from model.training.datasets import Sample
+from model.training.splits import group_samples, split_samples
 
 
 def sample(key: str, label: int, *identities: str, split=None) -> Sample:

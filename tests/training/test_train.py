@@ -199,8 +199,8 @@ def test_training_without_fakes_explains_sbi(tmp_path, capsys):
 @pytest.mark.data
 def test_shared_datasets_parse_and_split_without_leaks(shared_data):
     """With real data present, every dataset folder in it parses and splits without leaks."""
-    from model.datasets import load_dataset
-    from model.splits import split_samples
+    from model.training.datasets import load_dataset
+    from model.training.splits import split_samples
 
     folders = [p for p in sorted(shared_data.iterdir()) if p.is_dir()]
     for folder in folders:
@@ -220,7 +220,7 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     import sys
     import time
 
-    from model.datasets import project_root
+    from bot.settings import project_root
 
     export = write_review_export(tmp_path / "export", videos_per_class=6, crops_per_video=3)
     out = tmp_path / "run"
@@ -284,10 +284,10 @@ def test_candidate_modes_train_apart_and_join_in_one_chosen_ensemble(tmp_path, c
 
 
 def test_mixed_batches_pair_each_real_crop_with_its_self_blend(tmp_path):
-    from model.batches import CropBatches, balanced_class_weights, effective_labels
-    from model.cache import CacheConfig, CropCache
-    from model.curation import select_crops
-    from model.datasets import load_dataset
+    from model.training.batches import CropBatches, balanced_class_weights, effective_labels
+    from model.training.cache import CacheConfig, CropCache
+    from model.training.curation import select_crops
+    from model.training.datasets import load_dataset
 
     export = write_review_export(tmp_path / "export", videos_per_class=4, crops_per_video=2)
     items = CropCache(tmp_path / "cache", CacheConfig(crop_size=64)).build(load_dataset(export))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.datasets import Sample
+from model.training.datasets import Sample
 
 log = logging.getLogger(__name__)
 

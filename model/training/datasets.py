@@ -4,7 +4,7 @@ Every adapter returns the same thing — a list of :class:`Sample` — so the
 cache, the trainer and the evaluator never care which dataset they read.
 What differs between datasets is how labels are found and, above all, how
 samples are *grouped*: a group is everything that shows the same person or
-comes from the same source video, and :mod:`model.splits` keeps a group in a
+comes from the same source video, and :mod:`model.training.splits` keeps a group in a
 single split so nobody's face leaks from training into testing.
 
 Supported layouts (see ``docs/training.md`` for the full description):
@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import FindError
+from bot.settings import project_root
 
 #: ``video``/``image``: a frame to detect faces in; ``crop``: an already framed face
 #: (review export, used as is); ``face``: a *tight* face crop (e.g. DFDC's), which is
-#: re-framed with the scanner's margin before use (see ``model.cache``).
+#: re-framed with the scanner's margin before use (see ``model.training.cache``).
 Media = Literal["video", "image", "crop", "face"]
 Split = Literal["train", "val", "test"]
 
@@ -75,11 +76,6 @@ class Sample:
 
 
 # --------------------------------------------------------------------------- discovery
-
-
-def project_root() -> Path:
-    """The repository root (the folder holding ``model/``)."""
-    return Path(__file__).resolve().parent.parent
 
 
 def shared_data_dir() -> Path:
@@ -498,7 +494,7 @@ def load_face_crops(root: Path) -> list[Sample]:
     ``fake/<g>`` show one scene and person), splits fixed by whoever built
     the set and kept as given.  Each crop is its own "video" (one frame);
     the group is the split identity.  Crops are ``media="face"``: tighter
-    than the scanner's framing, so the cache re-frames them (``model.cache``).
+    than the scanner's framing, so the cache re-frames them (``model.training.cache``).
     """
     root = Path(root)
     splits = [s for s in _SPLIT_NAMES if (root / s).is_dir()]

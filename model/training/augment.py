@@ -68,7 +68,7 @@ def fill_padding(
 ) -> np.ndarray:
     """Replace the black padding around ``valid`` (x0, y0, x1, y1) with a random fill.
 
-    Re-framed tight crops (``model.cache``) are black wherever the scanner's
+    Re-framed tight crops (``model.training.cache``) are black wherever the scanner's
     margin reached past the source image, while the scanner's own crops show
     background there.  Training always on black would let the network treat
     any background in that ring as unfamiliar evidence; varying the fill —

@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from model.datasets import Sample
+from model.training.datasets import Sample
 
 SPLITS = ("train", "val", "test")
 

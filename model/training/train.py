@@ -2,14 +2,14 @@
 
 The recipe (each step's rule is documented in docs/training.md):
 
-1. load every dataset and split it by identity (:mod:`model.splits`);
-2. extract face crops once into the cache (:mod:`model.cache`) with the
-   scanner's own crop function, then drop noisy crops (:mod:`model.curation`);
+1. load every dataset and split it by identity (:mod:`model.training.splits`);
+2. extract face crops once into the cache (:mod:`model.training.cache`) with the
+   scanner's own crop function, then drop noisy crops (:mod:`model.training.curation`);
 3. train ``candidates`` classifiers that differ by seed, with augmentation
-   (:mod:`model.augment`), optional Self-Blended Images (:mod:`model.sbi`),
+   (:mod:`model.training.augment`), optional Self-Blended Images (:mod:`model.training.sbi`),
    BCE with label smoothing or focal loss, and balanced class weights;
 4. keep the ``keep`` best by validation ROC AUC, fit the temperature and the
-   threshold on their validation output (:mod:`model.calibration`);
+   threshold on their validation output (:mod:`model.training.calibration`);
 5. write the bundle, and evaluate it on the held-out test split.
 
 Everything a run produces lives in ``--out``: ``run.json`` (the config),
@@ -29,14 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import FindError
-from model.augment import NO_AUGMENT, AugmentConfig
-from model.cache import CacheConfig, CacheItem, CropCache
-from model.calibration import calibrate_temperature, choose_threshold, ensemble_probabilities
 from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
-from model.curation import CropRef, CurationConfig, select_crops
-from model.datasets import Sample, load_dataset
-from model.metrics import aggregate_by_video, binary_metrics
-from model.splits import SplitResult, split_samples
+from model.training.augment import NO_AUGMENT, AugmentConfig
+from model.training.cache import CacheConfig, CacheItem, CropCache
+from model.training.calibration import (
+    calibrate_temperature,
+    choose_threshold,
+    ensemble_probabilities,
+)
+from model.training.curation import CropRef, CurationConfig, select_crops
+from model.training.datasets import Sample, load_dataset
+from model.training.metrics import aggregate_by_video, binary_metrics
+from model.training.splits import SplitResult, split_samples
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +372,7 @@ def _val_batches(config: TrainConfig, spec: ArchSpec, data: PreparedData):
     When every candidate is SBI-trained and validation has no real fakes,
     its real faces are self-blended (with a fixed seed) to have positives.
     """
-    from model.batches import CropBatches
+    from model.training.batches import CropBatches
 
     val_refs = data.refs["val"]
     val_sbi = set(config.modes()) == {"sbi"} and not any(r.label == 1 for r in val_refs)
@@ -483,9 +487,9 @@ def train_candidate(
     """Train (or resume, or reload) candidate ``index``; returns (model, result dict)."""
     import keras
 
-    from model.batches import CropBatches, balanced_class_weights, effective_labels
     from model.classifier import build_classifier
-    from model.metrics import roc_auc
+    from model.training.batches import CropBatches, balanced_class_weights, effective_labels
+    from model.training.metrics import roc_auc
 
     mode = config.modes()[index]
     folder = out / "candidates" / f"{index}"
@@ -632,7 +636,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult | None:
     val = collect_logits(models, _val_batches(config, spec, data))
     test = None
     if data.refs["test"]:
-        from model.batches import CropBatches
+        from model.training.batches import CropBatches
 
         test = collect_logits(
             models,

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import FindError
-from model.cache import CacheConfig, CacheItem, CropCache
-from model.datasets import Sample, load_dataset
-from model.metrics import binary_metrics
+from model.training.cache import CacheConfig, CacheItem, CropCache
+from model.training.datasets import Sample, load_dataset
+from model.training.metrics import binary_metrics
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def select_samples(
                 f"{splits_file}: not a training run's splits.json ({exc})"
             ) from exc
         return [s for s in samples if s.key in keys]
-    from model.splits import split_samples
+    from model.training.splits import split_samples
 
     result = split_samples(
         samples, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
@@ -171,7 +171,7 @@ def build_report(scores: Scores, threshold: float) -> dict:
 
 
 def write_plots(out: Path, scores: Scores, threshold: float) -> list[str]:
-    from model.plots import confusion_plot, histogram_plot, roc_plot
+    from model.training.plots import confusion_plot, histogram_plot, roc_plot
 
     levels = {
         "frame": (np.asarray(scores.frame_labels), np.asarray(scores.frame_scores)),

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.augment import NO_AUGMENT, AugmentConfig, augment, fill_padding
-from model.cache import CacheItem
 from model.classifier import preprocess
-from model.curation import CropRef
-from model.sbi import self_blend
+from model.training.augment import NO_AUGMENT, AugmentConfig, augment, fill_padding
+from model.training.cache import CacheItem
+from model.training.curation import CropRef
+from model.training.sbi import self_blend
 
 
 def effective_labels(refs: Sequence[CropRef], *, sbi: bool, sbi_mix: bool) -> list[int]:

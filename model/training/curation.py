@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from model.cache import CacheItem
+from model.training.cache import CacheItem
 
 
 @dataclass(frozen=True)

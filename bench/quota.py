@@ -65,10 +65,10 @@ from bot import db  # noqa: E402
 from bot.db import session_factory, session_scope  # noqa: E402
 from bot.discover import DiscoverReport, discover_once, make_client, tick_once  # noqa: E402
 from bot.feeds import FeedReader  # noqa: E402
-from bot.quota import quota_day  # noqa: E402
 from bot.settings import Settings, load_settings, parse_duration  # noqa: E402
 from bot.store import Channel, QuotaEntry, Video  # noqa: E402
 from bot.watchlist import sync_watchlist  # noqa: E402
+from bot.youtube.quota import quota_day  # noqa: E402
 from tests.fakes import youtube_feeds  # noqa: E402
 from tests.fakes.websub_hub import FakeHub, PushReceiver  # noqa: E402
 from tests.fakes.youtube_api import VALID_KEY, FakeYouTubeServer, RecordedRequest  # noqa: E402

@@ -20,6 +20,7 @@ import importlib.util
 import sys
 import warnings
 from types import ModuleType
+from typing import Any
 
 #: Old module path -> its new home.  Both packages (``bot``, ``model``) install the hook.
 MOVED: dict[str, str] = {
@@ -36,6 +37,9 @@ MOVED: dict[str, str] = {
     "model.evaluate": "model.training.evaluate",
     "model.metrics": "model.training.metrics",
     "model.plots": "model.training.plots",
+    # bot/youtube/: the Data API client, its quota ledger and the Atom parser.
+    "bot.quota": "bot.youtube.quota",
+    "bot.atom": "bot.youtube.atom",
 }
 
 #: The release that drops the old paths (CHANGELOG.md says the same).
@@ -66,7 +70,28 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Nothing to run: the new module is already imported."""
 
 
+def moved_attribute(package: str, name: str, new_module: str) -> Any:
+    """A package's ``__getattr__`` for names of the module that the package replaced.
+
+    ``bot.youtube`` was a module and is now a package: ``from bot.youtube import
+    YouTubeClient`` still works, warns, and gets the object from its new module.
+    """
+    module = importlib.import_module(new_module)
+    try:
+        value = getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+    warnings.warn(
+        f"{package}.{name} moved to {new_module}.{name}"
+        f" (the old path goes in {REMOVED_IN}; see CHANGELOG.md)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return value
+
+
 def install() -> None:
     """Put the hook on ``sys.meta_path`` once (idempotent: both packages call it)."""
     if not any(isinstance(f, _MovedModuleFinder) for f in sys.meta_path):
-        sys.meta_path.append(_MovedModuleFinder())
+        # First, so an old package path (bot.web) cannot reach the new files under a second name.
+        sys.meta_path.insert(0, _MovedModuleFinder())

@@ -535,7 +535,7 @@ class Daemon:
                     self._scheduler.modify_job("discover", next_run_time=utcnow())
                 if new.quota_daily_budget > old.quota_daily_budget:
                     # A pass paused until the quota reset may go on now with the larger budget
-                    # (bot.quota: it also reopens a day closed by YouTube's quotaExceeded).
+                    # (bot.youtube.quota: it also reopens a day closed by YouTube's quotaExceeded).
                     self._scheduler.modify_job("discover", next_run_time=utcnow())
                     log_event(
                         log,

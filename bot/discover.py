@@ -53,7 +53,16 @@ from bot.lookup import (
     record_finds,
     waiting_count,
 )
-from bot.quota import (
+from bot.settings import Settings
+from bot.store import Channel, PollRun, SearchQuery, Video, utcnow
+from bot.watchlist import sync_watchlist
+from bot.youtube.client import (
+    ApiKeyError,
+    YouTubeClient,
+    YouTubeError,
+    parse_rfc3339,
+)
+from bot.youtube.quota import (
     DAY,
     QuotaExhausted,
     QuotaLedger,
@@ -61,15 +70,6 @@ from bot.quota import (
     next_reset,
     search_budget,
     search_interval_s,
-)
-from bot.settings import Settings
-from bot.store import Channel, PollRun, SearchQuery, Video, utcnow
-from bot.watchlist import sync_watchlist
-from bot.youtube import (
-    ApiKeyError,
-    YouTubeClient,
-    YouTubeError,
-    parse_rfc3339,
 )
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def discover_once(
     batch wait for company (``FIND_ENRICH_WAIT``), and ``force_feeds`` reads
     every feed whether due or not: for one-shot runs and ``find-bot poll``.
 
-    Raises :class:`bot.youtube.ApiKeyError` (after recording the pass) when the
+    Raises :class:`bot.youtube.client.ApiKeyError` (after recording the pass) when the
     API refuses the key: every further call would fail the same way.
     """
     return _run_pass(settings, client, reader, now, full=True, hold=hold, force_feeds=force_feeds)

@@ -13,8 +13,8 @@
   :data:`RATE_PER_S` a second, conditional GETs (``If-None-Match`` /
   ``If-Modified-Since``: an unchanged feed answers 304 with no body), and a
   429 pauses every read for its ``Retry-After`` (5 minutes if none);
-* **safety**: bodies over :data:`bot.atom.MAX_DOCUMENT_BYTES` are cut off while
-  reading, and what is read goes through :mod:`bot.atom` (defused XML, entries
+* **safety**: bodies over :data:`bot.youtube.atom.MAX_DOCUMENT_BYTES` are cut off while
+  reading, and what is read goes through :mod:`bot.youtube.atom` (defused XML, entries
   of the right channel only);
 * **never a missed upload**: the ids of the last read are kept
   (``feed_seen``).  New entries are those above the first already-seen one.
@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.atom import MAX_DOCUMENT_BYTES, FeedEntry, FeedError, parse_youtube_atom
 from bot.logs import log_event
 from bot.lookup import Candidate, lookup_due, record_finds
 from bot.settings import Settings
 from bot.store import Channel, utcnow
+from bot.youtube.atom import MAX_DOCUMENT_BYTES, FeedEntry, FeedError, parse_youtube_atom
 
 if TYPE_CHECKING:
     import httpx

@@ -30,13 +30,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import log_event
-from bot.quota import QuotaExhausted
 from bot.settings import Settings
 from bot.store import Video, VideoState
-from bot.youtube import parse_duration, parse_rfc3339
+from bot.youtube.client import parse_duration, parse_rfc3339
+from bot.youtube.quota import QuotaExhausted
 
 if TYPE_CHECKING:
-    from bot.youtube import YouTubeClient
+    from bot.youtube.client import YouTubeClient
 
 log = logging.getLogger("find.discover")
 
@@ -168,7 +168,7 @@ def lookup_waiting(
 
     A call is worth making when it is full (50 rows wait) or the oldest row's
     wait is over; ``force`` looks up everything now (one-shot runs).  Raises
-    :class:`~bot.quota.QuotaExhausted` when the budget allows no call: the rows
+    :class:`~bot.youtube.quota.QuotaExhausted` when the budget allows no call: the rows
     keep waiting (and meanwhile download without it).  Other API errors are
     returned in ``errors``; those rows are tried again at the next chance.
     """
@@ -185,7 +185,7 @@ def lookup_waiting(
         except QuotaExhausted:
             raise
         except Exception as exc:
-            from bot.youtube import ApiKeyError, YouTubeError
+            from bot.youtube.client import ApiKeyError, YouTubeError
 
             if isinstance(exc, ApiKeyError) or not isinstance(exc, YouTubeError):
                 raise

@@ -14,8 +14,6 @@ from sqlalchemy import func, select
 
 from bot.db import session_scope
 from bot.hostfault import HOST_FAULT_KINDS
-from bot.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
-from bot.quota import quota_day as _quota_day
 from bot.settings import Settings
 from bot.store import (
     STAGE_INPUT,
@@ -29,6 +27,8 @@ from bot.store import (
     Worker,
     utcnow,
 )
+from bot.youtube.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
+from bot.youtube.quota import quota_day as _quota_day
 
 #: A worker not seen for this long is listed as gone (its heartbeat is every 10 s).
 WORKER_STALE_S = 120
@@ -36,7 +36,7 @@ RECENT_ERRORS = 10
 
 
 def quota_day(now: datetime | None = None) -> str:
-    """YouTube's quota day (:func:`bot.quota.quota_day`), for now by default."""
+    """YouTube's quota day (:func:`bot.youtube.quota.quota_day`), for now by default."""
     return _quota_day(now or utcnow())
 
 
@@ -212,7 +212,7 @@ def _quota_status(
 
 
 def _share_status(settings: Settings, search_used: int, channel_used: int) -> dict[str, Any]:
-    """Today's spend of each side against its share of the budget (bot.quota)."""
+    """Today's spend of each side against its share of the budget (bot.youtube.quota)."""
     share = search_budget(
         settings.quota_daily_budget, settings.search_share, bool(settings.search_queries)
     )

@@ -19,7 +19,7 @@ Two halves:
   ``hub.challenge`` only for a subscription we asked for, and records the
   lease), and takes notifications: the body must be signed
   (``X-Hub-Signature``, HMAC of the body with that subscription's secret), be a
-  YouTube Atom document of that very channel (:mod:`bot.atom`), and its entries
+  YouTube Atom document of that very channel (:mod:`bot.youtube.atom`), and its entries
   recent (an old video's edit is notified too, and is not an upload).  New ids
   become video rows idempotently (:func:`bot.lookup.record_finds`), so a
   replayed notification changes nothing.  Anything else is refused with a
@@ -44,11 +44,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.atom import FeedError, parse_youtube_atom
 from bot.logs import log_event
 from bot.lookup import Candidate, lookup_due, record_finds
 from bot.settings import CHANNEL_ID_RE, Settings
 from bot.store import Channel, utcnow
+from bot.youtube.atom import FeedError, parse_youtube_atom
 
 if TYPE_CHECKING:
     import httpx

@@ -98,3 +98,14 @@ def test_moved_names_resolve_through_the_hook(monkeypatch: pytest.MonkeyPatch) -
 def test_unknown_names_still_fail() -> None:
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("bot.no_such_module")
+
+
+def test_a_module_that_became_a_package_still_gives_its_old_names() -> None:
+    import bot.youtube.client
+
+    moved = r"bot\.youtube\.YouTubeClient moved to bot\.youtube\.client"
+    with pytest.warns(DeprecationWarning, match=moved):
+        from bot.youtube import YouTubeClient
+    assert YouTubeClient is bot.youtube.client.YouTubeClient
+    with pytest.raises(ImportError):
+        from bot.youtube import NoSuchName  # noqa: F401

@@ -133,8 +133,8 @@ def poll_once(
 
 def _quota_line(settings: Settings) -> str:
     from bot.db import session_factory
-    from bot.quota import QuotaLedger, quota_day
     from bot.store import utcnow
+    from bot.youtube.quota import QuotaLedger, quota_day
 
     ledger = QuotaLedger(session_factory(settings), settings.quota_daily_budget)
     return (

@@ -33,7 +33,7 @@ from tests.fakes.youtube_api import (
 )
 
 if TYPE_CHECKING:
-    from bot.youtube import YouTubeClient
+    from bot.youtube.client import YouTubeClient
 
 
 @pytest.fixture

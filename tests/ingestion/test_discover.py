@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from bot.db import session_factory, session_scope
 from bot.discover import discover_once
-from bot.quota import QuotaLedger, quota_day
 from bot.store import Channel, PollRun, QuotaEntry, SearchQuery, Video
 from bot.watchlist import sync_watchlist
-from bot.youtube import ApiKeyError
+from bot.youtube.client import ApiKeyError
+from bot.youtube.quota import QuotaLedger, quota_day
 
 # A fixed moment (noon Pacific) so quota pacing does not depend on when the tests run.
 NOON_PACIFIC = datetime(2026, 6, 10, 19, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.atom import FeedError, parse_youtube_atom
 from bot.db import session_factory, session_scope
 from bot.discover import discover_once, tick_once
 from bot.feeds import FALLBACK_AFTER, JITTER, FeedReader
 from bot.store import Channel, QuotaEntry, Video
 from bot.watchlist import sync_watchlist
+from bot.youtube.atom import FeedError, parse_youtube_atom
 from tests.fakes import youtube_feeds
 
 NOON_PACIFIC = datetime(2026, 6, 10, 19, 0, tzinfo=UTC)

@@ -10,7 +10,10 @@ from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
 from bot.discover import discover_once
-from bot.quota import (
+from bot.store import Channel, QuotaEntry
+from bot.watchlist import sync_watchlist
+from bot.youtube.client import redact_key
+from bot.youtube.quota import (
     DAY,
     SHARE,
     QuotaExhausted,
@@ -20,9 +23,6 @@ from bot.quota import (
     search_budget,
     search_interval_s,
 )
-from bot.store import Channel, QuotaEntry
-from bot.watchlist import sync_watchlist
-from bot.youtube import redact_key
 
 
 def test_quota_day_turns_at_pacific_midnight() -> None:

@@ -2,7 +2,7 @@
 
 Every request goes through :meth:`YouTubeClient._call`, which
 
-1. checks the call's unit cost against today's budget (:mod:`bot.quota`) and
+1. checks the call's unit cost against today's budget (:mod:`bot.youtube.quota`) and
    refuses it rather than overspend,
 2. runs it, retrying rate limits, 5xx answers and network errors with
    exponential backoff and full jitter,
@@ -31,9 +31,9 @@ from typing import Any
 
 from bot.errors import FindError
 from bot.logs import log_event
-from bot.quota import QUOTA_EXCEEDED, QuotaExhausted, QuotaLedger, next_reset
 from bot.settings import Settings
 from bot.store import utcnow
+from bot.youtube.quota import QUOTA_EXCEEDED, QuotaExhausted, QuotaLedger, next_reset
 
 log = logging.getLogger("find.youtube")
 

@@ -98,7 +98,7 @@ def next_reset(now: datetime) -> datetime:
 
 def cost_of(method: str) -> int:
     if method not in COSTS:
-        raise KeyError(f"no quota cost known for {method}: add it to bot.quota.COSTS")
+        raise KeyError(f"no quota cost known for {method}: add it to bot.youtube.quota.COSTS")
     return COSTS[method]
 
 

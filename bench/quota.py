@@ -63,11 +63,11 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bot import db  # noqa: E402
 from bot.db import session_factory, session_scope  # noqa: E402
-from bot.discover import DiscoverReport, discover_once, make_client, tick_once  # noqa: E402
-from bot.feeds import FeedReader  # noqa: E402
 from bot.settings import Settings, load_settings, parse_duration  # noqa: E402
+from bot.stages.discover.feeds import FeedReader  # noqa: E402
+from bot.stages.discover.passes import DiscoverReport, discover_once, make_client, tick_once  # noqa: E402
+from bot.stages.discover.watchlist import sync_watchlist  # noqa: E402
 from bot.store import Channel, QuotaEntry, Video  # noqa: E402
-from bot.watchlist import sync_watchlist  # noqa: E402
 from bot.youtube.quota import quota_day  # noqa: E402
 from tests.fakes import youtube_feeds  # noqa: E402
 from tests.fakes.websub_hub import FakeHub, PushReceiver  # noqa: E402
@@ -374,7 +374,7 @@ def run_feeds(args: argparse.Namespace, *, push: bool) -> dict:
             env["FIND_WEBSUB_HUB_URL"] = hub.subscribe_url
 
             def make_app(url: str) -> object:
-                from bot.websub import create_app
+                from bot.stages.discover.websub import create_app
 
                 env["FIND_WEBSUB_CALLBACK_URL"] = url
                 return create_app(load_settings(environ=env), clock=lambda: clock[0])
@@ -391,7 +391,7 @@ def run_feeds(args: argparse.Namespace, *, push: bool) -> dict:
         # Before the day: resolve, first feed reads (back catalogues), subscriptions.
         catch_up = discover_once(settings, client, now=clock[0], reader=reader)
         if push:
-            from bot.websub import maintain_subscriptions
+            from bot.stages.discover.websub import maintain_subscriptions
 
             assert hub is not None
             while maintain_subscriptions(settings, session_factory(settings), clock[0]).requested:
@@ -507,7 +507,7 @@ def run_feeds(args: argparse.Namespace, *, push: bool) -> dict:
 
 def _notify(hub: FakeHub | None, channel_id: str, video_id: str, published: datetime) -> int:
     """The hub tells the receiver about one upload; 1 if the receiver took it (204)."""
-    from bot.websub import topic_url
+    from bot.stages.discover.websub import topic_url
 
     assert hub is not None
     body = youtube_feeds.push_notification(

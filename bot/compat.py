@@ -40,6 +40,15 @@ MOVED: dict[str, str] = {
     # bot/youtube/: the Data API client, its quota ledger and the Atom parser.
     "bot.quota": "bot.youtube.quota",
     "bot.atom": "bot.youtube.atom",
+    # bot/stages/: discover (a package), download, analyse, retention.
+    "bot.discover": "bot.stages.discover",
+    "bot.feeds": "bot.stages.discover.feeds",
+    "bot.lookup": "bot.stages.discover.lookup",
+    "bot.websub": "bot.stages.discover.websub",
+    "bot.watchlist": "bot.stages.discover.watchlist",
+    "bot.download": "bot.stages.download",
+    "bot.analyse": "bot.stages.analyse",
+    "bot.retention": "bot.stages.retention",
 }
 
 #: The release that drops the old paths (CHANGELOG.md says the same).

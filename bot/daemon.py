@@ -4,7 +4,7 @@ One process plays one *role*:
 
 * ``scheduler`` runs the periodic jobs with APScheduler: a full discover pass on
   the poll interval, a light one every minute (the channel feeds that are due,
-  owed playlist reads, due lookups: :func:`bot.discover.tick_once`), and retention
+  owed playlist reads, due lookups: :func:`bot.stages.discover.passes.tick_once`), and retention
   cleanup every hour.  Several may run: one holds the
   scheduler lock (:mod:`bot.leader`) and is active, the others stand by.
 * ``worker`` runs a pool of threads per stage (download, analyse) that pull
@@ -248,11 +248,11 @@ class Daemon:
             return self._handler_overrides[stage]
         if stage == "download":
             try:
-                from bot.download import make_download_handler
+                from bot.stages.download import make_download_handler
             except ImportError as exc:
                 raise StartupError(f"the download stage is not available ({exc})") from None
             return make_download_handler(self.settings)
-        from bot.analyse import Analyser
+        from bot.stages.analyse import Analyser
 
         self._analyser = Analyser(self.settings)  # loads the bundle: BundleError stops start-up
         self.bundle_id = self._analyser.bundle_id
@@ -387,7 +387,7 @@ class Daemon:
         """One discover pass with the settings in force now (SIGHUP may have changed them)."""
         settings = self.settings
         try:
-            from bot.discover import discover_once
+            from bot.stages.discover.passes import discover_once
         except ImportError as exc:
             log_event(log, "discover.unavailable", logging.ERROR, error=str(exc))
             return
@@ -419,7 +419,7 @@ class Daemon:
         if not self._discover_lock.acquire(blocking=False):
             return
         try:
-            from bot.discover import tick_once
+            from bot.stages.discover.passes import tick_once
 
             tick_once(settings, reader=self._reader(settings))
         except FindError as exc:
@@ -435,7 +435,7 @@ class Daemon:
             return None
         reader = self._feed_reader
         if reader is None or reader.settings.feed_url_template != settings.feed_url_template:
-            from bot.feeds import FeedReader
+            from bot.stages.discover.feeds import FeedReader
 
             if reader is not None:
                 reader.close()
@@ -456,7 +456,7 @@ class Daemon:
             self._scheduler.modify_job("discover", next_run_time=utcnow() + timedelta(seconds=2))
 
     def run_retention(self) -> None:
-        from bot.retention import run_retention
+        from bot.stages.retention import run_retention
 
         try:
             report = run_retention(self.settings)
@@ -465,7 +465,7 @@ class Daemon:
             return
         log_event(log, "retention.done", **report.as_fields())
         try:  # temp folders of downloads that died with their worker
-            from bot.download import clean_partials
+            from bot.stages.download import clean_partials
 
             clean_partials(self.settings.media_dir)
         except Exception as exc:
@@ -523,7 +523,7 @@ class Daemon:
             if self._analyser is not None:  # webhook URL etc.; model settings are frozen above
                 self._analyser.settings = new
             if "download" in self._handlers and "download" not in self._handler_overrides:
-                from bot.download import make_download_handler
+                from bot.stages.download import make_download_handler
 
                 self._handlers["download"] = make_download_handler(new)
             if self._scheduler is not None:
@@ -562,12 +562,12 @@ class Daemon:
         file may list no channels at all, and must not deactivate the real list.
         At start, settings that would empty a watched database (a restart without
         its settings file) stop the daemon with one line instead
-        (:func:`bot.watchlist.check_not_emptied`).
+        (:func:`bot.stages.discover.watchlist.check_not_emptied`).
         """
         if not (self.runs_scheduler and self.active_scheduler):
             return
         try:
-            from bot.watchlist import sync_watchlist
+            from bot.stages.discover.watchlist import sync_watchlist
         except ImportError:
             return
         from bot.db import session_scope

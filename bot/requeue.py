@@ -26,10 +26,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.analyse import media_file
 from bot.errors import FindError
 from bot.logs import log_event
 from bot.settings import Settings
+from bot.stages.analyse import media_file
 from bot.store import Video, VideoState, utcnow
 
 log = logging.getLogger("find.requeue")

@@ -68,7 +68,7 @@ DECIDABLE_STATES = (
 LABELS = {VideoState.CONFIRMED.value: "fake", VideoState.DISMISSED.value: "real"}
 MAX_NOTE_CHARS = 4000
 MAX_PAGE_SIZE = 500
-#: ``Video.verdict`` of a video flagged as a re-upload of a confirmed fake (bot.analyse).
+#: ``Video.verdict`` of a video flagged as a re-upload of a confirmed fake (bot.stages.analyse).
 KNOWN_FAKE = "known_fake"
 #: The other final decision: what a reversal (appeal) turns a decision into.
 OPPOSITE = {

@@ -224,7 +224,7 @@ def _share_status(settings: Settings, search_used: int, channel_used: int) -> di
 
 def _channel_status(session: Any, now: datetime) -> dict[str, Any]:
     """How the watched channels are being read: feeds, playlist fallbacks, push, lookups."""
-    from bot.feeds import FALLBACK_AFTER, push_active
+    from bot.stages.discover.feeds import FALLBACK_AFTER, push_active
 
     rows = session.scalars(select(Channel).where(Channel.active.is_(True))).all()
     on_playlist = [r for r in rows if r.playlist_due or (r.feed_failures or 0) >= FALLBACK_AFTER]

@@ -121,7 +121,7 @@ class Channel(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # --- the Atom feed (bot.feeds): conditional GETs on a jittered per-channel schedule
+    # --- the Atom feed (bot.stages.discover.feeds): conditional GETs, jittered per channel
     #: Validators from the last 200 answer, sent back so an unchanged feed costs no body.
     feed_etag: Mapped[str | None] = mapped_column(String(200))
     feed_last_modified: Mapped[str | None] = mapped_column(String(64))
@@ -130,7 +130,7 @@ class Channel(Base):
     #: Last attempt, and last success, at reading the feed.
     feed_checked_at: Mapped[datetime | None]
     feed_read_at: Mapped[datetime | None]
-    #: Consecutive failed reads; from bot.feeds.FALLBACK_AFTER on, the playlist is read instead.
+    #: Consecutive failed reads; from ``feeds.FALLBACK_AFTER`` on, the playlist is read instead.
     feed_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Video ids of the last feed read: a new read that shares none of them while full
     #: (15 entries) may hide uploads, so the playlist is read too.
@@ -138,7 +138,7 @@ class Channel(Base):
     #: Why the uploads playlist must be read at the next chance (None: it need not be).
     playlist_due: Mapped[str | None] = mapped_column(String(300))
 
-    # --- WebSub push (bot.websub): the subscription at the hub, as far as we know it
+    # --- WebSub push (bot.stages.discover.websub): the subscription at the hub, as far as we know
     #: subscribing | active | unsubscribing | unsubscribed | denied | failed (None: never).
     push_state: Mapped[str | None] = mapped_column(String(16))
     push_requested_at: Mapped[datetime | None]

@@ -99,7 +99,7 @@ def _add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from bot import banks, vpdq
-    from bot.analyse import media_file
+    from bot.stages.analyse import media_file
     from bot.store import BankEntry, Video
 
     settings, sessions = _open(args)

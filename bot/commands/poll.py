@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.discover import DiscoverReport
     from bot.queue import StageHandler
     from bot.settings import Settings
+    from bot.stages.discover.passes import DiscoverReport
 
 log = logging.getLogger("find.poll")
 
@@ -63,9 +63,9 @@ def download_due(
 ) -> DownloadSummary:
     """Run the download stage until no video is due (or ``limit`` jobs), and count outcomes."""
     from bot.db import session_factory
-    from bot.download import make_download_handler
     from bot.hostfault import HostFault
     from bot.queue import WorkQueue, run_one
+    from bot.stages.download import make_download_handler
     from bot.store import Video, VideoState
 
     sessions = session_factory(settings)
@@ -111,8 +111,8 @@ def poll_once(
     fuller batch: a one-shot run has no later pass.
     """
     from bot.db import session_scope
-    from bot.discover import discover_once
-    from bot.watchlist import sync_watchlist
+    from bot.stages.discover.passes import discover_once
+    from bot.stages.discover.watchlist import sync_watchlist
 
     with session_scope(settings) as session:
         change = sync_watchlist(settings, session)

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _websub(args: argparse.Namespace) -> int:
     from bot import db
     from bot.commands.common import settings_from_args
-    from bot.websub import serve
+    from bot.stages.discover.websub import serve
 
     settings = settings_from_args(args)
     settings.require("websub_callback_url", "websub")

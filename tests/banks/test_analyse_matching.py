@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import review
-from bot.analyse import MATCH_VERDICT, Analyser
 from bot.db import session_factory
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
+from bot.stages.analyse import MATCH_VERDICT, Analyser
 from bot.store import Analysis, BankMatch, Video
 from tests.banks.conftest import ffmpeg
 from tests.conftest import make_settings

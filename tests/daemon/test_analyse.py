@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.analyse import Analyser, AnalyserUnavailable
 from bot.db import session_factory, session_scope
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
+from bot.stages.analyse import Analyser, AnalyserUnavailable
 from bot.store import Analysis, Video, VideoFingerprint, VideoState
 from tests.conftest import make_settings
 from tests.daemon.helpers import add_downloaded_video

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.db import session_factory, session_scope
-from bot.download import classify, make_download_handler
 from bot.hostfault import DISK_FULL, HOST_FAULT, HostFault
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
+from bot.stages.download import classify, make_download_handler
 from bot.store import Analysis, Video, VideoState, Worker
 from tests.conftest import make_settings
 from tests.daemon.helpers import FIND_BOT, clean_env, spawn, stop, wait_for, wait_log
@@ -171,7 +171,7 @@ def test_a_read_only_media_dir_postpones_an_analysis(
 ) -> None:
     """The crops cannot be written: the analysis is postponed, not charged, and not lost."""
     from bot import db
-    from bot.analyse import Analyser
+    from bot.stages.analyse import Analyser
 
     settings = make_settings(
         tmp_path,

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.db import session_scope
-from bot.retention import run_retention
 from bot.settings import Settings
+from bot.stages.retention import run_retention
 from bot.status import collect_status, quota_day, render_status
 from bot.store import (
     Analysis,

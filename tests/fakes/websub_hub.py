@@ -10,7 +10,7 @@ Google's hub (``X-Hub-Signature: sha1=<HMAC of the body>``); ``deliver`` sends
 anything (unsigned, badly signed, replayed) for the tests of what the receiver
 refuses.
 
-:class:`PushReceiver` runs the real ``bot.websub`` app under uvicorn on a free
+:class:`PushReceiver` runs the real ``bot.stages.discover.websub`` app under uvicorn on a free
 port, in a thread, so the hub reaches it the way the internet would.
 """
 
@@ -218,7 +218,7 @@ def free_socket() -> socket.socket:
 
 @dataclass
 class PushReceiver:
-    """The real ``bot.websub`` app under uvicorn in a thread; ``url`` is its callback base."""
+    """The real ``bot.stages.discover.websub`` app under uvicorn in a thread (``url``: callback)."""
 
     make_app: Callable[[str], Any]
     sock: socket.socket = field(default_factory=free_socket)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import bot.download
+import bot.stages.download
 from bot.db import session_factory, session_scope
-from bot.download import classify, format_selector, make_download_handler, probe_video
 from bot.hostfault import HostFault
 from bot.queue import WorkQueue, run_one
+from bot.stages.download import classify, format_selector, make_download_handler, probe_video
 from bot.store import Video
 
 
@@ -124,7 +124,7 @@ def test_full_disk_postpones_without_downloading(sqlite_ingestion, monkeypatch) 
     ing = sqlite_ingestion
     settings = ing.settings(MIN_FREE_DISK="2G")
     ing.media.state.add("diskfull001.mp4", ing.samples["short"])
-    monkeypatch.setattr(bot.download, "free_bytes", lambda path: 100 * 1024**2)
+    monkeypatch.setattr(bot.stages.download, "free_bytes", lambda path: 100 * 1024**2)
     _queue_video(settings, "diskfull001")
     with pytest.raises(HostFault):  # recorded, then raised so the worker backs off
         _download(settings)

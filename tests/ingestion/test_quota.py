@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
-from bot.discover import discover_once
+from bot.stages.discover.passes import discover_once
+from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, QuotaEntry
-from bot.watchlist import sync_watchlist
 from bot.youtube.client import redact_key
 from bot.youtube.quota import (
     DAY,

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
-from bot.discover import discover_once
+from bot.stages.discover.passes import discover_once
+from bot.stages.discover.watchlist import sync_watchlist
 from bot.status import collect_status, render_status
 from bot.store import QuotaEntry, SearchQuery, Video
-from bot.watchlist import sync_watchlist
 from bot.youtube.quota import QuotaLedger, next_reset, quota_day
 
 #: 1 AM Pacific (PDT): a whole quota day ahead.

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
+from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, SearchQuery
-from bot.watchlist import sync_watchlist
 from tests.conftest import make_settings
 
 A = "UC" + "a" * 22
@@ -62,8 +62,8 @@ def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_p
     """The settings file is gone but FIND_YOUTUBE_API_KEY is still in the environment:
     the daemon must refuse to start rather than deactivate every channel and query."""
     from bot.daemon import Daemon, StartupError
-    from bot.discover import discover_once
     from bot.errors import SettingsError
+    from bot.stages.discover.passes import discover_once
 
     _sync(tmp_path, settings, CHANNELS=A, SEARCH_QUERIES="deepfake")
     bare = make_settings(

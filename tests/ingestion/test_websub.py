@@ -18,13 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
-from bot.discover import discover_once
-from bot.feeds import next_read_at
 from bot.settings import Settings
-from bot.status import collect_status, render_status
-from bot.store import Channel, Video, utcnow
-from bot.watchlist import sync_watchlist
-from bot.websub import (
+from bot.stages.discover.feeds import next_read_at
+from bot.stages.discover.passes import discover_once
+from bot.stages.discover.watchlist import sync_watchlist
+from bot.stages.discover.websub import (
     LEASE_REQUEST_S,
     VERIFY_TIMEOUT_S,
     create_app,
@@ -32,6 +30,8 @@ from bot.websub import (
     subscription_secret,
     topic_url,
 )
+from bot.status import collect_status, render_status
+from bot.store import Channel, Video, utcnow
 from tests.fakes import youtube_feeds
 from tests.fakes.websub_hub import FakeHub, PushReceiver, sign
 

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
-from bot.discover import discover_once
+from bot.stages.discover.passes import discover_once
+from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import QuotaEntry, Video
-from bot.watchlist import sync_watchlist
 from bot.webhook import flagged_payload
 
 

@@ -6,7 +6,7 @@
 * **schedule**: each channel has its own due time (``feed_next_at``), set to
   one ``FIND_POLL_INTERVAL`` after its last read, ±20 % at random, so a
   thousand channels spread over the interval instead of arriving together;
-  a channel with a live push subscription (:mod:`bot.websub`) is read every
+  a channel with a live push subscription (:mod:`bot.stages.discover.websub`) is read every
   ``FIND_WEBSUB_POLL_INTERVAL`` instead (push is the fast path, the feed the
   safety net);
 * **politeness**: at most :data:`CONCURRENCY` requests at a time and
@@ -26,7 +26,7 @@
   playlist at its normal cadence, and its feed is tried again with
   exponential backoff until it works.
 
-Finds become video rows at once (:func:`bot.lookup.record_finds`).
+Finds become video rows at once (:func:`bot.stages.discover.lookup.record_finds`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import log_event
-from bot.lookup import Candidate, lookup_due, record_finds
 from bot.settings import Settings
+from bot.stages.discover.lookup import Candidate, lookup_due, record_finds
 from bot.store import Channel, utcnow
 from bot.youtube.atom import MAX_DOCUMENT_BYTES, FeedEntry, FeedError, parse_youtube_atom
 

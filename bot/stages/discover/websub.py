@@ -21,7 +21,7 @@ Two halves:
   (``X-Hub-Signature``, HMAC of the body with that subscription's secret), be a
   YouTube Atom document of that very channel (:mod:`bot.youtube.atom`), and its entries
   recent (an old video's edit is notified too, and is not an upload).  New ids
-  become video rows idempotently (:func:`bot.lookup.record_finds`), so a
+  become video rows idempotently (:func:`bot.stages.discover.lookup.record_finds`), so a
   replayed notification changes nothing.  Anything else is refused with a
   4xx and one log line (``websub.refused``), never stored.
 
@@ -45,8 +45,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import log_event
-from bot.lookup import Candidate, lookup_due, record_finds
 from bot.settings import CHANNEL_ID_RE, Settings
+from bot.stages.discover.lookup import Candidate, lookup_due, record_finds
 from bot.store import Channel, utcnow
 from bot.youtube.atom import FeedError, parse_youtube_atom
 

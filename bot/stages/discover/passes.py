@@ -2,22 +2,22 @@
 
 One pass (:func:`discover_once`) reads like the pipeline:
 
-0. **sync** the watched channels and queries from the settings (:mod:`bot.watchlist`);
+0. **sync** the watched channels and queries from the settings (:mod:`.watchlist`);
 1. **resolve** channels configured as ids or @handles (``channels.list``, 1 unit
    per 50 ids or per handle), once, cached in the row;
-2. **read channel feeds** that are due (:mod:`bot.feeds`): public Atom feeds,
+2. **read channel feeds** that are due (:mod:`bot.stages.discover.feeds`): public Atom feeds,
    no quota, conditional GETs on a jittered per-channel schedule;
 3. **read uploads playlists** (``playlistItems.list``, 1 unit per 50 items) newest
    first down to the channel's cursor: for channels whose feed failed repeatedly or
    showed 15 new uploads at once (more may be hidden), or for every channel when
    ``FIND_CHANNEL_FEEDS=false``;
-4. **keep push subscriptions** (:mod:`bot.websub`) when WebSub is configured;
+4. **keep push subscriptions** (:mod:`bot.stages.discover.websub`) when WebSub is configured;
 5. **search** each due query with ``search.list`` (100 units) for videos published
    after its last good poll, paced to spend at most ``FIND_SEARCH_SHARE`` of the
    budget over the day (the rest is the channels', so neither starves the other);
    why a query waits, and until when, is written to its row for ``find-bot status``;
 6. every find becomes a ``new`` video row at once, and new ids are **looked up**
-   with ``videos.list`` in shared batches of 50 (:mod:`bot.lookup`).
+   with ``videos.list`` in shared batches of 50 (:mod:`bot.stages.discover.lookup`).
 
 :func:`tick_once` is the light pass the daemon runs every minute between full
 passes: due feeds, owed playlist reads and due lookups only.
@@ -44,7 +44,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import session_factory
 from bot.logs import log_event
-from bot.lookup import (
+from bot.settings import Settings
+from bot.stages.discover.lookup import (
     BATCH,
     Candidate,
     LookupResult,
@@ -53,9 +54,8 @@ from bot.lookup import (
     record_finds,
     waiting_count,
 )
-from bot.settings import Settings
+from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, PollRun, SearchQuery, Video, utcnow
-from bot.watchlist import sync_watchlist
 from bot.youtube.client import (
     ApiKeyError,
     YouTubeClient,
@@ -73,7 +73,7 @@ from bot.youtube.quota import (
 )
 
 if TYPE_CHECKING:
-    from bot.feeds import FeedReader
+    from bot.stages.discover.feeds import FeedReader
 
 log = logging.getLogger("find.discover")
 
@@ -230,7 +230,7 @@ def _run_pass(
         client = make_client(settings)
     own_reader = reader is None and settings.channel_feeds
     if reader is None and settings.channel_feeds:
-        from bot.feeds import FeedReader
+        from bot.stages.discover.feeds import FeedReader
 
         reader = FeedReader(settings)
     report = DiscoverReport(started_at=now)
@@ -367,7 +367,7 @@ def _read_feeds(
     force: bool,
     hold: bool,
 ) -> None:
-    from bot.feeds import read_feeds
+    from bot.stages.discover.feeds import read_feeds
 
     result = read_feeds(settings, sessions, reader, now, force=force, hold=hold)
     report.feeds_read += result.read
@@ -425,7 +425,7 @@ def _lookups(
 def _keep_push_subscriptions(
     settings: Settings, sessions: sessionmaker[Session], now: datetime, report: DiscoverReport
 ) -> None:
-    from bot.websub import maintain_subscriptions
+    from bot.stages.discover.websub import maintain_subscriptions
 
     result = maintain_subscriptions(settings, sessions, now)
     report.push_subscribed += result.requested

@@ -49,6 +49,12 @@ MOVED: dict[str, str] = {
     "bot.download": "bot.stages.download",
     "bot.analyse": "bot.stages.analyse",
     "bot.retention": "bot.stages.retention",
+    # bot/review/: the reviewers' side, from the flag to the decision (web page included).
+    "bot.reviewers": "bot.review.reviewers",
+    "bot.web_sessions": "bot.review.web_sessions",
+    "bot.webhook": "bot.review.webhook",
+    "bot.web": "bot.review.web",
+    "bot.web.app": "bot.review.web.app",
 }
 
 #: The release that drops the old paths (CHANGELOG.md says the same).

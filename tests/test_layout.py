@@ -73,8 +73,9 @@ def test_old_import_path_is_the_module_at_its_new_home(old: str) -> None:
         module = importlib.import_module(old)
     assert module is importlib.import_module(new)
     # One home: nothing is left at the old path to drift from the new one.
-    old_file = ROOT / (old.replace(".", "/") + ".py")
-    assert not old_file.exists(), f"{old_file} still exists beside its new home {new}"
+    old_path = ROOT / old.replace(".", "/")
+    for leftover in (old_path.with_suffix(".py"), old_path / "__init__.py"):
+        assert not leftover.exists(), f"{leftover} still exists beside its new home {new}"
 
 
 def test_moved_names_resolve_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:

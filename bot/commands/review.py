@@ -1,6 +1,6 @@
 """``find-bot review``: list, inspect, decide on and export flagged videos.
 
-Every action goes through :mod:`bot.review` (and :mod:`bot.reviewers`), the
+Every action goes through :mod:`bot.review` (and :mod:`bot.review.reviewers`), the
 same functions the web page calls, so CLI and web can never disagree on the
 rules (compare-and-set decisions, append-only history, export format).
 """

@@ -1,7 +1,7 @@
 """``find-bot reviewers``: accounts for the review web page, and their sessions.
 
 ``list``, ``add``, ``disable``, ``enable`` and ``revoke`` act through
-:mod:`bot.reviewers`, the same functions the web page relies on.  The
+:mod:`bot.review.reviewers`, the same functions the web page relies on.  The
 account commands are also reachable under their first names
 (``find-bot review add-reviewer``, ``reviewers``, ``disable-reviewer``,
 ``enable-reviewer``), which existing scripts use.
@@ -84,8 +84,8 @@ def add_account_commands(sub: argparse._SubParsersAction, *, legacy: bool) -> No
 
 
 def _add(args: argparse.Namespace) -> int:
-    from bot import reviewers
     from bot.commands.common import open_database
+    from bot.review import reviewers
 
     reviewers.validate_name(args.name)  # fail before asking for a password
     if args.no_password:
@@ -112,8 +112,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from bot import reviewers
     from bot.commands.common import open_database
+    from bot.review import reviewers
 
     _settings, sessions = open_database(args)
     with sessions() as session:
@@ -128,8 +128,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _set_active(args: argparse.Namespace) -> int:
-    from bot import reviewers
     from bot.commands.common import open_database
+    from bot.review import reviewers
 
     _settings, sessions = open_database(args)
     info = reviewers.set_active(sessions, args.name, args.active)
@@ -138,8 +138,8 @@ def _set_active(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from bot import reviewers
     from bot.commands.common import open_database
+    from bot.review import reviewers
 
     _settings, sessions = open_database(args)
     ended = reviewers.revoke_sessions(sessions, args.name)

@@ -52,7 +52,7 @@ def _web(args: argparse.Namespace) -> int:
     from bot import db
     from bot.commands.common import settings_from_args
     from bot.logs import log_event
-    from bot.web import create_app
+    from bot.review.web import create_app
 
     settings = settings_from_args(args)
     check_web_settings(settings)

@@ -161,7 +161,7 @@ class Analyser:
         """
         pending, self._local.pending = self._pending(), []
         for video, analysis, match in pending:
-            from bot.webhook import notify_flagged
+            from bot.review.webhook import notify_flagged
 
             notify_flagged(self.settings, video, analysis, match=match)  # never raises
         return len(pending)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import reviewers
 from bot.db import session_factory
-from bot.web import create_app
+from bot.review import reviewers
+from bot.review.web import create_app
 from tests.conftest import make_settings
 from tests.review.conftest import seed_video
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.db import session_factory
-from bot.reviewers import authenticate
+from bot.review.reviewers import authenticate
 from tests.review.conftest import CHANNEL_B
 
 

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
+from bot.review.webhook import flagged_payload
 from bot.stages.discover.passes import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import QuotaEntry, Video
-from bot.webhook import flagged_payload
 
 
 def test_the_declaration_is_recorded_without_extra_quota(sqlite_ingestion) -> None:

@@ -11,9 +11,9 @@ with warnings.catch_warnings():  # starlette warns about httpx vs httpx2 on impo
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bot import reviewers
 from bot.db import session_factory
-from bot.web import create_app
+from bot.review import reviewers
+from bot.review.web import create_app
 from tests.conftest import make_settings
 from tests.review.conftest import seed_video
 

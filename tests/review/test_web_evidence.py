@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bot import reviewers
 from bot.db import session_factory
+from bot.review import reviewers
+from bot.review.web import create_app
 from bot.store import Analysis, BankMatch, Video
-from bot.web import create_app
 from tests.review.conftest import _face_jpeg, seed_video
 from tests.review.test_web import HTML, PASSWORD, TestClient, _csrf, _login, _web_settings
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bot.db import session_factory
+from bot.review.webhook import notify_flagged
 from bot.store import Video
-from bot.webhook import notify_flagged
 from tests.conftest import make_settings
 from tests.review.conftest import seed_video
 

@@ -6,7 +6,7 @@ stays valid until it expires.  So the cookie carries only a random token and
 this table holds its SHA-256; a request is let in only while that row exists,
 is unexpired and belongs to an active reviewer.  Logout deletes the row,
 ``find-bot reviewers revoke NAME`` deletes all of a reviewer's rows, and so do
-a new password and deactivation (:mod:`bot.reviewers`).
+a new password and deactivation (:mod:`bot.review.reviewers`).
 """
 
 from __future__ import annotations

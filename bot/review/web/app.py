@@ -11,7 +11,7 @@ Security model (see docs/review.md):
   ``FIND_WEB_SECRET_KEY``), ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless
   ``FIND_WEB_SECURE_COOKIES=false``; the session is cleared on login to stop
   fixation.  The cookie only carries a random token; the session itself lives
-  in the database (:mod:`bot.web_sessions`), so logout, ``find-bot reviewers
+  in the database (:mod:`bot.review.web_sessions`), so logout, ``find-bot reviewers
   revoke``, a new password or deactivation end it on the server and a copied
   cookie is refused from then on.
 * **CSRF**: every POST must carry the session's random token in a hidden
@@ -43,9 +43,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot import __version__, review, reviewers, web_sessions
+from bot import __version__, review
 from bot.db import session_factory
 from bot.logs import log_event
+from bot.review import reviewers, web_sessions
 from bot.settings import Settings, parse_datetime
 from bot.store import VideoState, utcnow
 

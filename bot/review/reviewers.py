@@ -7,7 +7,7 @@ time does not reveal which reviewer names are valid.  Deactivating a reviewer
 (rather than deleting the row) keeps the name attached to their past
 decisions meaningful and locks them out on their next request.  Deactivation,
 a new password and :func:`revoke_sessions` end the reviewer's web sessions on
-the server (:mod:`bot.web_sessions`).
+the server (:mod:`bot.review.web_sessions`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import FindError
 from bot.logs import log_event
+from bot.review.web_sessions import end_reviewer_sessions
 from bot.store import Reviewer
-from bot.web_sessions import end_reviewer_sessions
 
 log = logging.getLogger("find.reviewers")
 

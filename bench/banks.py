@@ -10,7 +10,7 @@ banked), in wall and CPU seconds; plus a real ~31 s clip when ../shared/data
 is there.
 
 Lookup: a bank of N random PDQ frame hashes (N / 60 entries of 60) stored in a
-SQLite database, loaded into the multi-index (bot.hashindex), and a 60-hash
+SQLite database, loaded into the multi-index (bot.banks.hashindex), and a 60-hash
 query video of which 50 hashes are within 0-24 bits of one entry's.  Reports
 the first load from the database, an incremental refresh after one new entry,
 the lookup (multi-index) and the same lookup by numpy brute force over every
@@ -51,7 +51,7 @@ def timed(fn, repeats: int = 1):  # type: ignore[no-untyped-def]
 
 def bench_hashing(seconds: int, workdir: Path) -> None:
     from bench.scan import make_video
-    from bot import vpdq
+    from bot.banks import vpdq
 
     videos = [(f"synthetic {seconds} s 1280x720 30 fps", make_video(workdir / "v.mp4", seconds))]
     clip = workdir / "real.mp4"
@@ -84,7 +84,8 @@ def bench_hashing(seconds: int, workdir: Path) -> None:
 def bench_lookup(size: int, workdir: Path) -> None:
     import numpy as np
 
-    from bot import banks, db, vpdq
+    from bot import banks, db
+    from bot.banks import vpdq
     from bot.db import session_factory
     from bot.settings import load_settings
     from bot.store import BankEntry, BankHash

@@ -55,6 +55,9 @@ MOVED: dict[str, str] = {
     "bot.webhook": "bot.review.webhook",
     "bot.web": "bot.review.web",
     "bot.web.app": "bot.review.web.app",
+    # bot/banks/: re-upload banks, their perceptual hashes (vPDQ) and the hash index.
+    "bot.vpdq": "bot.banks.vpdq",
+    "bot.hashindex": "bot.banks.hashindex",
 }
 
 #: The release that drops the old paths (CHANGELOG.md says the same).

@@ -379,14 +379,14 @@ class PollRun(Base):
 
 
 # ------------------------------------------------------------- re-upload matching
-# (bot.vpdq hashes, bot.banks keeps the banks and matches; docs/review.md#re-upload-matching)
+# (bot.banks.vpdq hashes, bot.banks keeps the banks and matches; docs/review.md#re-upload-matching)
 
 
 class VideoFingerprint(Base):
     """A video's perceptual hashes, taken by the analyse stage before the model runs.
 
     ``frames``: vPDQ, one ``[t, pdq hex, quality]`` per second of video (what is
-    looked up); ``bank_frames``: every frame, pruned (``bot.vpdq.hash_video(dense=True)``),
+    looked up); ``bank_frames``: every frame, pruned (``bot.banks.vpdq.hash_video(dense=True)``),
     taken only for flagged videos, the ones a decision may bank; ``faces``: PDQ of
     the evidence face crops, ``{"track", "frame", "t", "hash", "quality"}``.  A
     reviewer's decision copies ``bank_frames`` (else ``frames``) and ``faces`` into a bank.

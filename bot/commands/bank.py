@@ -98,7 +98,8 @@ def _list(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from bot import banks, vpdq
+    from bot import banks
+    from bot.banks import vpdq
     from bot.stages.analyse import media_file
     from bot.store import BankEntry, Video
 

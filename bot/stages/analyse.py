@@ -6,7 +6,7 @@ queue runs inside the completing transaction: it adds an :class:`Analysis`
 row (never overwriting an older one, so analyses by different model bundles
 never mix), writes the JPEG face crops under ``media_dir/crops/<youtube_id>/``
 and moves the video to ``flagged`` (score >= threshold) or ``analysed``.
-Before the model runs, the video is hashed (vPDQ, :mod:`bot.vpdq`) and looked
+Before the model runs, the video is hashed (vPDQ, :mod:`bot.banks.vpdq`) and looked
 up in the banks (:mod:`bot.banks`): a video found in the bank of confirmed
 fakes is flagged at once, with the matched video as evidence, and never costs
 a model run; one found in the bank of dismissed false alarms is analysed, and
@@ -29,7 +29,8 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from bot import banks, vpdq
+from bot import banks
+from bot.banks import vpdq
 from bot.db import session_factory, session_scope
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT
@@ -246,7 +247,7 @@ class Analyser:
                 suppressed=suppressed,
             )
         # A flag may be confirmed or dismissed and banked: keep (nearly) every frame's hash,
-        # so that a clip of it cut at any frame is found later (see bot.vpdq.hash_video).
+        # so that a clip of it cut at any frame is found later (see bot.banks.vpdq.hash_video).
         bank_hash = vpdq.hash_video(path, dense=True) if by_score and not suppressed else None
         if bank_hash is not None:
             timings["bank_hash"] = round(bank_hash.seconds, 4)

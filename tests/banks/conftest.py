@@ -94,7 +94,7 @@ def fake_hashes(seed: int, n: int = 12) -> list:
     """Distinct random PDQ features (quality 100), one per second."""
     import numpy as np
 
-    from bot import vpdq
+    from bot.banks import vpdq
 
     rng = np.random.default_rng(seed)
     return [

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import vpdq
-from bot.hashindex import HashIndex
+from bot.banks import vpdq
+from bot.banks.hashindex import HashIndex
 
 
 def _flip(hashes: np.ndarray, rng: np.random.Generator, max_bits: int) -> np.ndarray:

@@ -213,7 +213,7 @@ def compare(
     """Brute-force vPDQ comparison of two bags of (already filtered) hashes.
 
     Fine for two videos; lookups against a whole bank go through
-    :class:`bot.hashindex.HashIndex` instead.
+    :class:`bot.banks.hashindex.HashIndex` instead.
     """
     if not query or not other:
         return Comparison(0, len(query), 0, len(other))

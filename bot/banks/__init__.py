@@ -17,7 +17,7 @@ Two banks, both in the database (``bank_entries`` + ``bank_hashes``):
 A reviewer's decision moves the video's hashes into the bank its state calls
 for (:func:`record_decision`, inside the decision's transaction), so a
 reversed decision moves it across.  Lookups go through an in-memory
-:class:`~bot.hashindex.HashIndex` per process (:class:`Matcher`), reloaded
+:class:`~bot.banks.hashindex.HashIndex` per process (:class:`Matcher`), reloaded
 when the bank tables change, so every worker sees a confirmation made on the
 web page at its next video.
 """
@@ -39,9 +39,9 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import vpdq
+from bot.banks import vpdq
+from bot.banks.hashindex import HashIndex
 from bot.errors import FindError
-from bot.hashindex import HashIndex
 from bot.logs import log_event
 from bot.store import BankEntry, BankHash, Video, VideoFingerprint, VideoState, utcnow
 

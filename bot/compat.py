@@ -58,6 +58,13 @@ MOVED: dict[str, str] = {
     # bot/banks/: re-upload banks, their perceptual hashes (vPDQ) and the hash index.
     "bot.vpdq": "bot.banks.vpdq",
     "bot.hashindex": "bot.banks.hashindex",
+    # bot/service/: the daemon, its leadership, reloads, systemd, status and metrics.
+    "bot.daemon": "bot.service.daemon",
+    "bot.reload": "bot.service.reload",
+    "bot.leader": "bot.service.leader",
+    "bot.systemd": "bot.service.systemd",
+    "bot.metrics": "bot.service.metrics",
+    "bot.status": "bot.service.status",
 }
 
 #: The release that drops the old paths (CHANGELOG.md says the same).

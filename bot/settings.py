@@ -46,7 +46,7 @@ DEFAULT_POLICY_REASONS = (
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``FIND_CHANNELS=none``: watch nothing, on purpose (a reload refuses to empty the
-#: watchlist without it, see bot/reload.py).
+#: watchlist without it, see bot/service/reload.py).
 NO_CHANNELS = "none"
 SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url", "websub_secret"})
 #: HMAC keys shorter than this are refused: the push secret signs what the hub sends us.

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from bot import db
-    from bot.daemon import Daemon
+    from bot.service.daemon import Daemon
 
     settings = settings_from_args(args)
     db.check_schema(settings)

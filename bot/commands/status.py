@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _status(args: argparse.Namespace) -> int:
     from bot import db
     from bot.commands.common import settings_from_args
-    from bot.status import collect_status, render_status
+    from bot.service.status import collect_status, render_status
 
     settings = settings_from_args(args)
     db.check_schema(settings)

@@ -1,7 +1,7 @@
 """A real daemon process with a fast stub analyser: what the queue tests start and kill.
 
 ``python -m tests.daemon.stub_worker [--role worker]`` builds the real
-:class:`bot.daemon.Daemon` from the environment (FIND_* variables, or
+:class:`bot.service.daemon.Daemon` from the environment (FIND_* variables, or
 ``--env-file``) and plugs in :func:`stub_analyse` through the documented
 ``handlers=`` hook, so the scheduling, leases, signals and sd_notify are the
 real ones and only the detection engine is replaced.
@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot.daemon import Daemon
 from bot.logs import configure_logging
 from bot.queue import Apply, Job
+from bot.service.daemon import Daemon
 from bot.settings import load_settings
 from bot.store import Analysis, Video, VideoState
 

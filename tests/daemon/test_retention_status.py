@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.db import session_scope
+from bot.service.status import collect_status, quota_day, render_status
 from bot.settings import Settings
 from bot.stages.retention import run_retention
-from bot.status import collect_status, quota_day, render_status
 from bot.store import (
     Analysis,
     PollRun,
@@ -252,7 +252,7 @@ def test_status_on_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
 def test_metrics_endpoint(sqlite_settings: Settings) -> None:
     import socket
 
-    from bot import metrics
+    from bot.service import metrics
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

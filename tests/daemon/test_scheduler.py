@@ -6,7 +6,7 @@ import signal
 import time
 from pathlib import Path
 
-from bot.daemon import Daemon
+from bot.service.daemon import Daemon
 from bot.store import utcnow
 from bot.youtube.quota import next_reset
 from tests.daemon.helpers import FIND_BOT, STUB_WORKER, clean_env, spawn, stop, wait_for, wait_log

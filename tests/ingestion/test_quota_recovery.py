@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
+from bot.service.status import collect_status, render_status
 from bot.stages.discover.passes import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
-from bot.status import collect_status, render_status
 from bot.store import QuotaEntry, SearchQuery, Video
 from bot.youtube.quota import QuotaLedger, next_reset, quota_day
 

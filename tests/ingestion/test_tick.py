@@ -6,8 +6,8 @@ import time
 
 from sqlalchemy import select, update
 
-from bot.daemon import TICK_S, Daemon
 from bot.db import session_factory, session_scope
+from bot.service.daemon import TICK_S, Daemon
 from bot.store import Channel, Video, utcnow
 
 

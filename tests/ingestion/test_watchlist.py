@@ -61,8 +61,8 @@ def test_sync_adds_removes_and_readds(settings, tmp_path) -> None:
 def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_path) -> None:
     """The settings file is gone but FIND_YOUTUBE_API_KEY is still in the environment:
     the daemon must refuse to start rather than deactivate every channel and query."""
-    from bot.daemon import Daemon, StartupError
     from bot.errors import SettingsError
+    from bot.service.daemon import Daemon, StartupError
     from bot.stages.discover.passes import discover_once
 
     _sync(tmp_path, settings, CHANNELS=A, SEARCH_QUERIES="deepfake")

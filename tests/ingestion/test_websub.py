@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
+from bot.service.status import collect_status, render_status
 from bot.settings import Settings
 from bot.stages.discover.feeds import next_read_at
 from bot.stages.discover.passes import discover_once
@@ -30,7 +31,6 @@ from bot.stages.discover.websub import (
     subscription_secret,
     topic_url,
 )
-from bot.status import collect_status, render_status
 from bot.store import Channel, Video, utcnow
 from tests.fakes import youtube_feeds
 from tests.fakes.websub_hub import FakeHub, PushReceiver, sign

@@ -12,7 +12,7 @@ The daemon calls :func:`sync_watchlist` at start and on SIGHUP (reload).
 An empty watchlist is only applied when the settings say so on purpose
 (``FIND_CHANNELS=none``): a daemon restarted without its settings file (the
 API key still in the environment) would otherwise deactivate every channel
-and query on its first sync.  Reloads have the same guard (:mod:`bot.reload`);
+and query on its first sync.  Reloads have the same guard (:mod:`bot.service.reload`);
 this one covers every other way in (start, a discover pass, a standby taking over).
 """
 

@@ -63,7 +63,7 @@ class DatabaseCollector(Collector):
         return []  # no database query at registration time
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from bot.status import collect_status
+        from bot.service.status import collect_status
 
         try:
             status = collect_status(self.settings)

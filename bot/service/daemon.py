@@ -6,7 +6,7 @@ One process plays one *role*:
   the poll interval, a light one every minute (the channel feeds that are due,
   owed playlist reads, due lookups: :func:`bot.stages.discover.passes.tick_once`), and retention
   cleanup every hour.  Several may run: one holds the
-  scheduler lock (:mod:`bot.leader`) and is active, the others stand by.
+  scheduler lock (:mod:`bot.service.leader`) and is active, the others stand by.
 * ``worker`` runs a pool of threads per stage (download, analyse) that pull
   work from the database queue (:mod:`bot.queue`) until told to stop.  Run as
   many as you like, on as many machines as share the database.
@@ -19,11 +19,11 @@ video's lease expires and it is taken again.
 Signals: SIGTERM/SIGINT stop claiming, give in-flight work ``shutdown_grace_s``
 to finish, release the leases of what is still running and return 0.  SIGHUP
 re-reads the settings file; an invalid, missing or empty file, or one that
-would empty the watchlist without ``FIND_CHANNELS=none`` (:mod:`bot.reload`),
+would empty the watchlist without ``FIND_CHANNELS=none`` (:mod:`bot.service.reload`),
 is rejected with one log line and the old settings stay in force.  A worker
 that meets a host fault (:mod:`bot.hostfault`) backs off instead of failing
 video after video.  Under systemd the daemon reports READY,
-STATUS, RELOADING/STOPPING and watchdog pings (:mod:`bot.systemd`).
+STATUS, RELOADING/STOPPING and watchdog pings (:mod:`bot.service.systemd`).
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import systemd
 from bot.db import session_factory
 from bot.errors import FindError, SettingsError
 from bot.hostfault import HostFault, check_writable
 from bot.logs import configure_logging, log_event
 from bot.queue import Job, StageFailure, StageHandler, WorkQueue, run_one
-from bot.reload import check_watchlist_kept, read_settings_file
+from bot.service import systemd
+from bot.service.reload import check_watchlist_kept, read_settings_file
 from bot.settings import Settings, settings_file
 from bot.store import Worker, utcnow
 
@@ -199,7 +199,7 @@ class Daemon:
                 self._handlers[stage] = self._build_handler(stage)
         self._register_worker("starting")
         if self.settings.metrics_port and self._metrics is None:
-            from bot.metrics import start_metrics_server
+            from bot.service.metrics import start_metrics_server
 
             try:
                 self._metrics = start_metrics_server(self.settings)
@@ -209,7 +209,7 @@ class Daemon:
                     "pick another FIND_METRICS_PORT or unset it"
                 ) from None
         if self.runs_scheduler:
-            from bot.leader import SchedulerLock
+            from bot.service.leader import SchedulerLock
 
             self._lock = SchedulerLock(self.settings)
             self.active_scheduler = self._lock.acquire()
@@ -378,7 +378,7 @@ class Daemon:
         return handler
 
     def _observe(self, stage: str, outcome: str, kind: str | None, started: float) -> None:
-        from bot import metrics
+        from bot.service import metrics
 
         metrics.observe_stage(stage, outcome, kind, time.perf_counter() - started)
 

@@ -64,8 +64,8 @@ from sqlalchemy import func, select  # noqa: E402
 from bot import db  # noqa: E402
 from bot.db import session_factory, session_scope  # noqa: E402
 from bot.settings import Settings, load_settings, parse_duration  # noqa: E402
+from bot.stages.discover import DiscoverReport, discover_once, make_client, tick_once  # noqa: E402
 from bot.stages.discover.feeds import FeedReader  # noqa: E402
-from bot.stages.discover.passes import DiscoverReport, discover_once, make_client, tick_once  # noqa: E402
 from bot.stages.discover.watchlist import sync_watchlist  # noqa: E402
 from bot.store import Channel, QuotaEntry, Video  # noqa: E402
 from bot.youtube.quota import quota_day  # noqa: E402

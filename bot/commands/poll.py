@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bot.queue import StageHandler
     from bot.settings import Settings
-    from bot.stages.discover.passes import DiscoverReport
+    from bot.stages.discover import DiscoverReport
 
 log = logging.getLogger("find.poll")
 
@@ -111,7 +111,7 @@ def poll_once(
     fuller batch: a one-shot run has no later pass.
     """
     from bot.db import session_scope
-    from bot.stages.discover.passes import discover_once
+    from bot.stages.discover import discover_once
     from bot.stages.discover.watchlist import sync_watchlist
 
     with session_scope(settings) as session:

@@ -4,7 +4,7 @@ One process plays one *role*:
 
 * ``scheduler`` runs the periodic jobs with APScheduler: a full discover pass on
   the poll interval, a light one every minute (the channel feeds that are due,
-  owed playlist reads, due lookups: :func:`bot.stages.discover.passes.tick_once`), and retention
+  owed playlist reads, due lookups: :func:`bot.stages.discover.tick_once`), and retention
   cleanup every hour.  Several may run: one holds the
   scheduler lock (:mod:`bot.service.leader`) and is active, the others stand by.
 * ``worker`` runs a pool of threads per stage (download, analyse) that pull
@@ -387,7 +387,7 @@ class Daemon:
         """One discover pass with the settings in force now (SIGHUP may have changed them)."""
         settings = self.settings
         try:
-            from bot.stages.discover.passes import discover_once
+            from bot.stages.discover import discover_once
         except ImportError as exc:
             log_event(log, "discover.unavailable", logging.ERROR, error=str(exc))
             return
@@ -419,7 +419,7 @@ class Daemon:
         if not self._discover_lock.acquire(blocking=False):
             return
         try:
-            from bot.stages.discover.passes import tick_once
+            from bot.stages.discover import tick_once
 
             tick_once(settings, reader=self._reader(settings))
         except FindError as exc:

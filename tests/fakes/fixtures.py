@@ -109,7 +109,7 @@ class Ingestion:
 
     def client(self, settings: Settings, **kwargs: Any) -> YouTubeClient:
         """A real client on the fake, with millisecond backoff so retry tests are fast."""
-        from bot.stages.discover.passes import make_client
+        from bot.stages.discover import make_client
 
         kwargs.setdefault("backoff_base_s", 0.01)
         return make_client(settings, **kwargs)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
+from bot.stages.discover import discover_once, tick_once
 from bot.stages.discover.feeds import FALLBACK_AFTER, JITTER, FeedReader
-from bot.stages.discover.passes import discover_once, tick_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, QuotaEntry, Video
 from bot.youtube.atom import FeedError, parse_youtube_atom

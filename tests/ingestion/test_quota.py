@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
-from bot.stages.discover.passes import discover_once
+from bot.stages.discover import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, QuotaEntry
 from bot.youtube.client import redact_key

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
 from bot.service.status import collect_status, render_status
-from bot.stages.discover.passes import discover_once
+from bot.stages.discover import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import QuotaEntry, SearchQuery, Video
 from bot.youtube.quota import QuotaLedger, next_reset, quota_day

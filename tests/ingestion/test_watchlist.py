@@ -63,7 +63,7 @@ def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_p
     the daemon must refuse to start rather than deactivate every channel and query."""
     from bot.errors import SettingsError
     from bot.service.daemon import Daemon, StartupError
-    from bot.stages.discover.passes import discover_once
+    from bot.stages.discover import discover_once
 
     _sync(tmp_path, settings, CHANNELS=A, SEARCH_QUERIES="deepfake")
     bare = make_settings(

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from bot.db import session_factory, session_scope
 from bot.service.status import collect_status, render_status
 from bot.settings import Settings
+from bot.stages.discover import discover_once
 from bot.stages.discover.feeds import next_read_at
-from bot.stages.discover.passes import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.stages.discover.websub import (
     LEASE_REQUEST_S,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.db import session_factory, session_scope
 from bot.review.webhook import flagged_payload
-from bot.stages.discover.passes import discover_once
+from bot.stages.discover import discover_once
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import QuotaEntry, Video
 

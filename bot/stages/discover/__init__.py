@@ -7,6 +7,7 @@ reads the uploads playlists and searches it owes, and looks new finds up with
 ``new`` video row: the download stage takes it from there.
 """
 
-from bot.stages.discover.passes import DiscoverReport, discover_once, make_client, tick_once
+from bot.stages.discover.passes import discover_once, make_client, tick_once
+from bot.stages.discover.report import DiscoverReport
 
 __all__ = ["DiscoverReport", "discover_once", "make_client", "tick_once"]

@@ -97,6 +97,9 @@ class VideoState(enum.StrEnum):
 #: media is evidence, which retention keeps longer than the rest.
 REVIEW_STATES = (VideoState.FLAGGED.value, VideoState.CONFIRMED.value, VideoState.DISMISSED.value)
 
+#: ``Video.verdict`` of a video flagged, without a model run, as a re-upload of a confirmed fake.
+KNOWN_FAKE_VERDICT = "known_fake"
+
 #: The state each work stage consumes.
 STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
 

@@ -43,6 +43,7 @@ from bot.errors import FindError
 from bot.logs import log_event
 from bot.settings import DEFAULT_POLICY_REASONS, Settings
 from bot.store import (
+    KNOWN_FAKE_VERDICT,
     REVIEW_STATES,
     Analysis,
     BankMatch,
@@ -68,8 +69,6 @@ DECIDABLE_STATES = (
 LABELS = {VideoState.CONFIRMED.value: "fake", VideoState.DISMISSED.value: "real"}
 MAX_NOTE_CHARS = 4000
 MAX_PAGE_SIZE = 500
-#: ``Video.verdict`` of a video flagged as a re-upload of a confirmed fake (bot.stages.analyse).
-KNOWN_FAKE = "known_fake"
 #: The other final decision: what a reversal (appeal) turns a decision into.
 OPPOSITE = {
     VideoState.CONFIRMED.value: VideoState.DISMISSED.value,
@@ -453,7 +452,7 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
         select(Video)
         .where(*where)
         .order_by(
-            case((Video.verdict == KNOWN_FAKE, 0), else_=1),
+            case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1),
             Video.score.desc().nulls_last(),
             Video.id,
         )
@@ -477,7 +476,7 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             analysis_id=latest[v.id].id if v.id in latest else None,
             partial=bool(latest[v.id].partial) if v.id in latest else False,
             declared_synthetic=v.declared_synthetic,
-            known_fake=v.verdict == KNOWN_FAKE,
+            known_fake=v.verdict == KNOWN_FAKE_VERDICT,
             decided_by=decided[v.id].reviewer if v.id in decided else None,
             decided_at=decided[v.id].decided_at if v.id in decided else None,
             policy_reason=decided[v.id].policy_reason if v.id in decided else None,
@@ -914,7 +913,7 @@ def report_rows(
 
 def _flagging_match(session: Session, video: Video) -> str | None:
     """Content id of the fake-bank entry that flagged ``video`` without a model run."""
-    if video.verdict != KNOWN_FAKE:
+    if video.verdict != KNOWN_FAKE_VERDICT:
         return None
     return session.scalar(
         select(BankMatch.content_id)

@@ -37,7 +37,15 @@ from bot.hostfault import HOST_FAULT
 from bot.logs import log_event
 from bot.queue import Apply, Job, StageFailure
 from bot.settings import Settings
-from bot.store import Analysis, BankEntry, BankMatch, Video, VideoFingerprint, VideoState
+from bot.store import (
+    KNOWN_FAKE_VERDICT,
+    Analysis,
+    BankEntry,
+    BankMatch,
+    Video,
+    VideoFingerprint,
+    VideoState,
+)
 
 log = logging.getLogger("find.analyse")
 
@@ -359,7 +367,7 @@ class Analyser:
             row = _match_row(session, video, match, "flagged", None)
             session.add(row)
             video.state = VideoState.FLAGGED.value
-            video.verdict = MATCH_VERDICT
+            video.verdict = KNOWN_FAKE_VERDICT
             video.score = None
             if settings.webhook_url:
                 pending = (
@@ -372,10 +380,6 @@ class Analyser:
                 )
 
         return apply
-
-
-#: ``Video.verdict`` of a video flagged because it is in the bank of confirmed fakes.
-MATCH_VERDICT = "known_fake"
 
 
 def _match_row(

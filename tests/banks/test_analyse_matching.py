@@ -20,8 +20,8 @@ from bot import review
 from bot.db import session_factory
 from bot.queue import WorkQueue, run_one
 from bot.settings import Settings
-from bot.stages.analyse import MATCH_VERDICT, Analyser
-from bot.store import Analysis, BankMatch, Video
+from bot.stages.analyse import Analyser
+from bot.store import KNOWN_FAKE_VERDICT, Analysis, BankMatch, Video
 from tests.banks.conftest import ffmpeg
 from tests.conftest import make_settings
 from tests.daemon.helpers import add_downloaded_video
@@ -68,7 +68,7 @@ def test_reuploads_are_flagged_and_known_false_alarms_are_not(
     add_downloaded_video(settings, "vidREUPLOAD", real_clips["cut"])
     _analyse(settings, analyser)
     video, analyses, [match] = _video(settings, "vidREUPLOAD")
-    assert (video.state, video.verdict, video.score) == ("flagged", MATCH_VERDICT, None)
+    assert (video.state, video.verdict, video.score) == ("flagged", KNOWN_FAKE_VERDICT, None)
     assert analyses == [], "a known fake costs no model run"
     assert (match.bank, match.outcome, match.matched_youtube_id) == (
         "fake",

@@ -381,6 +381,7 @@ def _reasons(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from bot import review
+    from bot.store import REVIEW_STATES
 
     settings, sessions = _open(args)
     with sessions() as session:
@@ -394,7 +395,7 @@ def _export(args: argparse.Namespace) -> int:
                 f"{summary.missing_crops} crop file(s) no longer on disk were left out"
             )
             return 0
-        states = tuple(args.state or review.REVIEW_STATES)
+        states = tuple(args.state or REVIEW_STATES)
         if args.output is None:
             count = review.export_report(session, sys.stdout, args.format, states, args.since)
         else:

@@ -48,7 +48,7 @@ from bot.db import session_factory
 from bot.logs import log_event
 from bot.review import reviewers, web_sessions
 from bot.settings import Settings, parse_datetime
-from bot.store import VideoState, utcnow
+from bot.store import REVIEW_STATES, VideoState, utcnow
 
 log = logging.getLogger("find.web")
 
@@ -305,7 +305,7 @@ def create_app(settings: Settings) -> FastAPI:
             page=result,
             form=form,
             error=error,
-            states=review.REVIEW_STATES,
+            states=REVIEW_STATES,
             page_number=flt.offset // PAGE_SIZE + 1,
             pages=pages,
             prev_url=_url("/queue", base, page=flt.offset // PAGE_SIZE) if flt.offset else None,
@@ -474,7 +474,7 @@ def _queue_filter(
     state: str, channel: str, since: str, min_score: str, page: int
 ) -> review.QueueFilter:
     """The queue form's values as a :class:`QueueFilter`; ``ValueError`` says what is wrong."""
-    if state not in review.REVIEW_STATES:
+    if state not in REVIEW_STATES:
         raise ValueError(f"Unknown state {state!r}.")
     channel = channel.strip()
     if channel and not CHANNEL_RE.match(channel):

@@ -1,0 +1,137 @@
+"""The evidence files a reviewer looks at, served strictly from inside the media directory.
+
+Face crops, their Grad-CAM heatmaps and frames, and the kept video file are looked up
+from the database rows, never from a path in the request, and each resolved path is
+checked to lie inside ``FIND_MEDIA_DIR``. Also the score-over-time plot of an analysis.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from bot.review.queries import AnalysisInfo, VideoDetail
+from bot.settings import Settings
+
+#: Video files the page may play, by suffix.
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+}
+
+#: What can be shown of an evidence face: the crop, its Grad-CAM overlay, its frame.
+CROP_VIEWS = ("crop", "heatmap", "context")
+
+
+def crop_path(
+    settings: Settings, analysis: AnalysisInfo, index: int, view: str = "crop"
+) -> Path | None:
+    """The file of crop ``index`` of ``analysis`` (or its heatmap or frame), or ``None`` if it
+    must not be served.
+
+    Crops are addressed by (analysis id, index, view), never by a path from the
+    request; the stored relative path is still resolved and checked to lie
+    inside the media directory, so a corrupt or hostile row cannot make the
+    server read other files.
+    """
+    if not 0 <= index < len(analysis.crops) or view not in CROP_VIEWS:
+        return None
+    crop = analysis.crops[index]
+    relative = {"crop": crop.path, "heatmap": crop.heatmap, "context": crop.context}[view]
+    target = _inside_media(settings, relative)
+    if target is None or target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        return None
+    return target if target.is_file() else None
+
+
+def _inside_media(settings: Settings, relative: str | None) -> Path | None:
+    """``relative`` resolved under the media directory, or ``None`` if it would leave it."""
+    if not relative:
+        return None
+    root = settings.media_dir.resolve()
+    path = Path(relative)
+    target = (path if path.is_absolute() else root / path).resolve()
+    return target if root in target.parents else None
+
+
+def media_path(settings: Settings, video: VideoDetail) -> Path | None:
+    """The kept video file of ``video`` for local playback, or ``None``.
+
+    Looked up by the video's own row, never a path from the request: the file
+    must still exist (retention has not deleted it), lie inside the media
+    directory and be a format browsers play.
+    """
+    if video.media_deleted:
+        return None
+    target = _inside_media(settings, video.media_path)
+    if target is None or target.suffix.lower() not in MEDIA_TYPES:
+        return None
+    return target if target.is_file() else None
+
+
+def score_series(analysis: AnalysisInfo) -> list[tuple[int, list[float], list[float]]]:
+    """(track, times, scores) per face track, time-ordered, for the plot."""
+    series = []
+    for track in analysis.scores.get("tracks", []) or []:
+        points = sorted(
+            (float(f["t"]), float(f["score"]))
+            for f in track.get("frames") or []
+            if f.get("t") is not None and f.get("score") is not None
+        )
+        if points:
+            series.append(
+                (
+                    int(track.get("track", len(series))),
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                )
+            )
+    return series
+
+
+def render_score_plot(analysis: AnalysisInfo, *, width_in: float = 10.0) -> bytes:
+    """PNG of the fake score over time, one line per face track, with the threshold.
+
+    Drawn with matplotlib's object API on the Agg canvas (no pyplot global
+    state), so concurrent web requests can render at once.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    series = score_series(analysis)
+    for track, times, scores in series:
+        ax.plot(times, scores, marker="o", markersize=3, linewidth=1.5, label=f"track {track}")
+    ax.axhline(
+        analysis.threshold,
+        color="#c0392b",
+        linestyle="--",
+        linewidth=1,
+        label=f"threshold {analysis.threshold:.2f}",
+    )
+    for top in analysis.top_frames:
+        if top.get("t") is not None and top.get("score") is not None:
+            ax.plot(
+                [top["t"]],
+                [top["score"]],
+                marker="*",
+                markersize=11,
+                color="#c0392b",
+                linestyle="none",
+            )
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time in video (s)")
+    ax.set_ylabel("fake score")
+    ax.grid(True, alpha=0.3)
+    if not series:
+        ax.text(0.5, 0.5, "no face tracks", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,477 @@
+"""What reviewers see: the queue page by page and each video's full record.
+
+The queries return plain frozen dataclasses, detached from any session, so a template
+or a JSON encoder can use them freely; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from bot.errors import FindError
+from bot.store import (
+    KNOWN_FAKE_VERDICT,
+    REVIEW_STATES,
+    Analysis,
+    BankMatch,
+    ReviewDecision,
+    Video,
+    VideoState,
+    utcnow,
+)
+
+MAX_PAGE_SIZE = 500
+
+#: Rows that belong to a video, newest by id (analyses and decisions).
+_PerVideo = TypeVar("_PerVideo", Analysis, ReviewDecision)
+
+
+class ReviewError(FindError):
+    """A review request that cannot be carried out (unknown video, bad input)."""
+
+
+class VideoNotFound(ReviewError):
+    """No video with that YouTube id is in the database."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a reviewer asked to see; the same object backs the CLI flags and the web form."""
+
+    state: str = VideoState.FLAGGED.value
+    channel: str | None = None
+    since: datetime | None = None
+    min_score: float | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.state not in REVIEW_STATES:
+            raise ReviewError(
+                f"state {self.state!r} is not reviewable: use one of {', '.join(REVIEW_STATES)}"
+            )
+        if self.since is not None and self.since.tzinfo is None:
+            raise ReviewError("--since needs a time zone (dates are read as UTC)")
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ReviewError(f"page size {self.limit} is outside 1..{MAX_PAGE_SIZE}")
+        if self.offset < 0:
+            raise ReviewError("offset cannot be negative")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One row of the queue."""
+
+    youtube_id: str
+    url: str
+    state: str
+    title: str | None
+    channel_id: str | None
+    channel_title: str | None
+    score: float | None
+    faces: int | None
+    published_at: datetime | None
+    discovered_at: datetime
+    analysis_id: int | None
+    #: The newest analysis decoded too few frames to be a full verdict.
+    partial: bool = False
+    #: The uploader declared synthetic media (None: YouTube did not say).
+    declared_synthetic: bool | None = None
+    #: Flagged as a re-upload of a confirmed fake (no model score).
+    known_fake: bool = False
+    #: The latest decision: who, when, and the policy reason.
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    policy_reason: str | None = None
+
+    @property
+    def age_since(self) -> datetime:
+        """The video's age counts from publication (discovery when YouTube gave no date)."""
+        return self.published_at or self.discovered_at
+
+    def to_json(self, now: datetime | None = None) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("published_at", "discovered_at", "decided_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["age_s"] = int(((now or utcnow()) - self.age_since).total_seconds())
+        return data
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    items: list[QueueItem]
+    total: int
+    filter: QueueFilter
+
+    @property
+    def has_next(self) -> bool:
+        return self.filter.offset + len(self.items) < self.total
+
+
+@dataclass(frozen=True)
+class CropInfo:
+    index: int
+    path: str
+    track: int | None
+    frame: int | None
+    t: float | None
+    score: float | None
+    #: Grad-CAM overlay and the whole frame with the face box (relative paths), if saved.
+    heatmap: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisInfo:
+    id: int
+    bundle_id: str
+    bundle_version: str
+    frames_requested: int
+    frames_decoded: int
+    #: The verdict rests on too few decoded frames (a truncated file): show it as partial.
+    partial: bool
+    faces: int
+    tracks: int
+    video_score: float | None
+    threshold: float
+    verdict: str
+    error: str | None
+    worker: str | None
+    created_at: datetime
+    scores: dict[str, Any]
+    timings: dict[str, Any]
+    crops: list[CropInfo]
+
+    @property
+    def track_rows(self) -> list[dict[str, Any]]:
+        """Per-track summary, strongest first."""
+        rows = []
+        for track in self.scores.get("tracks", []) or []:
+            frames = track.get("frames") or []
+            times = [f.get("t") for f in frames if f.get("t") is not None]
+            rows.append(
+                {
+                    "track": track.get("track"),
+                    "score": track.get("score"),
+                    "faces": track.get("faces", len(frames)),
+                    "first_t": min(times) if times else None,
+                    "last_t": max(times) if times else None,
+                }
+            )
+        return sorted(rows, key=lambda r: -(r["score"] or 0.0))
+
+    @property
+    def top_frames(self) -> list[dict[str, Any]]:
+        return list(self.scores.get("top_frames", []) or [])
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    id: int
+    reviewer: str
+    decision: str
+    note: str | None
+    previous_state: str
+    analysis_id: int | None
+    decided_at: datetime
+    policy_reason: str | None = None
+    #: Set on a reversal (appeal): the decision it overturned, and why.
+    reverses_id: int | None = None
+    reversal_reason: str | None = None
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.reverses_id is not None or self.reversal_reason is not None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decided_at"] = self.decided_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class MatchInfo:
+    """The video was found in a bank (bot.banks): which entry, how much, and what it did."""
+
+    bank: str
+    content_id: str
+    matched_youtube_id: str | None
+    matched_title: str | None
+    query_share: float
+    bank_share: float
+    frames_matched: int
+    frames_compared: int
+    faces_matched: int | None
+    faces_compared: int | None
+    outcome: str
+    created_at: datetime
+
+    @property
+    def matched_url(self) -> str | None:
+        if not self.matched_youtube_id:
+            return None
+        return f"https://www.youtube.com/watch?v={self.matched_youtube_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class VideoDetail:
+    """Everything the ``show`` command and the video page display."""
+
+    id: int
+    youtube_id: str
+    url: str
+    state: str
+    title: str | None
+    channel_id: str | None
+    channel_title: str | None
+    published_at: datetime | None
+    discovered_at: datetime
+    duration_s: int | None
+    score: float | None
+    verdict: str | None
+    media_path: str | None
+    analyses: list[AnalysisInfo]
+    decisions: list[DecisionInfo] = field(default_factory=list)
+    declared_synthetic: bool | None = None
+    matches: list[MatchInfo] = field(default_factory=list)
+    media_deleted: bool = False
+
+    @property
+    def known_fake(self) -> MatchInfo | None:
+        """The fake-bank match that flagged this video without a model run, if any."""
+        return next((m for m in reversed(self.matches) if m.outcome == "flagged"), None)
+
+    @property
+    def analysis(self) -> AnalysisInfo | None:
+        """The newest analysis: the one that put the video in the queue."""
+        return self.analyses[-1] if self.analyses else None
+
+    @property
+    def last_decision(self) -> DecisionInfo | None:
+        return self.decisions[-1] if self.decisions else None
+
+    def to_json(self) -> dict[str, Any]:
+        def analysis_json(a: AnalysisInfo) -> dict[str, Any]:
+            data = asdict(a)
+            data["created_at"] = a.created_at.isoformat()
+            return data
+
+        return {
+            "youtube_id": self.youtube_id,
+            "url": self.url,
+            "state": self.state,
+            "title": self.title,
+            "channel_id": self.channel_id,
+            "channel_title": self.channel_title,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "discovered_at": self.discovered_at.isoformat(),
+            "duration_s": self.duration_s,
+            "score": self.score,
+            "verdict": self.verdict,
+            "declared_synthetic": self.declared_synthetic,
+            "bank_matches": [m.to_json() for m in self.matches],
+            "analysis": analysis_json(self.analysis) if self.analysis else None,
+            "previous_analyses": [analysis_json(a) for a in self.analyses[:-1]],
+            "decisions": [d.to_json() for d in self.decisions],
+        }
+
+
+def _crops(analysis: Analysis) -> list[CropInfo]:
+    out = []
+    for index, crop in enumerate(analysis.crops or []):
+        if not isinstance(crop, dict) or not isinstance(crop.get("path"), str):
+            continue  # a malformed entry is skipped, never served
+        out.append(
+            CropInfo(
+                index=index,
+                path=crop["path"],
+                track=crop.get("track"),
+                frame=crop.get("frame"),
+                t=crop.get("t"),
+                score=crop.get("score"),
+                heatmap=crop.get("heatmap") if isinstance(crop.get("heatmap"), str) else None,
+                context=crop.get("context") if isinstance(crop.get("context"), str) else None,
+            )
+        )
+    return out
+
+
+def analysis_info(a: Analysis) -> AnalysisInfo:
+    """A detached copy of an analysis row, safe to use after its session closes."""
+    return AnalysisInfo(
+        id=a.id,
+        bundle_id=a.bundle_id,
+        bundle_version=a.bundle_version,
+        frames_requested=a.frames_requested,
+        frames_decoded=a.frames_decoded,
+        partial=bool(a.partial),
+        faces=a.faces,
+        tracks=a.tracks,
+        video_score=a.video_score,
+        threshold=a.threshold,
+        verdict=a.verdict,
+        error=a.error,
+        worker=a.worker,
+        created_at=a.created_at,
+        scores=dict(a.scores or {}),
+        timings=dict(a.timings or {}),
+        crops=_crops(a),
+    )
+
+
+def decision_info(d: ReviewDecision) -> DecisionInfo:
+    """A detached copy of a decision row, safe to use after its session closes."""
+    return DecisionInfo(
+        id=d.id,
+        reviewer=d.reviewer,
+        decision=d.decision,
+        note=d.note,
+        previous_state=d.previous_state,
+        analysis_id=d.analysis_id,
+        decided_at=d.decided_at,
+        policy_reason=d.policy_reason,
+        reverses_id=d.reverses_id,
+        reversal_reason=d.reversal_reason,
+    )
+
+
+def _match_info(m: BankMatch) -> MatchInfo:
+    return MatchInfo(
+        bank=m.bank,
+        content_id=m.content_id,
+        matched_youtube_id=m.matched_youtube_id,
+        matched_title=m.matched_title,
+        query_share=m.query_share,
+        bank_share=m.bank_share,
+        frames_matched=m.frames_matched,
+        frames_compared=m.frames_compared,
+        faces_matched=m.faces_matched,
+        faces_compared=m.faces_compared,
+        outcome=m.outcome,
+        created_at=m.created_at,
+    )
+
+
+def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
+    """One page of videos in ``flt.state``, highest score first."""
+    age_col = func.coalesce(Video.published_at, Video.discovered_at)
+    where = [Video.state == flt.state]
+    if flt.channel:
+        where.append(Video.channel_youtube_id == flt.channel.strip())
+    if flt.since is not None:
+        where.append(age_col >= flt.since)
+    if flt.min_score is not None:
+        where.append(Video.score >= flt.min_score)
+
+    total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+    # Re-uploads of confirmed fakes first: certain, quick decisions with no model score.
+    videos = session.scalars(
+        select(Video)
+        .where(*where)
+        .order_by(
+            case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1),
+            Video.score.desc().nulls_last(),
+            Video.id,
+        )
+        .limit(flt.limit)
+        .offset(flt.offset)
+    ).all()
+    latest = _newest_per_video(session, Analysis, [v.id for v in videos])
+    decided = _newest_per_video(session, ReviewDecision, [v.id for v in videos])
+    items = [
+        QueueItem(
+            youtube_id=v.youtube_id,
+            url=v.url,
+            state=v.state,
+            title=v.title,
+            channel_id=v.channel_youtube_id,
+            channel_title=v.channel_title,
+            score=v.score,
+            faces=latest[v.id].faces if v.id in latest else None,
+            published_at=v.published_at,
+            discovered_at=v.discovered_at,
+            analysis_id=latest[v.id].id if v.id in latest else None,
+            partial=bool(latest[v.id].partial) if v.id in latest else False,
+            declared_synthetic=v.declared_synthetic,
+            known_fake=v.verdict == KNOWN_FAKE_VERDICT,
+            decided_by=decided[v.id].reviewer if v.id in decided else None,
+            decided_at=decided[v.id].decided_at if v.id in decided else None,
+            policy_reason=decided[v.id].policy_reason if v.id in decided else None,
+        )
+        for v in videos
+    ]
+    return QueuePage(items=items, total=total, filter=flt)
+
+
+def _newest_per_video(
+    session: Session, row_type: type[_PerVideo], video_ids: list[int]
+) -> dict[int, _PerVideo]:
+    """The newest analysis or decision of each video, in one query (the page must not do N+1)."""
+    if not video_ids:
+        return {}
+    newest = (
+        select(func.max(row_type.id))
+        .where(row_type.video_id.in_(video_ids))
+        .group_by(row_type.video_id)
+    )
+    rows = session.scalars(select(row_type).where(row_type.id.in_(newest))).all()
+    return {row.video_id: row for row in rows}
+
+
+def load_video(session: Session, youtube_id: str, *, lock: bool = False) -> Video:
+    """The video row, or :class:`VideoNotFound` with the hint reviewers need."""
+    query = select(Video).where(Video.youtube_id == youtube_id.strip())
+    if lock:
+        query = query.with_for_update()
+    video = session.scalars(query).first()
+    if video is None:
+        raise VideoNotFound(
+            f"no video {youtube_id!r} in the database: check the id "
+            "(`find-bot review list` shows the queue)"
+        )
+    return video
+
+
+def get_video(session: Session, youtube_id: str) -> VideoDetail:
+    """The full record of one video: its analyses and decision history."""
+    v = load_video(session, youtube_id)
+    return VideoDetail(
+        id=v.id,
+        youtube_id=v.youtube_id,
+        url=v.url,
+        state=v.state,
+        title=v.title,
+        channel_id=v.channel_youtube_id,
+        channel_title=v.channel_title,
+        published_at=v.published_at,
+        discovered_at=v.discovered_at,
+        duration_s=v.duration_s,
+        score=v.score,
+        verdict=v.verdict,
+        media_path=v.media_path,
+        analyses=[analysis_info(a) for a in v.analyses],
+        decisions=[decision_info(d) for d in v.decisions],
+        declared_synthetic=v.declared_synthetic,
+        matches=[
+            _match_info(m)
+            for m in session.scalars(
+                select(BankMatch).where(BankMatch.video_id == v.id).order_by(BankMatch.id)
+            )
+        ],
+        media_deleted=v.media_deleted_at is not None,
+    )
+
+
+def get_analysis(session: Session, analysis_id: int) -> AnalysisInfo | None:
+    a = session.get(Analysis, analysis_id)
+    return analysis_info(a) if a is not None else None

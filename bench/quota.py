@@ -75,7 +75,7 @@ from tests.fakes.youtube_api import VALID_KEY, FakeYouTubeServer, RecordedReques
 
 #: Midnight Pacific (PDT) on a summer day: the quota day starts with the simulation.
 DAY_START = datetime(2026, 6, 10, 7, 0, tzinfo=UTC)
-#: The daemon's light pass runs this often (bot.service.daemon.TICK_S).
+#: The daemon's light pass runs this often (bot.service.periodic.TICK_S).
 TICK_S = 60
 #: After the day, the simulation runs on this long so late uploads are found too.
 OVERRUN = timedelta(minutes=45)

@@ -21,3 +21,7 @@ class SettingsError(FindError):
 
 class DatabaseError(FindError):
     """The database cannot be reached or is not migrated."""
+
+
+class StartupError(FindError):
+    """The daemon cannot start (no bundle, bad role, ...): one line, then a non-zero exit."""

@@ -30,11 +30,11 @@ def test_quota_exhausted_pauses_discover_until_the_reset(sqlite_ingestion, tmp_p
     try:
 
         def postponed() -> bool:
-            when = daemon._scheduler.get_job("discover").next_run_time
+            when = daemon.periodic.scheduler.get_job("discover").next_run_time
             return when is not None and when >= reset
 
         wait_for(postponed, 60, "discover to be postponed to the quota reset", step=0.1)
-        assert daemon.last_poll is not None
+        assert daemon.periodic.last_poll is not None
     finally:
         daemon.request_stop()
         assert daemon.shutdown() == 0

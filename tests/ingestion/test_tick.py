@@ -7,7 +7,8 @@ import time
 from sqlalchemy import select, update
 
 from bot.db import session_factory, session_scope
-from bot.service.daemon import TICK_S, Daemon
+from bot.service.daemon import Daemon
+from bot.service.periodic import TICK_S
 from bot.store import Channel, Video, utcnow
 
 
@@ -30,30 +31,30 @@ def test_the_scheduler_reads_due_feeds_between_full_passes(sqlite_ingestion) -> 
     daemon = Daemon(settings, "scheduler", idle_s=0.1)
     daemon.start()
     try:
-        assert daemon._scheduler.get_job("tick").trigger.interval.total_seconds() == TICK_S
+        assert daemon.periodic.scheduler.get_job("tick").trigger.interval.total_seconds() == TICK_S
         deadline = time.monotonic() + 30
         while first.id not in _video_ids(settings):  # the full pass at start
             assert time.monotonic() < deadline, "the first pass found nothing"
             time.sleep(0.1)
-        while daemon._discover_lock.locked():
+        while daemon.periodic.discover_lock.locked():
             time.sleep(0.05)
         api_calls = len(ing.youtube.requests)
 
         fresh = ing.upload(channel, serve=False)
-        daemon.run_tick()  # not due yet: nothing read
+        daemon.periodic.run_tick()  # not due yet: nothing read
         assert fresh.id not in _video_ids(settings)
         with session_scope(settings) as session:  # its turn comes
             session.execute(update(Channel).values(feed_next_at=utcnow()))
-        daemon.run_tick()
+        daemon.periodic.run_tick()
         assert fresh.id in _video_ids(settings)
         # ENRICH_WAIT=0 in the fixture: the tick looked it up too, and called nothing else.
         assert [r.resource for r in ing.youtube.requests[api_calls:]] == ["videos"]
 
-        with daemon._discover_lock:  # a full pass is running: the tick stands aside
+        with daemon.periodic.discover_lock:  # a full pass is running: the tick stands aside
             reads = len(ing.youtube.feed_calls())
             with session_scope(settings) as session:
                 session.execute(update(Channel).values(feed_next_at=utcnow()))
-            daemon.run_tick()
+            daemon.periodic.run_tick()
             assert len(ing.youtube.feed_calls()) == reads
     finally:
         daemon.request_stop()

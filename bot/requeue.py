@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import FindError
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.stages.analyse import media_file
 from bot.store import Video, VideoState, utcnow
 
 log = logging.getLogger("find.requeue")
@@ -141,7 +140,7 @@ def _check_named(session: Session, video_ids: Sequence[str]) -> None:
 
 def _target_state(settings: Settings, video: Video) -> str:
     """``downloaded`` when the file is still there (re-analyse only), else ``new``."""
-    path = media_file(settings, video.media_path) if video.media_deleted_at is None else None
+    path = settings.media_file(video.media_path) if video.media_deleted_at is None else None
     if path is not None and path.is_file():
         return VideoState.DOWNLOADED.value
     return VideoState.NEW.value

@@ -182,6 +182,17 @@ class Settings:
             )
         return value
 
+    def media_file(self, media_path: str | None) -> Path | None:
+        """The file a stored ``Video.media_path`` names: absolute as stored, relative under
+        ``media_dir`` (tests and older rows store relative paths); None when there is none.
+
+        The one place a stored path becomes a file, for every stage and command.
+        """
+        if not media_path:
+            return None
+        path = Path(media_path)
+        return path if path.is_absolute() else self.media_dir / path
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.summary().items())
         return f"Settings({shown})"

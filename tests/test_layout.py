@@ -57,6 +57,48 @@ def test_engine_and_daemon_never_import_training() -> None:
     assert not offenders, f"the engine/daemon import training code: {offenders}"
 
 
+#: Imports point down the data flow and toward the shared plumbing (docs/contracts.md).
+#: (area, files, module prefixes its files must not import)
+DIRECTIONS = [
+    (
+        "the plumbing at bot/ top level",
+        [p for p in (ROOT / "bot").glob("*.py") if p.name not in ("cli.py", "compat.py")],
+        ("bot.stages", "bot.service", "bot.review", "bot.banks", "bot.youtube", "bot.commands"),
+    ),
+    (
+        "bot/youtube",
+        list((ROOT / "bot" / "youtube").rglob("*.py")),
+        ("bot.stages", "bot.service", "bot.review", "bot.banks", "bot.commands"),
+    ),
+    ("bot/stages", list((ROOT / "bot" / "stages").rglob("*.py")), ("bot.service", "bot.commands")),
+    (
+        "bot/review",
+        list((ROOT / "bot" / "review").rglob("*.py")),
+        ("bot.stages", "bot.service", "bot.commands"),
+    ),
+    (
+        "bot/banks",
+        list((ROOT / "bot" / "banks").rglob("*.py")),
+        ("bot.stages", "bot.service", "bot.review", "bot.commands"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("area", "files", "forbidden"), DIRECTIONS, ids=[d[0] for d in DIRECTIONS])
+def test_imports_follow_the_data_flow(
+    area: str, files: list[Path], forbidden: tuple[str, ...]
+) -> None:
+    assert files, f"{area}: no files found (did the folder move?)"
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _imported_modules(path) if name.startswith(forbidden)
+        )
+        for path in files
+    }
+    offenders = {path: names for path, names in offenders.items() if names}
+    assert not offenders, f"{area} imports against the data flow: {offenders}"
+
+
 def test_the_check_sees_function_level_imports(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(

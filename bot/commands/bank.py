@@ -100,7 +100,6 @@ def _add(args: argparse.Namespace) -> int:
 
     from bot import banks
     from bot.banks import vpdq
-    from bot.stages.analyse import media_file
     from bot.store import BankEntry, Video
 
     settings, sessions = _open(args)
@@ -111,7 +110,7 @@ def _add(args: argparse.Namespace) -> int:
                 raise banks.BankError(f"no video {args.video!r} in the database: check the id")
             fingerprint = banks.latest_fingerprint(session, video.id)
             faces = banks.face_features(fingerprint.faces or []) if fingerprint else []
-            path = media_file(settings, video.media_path)
+            path = settings.media_file(video.media_path)
             if path is not None and path.is_file():  # every frame, as banks keep them
                 frames = vpdq.hash_video(path, dense=True).features
             elif fingerprint is not None and (fingerprint.bank_frames or fingerprint.frames):

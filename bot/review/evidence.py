@@ -49,11 +49,10 @@ def crop_path(
 
 def _inside_media(settings: Settings, relative: str | None) -> Path | None:
     """``relative`` resolved under the media directory, or ``None`` if it would leave it."""
-    if not relative:
+    path = settings.media_file(relative)
+    if path is None:
         return None
-    root = settings.media_dir.resolve()
-    path = Path(relative)
-    target = (path if path.is_absolute() else root / path).resolve()
+    root, target = settings.media_dir.resolve(), path.resolve()
     return target if root in target.parents else None
 
 

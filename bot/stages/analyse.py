@@ -186,7 +186,7 @@ class Analyser:
                 kind=HOST_FAULT,
                 counts_as_attempt=False,
             )
-        path = media_file(self.settings, job.media_path)
+        path = self.settings.media_file(job.media_path)
         if path is None or not path.is_file():
             raise StageFailure(
                 f"{job.youtube_id}: downloaded file {path} is missing",

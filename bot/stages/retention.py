@@ -70,11 +70,6 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-def _media_path(settings: Settings, media_path: str) -> Path:
-    path = Path(media_path)
-    return path if path.is_absolute() else settings.media_dir / path
-
-
 def media_candidates(settings: Settings, now: datetime) -> Any:
     """The ``WHERE`` clause for videos whose file may be deleted now, or ``None`` (keep-all)."""
     policy = settings.media_retention
@@ -103,8 +98,10 @@ def cleanup_media(settings: Settings, now: datetime | None = None) -> RetentionR
             videos = session.scalars(select(Video).where(*where).order_by(Video.id).limit(BATCH))
             videos = list(videos)
             for video in videos:
-                path = _media_path(settings, video.media_path or "")
-                if not _inside(settings.media_dir, path):
+                path = settings.media_file(video.media_path)
+                if path is None:  # an empty path names no file: nothing to delete
+                    report.media_missing += 1
+                elif not _inside(settings.media_dir, path):
                     log_event(
                         log,
                         "retention.outside_media_dir",
@@ -158,8 +155,8 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
             )
             for video in videos:
                 if video.media_path and video.media_deleted_at is None:
-                    path = _media_path(settings, video.media_path)
-                    if _inside(settings.media_dir, path) and path.is_file():
+                    path = settings.media_file(video.media_path)
+                    if path is not None and _inside(settings.media_dir, path) and path.is_file():
                         path.unlink()
                 crops = settings.media_dir / "crops" / video.youtube_id
                 if _inside(settings.media_dir, crops) and crops.is_dir():

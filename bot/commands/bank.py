@@ -3,7 +3,7 @@
 Reviewers fill the banks by deciding; these commands let an operator look at
 them, add a video by hand (one from the database, or a local file such as a
 known fake from another platform), remove an entry, and share banks with
-other teams as JSON lines or a ThreatExchange-style CSV (see bot/banks.py).
+other teams as JSON lines or a ThreatExchange-style CSV (see bot/banks/exchange.py).
 """
 
 from __future__ import annotations

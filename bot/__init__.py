@@ -2,6 +2,6 @@
 
 from bot import compat
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 compat.install()

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[2] / "deploy" / "find-bot.service"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+UNIT = DEPLOY / "find-bot.service"
+WEBSUB_UNIT = DEPLOY / "find-bot-websub.service"
 
 
-def _unit() -> configparser.ConfigParser:
+def _unit(path: Path = UNIT) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
-    parser.read_string(UNIT.read_text())
+    parser.read_string(path.read_text())
     return parser
 
 
@@ -36,17 +38,29 @@ def test_unit_has_notify_reload_restart_user_and_hardening() -> None:
     assert "WatchdogSec" in service
 
 
+def test_websub_unit_runs_the_receiver_with_the_same_user_settings_and_hardening() -> None:
+    service, daemon = _unit(WEBSUB_UNIT)["Service"], _unit()["Service"]
+    assert service["Type"] == "exec", "the receiver does not send sd_notify READY"
+    assert "WatchdogSec" not in service and "ExecReload" not in service
+    assert service["ExecStart"].endswith("--env-file /etc/find-bot/find-bot.env websub")
+    assert service["Restart"] == "on-failure"
+    hardening = [key for key in daemon if key.startswith(("Protect", "Private", "Restrict"))]
+    hardening += ["User", "NoNewPrivileges", "ReadWritePaths", "CapabilityBoundingSet", "UMask"]
+    assert {k: service.get(k) for k in hardening} == {k: daemon[k] for k in hardening}
+
+
 @pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
     reason="systemd-analyze not installed (Debian/Ubuntu: apt-get install systemd)",
 )
-def test_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", [UNIT, WEBSUB_UNIT], ids=lambda p: p.name)
+def test_systemd_analyze_verify(tmp_path: Path, source: Path) -> None:
     """verify checks every key and that ExecStart exists: point it at this venv's find-bot."""
     find_bot = Path(sys.executable).parent / "find-bot"
     if not find_bot.exists():
         pytest.skip(f"{find_bot} not installed (pip install -e .)")
-    unit = tmp_path / "find-bot.service"
-    unit.write_text(UNIT.read_text().replace("/opt/find-bot/.venv/bin/find-bot", str(find_bot)))
+    unit = tmp_path / source.name
+    unit.write_text(source.read_text().replace("/opt/find-bot/.venv/bin/find-bot", str(find_bot)))
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
     )

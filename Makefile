@@ -37,7 +37,7 @@ run: install
 ## Benchmarks (numbers and ratios on stdout).
 bench:
 	$(BIN)/python bench/quota.py
-	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.claims
 	$(BIN)/python bench/scan.py --quick
 
 ## ---------------------------------------------------------------- the default bundle

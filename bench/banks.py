@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # bench/queue.py would shadow the standard module
+sys.path.insert(0, str(ROOT))  # run as a script: import bot and tests.fakes from this checkout
 
 
 def cpu_s() -> float:

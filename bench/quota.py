@@ -54,10 +54,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, Python puts bench/ first on the path, where bench/queue.py would shadow
-# the standard library's queue (thread pools need it): the project root goes there instead.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: import bot and tests.fakes from this checkout
 
 from sqlalchemy import func, select  # noqa: E402
 

@@ -32,9 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-# Run as a script, Python puts bench/ first on sys.path, where sibling benchmarks
-# (bench/queue.py) would shadow standard modules: use the project root instead.
-sys.path[0] = str(ROOT)
+sys.path.insert(0, str(ROOT))  # run as a script: import bot and model from this checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

@@ -5,8 +5,8 @@ no-op handler, so the number measures the queue itself (claim with a lease,
 heartbeat thread, complete in one transaction), i.e. the ceiling the
 database puts on the pipeline, not the detection engine (seconds per video).
 
-    python -m bench.queue --database-url postgresql+psycopg://root@127.0.0.1:5432/test
-    python -m bench.queue --database-url sqlite:////tmp/bench.db --videos 1000
+    python -m bench.claims --database-url postgresql+psycopg://root@127.0.0.1:5432/test
+    python -m bench.claims --database-url sqlite:////tmp/bench.db --videos 1000
 
 PostgreSQL runs in a throw-away schema that is dropped afterwards; a SQLite
 file is created fresh.  Prints one line per worker count and, with

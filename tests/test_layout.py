@@ -143,6 +143,30 @@ def test_unknown_names_still_fail() -> None:
         importlib.import_module("bot.no_such_module")
 
 
+def test_the_project_itself_uses_only_the_new_paths() -> None:
+    """The old paths are for users' scripts: our own code and tests must not need them."""
+    youtube_modules = {p.stem for p in (ROOT / "bot" / "youtube").glob("*.py")}
+    sources = [
+        path
+        for folder in ("bot", "model", "tests", "bench", "migrations")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name not in ("compat.py", "test_layout.py")
+    ]
+    offenders: dict[str, list[str]] = {}
+    for path in sources:
+        for name in _imported_modules(path):
+            parts = name.split(".")
+            old_module = any(name == old or name.startswith(old + ".") for old in compat.MOVED)
+            old_youtube_name = (
+                parts[:2] == ["bot", "youtube"]
+                and len(parts) > 2
+                and (parts[2] not in youtube_modules)
+            )
+            if old_module or old_youtube_name:
+                offenders.setdefault(str(path.relative_to(ROOT)), []).append(name)
+    assert not offenders, f"old import paths in the project: {offenders}"
+
+
 def test_a_module_that_became_a_package_still_gives_its_old_names() -> None:
     import bot.youtube.client
 

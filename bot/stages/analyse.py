@@ -57,14 +57,6 @@ class AnalyserUnavailable(FindError):
     """The model bundle cannot be loaded: the analyse worker must not start."""
 
 
-def media_file(settings: Settings, media_path: str | None) -> Path | None:
-    """The downloaded file of a video: absolute paths as is, relative ones under ``media_dir``."""
-    if not media_path:
-        return None
-    path = Path(media_path)
-    return path if path.is_absolute() else settings.media_dir / path
-
-
 class Analyser:
     """The analyse stage handler: ``Analyser(settings)(job) -> apply``.
 

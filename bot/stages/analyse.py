@@ -154,6 +154,28 @@ class Analyser:
             self._local.pending = []
         return self._local.pending
 
+    def _alert_after_commit(
+        self,
+        session: Session,
+        video: Video,
+        *,
+        analysis: Analysis | None = None,
+        match: BankMatch | None = None,
+    ) -> None:
+        """Queue the webhook alert for a flag, to be sent only once its transaction commits.
+
+        Snapshots, not rows: the alert is sent after the session is gone. Never for a
+        result that is rolled back; nothing at all when no webhook is configured.
+        """
+        if not self.settings.webhook_url:
+            return
+        pending = (
+            _snapshot(video, _VIDEO_FIELDS),
+            None if analysis is None else _snapshot(analysis, _ANALYSIS_FIELDS),
+            None if match is None else _snapshot(match, _MATCH_FIELDS),
+        )
+        event.listen(session, "after_commit", lambda _s: self._pending().append(pending), once=True)
+
     def send_notifications(self) -> int:
         """Send this thread's webhook alerts for committed flags (the worker loop calls it).
 
@@ -317,16 +339,8 @@ class Analyser:
             video.score = analysis.video_score
             video.verdict = result.verdict
             video.state = (VideoState.FLAGGED if flagged else VideoState.ANALYSED).value
-            if flagged and settings.webhook_url:
-                # Queue the alert for after the commit: never for a result that is rolled back.
-                pending = (
-                    _snapshot(video, _VIDEO_FIELDS),
-                    _snapshot(analysis, _ANALYSIS_FIELDS),
-                    None,
-                )
-                event.listen(
-                    session, "after_commit", lambda _s: self._pending().append(pending), once=True
-                )
+            if flagged:
+                self._alert_after_commit(session, video, analysis=analysis)
 
         return apply
 
@@ -343,7 +357,6 @@ class Analyser:
             flagged=True,
             seconds=round(video_hash.seconds, 3),
         )
-        settings = self.settings
         fingerprint = banks.fingerprint_record(video_hash)
 
         def apply(session: Session, video: Video) -> None:
@@ -361,15 +374,7 @@ class Analyser:
             video.state = VideoState.FLAGGED.value
             video.verdict = KNOWN_FAKE_VERDICT
             video.score = None
-            if settings.webhook_url:
-                pending = (
-                    _snapshot(video, _VIDEO_FIELDS),
-                    None,
-                    _snapshot(row, _MATCH_FIELDS),
-                )
-                event.listen(
-                    session, "after_commit", lambda _s: self._pending().append(pending), once=True
-                )
+            self._alert_after_commit(session, video, match=row)
 
         return apply
 

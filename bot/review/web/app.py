@@ -315,6 +315,16 @@ def create_app(settings: Settings) -> FastAPI:
             now=utcnow(),
         )
 
+    def video_or_404(youtube_id: str) -> review.VideoDetail:
+        """The video's record, or a 404 for an id that is malformed or not in the database."""
+        if not YOUTUBE_ID_RE.match(youtube_id):
+            raise StarletteHTTPException(404, "No such video.")
+        with app.state.sessions() as session:
+            try:
+                return review.get_video(session, youtube_id)
+            except review.VideoNotFound:
+                raise StarletteHTTPException(404, "No such video.") from None
+
     def video_page(
         request: Request,
         reviewer: str,
@@ -325,13 +335,7 @@ def create_app(settings: Settings) -> FastAPI:
         note: str = "",
         seek: float | None = None,
     ) -> Response:
-        if not YOUTUBE_ID_RE.match(youtube_id):
-            raise StarletteHTTPException(404, "No such video.")
-        with app.state.sessions() as session:
-            try:
-                video = review.get_video(session, youtube_id)
-            except review.VideoNotFound:
-                raise StarletteHTTPException(404, "No such video.") from None
+        video = video_or_404(youtube_id)
         # Crops removed by media retention are listed as gone, not shown as broken images.
         available = (
             {
@@ -435,13 +439,7 @@ def create_app(settings: Settings) -> FastAPI:
     def media(request: Request, youtube_id: str) -> Response:
         """The kept video file, with range requests so the player can seek."""
         require_reviewer(request)
-        if not YOUTUBE_ID_RE.match(youtube_id):
-            raise StarletteHTTPException(404, "No such video.")
-        with app.state.sessions() as session:
-            try:
-                video = review.get_video(session, youtube_id)
-            except review.VideoNotFound:
-                raise StarletteHTTPException(404, "No such video.") from None
+        video = video_or_404(youtube_id)
         path = review.media_path(settings, video)
         if path is None:
             raise StarletteHTTPException(404, "The video file is not kept (media retention).")

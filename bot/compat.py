@@ -83,12 +83,8 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         new = MOVED[spec.name]
-        warnings.warn(
-            f"{spec.name} moved to {new} (the old path goes in {REMOVED_IN}; see CHANGELOG.md)",
-            DeprecationWarning,
-            # warnings.warn skips importlib's frames when it counts: 2 is the import statement.
-            stacklevel=2,
-        )
+        # warnings.warn skips importlib's frames when it counts: 3 is the import statement.
+        _warn_moved(spec.name, new, stacklevel=3)
         return importlib.import_module(new)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -106,13 +102,17 @@ def moved_attribute(package: str, name: str, new_module: str) -> Any:
         value = getattr(module, name)
     except AttributeError:
         raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
-    warnings.warn(
-        f"{package}.{name} moved to {new_module}.{name}"
-        f" (the old path goes in {REMOVED_IN}; see CHANGELOG.md)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    _warn_moved(f"{package}.{name}", f"{new_module}.{name}", stacklevel=4)
     return value
+
+
+def _warn_moved(old: str, new: str, *, stacklevel: int) -> None:
+    """The one wording of the warning; ``stacklevel`` counts from here, as in warnings.warn."""
+    warnings.warn(
+        f"{old} moved to {new} (the old path goes in {REMOVED_IN}; see CHANGELOG.md)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def install() -> None:

@@ -127,13 +127,22 @@ class Daemon:
         self._reload_requested = False
         self._signals_installed = False
         self._metrics: Any = None
+        # Both parts read the settings through the daemon: a reload replaces them in one place.
         self.workers = StageWorkers(
-            settings, self.queue, self._stop, overrides=handlers, idle_s=idle_s, max_job_s=max_job_s
+            self._current_settings,
+            self.queue,
+            self._stop,
+            overrides=handlers,
+            idle_s=idle_s,
+            max_job_s=max_job_s,
         )
         #: The scheduler role's jobs; None in a worker-only process.
         self.periodic = (
-            PeriodicJobs(lambda: self.settings, self._stop) if self.runs_scheduler else None
+            PeriodicJobs(self._current_settings, self._stop) if self.runs_scheduler else None
         )
+
+    def _current_settings(self) -> Settings:
+        return self.settings
 
     # ------------------------------------------------------------ roles
     @property
@@ -243,7 +252,7 @@ class Daemon:
                 log_event(log, "config.query_added", query=query)
             for query in removed_queries:
                 log_event(log, "config.query_removed", query=query)
-            self.workers.reload(new)  # model settings are frozen above
+            self.workers.reload()  # model settings are frozen above
             if self.periodic is not None:
                 self.periodic.reload(old, new, new_sources=bool(added_channels or added_queries))
             log_event(

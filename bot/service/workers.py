@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.errors import StartupError
@@ -43,7 +43,7 @@ class StageWorkers:
 
     def __init__(
         self,
-        settings: Settings,
+        settings_of: Callable[[], Settings],
         queue: WorkQueue,
         stop: threading.Event,
         *,
@@ -51,7 +51,7 @@ class StageWorkers:
         idle_s: float,
         max_job_s: float,
     ) -> None:
-        self.settings = settings
+        self._settings_of = settings_of
         self.queue = queue
         self.idle_s = idle_s
         self.max_job_s = max_job_s
@@ -68,6 +68,11 @@ class StageWorkers:
         self.host_faults: dict[str, HostFault] = {}
         self.bundle_id: str | None = None
         self.bundle_version: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now (the daemon's: a reload replaces them there)."""
+        return self._settings_of()
 
     # ------------------------------------------------------------ start
     def build(self, counts: Mapping[str, int]) -> None:
@@ -105,9 +110,9 @@ class StageWorkers:
                 self._threads.append(thread)
                 thread.start()
 
-    def reload(self, settings: Settings) -> None:
-        """Hand new settings to the running handlers (model settings are restart-only)."""
-        self.settings = settings
+    def reload(self) -> None:
+        """Hand the new settings to the running handlers (model settings are restart-only)."""
+        settings = self.settings
         if self._analyser is not None:  # the webhook URL etc.
             self._analyser.settings = settings
         if "download" in self._handlers and "download" not in self._overrides:

@@ -9,7 +9,8 @@ BIN    := $(VENV)/bin
 install:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,train]'
+	$(BIN)/python -m model.training.landmarks --fetch
 
 ## Debian packages used by some tests: Chromium (review page in a real browser),
 ## systemd (systemd-analyze verify on the unit). Tests that need them skip without them.

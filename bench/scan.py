@@ -118,14 +118,14 @@ def run_baseline(video: Path, bundle_dir: Path, frames: int, repeats: int, preci
     import numpy as np
 
     from model.bundle import load_bundle
-    from model.classifier import preprocess
+    from model.ensemble import resize_crops
     from model.faces import FaceDetector, crop_face
     from model.frames import sample_indices
 
     bundle = load_bundle(bundle_dir)
-    models = bundle.ensemble().models
+    ensemble = bundle.ensemble()
     detector = FaceDetector(max_side=100_000)  # no downscaling
-    size = bundle.spec.input_size
+    size = bundle.input_size
 
     def once() -> dict:
         t0 = time.perf_counter()
@@ -147,9 +147,16 @@ def run_baseline(video: Path, bundle_dir: Path, frames: int, repeats: int, preci
         scores = []
         for frame, faces in zip(kept, detections, strict=True):
             for face in faces:
-                x = preprocess(crop_face(frame, face, size)[None])
-                logits = [float(m.predict(x, verbose=0)[0, 0]) for m in models]
-                scores.append(float(np.mean(1 / (1 + np.exp(-np.array(logits))))))
+                crop = crop_face(frame, face, size)[None]
+                logits = [
+                    float(
+                        m.model.predict(
+                            m.spec.preprocess(resize_crops(crop, m.spec.input_size)), verbose=0
+                        )[0, 0]
+                    )
+                    for m in ensemble.members
+                ]
+                scores.append(float(ensemble.combiner(np.array(logits)[:, None])[0]))
         t3 = time.perf_counter()
         return {"decode_s": t1 - t0, "detect_s": t2 - t1, "classify_s": t3 - t2}
 

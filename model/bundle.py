@@ -11,6 +11,13 @@ Weights are stored per model as ``.npz`` arrays in float16 (half the size of
 float32, no measurable change in the logits of an Xception), in the order of
 ``model.weights`` with their variable paths, and loaded into a freshly built
 ``build_classifier(spec)``: no pickled Python, no Keras version coupling.
+
+Format 2 (written now) lets members differ: each entry of ``models`` carries
+its own architecture, input size and normalisation, and ``combiner`` says how
+their logits become one probability (``model.ensemble``: the mean of
+temperature-scaled probabilities, or stacking weights fitted on validation).
+Format 1 bundles (one ``architecture`` for all models, mean combiner) load
+unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ import numpy as np
 from bot.errors import FindError
 from model.classifier import ArchSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads (1: one architecture for every model, averaged).
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 #: Inference precisions: name -> Keras dtype policy of the classifier layers.
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16"}
@@ -90,7 +99,7 @@ def _save_weights(model, path: Path, dtype: str) -> None:
 def write_bundle(
     directory: str | Path,
     models: list,
-    spec: ArchSpec,
+    spec: ArchSpec | list[ArchSpec],
     *,
     threshold: float,
     temperature: float = 1.0,
@@ -100,27 +109,42 @@ def write_bundle(
     metrics: dict,
     crop_margin: float = DEFAULT_CROP_MARGIN,
     weights_dtype: str = "float16",
+    combiner: dict | None = None,
+    member_info: list[dict] | None = None,
 ) -> Path:
-    """Write ``models`` (built by ``build_classifier(spec)``) as a bundle in ``directory``.
+    """Write ``models`` as a bundle in ``directory``.
 
+    ``spec`` is the architecture of every model, or a list with one per
+    model (a mixed ensemble).  ``combiner`` is a ``model.ensemble`` combiner's
+    ``to_dict()`` (default: the mean of probabilities at ``temperature``);
+    ``member_info`` adds descriptive fields to each model's entry (where its
+    weights started, which candidate it was, its validation numbers).
     ``training`` describes the data (datasets, splits, sizes, augmentations);
     ``metrics`` holds the evaluation numbers.  The manifest is written last,
     atomically, so an interrupted write never leaves a bundle that loads.
     Returns the bundle directory.
     """
+    from model.ensemble import combiner_from_dict
+
     if not models:
         raise ValueError("a bundle needs at least one model")
+    specs = list(spec) if isinstance(spec, list | tuple) else [spec] * len(models)
+    if len(specs) != len(models):
+        raise ValueError(f"{len(models)} models but {len(specs)} architectures")
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    combiner = combiner or {"kind": "mean", "temperature": float(temperature)}
+    combiner_from_dict(combiner, len(models))  # refuse a combiner that would not load
+    info = member_info or [{} for _ in models]
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stale = directory / MANIFEST
     if stale.exists():
         stale.unlink()  # the old manifest must not vouch for the new files
     files = []
-    for i, model in enumerate(models):
+    for i, (model, member_spec) in enumerate(zip(models, specs, strict=True)):
         filename = f"model_{i}.npz"
         _save_weights(model, directory / filename, weights_dtype)
         files.append(
@@ -129,29 +153,32 @@ def write_bundle(
                 "sha256": sha256_file(directory / filename),
                 "bytes": (directory / filename).stat().st_size,
                 "params": int(model.count_params()),
+                "architecture": member_spec.to_dict(),
+                "input_size": member_spec.input_size,
+                "normalisation": member_spec.architecture.description,
+                **_json_safe(info[i]),
             }
         )
+    input_size = max(s.input_size for s in specs)
     manifest = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "version": version,
         "created_at": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        "architecture": spec.to_dict(),
-        "input_size": spec.input_size,
+        "input_size": input_size,
         "preprocessing": {
-            "function": "xception.preprocess_input",
             "input": "uint8 RGB",
-            "scale": "x / 127.5 - 1 (range [-1, 1])",
             "crop": {
                 "shape": "square",
                 "margin": crop_margin,
                 "out_of_frame": "black",
-                "resize_to": spec.input_size,
+                "resize_to": input_size,
+                "per_model": "area-resampled to each model's input_size, then its normalisation",
             },
         },
-        "output": "mean over models of sigmoid(logit / temperature)",
+        "combiner": combiner,
         "threshold": float(threshold),
-        "temperature": float(temperature),
+        "temperature": float(combiner.get("temperature", 1.0)),
         "weights_dtype": weights_dtype,
         "models": files,
         "training": _json_safe(training),
@@ -176,7 +203,14 @@ def update_manifest(path: str | Path, changes: dict) -> dict:
     Only descriptive fields may change — evaluations recorded after training,
     the data terms — never the weights' hashes, which ``verify_bundle`` checks.
     """
-    protected = {"format_version", "models", "architecture", "input_size", "preprocessing"}
+    protected = {
+        "format_version",
+        "models",
+        "architecture",
+        "input_size",
+        "preprocessing",
+        "combiner",
+    }
     if protected & set(changes):
         raise ValueError(f"cannot change {sorted(protected & set(changes))} of a bundle")
     directory = bundle_directory(path)
@@ -217,21 +251,26 @@ def verify_bundle(path: str | Path) -> list[str]:
         return [str(exc)]
     problems = []
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         problems.append(
             f"{directory}: bundle format version {version!r} is not supported "
-            f"(this find-bot reads version {FORMAT_VERSION}); re-export the bundle"
+            f"(this find-bot reads versions {', '.join(map(str, READABLE_FORMATS))}); "
+            "re-export the bundle or upgrade find-bot"
         )
         return problems
-    missing = [
-        k for k in ("name", "version", "architecture", "threshold", "models") if k not in manifest
-    ]
+    required = ("name", "version", "architecture", "threshold", "models")
+    if version >= 2:
+        required = ("name", "version", "threshold", "models", "combiner")
+    missing = [k for k in required if k not in manifest]
     if missing:
         return [f"{directory}: manifest lacks {', '.join(missing)}"]
     try:
-        ArchSpec.from_dict(manifest["architecture"])
-    except (TypeError, ValueError) as exc:
-        problems.append(f"{directory}: bad architecture in manifest ({exc})")
+        specs = member_specs(manifest)
+        from model.ensemble import combiner_from_dict
+
+        combiner_from_dict(manifest_combiner(manifest), len(specs))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        problems.append(f"{directory}: bad architecture or combiner in manifest ({exc})")
     threshold = manifest.get("threshold")
     if not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
         problems.append(f"{directory}: threshold {threshold!r} is not a probability")
@@ -256,6 +295,21 @@ def verify_bundle(path: str | Path) -> list[str]:
         elif not _looks_like_weights(file_path):
             problems.append(f"{file_path}: corrupt weight file (not a FIND .npz weight archive)")
     return problems
+
+
+def member_specs(manifest: dict) -> list[ArchSpec]:
+    """The architecture of each model in a manifest (format 1: one for all)."""
+    entries = manifest.get("models") or []
+    if manifest.get("format_version") == 1:
+        return [ArchSpec.from_dict(manifest["architecture"])] * len(entries)
+    return [ArchSpec.from_dict(entry["architecture"]) for entry in entries]
+
+
+def manifest_combiner(manifest: dict) -> dict:
+    """How a manifest's models combine (format 1: the mean at its temperature)."""
+    if manifest.get("format_version") == 1:
+        return {"kind": "mean", "temperature": manifest.get("temperature", 1.0)}
+    return manifest["combiner"]
 
 
 def _looks_like_weights(path: Path) -> bool:
@@ -296,7 +350,7 @@ class ModelBundle:
 
     path: Path
     manifest: dict
-    spec: ArchSpec
+    specs: list[ArchSpec]
     _ensembles: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -314,7 +368,19 @@ class ModelBundle:
 
     @property
     def temperature(self) -> float:
-        return float(self.manifest.get("temperature", 1.0))
+        """The mean combiner's temperature (1.0 for stacking, which calibrates by itself)."""
+        return float(manifest_combiner(self.manifest).get("temperature", 1.0))
+
+    @property
+    def input_size(self) -> int:
+        """The side of the face crops the scanner cuts: the largest member's input."""
+        return max(spec.input_size for spec in self.specs)
+
+    @property
+    def combiner(self):
+        from model.ensemble import combiner_from_dict
+
+        return combiner_from_dict(manifest_combiner(self.manifest), len(self.specs))
 
     @property
     def crop_margin(self) -> float:
@@ -341,12 +407,12 @@ class ModelBundle:
                 from model.ensemble import Ensemble
 
                 models = []
-                for file_path in self.model_files:
-                    model = build_classifier(self.spec, dtype=PRECISIONS[precision])
+                for spec, file_path in zip(self.specs, self.model_files, strict=True):
+                    model = build_classifier(spec, dtype=PRECISIONS[precision])
                     _load_weights(model, file_path)
                     models.append(model)
                 self._ensembles[precision] = Ensemble(
-                    models, self.spec.input_size, self.temperature
+                    models, self.input_size, specs=self.specs, combiner=self.combiner
                 )
             return self._ensembles[precision]
 
@@ -359,8 +425,4 @@ def load_bundle(path: str | Path) -> ModelBundle:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise BundleError(problems[0] + more)
     manifest = read_manifest(directory)
-    return ModelBundle(
-        path=directory.resolve(),
-        manifest=manifest,
-        spec=ArchSpec.from_dict(manifest["architecture"]),
-    )
+    return ModelBundle(path=directory.resolve(), manifest=manifest, specs=member_specs(manifest))

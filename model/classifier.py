@@ -9,31 +9,36 @@ identical, so one code path serves both.
 The network outputs one *logit* per image (no sigmoid): temperature scaling
 (calibration) is applied outside the network, by the ensemble.
 
-No ImageNet weights are available offline, so models start from random
-weights (``seed`` makes that reproducible).
+No ImageNet Xception weights are available offline, so Xceptions start from
+random weights (``seed`` makes that reproducible).  The pretrained family is
+EfficientNet-Lite (:mod:`model.efficientnet_lite`): ``ARCHITECTURES`` is the
+one registry of what a bundle member can be — a new network is one entry there
+(its builder, its input normalisation, where its initial weights come from),
+not a branch in the bundle, the ensemble, training or the scanner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-ARCH_NAMES = ("xception", "xception_compact")
 
 
 @dataclass(frozen=True)
 class ArchSpec:
     """Architecture of a classifier: family name, square input size, width factor, depth."""
 
-    name: str  # "xception" | "xception_compact"
+    name: str  # a key of ARCHITECTURES
     input_size: int  # crops are input_size x input_size RGB
-    width: float  # channel multiplier, 1.0 = original Xception
-    middle_blocks: int  # middle-flow blocks, 8 = original Xception
+    width: float = 1.0  # channel multiplier, 1.0 = original Xception (Xception only)
+    middle_blocks: int = 8  # middle-flow blocks, 8 = original Xception (Xception only)
 
     def __post_init__(self) -> None:
-        if self.name not in ARCH_NAMES:
-            raise ValueError(f"unknown architecture {self.name!r}; expected one of {ARCH_NAMES}")
+        if self.name not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {self.name!r}; expected one of {sorted(ARCHITECTURES)}"
+            )
         if self.input_size < 32:
             raise ValueError(f"input_size must be >= 32, got {self.input_size}")
         if self.width <= 0:
@@ -44,22 +49,28 @@ class ArchSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def architecture(self) -> Architecture:
+        return ARCHITECTURES[self.name]
+
+    def preprocess(self, batch_uint8_rgb: np.ndarray) -> np.ndarray:
+        """This architecture's input normalisation of uint8 RGB crops."""
+        return self.architecture.preprocess(batch_uint8_rgb)
+
     @classmethod
     def from_dict(cls, data: dict) -> ArchSpec:
         try:
-            return cls(
-                name=str(data["name"]),
-                input_size=int(data["input_size"]),
-                width=float(data["width"]),
-                middle_blocks=int(data["middle_blocks"]),
-            )
+            name = str(data["name"])
+            if name in XCEPTION_NAMES:  # the knobs exist only for Xception: required there
+                return cls(
+                    name=name,
+                    input_size=int(data["input_size"]),
+                    width=float(data["width"]),
+                    middle_blocks=int(data["middle_blocks"]),
+                )
+            return cls(name=name, input_size=int(data["input_size"]))
         except KeyError as exc:
             raise ValueError(f"architecture is missing the field {exc.args[0]!r}") from exc
-
-
-FULL_XCEPTION = ArchSpec("xception", 299, 1.0, 8)
-#: ~1/4 of the channels' cost, half the middle flow, 160 px input: trainable on a CPU.
-COMPACT_XCEPTION = ArchSpec("xception_compact", 160, 0.5, 4)
 
 
 def preprocess(batch_uint8_rgb: np.ndarray) -> np.ndarray:
@@ -78,6 +89,14 @@ def _channels(base: int, width: float) -> int:
 
 
 def build_classifier(spec: ArchSpec, seed: int | None = None, dtype: str | None = None):
+    """Build an untrained classifier of ``spec``'s architecture: one logit out.
+
+    Input: ``spec.preprocess(crops)``; ``dtype`` as for :func:`build_xception`.
+    """
+    return spec.architecture.build(spec, seed, dtype)
+
+
+def build_xception(spec: ArchSpec, seed: int | None = None, dtype: str | None = None):
     """Build an untrained Xception classifier: float input in [-1, 1], one logit out.
 
     Input: ``(batch, input_size, input_size, 3)`` float32 already passed through
@@ -156,3 +175,59 @@ def build_classifier(spec: ArchSpec, seed: int | None = None, dtype: str | None 
     x = layers.Dropout(0.5, name="dropout", dtype=dtype)(x)
     logit = layers.Dense(1, name="logit", dtype="float32")(x)
     return keras.Model(inputs, logit, name=spec.name)
+
+
+def _build_lite(spec: ArchSpec, seed: int | None, dtype: str | None):
+    from model.efficientnet_lite import build_efficientnet_lite
+
+    return build_efficientnet_lite(spec.name, spec.input_size, seed=seed, dtype=dtype)
+
+
+def _lite_preprocess(batch_uint8_rgb: np.ndarray) -> np.ndarray:
+    from model.efficientnet_lite import preprocess as lite_preprocess
+
+    return lite_preprocess(batch_uint8_rgb)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One kind of bundle member: how to build it, how it reads pixels, how it starts."""
+
+    build: Callable  # (spec, seed, dtype) -> keras.Model with one logit
+    preprocess: Callable[[np.ndarray], np.ndarray]
+    #: Key of ``model.pretrained.SOURCES`` with its ImageNet weights (None: random init).
+    pretrained: str | None
+    description: str
+    #: The last rectified feature map before pooling: where Grad-CAM looks.
+    cam_layer: str
+
+
+XCEPTION_NAMES = ("xception", "xception_compact")
+ARCHITECTURES: dict[str, Architecture] = {
+    "xception": Architecture(
+        build_xception, preprocess, None, "Xception (Chollet 2017), x / 127.5 - 1", "exit_relu4"
+    ),
+    "xception_compact": Architecture(
+        build_xception,
+        preprocess,
+        None,
+        "Xception with fewer channels and middle blocks, x / 127.5 - 1",
+        "exit_relu4",
+    ),
+    **{
+        f"efficientnet_lite{k}": Architecture(
+            _build_lite,
+            _lite_preprocess,
+            f"efficientnet_lite{k}",
+            f"EfficientNet-Lite{k} (ImageNet-pretrained), (x - 127) / 128",
+            "head_relu",
+        )
+        for k in (0, 1, 2)
+    },
+}
+#: Kept for callers that list the names (CLI choices, docs).
+ARCH_NAMES = tuple(ARCHITECTURES)
+
+FULL_XCEPTION = ArchSpec("xception", 299, 1.0, 8)
+#: ~1/4 of the channels' cost, half the middle flow, 160 px input: trainable on a CPU.
+COMPACT_XCEPTION = ArchSpec("xception_compact", 160, 0.5, 4)

@@ -1,75 +1,232 @@
-"""Ensemble inference: batched, compiled forward pass of several classifiers, averaged.
+"""Ensemble inference: members of any registered architecture, combined into one probability.
 
-The seed averaged the probabilities of its two best Xception models; we keep
-that rule: ``p = mean_m sigmoid(logit_m / temperature)``.  Averaging
-probabilities (not logits) keeps one over-confident model from dominating.
+A member is a Keras classifier with one logit and its ``ArchSpec`` (input
+size and normalisation).  The scanner cuts every face once, at the largest
+member's input size; each member reads it resized to its own size (area
+resampling, as training shrank the cached crops) and normalised its own way.
 
-All models run inside one ``tf.function`` per ensemble, on batches of
-crops: ``model.predict`` per image costs ~2x more per crop on a CPU
-(it rebuilds a data pipeline per call).
+Two combiners, both recorded in the bundle manifest:
+
+* ``mean`` — the seed's rule, ``p = mean_m sigmoid(logit_m / T)``:
+  averaging probabilities keeps one over-confident model from dominating.
+  Old single-architecture bundles use it.
+* ``stacking`` — ``p = sigmoid(b + sum_m w_m * logit_m)`` with ``w_m >= 0``,
+  fitted on validation (logistic regression on the members' logits,
+  :func:`fit_stacking`).  It calibrates and weighs at once: a member that adds
+  nothing gets weight 0 and cannot drag the ensemble down.
+
+Members run inside one ``tf.function`` each, on batches of crops:
+``model.predict`` per image costs ~2x more per crop on a CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from model.classifier import preprocess
+from model.classifier import ArchSpec
 
 #: Crops per forward pass: large enough to keep the CPU busy, small enough to
 #: bound activation memory of the full Xception (~40 MB per 299 px crop).
 BATCH_SIZE = 16
 
 
-class Ensemble:
-    """Average of the calibrated fake probabilities of ``models`` (Keras, one logit each)."""
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
 
-    def __init__(self, models: Sequence, input_size: int, temperature: float = 1.0):
+
+@dataclass(frozen=True)
+class MeanCombiner:
+    """Mean of the members' temperature-scaled probabilities."""
+
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        return _sigmoid(np.asarray(logits, np.float64) / self.temperature).mean(axis=0)
+
+    def to_dict(self) -> dict:
+        return {"kind": "mean", "temperature": float(self.temperature)}
+
+
+@dataclass(frozen=True)
+class StackingCombiner:
+    """Logistic regression on the members' logits, non-negative weights."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __post_init__(self) -> None:
+        if any(not np.isfinite(w) or w < 0 for w in self.weights) or not np.isfinite(self.bias):
+            raise ValueError(f"stacking weights must be finite and >= 0, got {self.weights}")
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        z = np.asarray(logits, np.float64)
+        if len(z) != len(self.weights):
+            raise ValueError(f"{len(z)} members' logits for {len(self.weights)} weights")
+        return _sigmoid(self.bias + np.asarray(self.weights) @ z)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "stacking",
+            "weights": [float(w) for w in self.weights],
+            "bias": float(self.bias),
+        }
+
+
+Combiner = MeanCombiner | StackingCombiner
+
+
+def combiner_from_dict(data: dict, members: int) -> Combiner:
+    """The combiner a manifest records; ``ValueError`` names what is wrong."""
+    kind = data.get("kind")
+    if kind == "mean":
+        return MeanCombiner(float(data.get("temperature", 1.0)))
+    if kind == "stacking":
+        weights = tuple(float(w) for w in data.get("weights", ()))
+        if len(weights) != members:
+            raise ValueError(f"stacking has {len(weights)} weights for {members} members")
+        return StackingCombiner(weights, float(data.get("bias", 0.0)))
+    raise ValueError(f"unknown combiner {kind!r} (expected 'mean' or 'stacking')")
+
+
+def fit_stacking(logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3) -> StackingCombiner:
+    """Fit ``sigmoid(b + w . z)`` to ``labels`` by log loss, with ``w >= 0`` and a little L2.
+
+    Non-negative weights: a member whose logit ranks worse than chance on
+    validation is switched off rather than inverted (an inversion would be
+    an artefact of that validation set).  Classes are weighted equally.
+    """
+    from scipy.optimize import minimize
+
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(labels, np.float64)
+    if z.ndim != 2 or z.shape[1] != len(y) or len(np.unique(y)) < 2:
+        raise ValueError("stacking needs [members, N] logits and both classes in the labels")
+    sample_weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    scale = z.std(axis=1) + 1e-6  # fit in standardised units, report in raw ones
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:-1], params[-1]
+        s = b + w @ (z / scale[:, None])
+        p = _sigmoid(s)
+        eps = 1e-12
+        nll = -(sample_weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))).mean()
+        g = sample_weight * (p - y) / len(y)
+        grad_w = (z / scale[:, None]) @ g + 2 * l2 * w
+        return nll + l2 * float(w @ w), np.append(grad_w, g.sum())
+
+    start = np.append(np.ones(len(z)) / len(z), 0.0)
+    bounds = [(0.0, None)] * len(z) + [(None, None)]
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    w = np.maximum(result.x[:-1], 0.0) / scale
+    return StackingCombiner(tuple(float(v) for v in w), float(result.x[-1]))
+
+
+@dataclass
+class Member:
+    """One classifier of an ensemble and the architecture that says how it reads pixels."""
+
+    model: object  # keras.Model, one logit out
+    spec: ArchSpec
+
+
+class Ensemble:
+    """Combined fake probability of several members (Keras, one logit each).
+
+    ``Ensemble(models, input_size, temperature)`` keeps the old form: Xception
+    members, all at ``input_size``, averaged.  Mixed ensembles pass ``specs``
+    (one per model) and a ``combiner``; crops then come at ``input_size`` (the
+    largest member's) and are resized per member.
+    """
+
+    def __init__(
+        self,
+        models: Sequence,
+        input_size: int,
+        temperature: float = 1.0,
+        *,
+        specs: Sequence[ArchSpec] | None = None,
+        combiner: Combiner | None = None,
+    ):
         if not models:
             raise ValueError("an ensemble needs at least one model")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.models = list(models)
         self.input_size = int(input_size)
-        self.temperature = float(temperature)
-        self._forward = None
+        if specs is None:
+            specs = [ArchSpec("xception_compact", self.input_size, 1.0, 0)] * len(models)
+        if len(specs) != len(models):
+            raise ValueError(f"{len(models)} models but {len(specs)} architectures")
+        self.members = [Member(m, s) for m, s in zip(models, specs, strict=True)]
+        self.combiner: Combiner = combiner or MeanCombiner(temperature)
+        self._forwards: list = [None] * len(self.members)
 
-    def _compiled(self):
-        if self._forward is None:
+    @property
+    def models(self) -> list:
+        return [member.model for member in self.members]
+
+    @property
+    def temperature(self) -> float:
+        return getattr(self.combiner, "temperature", 1.0)
+
+    def _compiled(self, index: int):
+        if self._forwards[index] is None:
             import tensorflow as tf
 
-            models = self.models
-            size = self.input_size
+            model = self.members[index].model
+            size = self.members[index].spec.input_size
 
             @tf.function(
                 input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
                 reduce_retracing=True,
             )
             def forward(x):
-                return tf.stack([tf.reshape(m(x, training=False), [-1]) for m in models], axis=0)
+                return tf.reshape(model(x, training=False), [-1])
 
-            self._forward = forward
-        return self._forward
+            self._forwards[index] = forward
+        return self._forwards[index]
+
+    def member_inputs(self, index: int, crops_uint8: np.ndarray) -> np.ndarray:
+        """Crops as member ``index`` reads them: resized to its size, normalised its way."""
+        spec = self.members[index].spec
+        return spec.preprocess(resize_crops(crops_uint8, spec.input_size))
 
     def predict_logits(self, crops_uint8: np.ndarray) -> np.ndarray:
-        """Raw logits, shape ``[n_models, N]`` (for calibration and per-model evaluation)."""
+        """Raw logits, shape ``[n_members, N]`` (for calibration and per-member evaluation)."""
         crops = np.asarray(crops_uint8)
         if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(
                 f"crops must be N x {self.input_size} x {self.input_size} x 3, got {crops.shape}"
             )
         if len(crops) == 0:
-            return np.zeros((len(self.models), 0), dtype=np.float32)
-        forward = self._compiled()
-        parts = [
-            forward(preprocess(crops[i : i + BATCH_SIZE])).numpy()
-            for i in range(0, len(crops), BATCH_SIZE)
-        ]
-        return np.concatenate(parts, axis=1)
+            return np.zeros((len(self.members), 0), dtype=np.float32)
+        rows = []
+        for index in range(len(self.members)):
+            forward = self._compiled(index)
+            parts = [
+                forward(self.member_inputs(index, crops[i : i + BATCH_SIZE])).numpy()
+                for i in range(0, len(crops), BATCH_SIZE)
+            ]
+            rows.append(np.concatenate(parts))
+        return np.stack(rows)
 
     def predict(self, crops_uint8: np.ndarray) -> np.ndarray:
-        """Calibrated fake probability per crop, shape ``[N]``: mean of sigmoid(logit / T)."""
-        logits = self.predict_logits(crops_uint8).astype(np.float64)
-        probabilities = 1.0 / (1.0 + np.exp(-logits / self.temperature))
-        return probabilities.mean(axis=0)
+        """Calibrated fake probability per crop, shape ``[N]``, by the ensemble's combiner."""
+        return self.combiner(self.predict_logits(crops_uint8))
+
+
+def resize_crops(crops_uint8: np.ndarray, size: int) -> np.ndarray:
+    """Square crops resized to ``size`` with area resampling (a no-op at the same size)."""
+    crops = np.asarray(crops_uint8)
+    if len(crops) == 0 or crops.shape[1] == size:
+        return crops
+    import cv2
+
+    interpolation = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in crops])

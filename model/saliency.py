@@ -16,27 +16,34 @@ the blending boundary), not at pixels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from model.classifier import preprocess
-
-#: The last rectified feature map before global pooling in ``build_classifier``.
-LAYER = "exit_relu4"
+from model.ensemble import Ensemble, resize_crops
 
 
 class GradCam:
-    """Grad-CAM for one or more Keras classifiers with one logit output."""
+    """Grad-CAM over an ensemble's members (each at its own input size and normalisation).
 
-    def __init__(self, models: Sequence, layer: str = LAYER) -> None:
+    Each member's map is taken at its architecture's ``cam_layer`` and brought
+    to the ensemble's crop size; the maps are averaged with the members'
+    weight in the combiner (a member with stacking weight 0 adds nothing).
+    """
+
+    def __init__(self, ensemble: Ensemble) -> None:
         import keras
 
-        if not models:
-            raise ValueError("Grad-CAM needs at least one model")
-        self.input_size = int(models[0].input_shape[1])
+        self.ensemble = ensemble
+        self.input_size = ensemble.input_size
+        weights = getattr(ensemble.combiner, "weights", None)
+        self.weights = (
+            np.ones(len(ensemble.members)) if weights is None else np.asarray(weights, float)
+        )
         self._heads = [
-            keras.Model(m.inputs, [m.get_layer(layer).output, m.outputs[0]]) for m in models
+            keras.Model(
+                m.model.inputs,
+                [m.model.get_layer(m.spec.architecture.cam_layer).output, m.model.outputs[0]],
+            )
+            for m in ensemble.members
         ]
 
     def heatmaps(self, crops_uint8: np.ndarray) -> np.ndarray:
@@ -48,33 +55,38 @@ class GradCam:
         import tensorflow as tf
 
         crops = np.asarray(crops_uint8)
+        size = self.input_size
         if len(crops) == 0:
-            return np.zeros((0, self.input_size, self.input_size), dtype=np.float32)
-        x = tf.constant(preprocess(crops))
-        total = None
-        for head in self._heads:
+            return np.zeros((0, size, size), dtype=np.float32)
+        total = np.zeros((len(crops), size, size), dtype=np.float32)
+        for index, head in enumerate(self._heads):
+            weight = float(self.weights[index])
+            if weight <= 0:
+                continue
+            spec = self.ensemble.members[index].spec
+            x = tf.constant(spec.preprocess(resize_crops(crops, spec.input_size)))
             with tf.GradientTape() as tape:
                 features, logit = head(x, training=False)
                 features = tf.cast(features, tf.float32)
                 target = tf.reduce_sum(tf.cast(logit, tf.float32))
             grads = tape.gradient(target, features)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
-            total = cam if total is None else total + cam
-        assert total is not None
-        total = total / len(self._heads)
-        out = np.zeros((len(crops), self.input_size, self.input_size), dtype=np.float32)
-        for i, cam in enumerate(total):
-            peak = float(cam.max())
-            if not np.isfinite(peak) or peak <= 0:
-                continue
-            resized = cv2.resize(
-                (cam / peak).astype(np.float32),
-                (self.input_size, self.input_size),
-                interpolation=cv2.INTER_LINEAR,
-            )
-            out[i] = np.clip(resized, 0.0, 1.0)
-        return out
+            pooled = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+            cams = tf.nn.relu(tf.reduce_sum(pooled * features, axis=-1)).numpy()
+            for i, cam in enumerate(cams):
+                peak = float(cam.max())
+                if not np.isfinite(peak) or peak <= 0:
+                    continue
+                resized = cv2.resize(
+                    (cam / peak).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR
+                )
+                total[i] += weight * resized
+        used = float(self.weights[self.weights > 0].sum()) or 1.0
+        out = total / used
+        for i in range(len(out)):
+            peak = float(out[i].max())
+            if peak > 0:
+                out[i] = out[i] / peak
+        return np.clip(out, 0.0, 1.0)
 
 
 def overlay(image_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:

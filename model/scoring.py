@@ -270,7 +270,7 @@ class VideoScorer:
 
         t0 = time.perf_counter()
         tracks = build_tracks(detections)
-        size = self.bundle.spec.input_size
+        size = self.bundle.input_size
         margin = self.bundle.crop_margin
         crops = np.stack(
             [
@@ -335,5 +335,5 @@ class VideoScorer:
         if self._cam is None:
             from model.saliency import GradCam
 
-            self._cam = GradCam(self.bundle.ensemble(self.precision).models)
+            self._cam = GradCam(self.bundle.ensemble(self.precision))
         return self._cam

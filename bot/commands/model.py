@@ -12,10 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model_sub = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     info = model_sub.add_parser(
         "info",
-        help="print a bundle's manifest and verify its files",
+        help="summarise a bundle and verify its files",
         description=(
-            "Print the manifest of a model bundle and check its format version and the sha256 "
-            "of every file. Exit code 0 when the bundle is valid, 1 when it is not."
+            "Summarise a model bundle (members, combiner, threshold, measured quality, terms) "
+            "and check its format version and the sha256 of every file. Exit code 0 when the "
+            "bundle is valid, 1 when it is not."
         ),
     )
     info.add_argument(
@@ -23,11 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="?",
         type=Path,
         metavar="BUNDLE",
-        help="bundle directory or its manifest.json (default: FIND_MODEL_BUNDLE)",
+        help="bundle directory or its manifest.json (default: FIND_MODEL_BUNDLE, else the "
+        "bundle shipped with FIND)",
     )
     info.add_argument(
         "--json", action="store_true", help="print {bundle, verified, problems, manifest} as JSON"
     )
+    info.add_argument("--full", action="store_true", help="also print the whole manifest")
     info.set_defaults(handler=_info)
 
 
@@ -47,9 +50,9 @@ def _info(args: argparse.Namespace) -> int:
         report = {"bundle": str(directory), "verified": not problems, "problems": problems}
         print(json.dumps({**report, "manifest": manifest}, indent=2))
         return 1 if problems else 0
+    if args.full:
+        print(json.dumps(manifest, indent=2))
     _print_summary(directory, manifest)
-    print("manifest:")
-    print(json.dumps(manifest, indent=2))
     if problems:
         print("verification: FAILED")
         for problem in problems:
@@ -62,39 +65,85 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _members(manifest: dict) -> list[str]:
+    """One line per model: architecture, input size, where its weights started."""
+    shared = manifest.get("architecture") or {}
+    lines = []
+    for entry in manifest.get("models", []):
+        arch = entry.get("architecture") or shared
+        start = (entry.get("initial_weights") or {}).get("weights")
+        weight = entry.get("stacking_weight")
+        parts = [
+            f"{arch.get('name')} {arch.get('input_size')} px",
+            f"{entry.get('params', 0) / 1e6:.1f} M params",
+            f"from {start}" if start else None,
+            f"weight {weight:.3f}" if isinstance(weight, int | float) else None,
+            entry.get("candidate"),
+        ]
+        lines.append(", ".join(p for p in parts if p))
+    return lines
+
+
+def _combiner(manifest: dict) -> str:
+    combiner = manifest.get("combiner") or {
+        "kind": "mean",
+        "temperature": manifest.get("temperature", 1.0),
+    }
+    if combiner.get("kind") == "stacking":
+        weights = ", ".join(f"{w:.3f}" for w in combiner.get("weights", []))
+        return f"stacking (logistic regression on logits): weights {weights}, bias " + _fmt(
+            combiner.get("bias")
+        )
+    return f"mean of probabilities, temperature {_fmt(combiner.get('temperature'))}"
+
+
 def _print_summary(directory: Path, manifest: dict) -> None:
-    arch = manifest.get("architecture", {})
-    rows = [
+    training = manifest.get("training") or {}
+    rows: list[tuple[str, object]] = [
         ("bundle", str(directory)),
         ("name", f"{manifest.get('name')} {manifest.get('version')}"),
         ("created", manifest.get("created_at")),
-        (
-            "architecture",
-            f"{arch.get('name')} input {arch.get('input_size')} "
-            f"width {arch.get('width')} middle blocks {arch.get('middle_blocks')}",
-        ),
-        ("models", len(manifest.get("models", []))),
-        ("threshold", manifest.get("threshold")),
-        ("temperature", manifest.get("temperature")),
+        ("crop", f"{manifest.get('input_size')} px"),
     ]
-    training = manifest.get("training") or {}
-    if training.get("terms"):
-        rows.append(("terms", training["terms"]))
+    for i, line in enumerate(_members(manifest)):
+        rows.append((f"model {i}", line))
+    rows += [("combiner", _combiner(manifest)), ("threshold", _fmt(manifest.get("threshold")))]
+    test = ((manifest.get("metrics") or {}).get("test") or {}).get("frame_level")
+    if test:
+        rows.append(("test split", _rates(test)))
+    if training.get("terms") or manifest.get("terms"):
+        rows.append(("terms", training.get("terms") or manifest.get("terms")))
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
-    for name, result in (manifest.get("evaluations") or {}).items():
+    evaluations = manifest.get("evaluations") or {}
+    for name, result in evaluations.items():
         frame, video = result.get("frame_level") or {}, result.get("video_level") or {}
+        level = video if video.get("n") else frame
+        print(f"{'evaluation:':<14}{name}: {_rates(level)}")
+    if not manifest.get("metrics") and not evaluations:
         print(
-            f"{'evaluation:':<14}{name}: frame AUC {_fmt(frame.get('roc_auc'))}, "
-            f"frame acc {_fmt(frame.get('accuracy'))}, video flagged "
-            f"{_fmt(_flagged(video))} of {video.get('n')}"
+            "warning:      this bundle records no metrics and no evaluations: its quality is "
+            "unknown (measure it with `find-bot evaluate BUNDLE DATASET --record NAME`)"
         )
+
+
+def _rates(level: dict) -> str:
+    """Recall and false-alarm rate (what a moderator needs), AUC and ECE where measured."""
+    cm, parts = level.get("confusion") or {}, []
+    positives = cm.get("tp", 0) + cm.get("fn", 0)
+    negatives = cm.get("fp", 0) + cm.get("tn", 0)
+    if level.get("roc_auc") is not None:
+        parts.append(f"AUC {_fmt(level.get('roc_auc'))}")
+    if level.get("accuracy") is not None and positives and negatives:
+        parts.append(f"accuracy {_fmt(level.get('accuracy'))}")
+    if positives:
+        parts.append(f"recall {_fmt(cm['tp'] / positives)} of {positives} fakes")
+    if negatives:
+        parts.append(f"false alarms {_fmt(cm['fp'] / negatives)} of {negatives} reals")
+    if level.get("ece") is not None:
+        parts.append(f"ECE {_fmt(level.get('ece'))}")
+    return ", ".join(parts) or "n/a"
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def _flagged(level: dict) -> float | None:
-    cm, n = level.get("confusion"), level.get("n")
-    return (cm["tp"] + cm["fp"]) / n if cm and n else None

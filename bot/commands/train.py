@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from model.classifier import ARCH_NAMES, XCEPTION_NAMES
+
+#: Architectures --arch names directly (the Xceptions come through compact/full).
+ARCH_CHOICES = tuple(name for name in ARCH_NAMES if name not in XCEPTION_NAMES)
+
 DATA_HELP = (
     "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review, faces, real "
     "(auto-detected when omitted); repeat to combine datasets"
@@ -42,10 +47,17 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
         "--arch",
-        choices=("auto", "compact", "full"),
+        choices=("auto", "compact", "full", *ARCH_CHOICES),
         default="auto",
-        help="full 299 px Xception, the CPU-friendly compact variant, or auto "
-        "(full when a GPU is visible)",
+        help="full 299 px Xception, the CPU-friendly compact variant, auto "
+        "(full when a GPU is visible), or an ImageNet-pretrained EfficientNet-Lite",
+    )
+    g.add_argument(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_false",
+        default=None,
+        help="start EfficientNet-Lite from random weights instead of ImageNet",
     )
     g.add_argument("--input-size", type=int, help="override the architecture's crop size")
     g.add_argument("--width", type=float, help="override the channel width factor")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -98,8 +98,15 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
         class_weights: dict[int, float] | None = None,
         steps: int | None = None,
         size: int | None = None,
+        preprocess_fn: Callable[[np.ndarray], np.ndarray] = preprocess,
+        landmarks: bool = True,
     ):
         super().__init__()
+        #: The architecture's input normalisation (``ArchSpec.preprocess``).
+        self.preprocess_fn = preprocess_fn
+        #: Self-blend through face-mesh landmark hulls (the paper's masks); False:
+        #: the five-keypoint polygon (tests without the face-mesh model).
+        self.landmarks = landmarks
         self.reader = CropReader(items)
         if sbi and sbi_mix:
             raise ValueError("choose sbi (real crops only) or sbi_mix (all crops), not both")
@@ -159,7 +166,7 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
             if valid is not None and rng.random() < self.augment_config.p_fill:
                 crop = fill_padding(crop, valid, rng)
             if self.sbi or (self.sbi_mix and ref.label == 0):
-                fake = self_blend(crop, keypoints, rng).image
+                fake = self_blend(crop, keypoints, rng, self._landmarks(crop)).image
                 images += [augment(crop, rng, self.augment_config)]
                 images += [augment(fake, rng, self.augment_config)]
                 labels += [0, 1]
@@ -169,6 +176,15 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
                 labels.append(ref.label)
                 videos.append(ref.video_id)
         return np.stack(images), np.asarray(labels, dtype=np.float32), videos
+
+    def _landmarks(self, crop: np.ndarray) -> np.ndarray | None:
+        """The crop's 468 face-mesh points, or None where the mesh does not trust them."""
+        if not self.landmarks:
+            return None
+        from model.training.landmarks import face_mesh
+
+        found = face_mesh()(crop)
+        return found.points if found.trusted else None
 
     def _read(self, ref: CropRef) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """A crop at the model's input size, with its keypoints and valid rectangle.
@@ -190,4 +206,4 @@ class CropBatches(_pydataset_base()):  # type: ignore[misc]
     def __getitem__(self, index: int):
         images, labels, _ = self.batch_arrays(index)
         weights = np.array([self.class_weights[int(y)] for y in labels], dtype=np.float32)
-        return preprocess(images), labels[:, None], weights
+        return self.preprocess_fn(images), labels[:, None], weights

@@ -225,7 +225,7 @@ def evaluate(
     cache = CropCache(
         Path(cache_dir) if cache_dir else out / "cache",
         CacheConfig(
-            crop_size=bundle.spec.input_size,
+            crop_size=bundle.input_size,
             margin=bundle.crop_margin,
             frames_per_video=frames,
             min_confidence=SCAN_MIN_CONFIDENCE,

@@ -10,10 +10,12 @@ is a "fake" that carries only generic blending artefacts, so a detector
 trained on it cannot overfit to one generator's fingerprint — and users
 can train from real footage of their own channels.
 
-The paper builds the mask from 68 dlib landmarks; FIND only has MTCNN's
-five keypoints, so :func:`face_mask` grows a face-shaped polygon (forehead
-to chin, cheek to cheek) from the eye and mouth positions and then deforms,
-resizes and feathers it the way the paper's mask generator does.
+The mask follows the paper: the convex hull of real facial landmarks
+(468 face-mesh points, :mod:`model.training.landmarks`) — the whole face, or,
+as the paper's hull variants do, the face below the brows or below the nose —
+elastically deformed, randomly eroded or dilated and feathered.  When the
+face mesh does not trust its points (a profile, a half-visible face) the mask
+falls back to a face-shaped polygon grown from MTCNN's five keypoints.
 """
 
 from __future__ import annotations
@@ -83,19 +85,64 @@ def face_polygon(keypoints: np.ndarray, rng: np.random.Generator | None = None) 
     return eye_centre + units[:, :1] * across + units[:, 1:] * down
 
 
+def landmark_hull(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A convex hull of 468 face-mesh points: the whole face (half the time) or part of it.
+
+    The paper draws among hulls of the whole face and of its lower parts so
+    the seam does not always run along the same contour; here the partial
+    hulls keep the points below the brows, or below the nose tip, plus the
+    lower face oval (the cheeks and the chin).
+    """
+    from model.training.landmarks import BROWS, NOSE_TIP
+
+    points = np.asarray(points, dtype=np.float32)
+    choice = rng.random()
+    if choice < 0.5:
+        chosen = points
+    else:
+        cut = float(points[list(BROWS), 1].mean()) if choice < 0.8 else float(points[NOSE_TIP, 1])
+        chosen = points[points[:, 1] >= cut]
+        if len(chosen) < 3:
+            chosen = points
+    return cv2.convexHull(np.round(chosen).astype(np.int32)).reshape(-1, 2)
+
+
+def _elastic(hard: np.ndarray, face_size: float, rng: np.random.Generator) -> np.ndarray:
+    """Deform a hard mask with a smooth random displacement field (the paper's elastic step)."""
+    height, width = hard.shape
+    sigma = max(face_size / 8.0, 1.0)
+    amplitude = float(rng.uniform(0.02, 0.06)) * face_size
+    fields = []
+    for _ in range(2):
+        noise = rng.standard_normal((height, width)).astype(np.float32)
+        smooth = cv2.GaussianBlur(noise, (0, 0), sigmaX=sigma)
+        smooth /= float(np.abs(smooth).max()) or 1.0
+        fields.append(smooth * amplitude)
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return cv2.remap(hard, xs + fields[0], ys + fields[1], cv2.INTER_LINEAR)
+
+
 def face_mask(
-    shape: tuple[int, int], keypoints: np.ndarray, rng: np.random.Generator
+    shape: tuple[int, int],
+    keypoints: np.ndarray,
+    rng: np.random.Generator,
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A soft face mask: deformed polygon, random erode/dilate, Gaussian feathering.
+    """A soft face mask: landmark hull (or keypoint polygon), deformed, eroded/dilated, feathered.
 
     Values are in [0, 1]; 1 well inside the face, 0 well outside, with a
     random-width smooth transition that becomes the blending boundary.
     """
     height, width = shape
-    polygon = face_polygon(keypoints, rng)
+    if landmarks is not None:
+        polygon = landmark_hull(landmarks, rng).astype(np.float32)
+    else:
+        polygon = face_polygon(keypoints, rng)
     hard = np.zeros((height, width), dtype=np.uint8)
     cv2.fillPoly(hard, [np.round(polygon).astype(np.int32)], 255)
     face_size = max(float(np.ptp(polygon[:, 0])), float(np.ptp(polygon[:, 1])), 1.0)
+    if landmarks is not None:
+        hard = _elastic(hard, face_size, rng)
     # Random erode or dilate by up to 8% of the face: varies where the seam lies.
     k = int(rng.integers(0, max(1, round(0.08 * face_size)) + 1))
     if k > 0:
@@ -145,17 +192,19 @@ def self_blend(
     image: np.ndarray,
     keypoints: dict[str, tuple[float, float]] | np.ndarray,
     rng: np.random.Generator,
+    landmarks: np.ndarray | None = None,
 ) -> SelfBlend:
-    """Make one self-blended fake from a real face crop and its five keypoints.
+    """Make one self-blended fake from a real face crop, its five keypoints and landmarks.
 
-    ``blended = source * m + image * (1 - m)`` with ``m = mask * ratio``:
-    pixels where the mask is 0 are exactly the original.
+    ``landmarks`` are the crop's 468 face-mesh points (None: the keypoint
+    polygon).  ``blended = source * m + image * (1 - m)`` with
+    ``m = mask * ratio``: pixels where the mask is 0 are exactly the original.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected a uint8 H x W x 3 image, got {image.dtype} {image.shape}")
     kp = keypoints_array(keypoints)
     ratio = float(rng.choice(BLEND_RATIOS))
-    mask = face_mask(image.shape[:2], kp, rng) * np.float32(ratio)
+    mask = face_mask(image.shape[:2], kp, rng, landmarks) * np.float32(ratio)
     source = _source_copy(image, kp.mean(axis=0), rng)
     m = mask[..., None]
     blended = source.astype(np.float32) * m + image.astype(np.float32) * (1.0 - m)

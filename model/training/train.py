@@ -55,7 +55,11 @@ class TrainConfig:
 
     datasets: list[str]
     out: str
-    arch: str = "auto"  # compact | full | auto (full when a GPU is visible)
+    #: compact | full | auto (full Xception when a GPU is visible) | an
+    #: ``model.classifier.ARCHITECTURES`` name such as efficientnet_lite0.
+    arch: str = "auto"
+    #: Start from ImageNet weights where the architecture has them (EfficientNet-Lite).
+    pretrained: bool = True
     input_size: int | None = None  # overrides of the chosen architecture
     width: float | None = None
     middle_blocks: int | None = None
@@ -107,8 +111,13 @@ class TrainConfig:
     def validate(self) -> None:
         if self.loss not in {"bce", "focal"}:
             raise TrainingError(f"--loss {self.loss!r}: use 'bce' or 'focal'")
-        if self.arch not in {"auto", "compact", "full"}:
-            raise TrainingError(f"--arch {self.arch!r}: use 'auto', 'compact' or 'full'")
+        from model.classifier import ARCHITECTURES
+
+        if self.arch not in {"auto", "compact", "full", *ARCHITECTURES}:
+            raise TrainingError(
+                f"--arch {self.arch!r}: use auto, compact, full or one of "
+                f"{', '.join(sorted(ARCHITECTURES))}"
+            )
         if not 0 <= self.label_smoothing < 0.5:
             raise TrainingError("--label-smoothing must be in [0, 0.5)")
         if self.candidates < 1 or self.keep < 1:
@@ -192,6 +201,10 @@ class TrainResult:
 def resolve_arch(config: TrainConfig) -> ArchSpec:
     """The architecture: ``auto`` is full Xception on a GPU, the compact variant on CPU."""
     arch = config.arch
+    if arch.startswith("efficientnet_lite"):
+        from model.efficientnet_lite import VARIANTS
+
+        return ArchSpec(name=arch, input_size=config.input_size or VARIANTS[arch].resolution)
     if arch == "auto":
         import tensorflow as tf
 
@@ -384,6 +397,7 @@ def _val_batches(config: TrainConfig, spec: ArchSpec, data: PreparedData):
         shuffle=False,
         sbi=val_sbi,
         size=spec.input_size,
+        preprocess_fn=spec.preprocess,
     )
 
 
@@ -392,9 +406,9 @@ def collect_logits(models: list, batches) -> tuple[np.ndarray, np.ndarray, list[
 
     Streams batch by batch — a validation split of full-size crops does not
     fit in memory — and draws the same (seeded) SBI fakes on every call.
+    The batches' own ``preprocess_fn`` normalises (one architecture per call).
     """
-    from model.classifier import preprocess
-
+    preprocess = batches.preprocess_fn
     logits: list[list[np.ndarray]] = [[] for _ in models]
     labels: list[np.ndarray] = []
     videos: list[str] = []
@@ -499,6 +513,10 @@ def train_candidate(
     final_file = folder / "final.weights.h5"
     result_file = folder / "result.json"
     model = build_classifier(spec, seed=seed)
+    if config.pretrained and spec.architecture.pretrained:
+        from model.pretrained import load_imagenet
+
+        load_imagenet(model, spec.architecture.pretrained)
     if result_file.exists() and final_file.exists():
         model.load_weights(final_file)
         result = json.loads(result_file.read_text())
@@ -526,6 +544,7 @@ def train_candidate(
         class_weights=class_weights,
         steps=config.steps_per_epoch,
         size=spec.input_size,
+        preprocess_fn=spec.preprocess,
     )
     val_batches = _val_batches(config, spec, data)
     steps = len(train_batches) * config.epochs
@@ -565,6 +584,7 @@ def train_candidate(
             sbi=sbi,
             sbi_mix=sbi_mix,
             size=spec.input_size,
+            preprocess_fn=spec.preprocess,
         ),
     )
     model.save_weights(final_file)
@@ -647,6 +667,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult | None:
                 seed=0,
                 shuffle=False,
                 size=spec.input_size,
+                preprocess_fn=spec.preprocess,
             ),
         )
     for i, result in enumerate(results):
@@ -734,6 +755,8 @@ def _write_bundle(
             "class_weighting": config.class_weighting,
         },
         "sbi": config.sbi or any(modes[i] != "supervised" for i in kept),
+        "sbi_masks": "convex hulls of 468 MediaPipe face-mesh landmarks (Apache-2.0 model)",
+        "initial_weights": _initial_weights(config, spec),
         "modes": [modes[i] for i in kept],
         "candidates": [
             {k: r.get(k) for k in ("index", "seed", "mode", "val_auc", "epochs_run")}
@@ -758,6 +781,16 @@ def _write_bundle(
     )
     summary = {"threshold": threshold, "temperature": temperature, "metrics": metrics}
     return bundle, summary
+
+
+def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
+    """Where the members' weights started (the manifest must say, with the licence)."""
+    from model.pretrained import describe
+
+    name = spec.architecture.pretrained
+    if config.pretrained and name:
+        return describe(name)
+    return {"weights": "random (seeded)"}
 
 
 def _finite(value):

@@ -27,7 +27,8 @@ def _crops(n=5, seed=0):
 def test_manifest_describes_the_bundle(tiny_bundle_dir):
     manifest = json.loads((tiny_bundle_dir / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["architecture"] == TINY.to_dict()
+    assert [m["architecture"] for m in manifest["models"]] == [TINY.to_dict()] * 2
+    assert manifest["combiner"] == {"kind": "mean", "temperature": 2.0}
     assert manifest["input_size"] == 64
     assert manifest["threshold"] == 0.5 and manifest["temperature"] == 2.0
     assert manifest["preprocessing"]["crop"]["margin"] == 0.3
@@ -43,7 +44,7 @@ def test_load_bundle(tiny_bundle, tiny_bundle_dir):
     assert tiny_bundle.path == tiny_bundle_dir.resolve()
     assert (tiny_bundle.id, tiny_bundle.version) == ("tiny-test", "0.0.1")
     assert tiny_bundle.threshold == 0.5 and tiny_bundle.temperature == 2.0
-    assert tiny_bundle.spec == TINY
+    assert tiny_bundle.specs == [TINY, TINY] and tiny_bundle.input_size == 64
     assert load_bundle(tiny_bundle_dir / "manifest.json").id == "tiny-test"
     assert verify_bundle(tiny_bundle_dir) == []
 
@@ -93,7 +94,7 @@ def test_format_version_mismatch_is_refused(bundle_copy):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="format version 2 is not supported"):
+    with pytest.raises(BundleError, match=f"format version {FORMAT_VERSION + 1} is not supported"):
         load_bundle(bundle_copy)
 
 
@@ -121,7 +122,7 @@ def test_corrupt_weight_file_with_matching_hash_is_refused(bundle_copy):
 
 def test_weights_that_do_not_fit_the_architecture_are_refused(bundle_copy):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["architecture"]["middle_blocks"] = 2  # the files hold a 1-block network
+    manifest["models"][0]["architecture"]["middle_blocks"] = 2  # the files hold 1 block
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     bundle = load_bundle(bundle_copy)
     with pytest.raises(BundleError, match="does not match"):

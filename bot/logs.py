@@ -70,3 +70,51 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event with key=value fields (``video=...`` for anything about a video)."""
     logger.log(level, event, extra=fields)
+
+
+class LogLimiter:
+    """At most one line per key per ``interval_s``; the next line says how many were held back.
+
+    For events an outsider can cause at will (refused push requests, a page
+    hit during a database outage): one line per request would let anyone
+    flood the log and bury what matters.  Keys must come from a small fixed
+    set (a status code, a reason class), never from the request, or a
+    caller could mint a new key per request; ``max_keys`` bounds them anyway.
+    """
+
+    def __init__(self, interval_s: float = 60.0, *, clock: Any = None, max_keys: int = 100) -> None:
+        import threading
+        import time
+
+        self.interval_s, self.max_keys = interval_s, max_keys
+        self.clock = clock or time.monotonic
+        self._last: dict[Any, float] = {}
+        self._held: dict[Any, int] = {}
+        self._lock = threading.Lock()
+
+    def log(
+        self,
+        logger: logging.Logger,
+        event: str,
+        level: int = logging.WARNING,
+        *,
+        key: Any = None,
+        **fields: Any,
+    ) -> bool:
+        """Log ``event`` unless ``key`` was logged less than ``interval_s`` ago; True if logged."""
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            if key not in self._last and len(self._last) >= self.max_keys:
+                oldest = min(self._last, key=self._last.__getitem__)
+                self._last.pop(oldest)
+                self._held.pop(oldest, None)
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            fields["suppressed"] = held  # like lines held back in the last interval
+        log_event(logger, event, level, **fields)
+        return True

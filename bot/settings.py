@@ -9,6 +9,7 @@ never show them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -153,6 +154,9 @@ class Settings:
     web_port: int = 8080
     web_secret_key: Secret | None = None
     web_auth_header: str | None = None
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed;
+    #: empty: none, not even loopback (a local client could claim any address).
+    web_trusted_proxies: tuple[str, ...] = ()
     web_secure_cookies: bool = True
     webhook_url: Secret | None = None
     web_base_url: str | None = None
@@ -347,6 +351,25 @@ def parse_database_url(raw: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def parse_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses or networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``), separated by commas."""
+    proxies: list[str] = []
+    for item in (i for i in re.split(r"[\s,]+", raw) if i):
+        try:
+            value = (
+                str(ipaddress.ip_network(item, strict=False))
+                if "/" in item
+                else str(ipaddress.ip_address(item))
+            )
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8); "
+                "name the reverse proxy by address, not by host name"
+            ) from None
+        proxies.append(value)
+    return tuple(dict.fromkeys(proxies))
+
+
 def parse_url(raw: str) -> str:
     value = raw.strip()
     if not re.match(r"^https?://[^\s/]+", value):
@@ -445,6 +468,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "web_port": lambda raw: parse_int(raw, minimum=1, maximum=65535),
     "web_secret_key": lambda raw: Secret(raw.strip()) if raw.strip() else None,
     "web_auth_header": lambda raw: raw.strip() or None,
+    "web_trusted_proxies": parse_proxies,
     "web_secure_cookies": parse_bool,
     "webhook_url": lambda raw: Secret(parse_url(raw)),
     "web_base_url": lambda raw: parse_url(raw).rstrip("/"),

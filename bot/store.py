@@ -99,6 +99,10 @@ REVIEW_STATES = (VideoState.FLAGGED.value, VideoState.CONFIRMED.value, VideoStat
 
 #: ``Video.verdict`` of a video flagged, without a model run, as a re-upload of a confirmed fake.
 KNOWN_FAKE_VERDICT = "known_fake"
+#: The largest id an ``Integer`` primary key can hold on every backend (int4 on PostgreSQL):
+#: an id from a request outside 1..MAX_ROW_ID names no row, and is not sent to the database
+#: (SQLite and PostgreSQL raise on integers they cannot store instead of finding nothing).
+MAX_ROW_ID = 2**31 - 1
 
 #: The state each work stage consumes.
 STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
@@ -149,6 +153,10 @@ class Channel(Base):
     #: Fingerprint of FIND_WEBSUB_SECRET the subscription was made with (never the key):
     #: a changed key renews the subscription at once.
     push_key_id: Mapped[str | None] = mapped_column(String(16))
+    #: Random token in the subscription's callback URL (``<callback>/<channel>/<token>``):
+    #: only a request carrying it can verify, deny or notify this subscription.  None for
+    #: subscriptions made before tokens existed (renewed with one at the next pass).
+    push_token: Mapped[str | None] = mapped_column(String(64))
     push_error: Mapped[str | None] = mapped_column(Text)
     push_notified_at: Mapped[datetime | None]
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.errors import FindError
 from bot.store import (
     KNOWN_FAKE_VERDICT,
+    MAX_ROW_ID,
     REVIEW_STATES,
     Analysis,
     BankMatch,
@@ -473,5 +474,7 @@ def get_video(session: Session, youtube_id: str) -> VideoDetail:
 
 
 def get_analysis(session: Session, analysis_id: int) -> AnalysisInfo | None:
+    if not 0 < analysis_id <= MAX_ROW_ID:  # an id from a URL: out of range is simply no row
+        return None
     a = session.get(Analysis, analysis_id)
     return analysis_info(a) if a is not None else None

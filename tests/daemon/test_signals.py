@@ -399,3 +399,30 @@ def test_a_reload_never_empties_the_watchlist_by_accident(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_find_bot_websub_exits_0_on_sigterm(sqlite_settings: Settings, tmp_path: Path) -> None:
+    """Issue 21, item 18: like `run`, the push receiver ends a `systemctl stop` with status 0
+    (uvicorn re-raises the signal after its graceful shutdown: the process used to die by
+    it, status 143).  `find-bot web`: see tests/review/test_web_hardening.py."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = clean_env(
+        FIND_DATA_DIR=str(sqlite_settings.data_dir),
+        FIND_DATABASE_URL=sqlite_settings.database_url,
+        FIND_WEBSUB_CALLBACK_URL="https://find.example.org/websub",
+        FIND_WEBSUB_SECRET="push-master-secret-0123456789",
+        FIND_WEBSUB_PORT=str(port),
+    )
+    out = tmp_path / "out.log"
+    proc = spawn([*FIND_BOT, "websub"], env, out, cwd=tmp_path)
+    try:
+        wait_log(out, "Application startup complete", 300)
+        assert stop(proc, timeout=120) == 0, out.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = out.read_text()
+    assert "websub.stopped" in log and "signal=SIGTERM" in log and "Traceback" not in log

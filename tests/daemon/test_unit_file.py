@@ -13,6 +13,7 @@ import pytest
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT = DEPLOY / "find-bot.service"
 WEBSUB_UNIT = DEPLOY / "find-bot-websub.service"
+WEB_UNIT = DEPLOY / "find-bot-web.service"
 
 
 def _unit(path: Path = UNIT) -> configparser.ConfigParser:
@@ -38,11 +39,14 @@ def test_unit_has_notify_reload_restart_user_and_hardening() -> None:
     assert "WatchdogSec" in service
 
 
-def test_websub_unit_runs_the_receiver_with_the_same_user_settings_and_hardening() -> None:
-    service, daemon = _unit(WEBSUB_UNIT)["Service"], _unit()["Service"]
+@pytest.mark.parametrize(("source", "command"), [(WEBSUB_UNIT, "websub"), (WEB_UNIT, "web")])
+def test_websub_unit_runs_the_receiver_with_the_same_user_settings_and_hardening(
+    source: Path, command: str
+) -> None:
+    service, daemon = _unit(source)["Service"], _unit()["Service"]
     assert service["Type"] == "exec", "the receiver does not send sd_notify READY"
     assert "WatchdogSec" not in service and "ExecReload" not in service
-    assert service["ExecStart"].endswith("--env-file /etc/find-bot/find-bot.env websub")
+    assert service["ExecStart"].endswith(f"--env-file /etc/find-bot/find-bot.env {command}")
     assert service["Restart"] == "on-failure"
     hardening = [key for key in daemon if key.startswith(("Protect", "Private", "Restrict"))]
     hardening += ["User", "NoNewPrivileges", "ReadWritePaths", "CapabilityBoundingSet", "UMask"]
@@ -53,7 +57,7 @@ def test_websub_unit_runs_the_receiver_with_the_same_user_settings_and_hardening
     shutil.which("systemd-analyze") is None,
     reason="systemd-analyze not installed (Debian/Ubuntu: apt-get install systemd)",
 )
-@pytest.mark.parametrize("source", [UNIT, WEBSUB_UNIT], ids=lambda p: p.name)
+@pytest.mark.parametrize("source", [UNIT, WEBSUB_UNIT, WEB_UNIT], ids=lambda p: p.name)
 def test_systemd_analyze_verify(tmp_path: Path, source: Path) -> None:
     """verify checks every key and that ExecStart exists: point it at this venv's find-bot."""
     find_bot = Path(sys.executable).parent / "find-bot"

@@ -25,7 +25,9 @@ from bot.stages.discover.feeds import next_read_at
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.stages.discover.websub import (
     LEASE_REQUEST_S,
+    MAX_LEASE_S,
     VERIFY_TIMEOUT_S,
+    callback_url,
     create_app,
     maintain_subscriptions,
     subscription_secret,
@@ -61,6 +63,10 @@ class Push:
     def channel_row(self, channel_id: str) -> Channel:
         with session_factory(self.settings)() as session:
             return session.scalars(select(Channel).where(Channel.youtube_id == channel_id)).one()
+
+    def callback(self, channel_id: str) -> str:
+        """The subscription's callback URL, with the token only the hub and we know."""
+        return callback_url(self.settings, channel_id, self.channel_row(channel_id).push_token)
 
     def videos(self) -> dict[str, Video]:
         with session_factory(self.settings)() as session:
@@ -114,8 +120,9 @@ def test_a_pushed_upload_is_a_row_within_the_second_and_replays_change_nothing(
     channel = push.ing.channel("Pushed")  # type: ignore[attr-defined]
     settings = _subscribe(push, [channel])
     [sub] = push.hub.state.verified(topic_url(channel.id))
-    assert sub.callback == f"{push.receiver.url}/{channel.id}" and sub.secret
     row = push.channel_row(channel.id)
+    assert len(row.push_token) >= 32 and sub.secret
+    assert sub.callback == f"{push.receiver.url}/{channel.id}/{row.push_token}"
     assert row.push_state == "active" and row.push_error is None
     assert row.push_expires_at - utcnow() > timedelta(seconds=LEASE_REQUEST_S - 60)
     # The subscribed channel's feed is now read every FIND_WEBSUB_POLL_INTERVAL (1 h).
@@ -171,7 +178,7 @@ def test_bad_notifications_are_refused_and_logged(
     channel, other = push.ing.channel("Target"), push.ing.channel("Other")  # type: ignore[attr-defined]
     settings = _subscribe(push, [channel])
     secret = subscription_secret(settings, channel.id)
-    callback = f"{push.receiver.url}/{channel.id}"
+    callback = push.callback(channel.id)
     body = push.note(channel, "forgedvideo")
     signature: str | None = sign(secret, body)
     if case == "unsigned":
@@ -202,7 +209,7 @@ def test_old_videos_edits_and_tombstones_are_not_uploads(push: Push) -> None:
     channel = push.ing.channel()  # type: ignore[attr-defined]
     settings = _subscribe(push, [channel])
     secret = subscription_secret(settings, channel.id)
-    callback = f"{push.receiver.url}/{channel.id}"
+    callback = push.callback(channel.id)
     edit = push.note(channel, "oldvideo123", age=timedelta(days=30))  # a title edit
     assert push.hub.state.deliver(callback, edit, signature=sign(secret, edit)) == 204
     tombstone = youtube_feeds.deleted_notification(channel.id, "oldvideo123", utcnow())
@@ -259,7 +266,9 @@ def test_leases_are_renewed_before_they_end_and_on_a_new_key(push: Push) -> None
     )
     assert maintain_subscriptions(rotated, sessions).requested == 1
     push.hub.state.settle()
-    [sub] = push.hub.state.verified(topic_url(channel.id))
+    # (a new subscription, at a new callback URL: the old one is answered 410 from now on)
+    current = push.callback(channel.id)
+    [sub] = [s for s in push.hub.state.verified(topic_url(channel.id)) if s.callback == current]
     assert (
         sub.secret
         == subscription_secret(rotated, channel.id)
@@ -318,7 +327,7 @@ def test_denied_and_dropped_subscriptions(push: Push) -> None:
     assert [s.topic for s in push.hub.state.verified()] == [topic_url(kept.id)]
 
     # The hub withdraws a subscription: recorded, shown, asked again a day later.
-    callback = f"{push.receiver.url}/{kept.id}"
+    callback = push.callback(kept.id)
     assert push.hub.state.deny(topic_url(kept.id), callback, "too many subscriptions") == 200
     row = push.channel_row(kept.id)
     assert row.push_state == "denied" and "too many subscriptions" in row.push_error
@@ -347,3 +356,129 @@ def test_find_bot_websub_says_what_it_needs(
     err = capsys.readouterr().err
     assert "FIND_WEBSUB_SECRET: the value (hidden) is shorter than 16" in err
     assert "short" not in err.replace("shorter", "")
+
+
+def _verify(url: str, mode: str, channel_id: str, **params: str) -> httpx.Response:
+    query = {"hub.mode": mode, "hub.topic": topic_url(channel_id), **params}
+    return httpx.get(url, params=query)
+
+
+def test_forged_verifications_and_denials_change_nothing(push: Push) -> None:
+    """Issue 21, item 13: only the callback URL's token (known to the hub and us) can verify
+    or deny a subscription; verifications need a pending request and a sane lease."""
+    channel = push.ing.channel()  # type: ignore[attr-defined]
+    settings = _subscribe(push, [channel])
+    secret = subscription_secret(settings, channel.id)
+    token = push.channel_row(channel.id).push_token
+    base = f"{push.receiver.url}/{channel.id}"
+    # A forged denial, at the bare URL or with a guessed token: answered, and ignored.
+    for url in (base, f"{base}/{'A' * len(token)}"):
+        assert _verify(url, "denied", channel.id, **{"hub.reason": "forged"}).status_code == 200
+        assert push.channel_row(channel.id).push_state == "active"
+    # ... so genuine notifications are still taken.
+    body = push.note(channel, "stillpushed")
+    signature = sign(secret, body)
+    assert push.hub.state.deliver(push.callback(channel.id), body, signature=signature) == 204
+    assert "stillpushed" in push.videos()
+    # Verifications nobody asked for: not echoed, whatever the token.
+    for url in (base, push.callback(channel.id)):
+        for mode in ("subscribe", "unsubscribe"):
+            answer = _verify(
+                url, mode, channel.id, **{"hub.challenge": "echo", "hub.lease_seconds": "600"}
+            )
+            assert answer.status_code == 404 and "echo" not in answer.text, (url, mode)
+    assert push.channel_row(channel.id).push_state == "active"
+
+    # A request pending (a renewal under way): still only its callback, and a sane lease.
+    with session_scope(settings) as session:
+        row = session.scalars(select(Channel).where(Channel.youtube_id == channel.id)).one()
+        row.push_state = "subscribing"
+    expires = push.channel_row(channel.id).push_expires_at
+    for url, lease in (
+        (base, "600"),
+        (f"{base}/{'B' * len(token)}", "600"),
+        (push.callback(channel.id), "99999999"),
+        (push.callback(channel.id), str(MAX_LEASE_S + 1)),
+        (push.callback(channel.id), "-5"),
+        (push.callback(channel.id), ""),
+    ):
+        answer = _verify(
+            url, "subscribe", channel.id, **{"hub.challenge": "echo", "hub.lease_seconds": lease}
+        )
+        assert answer.status_code == 404 and "echo" not in answer.text, (url, lease)
+        row = push.channel_row(channel.id)
+        assert row.push_state == "subscribing" and row.push_expires_at == expires
+    answer = _verify(
+        push.callback(channel.id),
+        "subscribe",
+        channel.id,
+        **{"hub.challenge": "echo", "hub.lease_seconds": "600"},
+    )
+    assert answer.status_code == 200 and answer.text == "echo"
+    assert push.channel_row(channel.id).push_state == "active"
+
+
+def test_a_new_subscription_gets_a_new_callback_and_the_old_one_is_dropped(push: Push) -> None:
+    """A renewal keeps the callback; a new key (a new subscription) gets a new token, and the
+    hub's copy of the old subscription is answered 410 so it drops it."""
+    channel = push.ing.channel()  # type: ignore[attr-defined]
+    settings = _subscribe(push, [channel])
+    sessions = session_factory(settings)
+    old = push.callback(channel.id)
+    expires = push.channel_row(channel.id).push_expires_at
+    assert maintain_subscriptions(settings, sessions, expires - timedelta(hours=1)).requested == 1
+    push.hub.state.settle()
+    assert push.callback(channel.id) == old  # renewed in place
+    rotated = push.ing.settings(  # type: ignore[attr-defined]
+        CHANNEL_FEEDS="true",
+        CHANNELS=channel.id,
+        WEBSUB_CALLBACK_URL=push.receiver.url,
+        WEBSUB_SECRET="a-brand-new-secret-9876543210",
+        WEBSUB_HUB_URL=push.hub.subscribe_url,
+    )
+    assert maintain_subscriptions(rotated, sessions).requested == 1
+    push.hub.state.settle()
+    new = push.callback(channel.id)
+    assert new != old and push.channel_row(channel.id).push_state == "active"
+    body = push.note(channel, "afterrotate")
+    old_secret = subscription_secret(settings, channel.id)
+    assert push.hub.state.deliver(old, body, signature=sign(old_secret, body)) == 410
+    # (the receiver under test still runs with the first key: it signs with that)
+    assert push.hub.state.deliver(new, body, signature=sign(old_secret, body)) == 204
+
+
+def test_future_dated_entries_are_not_stored(push: Push, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 21, item 17: a signed entry dated years ahead is not believed; a few minutes of
+    clock skew is."""
+    channel = push.ing.channel()  # type: ignore[attr-defined]
+    settings = _subscribe(push, [channel])
+    secret = subscription_secret(settings, channel.id)
+    caplog.set_level(logging.INFO, logger="find")
+    for video_id, ahead in (
+        ("fromfuture1", timedelta(days=3650)),
+        ("smallskew01", timedelta(minutes=5)),
+    ):
+        body = push.note(channel, video_id, age=-ahead)
+        assert (
+            push.hub.state.deliver(push.callback(channel.id), body, signature=sign(secret, body))
+            == 204
+        )
+    assert list(push.videos()) == ["smallskew01"]
+    notified = [r for r in caplog.records if r.getMessage() == "websub.notified"]
+    assert [(r.future, r.new) for r in notified] == [(1, 0), (0, 1)]
+
+
+def test_refused_requests_do_not_flood_the_log(
+    push: Push, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21, item 17: a burst of refused requests is one log line, not one per request."""
+    channel = push.ing.channel()  # type: ignore[attr-defined]
+    _subscribe(push, [channel])
+    body = push.note(channel, "unsignedvid")
+    caplog.set_level(logging.INFO, logger="find")
+    statuses = {
+        push.hub.state.deliver(push.callback(channel.id), body, signature=None) for _ in range(200)
+    }
+    assert statuses == {403} and push.videos() == {}
+    refused = [r for r in caplog.records if r.getMessage() == "websub.refused"]
+    assert len(refused) == 1 and "unsigned" in refused[0].reason

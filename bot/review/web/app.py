@@ -40,12 +40,15 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot import __version__, review
 from bot.db import session_factory
-from bot.logs import log_event
+from bot.logs import LogLimiter, log_event
 from bot.review import reviewers, web_sessions
 from bot.settings import Settings, parse_datetime
 from bot.store import REVIEW_STATES, VideoState, utcnow
@@ -60,9 +63,18 @@ SESSION_MAX_AGE_S = int(web_sessions.SESSION_MAX_AGE.total_seconds())
 SESSION_COOKIE = "find_session"
 YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
-#: Failed logins allowed per client address in LOGIN_WINDOW_S before answering 429.
+#: Failed logins allowed in LOGIN_WINDOW_S before answering 429: for one account from one
+#: address (guessing), for one account from anywhere (guessing spread over addresses), and
+#: from one address for any accounts (spraying one password over many names).
 LOGIN_MAX_FAILURES = 10
+LOGIN_MAX_ACCOUNT_FAILURES = 50
+LOGIN_MAX_ADDRESS_FAILURES = 100
 LOGIN_WINDOW_S = 15 * 60
+#: What SQLAlchemy raises when the database cannot be reached (server down, file gone,
+#: pool exhausted): a 503 page, not a 500 with a traceback.
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
+#: Seconds a client (or a load balancer) is asked to wait during a database outage.
+RETRY_AFTER_S = 30
 
 
 class AuthRequired(Exception):
@@ -70,28 +82,70 @@ class AuthRequired(Exception):
 
 
 class LoginThrottle:
-    """Counts failed logins per client address so passwords cannot be guessed at speed."""
+    """Counts failed logins so passwords cannot be guessed at speed.
 
-    def __init__(self, max_failures: int = LOGIN_MAX_FAILURES, window_s: float = LOGIN_WINDOW_S):
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, list[float]] = {}
+    Per (account, address), per account and per address, each with its own
+    limit: ten wrong passwords for one account lock that account for that
+    address only, so colleagues behind the same NAT or proxy still log in.
+    Memory is bounded: at most ``max_keys`` keys per scope, each holding no
+    more timestamps than its limit.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = LOGIN_MAX_FAILURES,
+        window_s: float = LOGIN_WINDOW_S,
+        *,
+        max_account_failures: int = LOGIN_MAX_ACCOUNT_FAILURES,
+        max_address_failures: int = LOGIN_MAX_ADDRESS_FAILURES,
+        max_keys: int = 10_000,
+        clock: Any = time.monotonic,
+    ):
+        self.window_s, self.max_keys, self.clock = window_s, max_keys, clock
+        self.limits = {
+            "account+address": max_failures,
+            "account": max_account_failures,
+            "address": max_address_failures,
+        }
+        self._failures: dict[str, dict[Any, list[float]]] = {scope: {} for scope in self.limits}
         self._lock = threading.Lock()
 
-    def blocked(self, client: str) -> bool:
-        with self._lock:
-            recent = [
-                t for t in self._failures.get(client, []) if t > time.monotonic() - self.window_s
-            ]
-            self._failures[client] = recent
-            return len(recent) >= self.max_failures
+    @staticmethod
+    def _keys(account: str, address: str) -> dict[str, Any]:
+        account = (account or "").strip()[:200]
+        return {"account+address": (account, address), "account": account, "address": address}
 
-    def failed(self, client: str) -> None:
+    def blocked(self, account: str, address: str) -> str | None:
+        """The scope that is over its limit (``account+address``, ``account``, ``address``)."""
+        cutoff = self.clock() - self.window_s
         with self._lock:
-            self._failures.setdefault(client, []).append(time.monotonic())
+            for scope, key in self._keys(account, address).items():
+                failures = self._failures[scope]
+                recent = [t for t in failures.get(key, ()) if t > cutoff]
+                if recent:
+                    failures[key] = recent
+                else:
+                    failures.pop(key, None)
+                if len(recent) >= self.limits[scope]:
+                    return scope
+        return None
 
-    def succeeded(self, client: str) -> None:
+    def failed(self, account: str, address: str) -> None:
+        now = self.clock()
         with self._lock:
-            self._failures.pop(client, None)
+            for scope, key in self._keys(account, address).items():
+                failures = self._failures[scope]
+                times = failures.pop(key, [])  # re-inserted last: dict order is recency
+                times = [*times, now][-self.limits[scope] :]
+                failures[key] = times
+                while len(failures) > self.max_keys:
+                    del failures[next(iter(failures))]
+
+    def succeeded(self, account: str, address: str) -> None:
+        with self._lock:
+            self._failures["account+address"].pop(
+                self._keys(account, address)["account+address"], None
+            )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -115,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = session_factory(settings)
     app.state.throttle = LoginThrottle()
+    app.state.log_limiter = LogLimiter()
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.filters.update(score=_fmt_score, dt=_fmt_dt, age=_fmt_age, seconds=_fmt_seconds)
     templates.env.globals.update(version=__version__, auth_header=settings.web_auth_header)
@@ -214,9 +269,50 @@ def create_app(settings: Settings) -> FastAPI:
             )
         return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
 
+    def database_down(request: Request, exc: Exception) -> Response:
+        """Any page while the database is unreachable: 503 and one line a minute, no traceback."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        app.state.log_limiter.log(
+            log,
+            "web.database_unavailable",
+            key="database",
+            path=request.url.path[:200],
+            error=f"{type(exc).__name__}: {reason[0][:200] if reason else ''}",
+        )
+        message = "The database is unreachable; try again in a minute."
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if "text/html" in request.headers.get("accept", ""):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": 503, "message": message, "reviewer": None, "csrf_token": "",
+                 "flash": None},
+                status_code=503,
+                headers=headers,
+            )  # fmt: skip
+        return Response(message, status_code=503, media_type="text/plain", headers=headers)
+
+    for error in DATABASE_DOWN:
+        app.add_exception_handler(error, database_down)
+
     # -------------------------------------------------------------- routes
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
+        """Ready to serve reviewers: 200 only while the database answers (for the proxy,
+        a load balancer or a monitor; systemd's unit polls it too)."""
+        try:
+            with app.state.sessions() as session:
+                session.execute(text("SELECT 1"))
+        except DATABASE_DOWN as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            app.state.log_limiter.log(
+                log,
+                "web.database_unavailable",
+                key="database",
+                path="/healthz",
+                error=f"{type(exc).__name__}: {reason[0][:200] if reason else ''}",
+            )
+            return Response("database unreachable\n", status_code=503, media_type="text/plain")
         return Response("ok\n", media_type="text/plain")
 
     @app.get("/", include_in_schema=False)
@@ -239,8 +335,9 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.web_auth_header:
             raise StarletteHTTPException(404, "Logins are handled by the reverse proxy.")
         client = request.client.host if request.client else "?"
-        if app.state.throttle.blocked(client):
-            log_event(log, "web.login_throttled", logging.WARNING, client=client)
+        scope = app.state.throttle.blocked(name, client)
+        if scope is not None:
+            log_event(log, "web.login_throttled", logging.WARNING, client=client, scope=scope)
             return render(
                 request,
                 "login.html",
@@ -251,7 +348,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
         reviewer = reviewers.authenticate(app.state.sessions, name, password)
         if reviewer is None:
-            app.state.throttle.failed(client)
+            app.state.throttle.failed(name, client)
             return render(
                 request,
                 "login.html",
@@ -260,7 +357,7 @@ def create_app(settings: Settings) -> FastAPI:
                 error="Wrong name or password.",
                 reviewer=None,
             )
-        app.state.throttle.succeeded(client)
+        app.state.throttle.succeeded(name, client)
         request.session.clear()  # new session token and CSRF token: no fixation
         request.session["sid"] = web_sessions.open_session(app.state.sessions, reviewer)
         request.session["csrf"] = secrets.token_urlsafe(32)

@@ -9,21 +9,27 @@ Two halves:
 * **subscriptions** (:func:`maintain_subscriptions`, run by each full discover
   pass): every watched, resolved channel is subscribed at the hub
   (``FIND_WEBSUB_HUB_URL``) with the topic YouTube publishes to, a callback URL
-  of its own (``<FIND_WEBSUB_CALLBACK_URL>/<channel id>``) and a secret of its own.
+  of its own (``<FIND_WEBSUB_CALLBACK_URL>/<channel id>/<token>``, the token
+  random per subscription, so nobody else can name the callback) and a secret
+  of its own.
   Leases are renewed a day before they end (half-way for short ones); a
   subscription the hub never verified is asked for again after an hour; a
   channel no longer watched is unsubscribed.  The state is on the channel row
   and shown by ``find-bot status``.
 * **the receiver** (:func:`create_app`, served by ``find-bot websub`` behind the
   operator's reverse proxy): answers the hub's verification of intent (echoes
-  ``hub.challenge`` only for a subscription we asked for, and records the
-  lease), and takes notifications: the body must be signed
+  ``hub.challenge`` only at the callback URL of a request we have pending,
+  with a lease between ``MIN_LEASE_S`` and ``MAX_LEASE_S``, and records the
+  lease; a denial without the token is ignored as noise), and takes
+  notifications at the subscription's callback URL: the body must be signed
   (``X-Hub-Signature``, HMAC of the body with that subscription's secret), be a
   YouTube Atom document of that very channel (:mod:`bot.youtube.atom`), and its entries
-  recent (an old video's edit is notified too, and is not an upload).  New ids
+  recent (an old video's edit is notified too, and is not an upload) and not
+  dated more than ``MAX_CLOCK_SKEW`` in the future.  New ids
   become video rows idempotently (:func:`bot.stages.discover.lookup.record_finds`), so a
   replayed notification changes nothing.  Anything else is refused with a
-  4xx and one log line (``websub.refused``), never stored.
+  4xx and a log line (``websub.refused``, at most one a minute per status
+  code, the next saying how many were held back), never stored.
 
 Secrets: each subscription's secret is HMAC-SHA256(``FIND_WEBSUB_SECRET``,
 topic), derived when needed and never stored, logged or put in an error.  The
@@ -36,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -44,7 +51,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.logs import log_event
+from bot.logs import LogLimiter, log_event
 from bot.settings import CHANNEL_ID_RE, Settings
 from bot.stages.discover.lookup import Candidate, lookup_due, record_finds
 from bot.store import Channel, utcnow
@@ -72,6 +79,8 @@ MAX_REQUESTS_PER_PASS = 100
 MAX_NOTIFICATION_BYTES = 256 * 1024
 #: Entries published longer ago than this are edits of old videos, not uploads.
 MAX_ENTRY_AGE = timedelta(days=2)
+#: Entries dated further than this in the future are not believed (clocks differ a little).
+MAX_CLOCK_SKEW = timedelta(minutes=15)
 #: Leases accepted from the hub's verification, in seconds.
 MIN_LEASE_S, MAX_LEASE_S = 60, 30 * 86400
 #: Signature algorithms a hub may use (Google's uses sha1).
@@ -83,8 +92,20 @@ def topic_url(channel_id: str) -> str:
     return TOPIC_TEMPLATE.format(id=channel_id)
 
 
-def callback_url(settings: Settings, channel_id: str) -> str:
-    return f"{settings.websub_callback_url}/{channel_id}"
+def callback_url(settings: Settings, channel_id: str, token: str | None = None) -> str:
+    """The subscription's callback: ``<base>/<channel id>/<token>`` (no token: made before
+    tokens existed, still answered for notifications until it is renewed)."""
+    base = f"{settings.websub_callback_url}/{channel_id}"
+    return f"{base}/{token}" if token else base
+
+
+def new_token() -> str:
+    """An unguessable callback token (192 bits), new for every new subscription."""
+    return secrets.token_urlsafe(24)
+
+
+def token_ok(stored: str | None, given: str | None) -> bool:
+    return bool(stored and given) and hmac.compare_digest(str(stored), str(given))
 
 
 def _master(settings: Settings) -> bytes:
@@ -176,8 +197,10 @@ def _subscriptions_due(
                 wanted = asked is None or now - asked >= timedelta(seconds=RETRY_DENIED_S)
             elif state == "subscribing":
                 wanted = asked is None or now - asked >= timedelta(seconds=VERIFY_TIMEOUT_S)
-            else:  # active
-                wanted = row.push_key_id != current or _renewal_due(row, now)
+            else:  # active (made before callback tokens existed: renewed with one now)
+                wanted = (
+                    row.push_key_id != current or row.push_token is None or _renewal_due(row, now)
+                )
             if wanted:
                 due.append((row.id, row.youtube_id, "subscribe"))
     return due
@@ -210,12 +233,19 @@ def _request(
         row = session.get(Channel, row_id)
         if row is None:
             return
-        previous = row.push_state
+        previous, previous_token = row.push_state, row.push_token
+        if mode == "subscribe" and not (
+            previous == "active" and row.push_token and row.push_key_id == key_id(settings)
+        ):
+            # A new subscription gets a new callback URL: whatever the hub still holds for
+            # an older one (another key, a denied or dropped subscription) is answered 410.
+            row.push_token = new_token()
+        token = row.push_token
         row.push_state = pending
         row.push_requested_at = now
         row.push_key_id = key_id(settings)
     form = {
-        "hub.callback": callback_url(settings, channel_id),
+        "hub.callback": callback_url(settings, channel_id, token),
         "hub.mode": mode,
         "hub.topic": topic_url(channel_id),
         "hub.verify": "async",
@@ -249,6 +279,7 @@ def _request(
             row.push_state = previous
         elif previous == "active" and row.push_expires_at and row.push_expires_at > now:
             row.push_state = "active"  # a failed renewal leaves the live lease live
+            row.push_token = previous_token  # ... at the callback URL the hub knows
         else:
             row.push_state = "failed"
         row.push_error = error[:1000]
@@ -266,10 +297,16 @@ class Receiver:
         self.settings = settings
         self.sessions = session_factory(settings)
         self.clock = clock
+        #: Anyone can send requests to the callback: refusals are logged once a minute
+        #: per status code, with the number held back since.
+        self.limiter = LogLimiter()
 
     # ---------------------------------------------------- verification
-    def verify(self, channel_id: str, params: dict[str, str]) -> tuple[int, str]:
-        """The hub's GET: (status, body).  The challenge is echoed only for what we asked."""
+    def verify(
+        self, channel_id: str, params: dict[str, str], token: str | None = None
+    ) -> tuple[int, str]:
+        """The hub's GET: (status, body).  The challenge is echoed only for a request we
+        have pending, at that request's callback URL (``token``), with a sane lease."""
         mode = params.get("hub.mode", "")
         topic = params.get("hub.topic", "")
         challenge = params.get("hub.challenge", "")
@@ -278,19 +315,37 @@ class Receiver:
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.scalars(select(Channel).where(Channel.youtube_id == channel_id)).first()
+            ours = row is not None and token_ok(row.push_token, token)
             if mode == "denied":
-                if row is not None:
-                    reason = params.get("hub.reason", "")[:200]
-                    row.push_state = "denied"
-                    row.push_error = f"the hub denied the subscription ({reason or 'no reason'})"
-                    log_event(log, "websub.denied", logging.WARNING, channel=channel_id)
+                if row is None or not ours or row.push_state not in ("subscribing", "active"):
+                    # Anyone can send this: without the callback's token it is noise.
+                    self.limiter.log(
+                        log,
+                        "websub.ignored",
+                        logging.INFO,
+                        key="denied",
+                        channel=channel_id[:40],
+                        reason="denial without this subscription's callback token",
+                    )
+                    return 200, ""
+                reason = params.get("hub.reason", "")[:200]
+                row.push_state = "denied"
+                row.push_error = f"the hub denied the subscription ({reason or 'no reason'})"
+                log_event(log, "websub.denied", logging.WARNING, channel=channel_id)
                 return 200, ""
             if not challenge or len(challenge) > 1000:
                 return self.refuse(400, channel_id, "verification without a usable challenge")
             if mode == "subscribe":
-                if row is None or not row.active or row.push_state not in ("subscribing", "active"):
+                if row is None or not ours or not row.active or row.push_state != "subscribing":
                     return self.refuse(404, channel_id, "subscription we did not ask for")
                 lease = _lease_s(params.get("hub.lease_seconds"))
+                if lease is None:
+                    return self.refuse(
+                        404,
+                        channel_id,
+                        f"verification with a lease outside {MIN_LEASE_S}..{MAX_LEASE_S} s",
+                        lease=str(params.get("hub.lease_seconds"))[:20],
+                    )
                 row.push_state = "active"
                 row.push_requested_at = row.push_requested_at or now
                 row.push_expires_at = now + timedelta(seconds=lease)
@@ -298,27 +353,39 @@ class Receiver:
                 log_event(log, "websub.verified", channel=channel_id, lease_s=lease)
                 return 200, challenge
             if mode == "unsubscribe":
-                if row is not None and row.active and row.push_state != "unsubscribing":
+                # (a subscription made before callback tokens: its token-less callback)
+                legacy = row is not None and row.push_token is None and token is None
+                if row is None or not (ours or legacy) or row.push_state != "unsubscribing":
                     return self.refuse(404, channel_id, "unsubscription we did not ask for")
-                if row is not None:
-                    row.push_state = "unsubscribed"
-                    row.push_expires_at = None
+                row.push_state = "unsubscribed"
+                row.push_expires_at = None
+                row.push_token = None  # anything still sent to the old callback: 410
                 log_event(log, "websub.unsubscribed", channel=channel_id)
                 return 200, challenge
         return self.refuse(400, channel_id, "verification with an unknown hub.mode", mode=mode)
 
     # ---------------------------------------------------- notification
-    def notify(self, channel_id: str, body: bytes, signature: str | None) -> tuple[int, str]:
-        """The hub's POST: check the signature and the document, store new uploads."""
+    def notify(
+        self, channel_id: str, body: bytes, signature: str | None, token: str | None = None
+    ) -> tuple[int, str]:
+        """The hub's POST: check the callback, the signature and the document, store new
+        uploads."""
         if not CHANNEL_ID_RE.match(channel_id):
             return self.refuse(404, channel_id, "notification for no channel")
         with self.sessions() as session:
             row = session.scalars(select(Channel).where(Channel.youtube_id == channel_id)).first()
             subscribed = row is not None and row.push_state in ("active", "subscribing")
             watched = row is not None and row.active
+            # The subscription's own callback; a token-less one only while the row has none
+            # (a subscription made before tokens existed, until its renewal).
+            current = row is not None and (
+                token_ok(row.push_token, token) if row.push_token else token is None
+            )
         if not subscribed:
             # 410 tells a hub to drop a subscription we no longer want.
             return self.refuse(410, channel_id, "notification without a subscription")
+        if not current:
+            return self.refuse(410, channel_id, "notification at an old or unknown callback URL")
         ok, why = signature_ok(subscription_secret(self.settings, channel_id), body, signature)
         if not ok:
             return self.refuse(403, channel_id, f"forged or corrupted notification: {why}")
@@ -328,7 +395,12 @@ class Receiver:
         except FeedError as exc:
             return self.refuse(400, channel_id, str(exc))
         now = self.clock()
-        recent = [e for e in entries if e.published_at and now - e.published_at <= MAX_ENTRY_AGE]
+        future = [e for e in entries if e.published_at and e.published_at - now > MAX_CLOCK_SKEW]
+        recent = [
+            e
+            for e in entries
+            if e.published_at and e not in future and now - e.published_at <= MAX_ENTRY_AGE
+        ]
         inserted: set[str] = set()
         if watched and recent:
             inserted = record_finds(
@@ -357,17 +429,19 @@ class Receiver:
             "websub.notified",
             channel=channel_id,
             entries=len(entries),
-            old=len(entries) - len(recent),
+            old=len(entries) - len(recent) - len(future),
+            future=len(future),
             new=len(inserted),
         )
         return 204, ""
 
-    @staticmethod
-    def refuse(status: int, channel_id: str, reason: str, **fields: Any) -> tuple[int, str]:
-        log_event(
+    def refuse(self, status: int, channel_id: str, reason: str, **fields: Any) -> tuple[int, str]:
+        """Answer ``status``; log it unless this status was logged in the last minute."""
+        self.limiter.log(
             log,
             "websub.refused",
             logging.WARNING,
+            key=status,
             channel=channel_id[:40],
             status=status,
             reason=reason[:300],
@@ -376,12 +450,13 @@ class Receiver:
         return status, ""
 
 
-def _lease_s(raw: str | None) -> int:
+def _lease_s(raw: str | None) -> int | None:
+    """The lease a verification grants, or None when it is missing, malformed or not sane."""
     try:
-        lease = int(raw or LEASE_REQUEST_S)
+        lease = int((raw or "").strip())
     except ValueError:
-        lease = LEASE_REQUEST_S
-    return max(MIN_LEASE_S, min(MAX_LEASE_S, lease))
+        return None
+    return lease if MIN_LEASE_S <= lease <= MAX_LEASE_S else None
 
 
 def create_app(settings: Settings, *, clock: Any = utcnow) -> Any:
@@ -401,8 +476,9 @@ def create_app(settings: Settings, *, clock: Any = utcnow) -> Any:
 
     async def verify(request: Request) -> Response:
         channel_id = request.path_params["channel_id"]
+        token = request.path_params.get("token")
         params = dict(request.query_params)
-        status, body = await run_in_threadpool(receiver.verify, channel_id, params)
+        status, body = await run_in_threadpool(receiver.verify, channel_id, params, token)
         return PlainTextResponse(body, status_code=status)
 
     async def notify(request: Request) -> Response:
@@ -414,19 +490,24 @@ def create_app(settings: Settings, *, clock: Any = utcnow) -> Any:
                 status, _ = receiver.refuse(413, channel_id, "notification over the size limit")
                 return Response(status_code=status)
         status, text = await run_in_threadpool(
-            receiver.notify, channel_id, bytes(body), request.headers.get("X-Hub-Signature")
+            receiver.notify,
+            channel_id,
+            bytes(body),
+            request.headers.get("X-Hub-Signature"),
+            request.path_params.get("token"),
         )
         return Response(text, status_code=status)
 
-    path = prefix + "/{channel_id}"
-    return Starlette(
-        routes=[Route(path, verify, methods=["GET"]), Route(path, notify, methods=["POST"])]
-    )
+    routes = []
+    for path in (prefix + "/{channel_id}/{token}", prefix + "/{channel_id}"):
+        routes += [Route(path, verify, methods=["GET"]), Route(path, notify, methods=["POST"])]
+    return Starlette(routes=routes)
 
 
 def serve(settings: Settings) -> None:
-    """Run the receiver until SIGTERM/SIGINT (uvicorn's graceful shutdown)."""
-    import uvicorn
+    """Run the receiver until SIGTERM/SIGINT (uvicorn's graceful shutdown, then exit 0)."""
+    from bot.httpserver import serve as serve_http
+    from bot.httpserver import uvicorn_config
 
     app = create_app(settings)
     log_event(
@@ -436,14 +517,11 @@ def serve(settings: Settings) -> None:
         port=settings.websub_port,
         callback=settings.websub_callback_url,
     )
-    # log_config=None keeps our one-line log format; proxy headers are trusted only
-    # from uvicorn's default forwarded_allow_ips (127.0.0.1), i.e. a local proxy.
-    uvicorn.run(
+    config = uvicorn_config(
         app,
         host=settings.websub_host,
         port=settings.websub_port,
-        log_config=None,
+        trusted_proxies=settings.web_trusted_proxies,
         access_log=False,
-        proxy_headers=True,
-        server_header=False,
     )
+    serve_http(config, log, "websub.stopped")

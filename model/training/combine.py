@@ -156,7 +156,9 @@ def combine(
         raise ValueError("the validation split needs real and fake faces to fit an ensemble")
 
     broad = member_logits(candidates, data.items, val_refs, seed=seed + 10_000, self_blends=True)
-    plain = member_logits(candidates, data.items, val_refs, seed=seed + 10_000, self_blends=False)
+    # The plain validation faces are the broad pass without its self-blends (one pass, not two).
+    own = np.array([not v.startswith("sbi:") for v in broad[2]])
+    plain = (broad[0][:, own], broad[1][own], [v for v, k in zip(broad[2], own, strict=True) if k])
     stacking = fit_stacking(broad[0], broad[1])
     report = []
     for i, candidate in enumerate(candidates):

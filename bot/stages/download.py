@@ -52,6 +52,7 @@ from bot.logs import log_event
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
 from bot.store import Video, VideoState
+from bot.youtube.ids import is_video_id, require_video_id, shown
 
 log = logging.getLogger("find.download")
 
@@ -209,6 +210,13 @@ def make_download_handler(
     clean_partials(settings.media_dir)
 
     def handler(job: Job) -> Apply:
+        if not is_video_id(job.youtube_id):  # stored before ids were checked at the boundary
+            raise StageFailure(
+                f"download of {shown(job.youtube_id)!r} skipped: not a YouTube video id, so no "
+                "file is ever written for it",
+                permanent=True,
+                kind="invalid_id",
+            )
         check_media_dir(settings, job.youtube_id)
         path, size = download_video(
             settings, job.youtube_id, retry_base_s=retry_base_s, timeout_s=timeout_s, sleep=sleep
@@ -429,6 +437,7 @@ def _download_once(settings: Settings, video_id: str, timeout_s: float) -> tuple
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import DownloadCancelled, DownloadError
 
+    require_video_id(video_id)  # media paths are built only from checked ids
     url = settings.media_url_template.format(id=video_id)
     workdir = settings.media_dir / PARTIAL_DIR / f"{video_id}.{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)

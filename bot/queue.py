@@ -20,7 +20,10 @@ How it holds together with several daemons on several machines:
 * **host faults** (a read-only, full or forbidden disk: :mod:`bot.hostfault`)
   postpone the video without spending an attempt, and :func:`run_one` raises
   :class:`~bot.hostfault.HostFault` after recording it, so the worker backs
-  off instead of walking the whole queue into the same wall.
+  off instead of walking the whole queue into the same wall.  When the fault
+  hit only the *write* of a finished result (the analysis crops), the result
+  is kept in memory and the retry in this process writes it without redoing
+  the work.
 """
 
 from __future__ import annotations
@@ -89,6 +92,19 @@ def backoff_delay(attempt: int, base_s: float = 30.0, cap_s: float = 6 * 3600) -
     return random.uniform(0.5, 1.0) * min(cap_s, base_s * 2 ** max(0, attempt - 1))
 
 
+#: How long a finished result whose write met a host fault is kept for the retry.
+KEPT_RESULT_S = 6 * 3600
+#: At most this many such results are kept per process (the oldest go first).
+KEPT_RESULTS = 64
+
+
+@dataclass(frozen=True)
+class _Kept:
+    apply: Apply
+    media_path: str | None
+    until: datetime
+
+
 class WorkQueue:
     def __init__(
         self, sessions: sessionmaker[Session], *, lease_s: int = 300, max_attempts: int = 5
@@ -96,6 +112,28 @@ class WorkQueue:
         self.sessions = sessions
         self.lease_s = lease_s
         self.max_attempts = max_attempts
+        #: (stage, video id) -> a finished result whose write met a host fault: the retry
+        #: writes it instead of doing the work (minutes of model time) again.
+        self._kept: dict[tuple[str, int], _Kept] = {}
+        self._kept_lock = threading.Lock()
+
+    # ------------------------------------------------------- kept results
+    def keep_result(self, job: Job, apply: Apply) -> None:
+        """Hold ``apply`` for this video's next claim in this process (see :func:`run_one`)."""
+        with self._kept_lock:
+            while len(self._kept) >= KEPT_RESULTS:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[(job.stage, job.video_id)] = _Kept(
+                apply, job.media_path, utcnow() + timedelta(seconds=KEPT_RESULT_S)
+            )
+
+    def kept_result(self, job: Job) -> Apply | None:
+        """The kept result for a claimed job, if it is still fresh and for the same media."""
+        with self._kept_lock:
+            kept = self._kept.pop((job.stage, job.video_id), None)
+        if kept is None or kept.until < utcnow() or kept.media_path != job.media_path:
+            return None
+        return kept.apply
 
     # ------------------------------------------------------------- claim
     def claim(self, stage: str, worker: str, now: datetime | None = None) -> Job | None:
@@ -284,9 +322,14 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
     if job is None:
         return None
     failure: StageFailure | None = None
+    kept = queue.kept_result(job)
     try:
-        with Heartbeat(queue, job):
-            apply = handler(job)
+        if kept is not None:  # done before; only its write failed (a host fault)
+            log_event(log, "queue.kept_result", video=job.youtube_id, stage=stage)
+            apply = kept
+        else:
+            with Heartbeat(queue, job):
+                apply = handler(job)
     except StageFailure as stage_failure:
         failure = stage_failure
     except BaseException as exc:
@@ -306,7 +349,11 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
             # apply() or the commit failed: the transaction rolled back, so record a
             # failure instead of leaving the video leased (and the worker crashed) until expiry.
             failure = host_failure(exc, stage, job)
-            if failure is None:
+            if failure is not None:
+                # The work is done and sound; the disk refused its files. Keep it, so
+                # the retry writes it without scoring (or downloading) the video again.
+                queue.keep_result(job, apply)
+            else:
                 log.exception(
                     "recording the result failed", extra={"video": job.youtube_id, "stage": stage}
                 )

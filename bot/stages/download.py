@@ -49,6 +49,7 @@ from bot.hostfault import (
     message_kind,
 )
 from bot.logs import log_event
+from bot.mediahost import media_host_id
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
 from bot.store import Video, VideoState
@@ -208,6 +209,7 @@ def make_download_handler(
     """The ``download`` stage handler for :func:`bot.queue.run_one`."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     clean_partials(settings.media_dir)
+    store: list[str] = []
 
     def handler(job: Job) -> Apply:
         if not is_video_id(job.youtube_id):  # stored before ids were checked at the boundary
@@ -218,6 +220,8 @@ def make_download_handler(
                 kind="invalid_id",
             )
         check_media_dir(settings, job.youtube_id)
+        if not store:  # the media store's id (bot.mediahost): which workers can analyse it
+            store.append(media_host_id(settings.media_dir))
         path, size = download_video(
             settings, job.youtube_id, retry_base_s=retry_base_s, timeout_s=timeout_s, sleep=sleep
         )
@@ -225,6 +229,7 @@ def make_download_handler(
         def apply(session: Session, video: Video) -> None:
             video.state = VideoState.DOWNLOADED.value
             video.media_path = str(path)
+            video.media_host = store[0]
             video.media_size = size
             video.media_deleted_at = None
 

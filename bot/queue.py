@@ -20,7 +20,10 @@ How it holds together with several daemons on several machines:
 * **host faults** (a read-only, full or forbidden disk: :mod:`bot.hostfault`)
   postpone the video without spending an attempt, and :func:`run_one` raises
   :class:`~bot.hostfault.HostFault` after recording it, so the worker backs
-  off instead of walking the whole queue into the same wall.
+  off instead of walking the whole queue into the same wall.  When the fault
+  hit only the *write* of a finished result (the analysis crops), the result
+  is kept in memory and the retry in this process writes it without redoing
+  the work.
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT_KINDS, HostFault, describe, fault_kind
 from bot.logs import log_event
-from bot.store import STAGE_INPUT, Video, VideoState, utcnow
+from bot.store import STAGE_INPUT, Video, VideoState, Worker, utcnow
 
 log = logging.getLogger("find.queue")
 
@@ -89,18 +92,79 @@ def backoff_delay(attempt: int, base_s: float = 30.0, cap_s: float = 6 * 3600) -
     return random.uniform(0.5, 1.0) * min(cap_s, base_s * 2 ** max(0, attempt - 1))
 
 
+#: How long a finished result whose write met a host fault is kept for the retry.
+KEPT_RESULT_S = 6 * 3600
+#: At most this many such results are kept per process (the oldest go first).
+KEPT_RESULTS = 64
+
+
+@dataclass(frozen=True)
+class _Kept:
+    apply: Apply
+    media_path: str | None
+    until: datetime
+
+
+#: Stages that read the downloaded file: they claim only videos on their media store.
+MEDIA_STAGES = frozenset({"analyse"})
+#: ``last_error_kind`` of a video sent back to download because its media store is gone.
+MEDIA_HOST_GONE = "media_host_gone"
+
+
 class WorkQueue:
+    """The queue over ``sessions``.
+
+    ``media_host`` is this process's media store (:mod:`bot.mediahost`): with it, the
+    stages in :data:`MEDIA_STAGES` claim only videos stored there (or with no store
+    recorded), unless ``media_shared`` says every host sees the same files.
+    """
+
     def __init__(
-        self, sessions: sessionmaker[Session], *, lease_s: int = 300, max_attempts: int = 5
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        lease_s: int = 300,
+        max_attempts: int = 5,
+        media_host: str | None = None,
+        media_shared: bool = False,
     ) -> None:
         self.sessions = sessions
         self.lease_s = lease_s
         self.max_attempts = max_attempts
+        self.media_host = media_host
+        self.media_shared = media_shared
+        #: (stage, video id) -> a finished result whose write met a host fault: the retry
+        #: writes it instead of doing the work (minutes of model time) again.
+        self._kept: dict[tuple[str, int], _Kept] = {}
+        self._kept_lock = threading.Lock()
+
+    # ------------------------------------------------------- kept results
+    def keep_result(self, job: Job, apply: Apply) -> None:
+        """Hold ``apply`` for this video's next claim in this process (see :func:`run_one`)."""
+        with self._kept_lock:
+            while len(self._kept) >= KEPT_RESULTS:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[(job.stage, job.video_id)] = _Kept(
+                apply, job.media_path, utcnow() + timedelta(seconds=KEPT_RESULT_S)
+            )
+
+    def kept_result(self, job: Job) -> Apply | None:
+        """The kept result for a claimed job, if it is still fresh and for the same media."""
+        with self._kept_lock:
+            kept = self._kept.pop((job.stage, job.video_id), None)
+        if kept is None or kept.until < utcnow() or kept.media_path != job.media_path:
+            return None
+        return kept.apply
 
     # ------------------------------------------------------------- claim
     def claim(self, stage: str, worker: str, now: datetime | None = None) -> Job | None:
         """Take the next due video for ``stage`` under a lease, or ``None`` if there is none."""
         wanted = STAGE_INPUT[stage]
+        readable = (
+            (Video.media_host.is_(None)) | (Video.media_host == self.media_host)
+            if stage in MEDIA_STAGES and self.media_host is not None and not self.media_shared
+            else true()
+        )
         while True:
             now = now or utcnow()
             with self.sessions.begin() as session:
@@ -110,6 +174,7 @@ class WorkQueue:
                         Video.state == wanted.value,
                         (Video.lease_expires_at.is_(None)) | (Video.lease_expires_at < now),
                         (Video.next_attempt_at.is_(None)) | (Video.next_attempt_at <= now),
+                        readable,
                     )
                     .order_by(Video.next_attempt_at.is_not(None), Video.id)
                     .limit(1)
@@ -156,6 +221,57 @@ class WorkQueue:
                 worker=worker,
             )
             return job
+
+    def release_gone_media(self, grace_s: float, now: datetime | None = None) -> list[str]:
+        """Send back to download the videos whose media store no daemon has reported for
+        ``grace_s`` (its host is gone: nobody can analyse them); return their ids.
+
+        Stores are alive while a ``workers`` row names them with a recent heartbeat.
+        Leased videos are left alone; with ``media_shared`` nothing is released (every
+        host reads every file).
+        """
+        if self.media_shared:
+            return []
+        now = now or utcnow()
+        alive = select(Worker.media_host).where(
+            Worker.media_host.is_not(None), Worker.last_seen_at >= now - timedelta(seconds=grace_s)
+        )
+        released: dict[str, list[str]] = {}
+        with self.sessions.begin() as session:
+            videos = session.scalars(
+                select(Video)
+                .where(
+                    Video.state == VideoState.DOWNLOADED.value,
+                    Video.media_host.is_not(None),
+                    Video.media_host.not_in(alive),
+                    (Video.lease_expires_at.is_(None)) | (Video.lease_expires_at < now),
+                )
+                .order_by(Video.id)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for video in videos:
+                host = str(video.media_host)
+                released.setdefault(host, []).append(video.youtube_id)
+                video.state = VideoState.NEW.value
+                video.last_error = (
+                    f"media store {host} has not been seen for {grace_s:g}s (host gone?): "
+                    "downloaded again where a worker is alive"
+                )
+                video.last_error_kind = MEDIA_HOST_GONE
+                video.media_path = video.media_host = video.media_size = None
+                video.attempts = 0
+                video.next_attempt_at = video.lease_owner = video.lease_expires_at = None
+        for host, ids in released.items():
+            log_event(
+                log,
+                "queue.media_host_gone",
+                logging.WARNING,
+                media_host=host,
+                videos=len(ids),
+                note="its downloaded videos go back to download",
+            )
+        return [i for ids in released.values() for i in ids]
 
     def heartbeat(self, job: Job) -> bool:
         """Extend the lease; ``False`` means it was lost (someone else owns the video now)."""
@@ -284,9 +400,14 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
     if job is None:
         return None
     failure: StageFailure | None = None
+    kept = queue.kept_result(job)
     try:
-        with Heartbeat(queue, job):
-            apply = handler(job)
+        if kept is not None:  # done before; only its write failed (a host fault)
+            log_event(log, "queue.kept_result", video=job.youtube_id, stage=stage)
+            apply = kept
+        else:
+            with Heartbeat(queue, job):
+                apply = handler(job)
     except StageFailure as stage_failure:
         failure = stage_failure
     except BaseException as exc:
@@ -306,7 +427,11 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
             # apply() or the commit failed: the transaction rolled back, so record a
             # failure instead of leaving the video leased (and the worker crashed) until expiry.
             failure = host_failure(exc, stage, job)
-            if failure is None:
+            if failure is not None:
+                # The work is done and sound; the disk refused its files. Keep it, so
+                # the retry writes it without scoring (or downloading) the video again.
+                queue.keep_result(job, apply)
+            else:
                 log.exception(
                     "recording the result failed", extra={"video": job.youtube_id, "stage": stage}
                 )

@@ -106,6 +106,9 @@ class Settings:
     youtube_api_key: Secret | None = None
     youtube_api_endpoint: str | None = None
     media_url_template: str = "https://www.youtube.com/watch?v={id}"
+    #: Every worker sees the same FIND_MEDIA_DIR (a shared mount): analyse any downloaded
+    #: video. False: only those downloaded to this host's media store (``bot.mediahost``).
+    media_shared: bool = False
     #: Read channels through their public Atom feeds first (no quota); False = uploads
     #: playlist only (1 unit per channel per poll), as before feeds existed.
     channel_feeds: bool = True
@@ -437,6 +440,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "enrich_wait_s": lambda raw: parse_duration(raw, minimum=0),
     "search_share": parse_percent,
     "channel_feeds": parse_bool,
+    "media_shared": parse_bool,
     "feed_url_template": parse_url_template,
     "max_duration_s": lambda raw: parse_duration(raw, minimum=1),
     "min_published_at": parse_datetime,

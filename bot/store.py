@@ -213,6 +213,9 @@ class Video(Base):
     lease_expires_at: Mapped[datetime | None]
 
     media_path: Mapped[str | None] = mapped_column(String(1000))
+    #: The media store holding the file (``bot.mediahost``): only workers on it analyse the
+    #: video unless FIND_MEDIA_SHARED; NULL for files from before 0008 (any worker may).
+    media_host: Mapped[str | None] = mapped_column(String(200))
     media_size: Mapped[int | None] = mapped_column(BigInteger)
     media_deleted_at: Mapped[datetime | None]
     #: Copied from the newest analysis so the review queue sorts without a join.
@@ -372,6 +375,8 @@ class Worker(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(300), default="starting")
+    #: The media store this process downloads to and analyses from (``bot.mediahost``).
+    media_host: Mapped[str | None] = mapped_column(String(200))
 
 
 class PollRun(Base):

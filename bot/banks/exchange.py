@@ -1,15 +1,17 @@
 """Banks in and out of FIND: JSON lines (``find-bank/1``) and a ThreatExchange-style CSV.
 
-A file is parsed and checked whole (``BankError`` names the file and line) before
-anything is imported; hashes travel as PDQ/vPDQ signals, never as media.
+A file is streamed line by line within :class:`ImportLimits` and checked whole before
+anything is imported: every bad line is reported (file and line, one line each) and then
+the whole file is refused.  Hashes travel as PDQ/vPDQ signals, never as media.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,11 +30,14 @@ from bot.banks.entries import (
 )
 from bot.logs import log_event
 from bot.store import BankEntry, BankHash
+from bot.youtube.ids import is_video_id, shown
 
 log = logging.getLogger("find.banks")
 
 
 JSONL_FORMAT = "find-bank/1"
+#: ``bank_entries.content_id`` holds this many characters.
+CONTENT_ID_CHARS = 200
 
 CSV_FIELDS = ("signal_type", "signal", "bank", "content_id", "title", "source", "note", "added_at")
 
@@ -102,15 +107,64 @@ class ImportSummary:
     hashes: int
 
 
-def read_bank_file(path: Path, default_bank: str | None = None) -> list[ImportedEntry]:
-    """Parse and check a whole bank file first; ``BankError`` names the file and line."""
-    text = path.read_text(encoding="utf-8")
-    first = text.lstrip()[:1]
-    entries = (
-        _read_jsonl(path, text, default_bank)
-        if first == "{"
-        else _read_csv(path, text, default_bank)
-    )
+@dataclass(frozen=True)
+class ImportLimits:
+    """What one import may hold, so a hostile or broken file cannot exhaust memory.
+
+    A real entry is one video: a 3-hour video hashed once per second is ~11,000 frame
+    hashes, ~1 MB of JSON; banked flags keep denser hashes but are pruned.
+    """
+
+    #: Bytes in one line (a JSON-lines entry or a CSV row).
+    line_bytes: int = 4 * 1024 * 1024
+    #: Frame plus face hashes of one entry.
+    hashes_per_entry: int = 50_000
+    #: Hashes in the whole file (all of it is checked before anything is written).
+    total_hashes: int = 2_000_000
+    #: Bad lines reported one by one before the rest are only counted.
+    reported_problems: int = 20
+
+
+class BankFileRejected(BankError):
+    """Some lines of a bank file are bad: nothing was imported. ``problems``: one line each."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class _BadLine(ValueError):
+    """One bad line: the message says what is wrong with it (the caller adds file and line)."""
+
+
+def read_bank_file(
+    path: Path, default_bank: str | None = None, limits: ImportLimits | None = None
+) -> list[ImportedEntry]:
+    """Read and check a whole bank file, streaming it line by line, before anything is written.
+
+    Every bad line is reported (``BankFileRejected.problems``, one line each, naming the
+    file and line) and then the whole file is refused: an import is all or nothing.
+    """
+    limits = limits or ImportLimits()
+    problems: list[str] = []
+    with path.open("rb") as raw:
+        lines = _text_lines(path, raw, limits, problems)
+        first = _first_content(lines)
+        if first is None:
+            entries: list[ImportedEntry] = []
+        elif first[1].lstrip().startswith("{"):
+            entries = _read_jsonl(path, first, lines, default_bank, limits, problems)
+        else:
+            entries = _read_csv(path, first, lines, default_bank, limits, problems)
+    if problems:
+        shown = problems[: limits.reported_problems]
+        if len(problems) > len(shown):
+            shown.append(f"{path}: ... and {len(problems) - len(shown)} more bad lines")
+        raise BankFileRejected(
+            f"{path}: {len(problems)} bad line{'s' if len(problems) != 1 else ''}, nothing "
+            "imported; fix or remove them and import again",
+            shown,
+        )
     if not entries:
         raise BankError(
             f"{path}: no bank entries found (expected JSON lines or a CSV with a "
@@ -119,7 +173,50 @@ def read_bank_file(path: Path, default_bank: str | None = None) -> list[Imported
     return entries
 
 
-def _bank_of(path: Path, where: str, value: str | None, default: str | None) -> str:
+_Line = tuple[int, str]
+
+
+def _text_lines(
+    path: Path, raw: IO[bytes], limits: ImportLimits, problems: list[str]
+) -> Iterator[_Line]:
+    """(number, text) per line, decoded as UTF-8 (a BOM is dropped); bad lines reported here."""
+    number = 0
+    while True:
+        data = raw.readline(limits.line_bytes + 1)
+        if not data:
+            return
+        number += 1
+        if len(data) > limits.line_bytes and not data.endswith(b"\n"):
+            while data and not data.endswith(b"\n"):  # skip the rest without keeping it
+                data = raw.readline(1024 * 1024)
+            problems.append(
+                f"{path}:{number}: longer than {limits.line_bytes} bytes; split the entry "
+                "or remove the line"
+            )
+            continue
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                f"{path}:{number}: not UTF-8 (byte 0x{data[exc.start]:02x} at column "
+                f"{exc.start + 1}); save the file as UTF-8 and import it again"
+            )
+            return  # the whole file is in another encoding: one line says so
+        yield number, text
+
+
+def _first_content(lines: Iterator[_Line]) -> _Line | None:
+    for number, text in lines:
+        if text.strip():
+            return number, text
+    return None
+
+
+def _bank_of(path: Path, where: str, value: Any, default: str | None) -> str:
+    if value is not None and not isinstance(value, str):
+        raise _BadLine(f"bank must be a string, not {type(value).__name__}")
     bank = (value or default or "").strip()
     if bank not in BANKS:
         raise BankError(
@@ -129,65 +226,175 @@ def _bank_of(path: Path, where: str, value: str | None, default: str | None) -> 
     return bank
 
 
-def _read_jsonl(path: Path, text: str, default_bank: str | None) -> list[ImportedEntry]:
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
+def _text(row: dict[str, Any], key: str, limit: int) -> str | None:
+    """An optional text field: a string (cut to ``limit``) or null, nothing else."""
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _BadLine(f"{key} must be a string, not {type(value).__name__}")
+    return value[:limit]
+
+
+def _content_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _BadLine(f"content_id must be a string, not {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise _BadLine("an entry needs a content_id")
+    if len(text) > CONTENT_ID_CHARS:
+        raise _BadLine(f"content_id is longer than {CONTENT_ID_CHARS} characters")
+    return text
+
+
+def _features(value: Any, key: str) -> list[vpdq.Feature]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise _BadLine(f'{key} must be a list of "hex,quality,timestamp" strings')
+    return [vpdq.Feature.from_vpdq(s) for s in value]
+
+
+def _check_size(entry: ImportedEntry, limits: ImportLimits, total: int) -> int:
+    count = len(entry.frames) + len(entry.faces)
+    if count > limits.hashes_per_entry:
+        raise _BadLine(f"{count} hashes, more than {limits.hashes_per_entry} in one entry")
+    if total + count > limits.total_hashes:
+        raise _TooBig(f"more than {limits.total_hashes} hashes in the file")
+    return total + count
+
+
+class _TooBig(_BadLine):
+    """The file as a whole is over the limit: reading stops here."""
+
+
+def _read_jsonl(
+    path: Path,
+    first: _Line,
+    lines: Iterator[_Line],
+    default_bank: str | None,
+    limits: ImportLimits,
+    problems: list[str],
+) -> list[ImportedEntry]:
+    entries: list[ImportedEntry] = []
+    total = 0
+    for number, line in itertools.chain([first], lines):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+            if not isinstance(row, dict):
+                raise _BadLine("not a JSON object")
+            if row.get("format", JSONL_FORMAT) != JSONL_FORMAT:
+                raise _BadLine(f"format is not {JSONL_FORMAT}")
+            youtube_id = _text(row, "youtube_id", 16)
+            if youtube_id is not None and not is_video_id(youtube_id):
+                raise _BadLine(f"youtube_id {shown(youtube_id)!r} is not a YouTube video id")
             entry = ImportedEntry(
                 bank=_bank_of(path, str(number), row.get("bank"), default_bank),
-                content_id=str(row.get("content_id") or "").strip(),
-                title=row.get("title"),
-                youtube_id=row.get("youtube_id"),
-                note=row.get("note"),
+                content_id=_content_id(row.get("content_id")),
+                title=_text(row, "title", 500),
+                youtube_id=youtube_id,
+                note=_text(row, "note", 10_000),
                 added_at=_when(row.get("added_at")),
-                frames=[vpdq.Feature.from_vpdq(s) for s in row.get("vpdq") or []],
-                faces=[vpdq.Feature.from_vpdq(s) for s in row.get("faces") or []],
+                frames=_features(row.get("vpdq"), "vpdq"),
+                faces=_features(row.get("faces"), "faces"),
             )
-        except BankError:
-            raise
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise BankError(
-                f"{path}:{number}: not a bank entry ({exc}); fix or remove the line"
-            ) from None
-        if not entry.content_id or not entry.frames:
-            raise BankError(f"{path}:{number}: an entry needs a content_id and vpdq hashes")
+            if not entry.frames:
+                raise _BadLine("an entry needs vpdq hashes")
+            total = _check_size(entry, limits, total)
+        except BankError as exc:
+            problems.append(str(exc))
+            continue
+        except _TooBig as exc:
+            problems.append(f"{path}:{number}: {exc}; split the file")
+            break
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            problems.append(f"{path}:{number}: not a bank entry ({exc}); fix or remove the line")
+            continue
         entries.append(entry)
     return entries
 
 
-def _read_csv(path: Path, text: str, default_bank: str | None) -> list[ImportedEntry]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"signal_type", "signal"} <= set(reader.fieldnames):
+def _read_csv(
+    path: Path,
+    first: _Line,
+    lines: Iterator[_Line],
+    default_bank: str | None,
+    limits: ImportLimits,
+    problems: list[str],
+) -> list[ImportedEntry]:
+    numbered = itertools.chain([first], lines)
+    where = {"line": first[0]}
+
+    def texts() -> Iterator[str]:
+        for number, text in numbered:
+            where["line"] = number
+            yield text
+
+    # Long videos make long vpdq signals: allow a field as long as a line may be.
+    csv.field_size_limit(max(csv.field_size_limit(), limits.line_bytes))
+    reader = csv.DictReader(texts())
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise BankError(f"{path}: not a bank file ({exc})") from None
+    if not fieldnames or not {"signal_type", "signal"} <= set(fieldnames):
         raise BankError(
             f"{path}: not a bank file: JSON lines, or a CSV whose header has signal_type and signal"
         )
     entries: dict[str, ImportedEntry] = {}
-    for number, row in enumerate(reader, start=2):
-        where = f"{path}:{number}"
-        kind = (row.get("signal_type") or "").strip().lower()
-        signal = (row.get("signal") or "").strip()
-        content_id = (row.get("content_id") or "").strip() or f"{kind}:{signal[:64]}"
-        entry = entries.get(content_id)
-        if entry is None:
-            entry = entries[content_id] = ImportedEntry(
-                bank=_bank_of(path, str(number), row.get("bank"), default_bank),
-                content_id=content_id,
-                title=row.get("title") or None,
-                note=row.get("note") or None,
-                added_at=_when(row.get("added_at")),
-            )
+    total = 0
+    while True:
         try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(f"{path}:{where['line']}: not a CSV row ({exc}); fix or remove it")
+            continue
+        number = where["line"]
+        try:
+            kind = (row.get("signal_type") or "").strip().lower()
+            signal = (row.get("signal") or "").strip()
+            content_id = _content_id(
+                (row.get("content_id") or "").strip() or f"{kind}:{signal[:64]}"
+            )
+            entry = entries.get(content_id)
+            if entry is None:
+                entry = ImportedEntry(
+                    bank=_bank_of(path, str(number), row.get("bank"), default_bank),
+                    content_id=content_id,
+                    title=_text(row, "title", 500),
+                    note=_text(row, "note", 10_000),
+                    added_at=_when(row.get("added_at")),
+                )
+            before = len(entry.frames) + len(entry.faces)
             if kind == "vpdq":
-                entry.frames += [vpdq.Feature.from_vpdq(s) for s in json.loads(signal)]
+                features = json.loads(signal)
+                if not isinstance(features, list):
+                    raise _BadLine("a vpdq signal is a JSON list of strings")
+                entry.frames += _features(features, "signal")
             elif kind == "pdq":
                 entry.faces.append(vpdq.Feature(vpdq.check_hex(signal), 100, 0.0))
             else:
-                raise ValueError(f"signal type {kind!r} is not vpdq or pdq")
-        except (ValueError, TypeError) as exc:
-            raise BankError(f"{where}: bad signal ({exc}); fix or remove the row") from None
+                raise _BadLine(f"signal type {shown(kind)!r} is not vpdq or pdq")
+            added = len(entry.frames) + len(entry.faces) - before
+            if len(entry.frames) + len(entry.faces) > limits.hashes_per_entry:
+                raise _BadLine(
+                    f"more than {limits.hashes_per_entry} hashes for {shown(content_id)!r}"
+                )
+            if total + added > limits.total_hashes:
+                raise _TooBig(f"more than {limits.total_hashes} hashes in the file")
+            total += added
+            entries[content_id] = entry
+        except BankError as exc:
+            problems.append(str(exc))
+        except _TooBig as exc:
+            problems.append(f"{path}:{number}: {exc}; split the file")
+            break
+        except (ValueError, TypeError, RecursionError) as exc:
+            problems.append(f"{path}:{number}: bad signal ({exc}); fix or remove the row")
     for entry in entries.values():
         if not entry.frames:  # a lone image hash: treat it as a one-frame video
             entry.frames, entry.faces = entry.faces, []
@@ -195,14 +402,17 @@ def _read_csv(path: Path, text: str, default_bank: str | None) -> list[ImportedE
 
 
 def _when(value: Any) -> datetime | None:
-    if not value:
+    """``added_at``: empty, or an ISO date (a bad one is a bad line, not silently dropped)."""
+    if value is None or value == "":
         return None
+    if not isinstance(value, str):
+        raise _BadLine(f"added_at must be an ISO date string, not {type(value).__name__}")
     from bot.settings import parse_datetime
 
     try:
-        return parse_datetime(str(value))
+        return parse_datetime(value)
     except ValueError:
-        return None
+        raise _BadLine(f"added_at {shown(value)!r} is not an ISO date") from None
 
 
 def import_entries(session: Session, entries: list[ImportedEntry], source: str) -> ImportSummary:

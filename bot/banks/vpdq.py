@@ -24,6 +24,7 @@ required, which is what lets a clip cut out of a longer video match it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,12 @@ class Feature:
         parts = text.strip().split(",")
         if len(parts) != 3:
             raise ValueError(f"{text[:80]!r} is not a vPDQ feature (hex,quality,timestamp)")
-        return cls(check_hex(parts[0]), int(parts[1]), float(parts[2]))
+        quality, t = int(parts[1]), float(parts[2])
+        if not 0 <= quality <= 100:
+            raise ValueError(f"quality {quality} is not between 0 and 100")
+        if not math.isfinite(t) or t < 0:
+            raise ValueError(f"timestamp {parts[2].strip()[:20]!r} is not a time in seconds")
+        return cls(check_hex(parts[0]), quality, t)
 
 
 def check_hex(value: str) -> str:

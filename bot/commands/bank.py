@@ -190,7 +190,12 @@ def _import(args: argparse.Namespace) -> int:
     _settings, sessions = _open(args)
     if not args.file.is_file():
         raise banks.BankError(f"{args.file}: no such file")
-    entries = banks.read_bank_file(args.file, args.bank)  # checks everything before writing
+    try:
+        entries = banks.read_bank_file(args.file, args.bank)  # checks everything before writing
+    except banks.BankFileRejected as exc:
+        for problem in exc.problems:  # one line per bad line, then the one-line refusal
+            print(problem, file=sys.stderr)
+        raise
     with sessions.begin() as session:
         summary = banks.import_entries(
             session, entries, f"import:{args.source or args.file.name}"[:200]

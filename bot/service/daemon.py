@@ -45,6 +45,7 @@ from bot.db import session_factory
 from bot.errors import SettingsError, StartupError
 from bot.hostfault import check_writable
 from bot.logs import configure_logging, log_event
+from bot.mediahost import media_host_id
 from bot.queue import Job, StageHandler, WorkQueue
 from bot.service import systemd
 from bot.service.periodic import PeriodicJobs
@@ -73,6 +74,7 @@ RESTART_ONLY = (
     "score_threshold",
     "metrics_port",
     "shutdown_grace_s",
+    "media_shared",
 )
 
 #: How often the process refreshes its ``workers`` row and its systemd STATUS line.
@@ -174,8 +176,15 @@ class Daemon:
             check_writable(self.settings.data_dir, "FIND_DATA_DIR")
             if any(counts.values()):  # downloads and crops go there
                 check_writable(self.settings.media_dir, "FIND_MEDIA_DIR")
+                self.queue.media_host = media_host_id(self.settings.media_dir)
+                self.queue.media_shared = self.settings.media_shared
         except SettingsError as exc:
             raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(
+                f"FIND_MEDIA_DIR={self.settings.media_dir}: cannot read or make its media store "
+                f"id ({exc.strerror or exc}); check the directory's permissions"
+            ) from None
         self.workers.build(counts)
         self._register_worker("starting")
         if self.settings.metrics_port and self._metrics is None:
@@ -387,6 +396,10 @@ class Daemon:
         line = self.status_line()
         systemd.status(line)
         self._register_worker(line)
+        try:  # a host that is gone leaves its downloads to the living (bot.mediahost)
+            self.queue.release_gone_media(max(float(self.settings.lease_s), 3 * self.heartbeat_s))
+        except Exception as exc:  # never stop work over it; the next heartbeat tries again
+            log_event(log, "daemon.release_failed", logging.WARNING, error=repr(exc)[:300])
 
     def _register_worker(self, status: str, *, quiet: bool = False) -> None:
         """Upsert this process's ``workers`` row (what ``find-bot status`` lists)."""
@@ -407,6 +420,7 @@ class Daemon:
                 row.bundle_version = self.workers.bundle_version
                 row.last_seen_at = utcnow()
                 row.status = status[:300]
+                row.media_host = self.queue.media_host
         except Exception as exc:  # status is informative; never stop work over it
             if not quiet:  # (quiet: start-up already failed with its own one line)
                 log_event(log, "daemon.heartbeat_failed", logging.WARNING, error=repr(exc)[:300])

@@ -49,9 +49,11 @@ from bot.hostfault import (
     message_kind,
 )
 from bot.logs import log_event
+from bot.mediahost import media_host_id
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
 from bot.store import Video, VideoState
+from bot.youtube.ids import is_video_id, require_video_id, shown
 
 log = logging.getLogger("find.download")
 
@@ -207,9 +209,19 @@ def make_download_handler(
     """The ``download`` stage handler for :func:`bot.queue.run_one`."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     clean_partials(settings.media_dir)
+    store: list[str] = []
 
     def handler(job: Job) -> Apply:
+        if not is_video_id(job.youtube_id):  # stored before ids were checked at the boundary
+            raise StageFailure(
+                f"download of {shown(job.youtube_id)!r} skipped: not a YouTube video id, so no "
+                "file is ever written for it",
+                permanent=True,
+                kind="invalid_id",
+            )
         check_media_dir(settings, job.youtube_id)
+        if not store:  # the media store's id (bot.mediahost): which workers can analyse it
+            store.append(media_host_id(settings.media_dir))
         path, size = download_video(
             settings, job.youtube_id, retry_base_s=retry_base_s, timeout_s=timeout_s, sleep=sleep
         )
@@ -217,6 +229,7 @@ def make_download_handler(
         def apply(session: Session, video: Video) -> None:
             video.state = VideoState.DOWNLOADED.value
             video.media_path = str(path)
+            video.media_host = store[0]
             video.media_size = size
             video.media_deleted_at = None
 
@@ -429,6 +442,7 @@ def _download_once(settings: Settings, video_id: str, timeout_s: float) -> tuple
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import DownloadCancelled, DownloadError
 
+    require_video_id(video_id)  # media paths are built only from checked ids
     url = settings.media_url_template.format(id=video_id)
     workdir = settings.media_dir / PARTIAL_DIR / f"{video_id}.{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)

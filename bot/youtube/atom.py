@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import FindError
+from bot.youtube.ids import is_video_id
 
 #: Real channel feeds are ~10-60 KB (15 entries with descriptions); notifications ~1 KB.
 MAX_DOCUMENT_BYTES = 1024 * 1024
 #: YouTube lists 15 entries; more than this is not a YouTube feed.
 MAX_ENTRIES = 100
-VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 ATOM_FEED_TAG = "{http://www.w3.org/2005/Atom}feed"
 
 
@@ -114,7 +114,7 @@ def _feedparser_parse(body: bytes) -> Any:
 
 def _entry(raw: Any, channel_id: str, what: str) -> FeedEntry:
     video_id = raw.get("yt_videoid")
-    if not isinstance(video_id, str) or not VIDEO_ID_RE.match(video_id):
+    if not is_video_id(video_id):
         raise FeedError(f"{what}: refused, an entry has no valid yt:videoId ({_shown(video_id)})")
     entry_channel = raw.get("yt_channelid")
     if entry_channel != channel_id:

@@ -69,6 +69,9 @@ class Sample:
     original: str | None = None
     method: str = ""
     extra_paths: tuple[Path, ...] = field(default=())
+    #: The held-out splits a sample without a fixed ``split`` may be dealt to (by identity,
+    #: see :mod:`model.training.splits`); real-only footage goes to validation, never test.
+    held_out: tuple[str, ...] = ("test", "val")
 
     @property
     def is_fake(self) -> bool:
@@ -543,10 +546,12 @@ def load_face_crops(root: Path) -> list[Sample]:
 def load_real_footage(root: Path) -> list[Sample]:
     """Real footage only (videos and/or photos at any depth): the raw material of SBI.
 
-    Everything is labelled real and placed in the *training* split: real-only
-    footage teaches nothing about fakes by itself and is used as the source of
-    Self-Blended Images (``--sbi`` / ``--candidate-modes``).  To measure false
-    alarms, give ``find-bot evaluate`` footage that training never saw.
+    Everything is labelled real and dealt by identity into the training and
+    validation splits (``--val-fraction``; never test): real-only footage teaches
+    nothing about fakes by itself and is the source of Self-Blended Images
+    (``--sbi`` / ``--candidate-modes``), whose candidates are compared on the
+    self-blends of the validation reals.  To measure false alarms, give
+    ``find-bot evaluate`` footage that training never saw.
     Grouping: a video is its own group; images are grouped by their folder
     (one person per folder, as in ``../shared/data/real-photos``).
     """
@@ -568,7 +573,7 @@ def load_real_footage(root: Path) -> list[Sample]:
                 video_id=f"{root.name}/{group}",
                 identities=(f"real:{root.name}/{group}",),
                 dataset="real",
-                split="train",
+                held_out=("val",),
             )
         )
     if not samples:
@@ -606,9 +611,12 @@ def detect_format(root: Path) -> str:
         return "dfdc"
     if any((root / s / label).is_dir() for s in _SPLIT_NAMES for label in ("real", "fake")):
         return "faces"
+    if _media_files(root, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS):
+        return "real"  # a plain folder of clips or photos: real footage (SBI material)
     raise DatasetError(
-        f"{root}: unrecognised dataset layout; expected real/+fake/, FaceForensics++, "
-        "Celeb-DF v2, DFDC (metadata.json) or a review export (labels.jsonl) — "
+        f"{root}: unrecognised dataset layout and no videos or images in it; expected "
+        "real/+fake/, FaceForensics++, Celeb-DF v2, DFDC (metadata.json), a review export "
+        "(labels.jsonl) or a folder of real footage — "
         "see docs/training.md"
     )
 

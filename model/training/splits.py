@@ -17,8 +17,10 @@ splits are made over *groups*, never frames:
    share of samples.
 
 Samples whose dataset fixes an official split (FF++ split JSONs, Celeb-DF's
-test list) keep it.  Identities that still end up in two splits are counted
-in the report (``leaked_identities``) rather than silently ignored.
+test list) keep it; a sample's ``held_out`` names the held-out splits it may be
+dealt to (real-only footage: validation, never test).  Identities that still end
+up in two splits are counted in the report (``leaked_identities``) rather than
+silently ignored.
 """
 
 from __future__ import annotations
@@ -127,17 +129,19 @@ def split_samples(
     strata: dict[str, list[tuple[str, list[Sample]]]] = defaultdict(list)
     for key, members in groups.items():
         labels = {m.label for m in members}
+        held = [h for h in ("test", "val") if all(h in m.held_out for m in members)]
         stratum = "mixed" if len(labels) > 1 else f"label{labels.pop()}"
-        strata[stratum].append((key, members))
+        strata[f"{stratum}:{'+'.join(held)}"].append((key, members))
     for stratum in sorted(strata):
         ordered = sorted(strata[stratum], key=lambda kv: _order_key(seed, kv[0]))
         total = sum(len(m) for _, m in ordered)
         targets = {"test": test_fraction * total, "val": val_fraction * total}
         counts = {"test": 0, "val": 0}
+        held = [h for h in stratum.split(":")[1].split("+") if h]
         for _, members in ordered:
             size = len(members)
             dest = "train"
-            for split in ("test", "val"):
+            for split in held:
                 if counts[split] + size / 2 < targets[split]:
                     dest = split
                     counts[split] += size

@@ -333,7 +333,7 @@ def _check_data(config: TrainConfig, data: PreparedData) -> None:
         if 0 not in val_labels:
             raise TrainingError(
                 "Self-Blended Images need real faces in the validation split; "
-                "add data or raise --val-fraction"
+                + _real_val_advice(config, data.split)
             )
     for mode, labels in (("supervised", supervised_labels), ("mixed", train_labels)):
         if mode in modes and labels != {0, 1}:
@@ -347,6 +347,33 @@ def _check_data(config: TrainConfig, data: PreparedData) -> None:
             "the validation split needs both real and fake faces to pick candidates "
             f"(it has labels {sorted(val_labels)}); add data or raise --val-fraction"
         )
+
+
+def _real_val_advice(config: TrainConfig, split: SplitResult) -> str:
+    """What would really put real faces in validation (the split is re-run to find out)."""
+    if any(not s.is_fake for s in split.val):
+        videos = len({s.video_id for s in split.val if not s.is_fake})
+        return (
+            f"its {videos} real video(s) gave no usable face crops; add real footage with "
+            "visible faces"
+        )
+    samples = split.all()
+    fraction = round(config.val_fraction + 0.05, 2)
+    while fraction + config.test_fraction < 0.95:
+        trial = split_samples(
+            samples, val_fraction=fraction, test_fraction=config.test_fraction, seed=config.seed
+        )
+        if any(not s.is_fake for s in trial.val) and any(not s.is_fake for s in trial.train):
+            return (
+                f"raise --val-fraction to {fraction:g} (now {config.val_fraction:g}), which puts "
+                "real footage of other people or videos in it, or add real footage"
+            )
+        fraction = round(fraction + 0.05, 2)
+    groups = len({s.identities[0] if s.identities else s.key for s in samples if not s.is_fake})
+    return (
+        f"the real footage is {groups} video(s) or person(s), too few to keep some for "
+        "validation at any --val-fraction: add real footage of more people or videos"
+    )
 
 
 def mode_refs(mode: str, data: PreparedData) -> list[CropRef]:

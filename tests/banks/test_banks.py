@@ -4,6 +4,7 @@ looked up through the index; and the `find-bot bank` commands."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,15 @@ def test_a_bad_bank_file_is_refused_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     good = {"bank": "fake", "content_id": "a", "vpdq": [fake_hashes(1, 1)[0].to_vpdq()]}
     bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "vpdq": ["zz,1,0"]}) + "\n")
-    with pytest.raises(banks.BankError, match=r"bad.jsonl:2: not a bank entry"):
+    with pytest.raises(banks.BankFileRejected, match=r"bad.jsonl: 1 bad line, nothing") as info:
         banks.read_bank_file(bad)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{bad}:2: not a bank entry")
     nobank = tmp_path / "nobank.csv"
     nobank.write_text(f"signal_type,signal\npdq,{'a' * 64}\n")
-    with pytest.raises(banks.BankError, match=r"nobank.csv:2: bank '\(none\)'.*--bank"):
+    with pytest.raises(banks.BankFileRejected) as info:
         banks.read_bank_file(nobank)
+    assert re.search(r"nobank.csv:2: bank '\(none\)'.*--bank", info.value.problems[0])
     assert banks.read_bank_file(nobank, "benign")[0].frames[0].hash == "a" * 64
 
 
@@ -237,3 +241,113 @@ def real_clip_or_synthetic(tmp_path: Path) -> Path:
     from tests.model import synth
 
     return synth.face_video(tmp_path / "clip.mp4", n_frames=48, faces=1)
+
+
+def _entry(**fields: object) -> dict[str, object]:
+    return {
+        "format": "find-bank/1",
+        "bank": "fake",
+        "content_id": "team:1",
+        "vpdq": [fake_hashes(1, 3)[0].to_vpdq()],
+        **fields,
+    }
+
+
+def _cli_import(settings: Settings, monkeypatch, capsys, path: Path) -> tuple[int, str]:
+    monkeypatch.setenv("FIND_DATA_DIR", str(settings.data_dir))
+    code = main(["bank", "import", str(path)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def _bank_size(settings: Settings) -> int:
+    with session_factory(settings)() as session:
+        return len(banks.list_entries(session))
+
+
+def test_every_bad_field_is_one_line_and_nothing_is_half_imported(
+    tmp_path: Path, sqlite_settings: Settings, capsys, monkeypatch
+) -> None:
+    """Issue 21 item 14: quality out of range, nan/inf timestamps, an object as content id."""
+    good = fake_hashes(1, 3)[0]
+    lines = [
+        _entry(content_id="ok:1"),
+        _entry(content_id="q:low", vpdq=[f"{good.hash},-5,0.000"]),
+        _entry(content_id="q:high", vpdq=[f"{good.hash},1000,0.000"]),
+        _entry(content_id="t:nan", vpdq=[f"{good.hash},90,nan"]),
+        _entry(content_id="t:inf", vpdq=[f"{good.hash},90,inf"]),
+        _entry(content_id={"an": "object"}),
+        _entry(content_id="ok:2", title=["not", "text"]),
+        _entry(content_id="ok:3", youtube_id="../../pwnd1"),
+        _entry(content_id="ok:4", added_at="yesterday"),
+        _entry(content_id="ok:5"),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    code, err = _cli_import(sqlite_settings, monkeypatch, capsys, path)
+    assert code == 2
+    reported = err.splitlines()
+    for number, what in [
+        (2, "quality -5"),
+        (3, "quality 1000"),
+        (4, "not a time"),
+        (5, "not a time"),
+        (6, "content_id must be a string"),
+        (7, "title must be a string"),
+        (8, "not a YouTube video id"),
+        (9, "not an ISO date"),
+    ]:
+        [line] = [r for r in reported if r.startswith(f"{path}:{number}:")]
+        assert what in line, line
+    assert reported[-1] == (
+        f"find-bot: error: {path}: 8 bad lines, nothing imported; fix or remove them and "
+        "import again"
+    )
+    assert _bank_size(sqlite_settings) == 0  # the good lines were not imported either
+
+
+def test_non_utf8_is_one_line_and_a_bom_is_fine(
+    tmp_path: Path, sqlite_settings: Settings, capsys, monkeypatch
+) -> None:
+    latin = tmp_path / "latin1.jsonl"
+    rows = [_entry(content_id=f"caf\u00e9:{i}", note="d\u00e9j\u00e0 vu") for i in range(5)]
+    latin.write_bytes(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("latin-1")
+    )
+    code, err = _cli_import(sqlite_settings, monkeypatch, capsys, latin)
+    assert code == 2
+    [problem, refusal] = err.splitlines()
+    assert (
+        problem.startswith(f"{latin}:1: not UTF-8 (byte 0xe9")
+        and "save the file as UTF-8" in problem
+    )
+    assert refusal.startswith("find-bot: error:") and "nothing imported" in refusal
+
+    for name, text in {
+        "bom.jsonl": json.dumps(_entry()) + "\n",
+        "bom.csv": f"signal_type,signal,bank,content_id\npdq,{'a' * 64},benign,img:1\n",
+    }.items():
+        bom = tmp_path / name
+        bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        code, err = _cli_import(sqlite_settings, monkeypatch, capsys, bom)
+        assert code == 0, err
+    assert _bank_size(sqlite_settings) == 2
+
+
+def test_import_limits_bound_what_a_file_can_hold(tmp_path: Path) -> None:
+    """A huge entry is refused by its size without being kept in memory; hash counts too."""
+    limits = banks.ImportLimits(line_bytes=4096, hashes_per_entry=20, total_hashes=50)
+    feature = fake_hashes(1, 3)[0].to_vpdq()
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as out:
+        out.write(json.dumps(_entry(content_id="huge", vpdq=[feature] * 10_000)) + "\n")
+        out.write(json.dumps(_entry(content_id="many", vpdq=[feature] * 21)) + "\n")
+        for i in range(3):
+            out.write(json.dumps(_entry(content_id=f"fine:{i}", vpdq=[feature] * 20)) + "\n")
+    with pytest.raises(banks.BankFileRejected) as info:
+        banks.read_bank_file(path, limits=limits)
+    huge, many, total = info.value.problems
+    assert huge.startswith(f"{path}:1: longer than 4096 bytes")
+    assert many.startswith(f"{path}:2:") and "21 hashes, more than 20" in many
+    assert total.startswith(f"{path}:5: more than 50 hashes in the file")

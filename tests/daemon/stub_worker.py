@@ -11,7 +11,9 @@ Test knobs (environment):
 * ``STUB_LOG``: file the stub appends ``start|end|hang <video> <worker> <time>`` lines to;
 * ``STUB_WORK_S``: seconds each analysis "takes" (default 0.02);
 * ``STUB_HANG_FILE``: if this file names our FIND_WORKER_ID, the next job hangs
-  (so a test can SIGKILL the process provably mid-analysis).
+  (so a test can SIGKILL the process provably mid-analysis);
+* ``STUB_NEEDS_MEDIA``: when set, a job whose file is not in our FIND_MEDIA_DIR fails
+  as ``media_missing``, as the real analyser does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 from bot.logs import configure_logging
-from bot.queue import Apply, Job
+from bot.queue import Apply, Job, StageFailure
 from bot.service.daemon import Daemon
 from bot.settings import load_settings
 from bot.store import Analysis, Video, VideoState
@@ -45,6 +47,13 @@ def stub_analyse(job: Job) -> Apply:
     if hang and Path(hang).is_file() and Path(hang).read_text().strip() == mine:
         _note("hang", job)
         time.sleep(3600)
+    media = os.environ.get("FIND_MEDIA_DIR")
+    needs = os.environ.get("STUB_NEEDS_MEDIA") and media and job.media_path
+    if needs and not (Path(str(media)) / str(job.media_path)).is_file():
+        _note("missing", job)
+        raise StageFailure(
+            f"{job.youtube_id}: downloaded file is missing", permanent=False, kind="media_missing"
+        )
     time.sleep(float(os.environ.get("STUB_WORK_S", "0.02")))
     _note("end", job)
 

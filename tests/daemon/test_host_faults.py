@@ -194,6 +194,50 @@ def test_a_read_only_media_dir_postpones_an_analysis(
         assert session.scalars(select(Analysis)).all() == []  # rolled back with the crops
 
 
+@pytest.mark.slow
+def test_a_host_fault_while_writing_keeps_the_analysis_and_retries_only_the_write(
+    tmp_path: Path,
+    tiny_bundle_dir: Path,
+    face_videos: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 21 item 18: the model ran; only the crops could not be written. The retry
+    writes the kept result instead of scoring the video again."""
+    import logging
+
+    from bot import db
+    from bot.stages.analyse import Analyser
+
+    settings = make_settings(
+        tmp_path,
+        FIND_MODEL_BUNDLE=str(tiny_bundle_dir),
+        FIND_FRAMES_PER_VIDEO="4",
+        FIND_SCORE_THRESHOLD="0",
+    )
+    db.upgrade(settings)
+    analyser = Analyser(settings)
+    queue = WorkQueue(session_factory(settings), lease_s=60)
+    with session_scope(settings) as session:
+        session.add(Video(youtube_id="keptresult1", state="downloaded", media_path="face.mp4"))
+    face = {"face.mp4": face_videos["face"].read_bytes()}
+    with caplog.at_level(logging.INFO, logger="find"):
+        with read_only_dir(settings.media_dir, files=face), pytest.raises(HostFault):
+            run_one(queue, "analyse", "w", analyser)
+        with session_scope(settings) as session:  # repaired; due again at once
+            session.scalars(select(Video)).one().next_attempt_at = None
+        assert run_one(queue, "analyse", "w", analyser) is not None
+    scored = [r for r in caplog.records if r.getMessage() == "analyse.scored"]
+    assert len(scored) == 1, "the video was scored again"
+    assert any(r.getMessage() == "queue.kept_result" for r in caplog.records)
+    video = _videos(settings)["keptresult1"]
+    assert (video.state, video.attempts) == ("flagged", 0)
+    with session_factory(settings)() as session:
+        [analysis] = session.scalars(select(Analysis)).all()
+        assert analysis.crops and all(
+            (settings.media_dir / c["path"]).is_file() for c in analysis.crops
+        )
+
+
 @pytest.mark.parametrize(
     ("message", "kind"),
     [

@@ -10,6 +10,7 @@ from sqlalchemy import select
 import bot.stages.download
 from bot.db import session_factory, session_scope
 from bot.hostfault import HostFault
+from bot.mediahost import MEDIA_HOST_FILE
 from bot.queue import WorkQueue, run_one
 from bot.stages.download import classify, format_selector, make_download_handler, probe_video
 from bot.store import Video
@@ -37,7 +38,11 @@ def _download(settings, **handler_kwargs):
 
 def _media_files(settings) -> list[str]:
     media = Path(settings.media_dir)
-    return sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file())
+    return sorted(
+        str(p.relative_to(media))
+        for p in media.rglob("*")
+        if p.is_file() and p.name != MEDIA_HOST_FILE  # the media store's id (bot.mediahost)
+    )
 
 
 def test_download_lands_atomically_under_the_video_id(ingestion) -> None:

@@ -343,3 +343,49 @@ def test_pretrained_lite_trains_and_combines_with_an_xception_by_stacking(
     crops = np.stack([synthetic_crop(np.random.default_rng(i), i % 2 == 1) for i in range(4)])
     probabilities = bundle.ensemble().predict(crops)
     assert probabilities.shape == (4,) and np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+def test_a_plain_folder_of_real_clips_is_real_footage_split_into_train_and_val(tmp_path):
+    """Issue 21 item 7: detected as real footage, dealt by identity into train and val."""
+    from model.training.datasets import detect_format, load_dataset
+    from model.training.splits import split_samples
+
+    clips = tmp_path / "clips"
+    (clips / "interviews").mkdir(parents=True)
+    for i in range(8):
+        (clips / ("interviews" if i % 2 else "") / f"clip{i}.mp4").write_bytes(b"")
+    assert detect_format(clips) == "real"
+    samples = load_dataset(str(clips))
+    split = split_samples(samples, val_fraction=0.25, test_fraction=0.25, seed=0)
+    assert len(split.train) + len(split.val) == 8 and not split.test  # never test
+    assert split.val and split.train
+    assert not split.report["leaked_identities"]
+
+
+def test_the_advice_when_validation_has_no_real_faces_is_true(tmp_path):
+    """Too few clips for the default --val-fraction: the advice names a fraction that does put
+    real footage in validation (the old advice could never help: real footage was all train)."""
+    import re
+
+    from model.training.datasets import load_dataset
+    from model.training.splits import split_samples
+    from model.training.train import TrainConfig, _real_val_advice
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(3):
+        (clips / f"person{i}.mp4").write_bytes(b"")
+    samples = load_dataset(str(clips))
+    config = TrainConfig(datasets=[str(clips)], out=str(tmp_path / "run"))
+    split = split_samples(samples, val_fraction=config.val_fraction, seed=config.seed)
+    assert not split.val  # 3 clips at 0.15: none held out
+    advice = _real_val_advice(config, split)
+    fraction = float(re.search(r"raise --val-fraction to ([0-9.]+)", advice).group(1))
+    better = split_samples(
+        samples, val_fraction=fraction, test_fraction=config.test_fraction, seed=config.seed
+    )
+    assert better.val and better.train and not better.test
+    (clips / "person1.mp4").unlink()
+    (clips / "person2.mp4").unlink()
+    one = split_samples(load_dataset(str(clips)), seed=config.seed)
+    assert "add real footage of more people" in _real_val_advice(config, one)

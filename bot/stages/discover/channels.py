@@ -24,6 +24,7 @@ from bot.stages.discover.lookup import BATCH, Candidate, lookup_due, record_find
 from bot.stages.discover.report import DiscoverReport
 from bot.store import Channel, Video
 from bot.youtube.client import ApiKeyError, YouTubeClient, YouTubeError, parse_rfc3339
+from bot.youtube.ids import checked_video_id
 from bot.youtube.quota import QuotaExhausted
 
 log = logging.getLogger("find.discover")
@@ -211,8 +212,11 @@ def _page_uploads(
         for item in response.get("items") or []:
             details = item.get("contentDetails") or {}
             snippet = item.get("snippet") or {}
-            video_id = details.get("videoId") or (snippet.get("resourceId") or {}).get("videoId")
-            if not video_id:
+            raw_id = details.get("videoId") or (snippet.get("resourceId") or {}).get("videoId")
+            if not raw_id:
+                continue
+            video_id = checked_video_id(raw_id, source=f"channel:{task.youtube_id}", logger=log)
+            if video_id is None:
                 continue
             newest = newest or video_id
             if video_id == task.last_seen_video_id:

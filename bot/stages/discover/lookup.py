@@ -33,6 +33,7 @@ from bot.logs import log_event
 from bot.settings import Settings
 from bot.store import Video, VideoState
 from bot.youtube.client import parse_duration, parse_rfc3339
+from bot.youtube.ids import checked_video_id
 from bot.youtube.quota import QuotaExhausted
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ def dedupe(candidates: Iterable[Candidate], min_published: datetime | None) -> d
     """One candidate per id (the first source wins), minus those older than FIND_MIN_PUBLISHED."""
     unique: dict[str, Candidate] = {}
     for c in candidates:
+        # The one funnel of every source: no id reaches the database (or a file name) unchecked.
+        if checked_video_id(c.video_id, source=c.via, logger=log) is None:
+            continue
         if min_published and c.published_at and c.published_at < min_published:
             continue
         unique.setdefault(c.video_id, c)

@@ -22,6 +22,7 @@ from bot.stages.discover.lookup import Candidate, record_finds
 from bot.stages.discover.report import DiscoverReport
 from bot.store import SearchQuery
 from bot.youtube.client import ApiKeyError, YouTubeClient, YouTubeError, parse_rfc3339
+from bot.youtube.ids import checked_video_id
 from bot.youtube.quota import DAY, QuotaExhausted, cost_of, next_reset, search_interval_s
 
 log = logging.getLogger("find.discover")
@@ -154,8 +155,11 @@ def _search(
     for _page in range(MAX_SEARCH_PAGES):
         response = client.search_page(task.query, after, token)
         for item in response.get("items") or []:
-            video_id = (item.get("id") or {}).get("videoId")
-            if not video_id:
+            raw_id = (item.get("id") or {}).get("videoId")
+            if not raw_id:
+                continue
+            video_id = checked_video_id(raw_id, source="search.list", logger=log)
+            if video_id is None:
                 continue
             snippet = item.get("snippet") or {}
             found.append(

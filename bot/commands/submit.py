@@ -52,5 +52,8 @@ def _submit(args: argparse.Namespace) -> int:
             print(outcome.message)
     added = sum(o.status == "added" for o in outcomes)
     if added:
-        print(f"{added} video(s) queued for analysis: `find-bot run` analyses them")
+        print(
+            f"{added} video(s) queued for analysis: `find-bot run` analyses them "
+            "(`--role worker` without an API key)"
+        )
     return 1 if any(o.status == "refused" for o in outcomes) else 0

@@ -182,7 +182,7 @@ def _guard(shown: str, work: Any) -> Outcome:
     try:
         return work()
     except StageFailure as failure:
-        text = re.sub(r"^download of \S+ (failed|postponed) ", "", str(failure))
+        text = re.sub(r"^download of .+? (failed|postponed) ?", "", str(failure))
         text = re.sub(r"\[\w+\] [^:]*: ", "", text)  # yt-dlp's "[generic] name: " prefix
         text = re.sub(r"[;,][^;,]*retried (later|without)[^;]*", "", text)  # the daemon's advice
         if not failure.permanent:

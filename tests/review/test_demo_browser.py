@@ -42,6 +42,7 @@ def _read_lines(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
+@pytest.mark.timeout(STARTUP_S + 300)  # the suite's 600 s is too short beside a training run
 def test_demo_from_start_to_a_confirmed_fake(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
     env = {k: v for k, v in env.items() if not k.startswith("FIND_")}  # nothing of ours leaks in

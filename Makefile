@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install system-deps test lint format run bench train-default evaluate-default evaluate-xval
+.PHONY: install system-deps test lint format run demo bench train-default evaluate-default evaluate-xval
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
@@ -34,6 +34,13 @@ format:
 run: install
 	$(BIN)/find-bot db upgrade
 	$(BIN)/find-bot run
+
+## Try FIND end to end without a key or network: a throw-away database in a temp dir,
+## sample videos submitted and analysed, the review page on 127.0.0.1 (Ctrl-C ends it).
+## Installs first only when .venv is missing, so it also runs offline after `make install`.
+demo:
+	test -x $(BIN)/find-bot || $(MAKE) install
+	$(BIN)/find-bot demo $(DEMO_ARGS)
 
 ## Benchmarks (numbers and ratios on stdout).
 bench:

@@ -3,10 +3,11 @@
 How it holds together with several daemons on several machines:
 
 * **claim** picks the oldest due video in the stage's input state whose lease
-  is free or expired.  On PostgreSQL the pick is ``SELECT ... FOR UPDATE SKIP
-  LOCKED``, so concurrent workers never wait on or take the same row; on
-  SQLite every write transaction is ``BEGIN IMMEDIATE`` (see ``bot.db``), which
-  makes the same select-then-update atomic.  One code path serves both.
+  is free or expired (highest ``priority`` first: ``submit --priority``).  On
+  PostgreSQL the pick is ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent
+  workers never wait on or take the same row; on SQLite every write transaction
+  is ``BEGIN IMMEDIATE`` (see ``bot.db``), which makes the same
+  select-then-update atomic.  One code path serves both.
 * the claim sets ``lease_owner``/``lease_expires_at`` and counts the attempt
   *before* any work starts, so a video that kills its worker (OOM, SIGKILL)
   still runs out of attempts instead of looping forever.
@@ -176,7 +177,7 @@ class WorkQueue:
                         (Video.next_attempt_at.is_(None)) | (Video.next_attempt_at <= now),
                         readable,
                     )
-                    .order_by(Video.next_attempt_at.is_not(None), Video.id)
+                    .order_by(Video.priority.desc(), Video.next_attempt_at.is_not(None), Video.id)
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 ).first()

@@ -104,6 +104,26 @@ KNOWN_FAKE_VERDICT = "known_fake"
 #: (SQLite and PostgreSQL raise on integers they cannot store instead of finding nothing).
 MAX_ROW_ID = 2**31 - 1
 
+
+class VideoSource(enum.StrEnum):
+    """How a video came to FIND: found on YouTube, or handed in by a person (``find-bot submit``).
+
+    Only YouTube sources are looked up with the Data API (quota); a submitted
+    video is never, even when it is a YouTube URL (yt-dlp reads its page instead).
+    """
+
+    YOUTUBE_UPLOAD = "youtube_upload"  # a watched channel's upload (feed, playlist, push)
+    YOUTUBE_SEARCH = "youtube_search"  # a watched search query's result
+    SUBMITTED_URL = "submitted_url"  # a URL given to `find-bot submit` (any yt-dlp site)
+    SUBMITTED_FILE = "submitted_file"  # a local file given to `find-bot submit`
+
+
+#: Prefix of the key (``Video.youtube_id``) of a submitted video that is not on YouTube:
+#: ``sub-`` and 12 hex digits of a SHA-256 (of the URL, or of the file's bytes).  It
+#: cannot collide with a YouTube id (11 characters, no room for it).
+SUBMISSION_KEY_PREFIX = "sub-"
+
+
 #: The state each work stage consumes.
 STAGE_INPUT = {"download": VideoState.NEW, "analyse": VideoState.DOWNLOADED}
 
@@ -185,6 +205,8 @@ class Video(Base):
     __table_args__ = (Index("ix_videos_state_next_attempt", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The video's key: its YouTube id, or ``sub-<12 hex>`` for a submitted video that is
+    #: not on YouTube (:data:`SUBMISSION_KEY_PREFIX`).  Media and crops are named after it.
     youtube_id: Mapped[str] = mapped_column(String(16), unique=True)
     channel_youtube_id: Mapped[str | None] = mapped_column(String(24), index=True)
     channel_title: Mapped[str | None] = mapped_column(String(300))
@@ -196,6 +218,21 @@ class Video(Base):
     #: How it was found first: ``channel:UC...`` or ``query:<text>``.
     discovered_via: Mapped[str | None] = mapped_column(String(520))
     discovered_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: How FIND learnt of it: a :class:`VideoSource` value.
+    source: Mapped[str] = mapped_column(
+        String(24),
+        default=VideoSource.YOUTUBE_UPLOAD.value,
+        server_default=VideoSource.YOUTUBE_UPLOAD.value,
+        index=True,
+    )
+    #: Submissions only: who submitted it (the OS user or ``--submitter``), their note,
+    #: the URL as given, and the SHA-256 of the media (the same bytes are never queued twice).
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
+    submission_note: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: Claimed before every video of a lower priority (``submit --priority`` sets 1).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Set while the video waits for its videos.list lookup (duration, live status,
     #: privacy), shared with others until this time at the latest (FIND_ENRICH_WAIT).
     #: Downloads do not wait for it.  None: looked up (or found enriched).
@@ -240,8 +277,16 @@ class Video(Base):
         return self.analyses[-1] if self.analyses else None
 
     @property
-    def url(self) -> str:
-        return f"https://www.youtube.com/watch?v={self.youtube_id}"
+    def url(self) -> str | None:
+        """Where a reviewer can watch it: YouTube, the submitted URL, or None (a local file)."""
+        return video_url(self.youtube_id, self.source, self.source_url)
+
+
+def video_url(key: str, source: str | None, source_url: str | None) -> str | None:
+    """The page of a video: YouTube's for YouTube ids, else the URL it was submitted as."""
+    if not key.startswith(SUBMISSION_KEY_PREFIX):
+        return f"https://www.youtube.com/watch?v={key}"
+    return source_url if source == VideoSource.SUBMITTED_URL.value else None
 
 
 class Analysis(Base):

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 from bot.banks import vpdq
 from bot.errors import FindError
 from bot.logs import log_event
-from bot.store import BankEntry, BankHash, Video, VideoFingerprint, VideoState, utcnow
+from bot.store import (
+    SUBMISSION_KEY_PREFIX,
+    BankEntry,
+    BankHash,
+    Video,
+    VideoFingerprint,
+    VideoState,
+    utcnow,
+)
 
 log = logging.getLogger("find.banks")
 
@@ -43,6 +51,9 @@ class BankError(FindError):
 
 
 def content_id_for(youtube_id: str) -> str:
+    """``youtube:<id>`` for a YouTube video, ``submission:sub-<hex>`` for a submitted one."""
+    if youtube_id.startswith(SUBMISSION_KEY_PREFIX):
+        return f"submission:{youtube_id}"
     return f"youtube:{youtube_id}"
 
 

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bot.commands.model",
     "bot.commands.train",
     "bot.commands.poll",
+    "bot.commands.submit",
     "bot.commands.run",
     "bot.commands.status",
     "bot.commands.requeue",
@@ -21,4 +22,5 @@ COMMAND_MODULES = (
     "bot.commands.bank",
     "bot.commands.web",
     "bot.commands.websub",
+    "bot.commands.demo",
 )

@@ -19,6 +19,8 @@ from bot.errors import FindError
 #: bot.store.REVIEW_STATES, spelled out so `--help` does not import SQLAlchemy;
 #: tests/review/test_cli.py keeps the two equal.
 STATES = ("flagged", "confirmed", "dismissed")
+#: bot.store.VideoSource's values, likewise (a test checks they agree).
+SOURCES = ("youtube_upload", "youtube_search", "submitted_url", "submitted_file")
 PARTIAL_NOTE = " (PARTIAL: too few frames decoded, the file is probably truncated)"
 
 
@@ -33,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst = sub.add_parser("list", help="list videos in the queue, highest score first")
     lst.add_argument("--state", choices=STATES, default="flagged", help="default: flagged")
     lst.add_argument("--channel", metavar="ID", help="only this channel id (UC…)")
+    lst.add_argument(
+        "--source",
+        choices=SOURCES,
+        help="only videos from this source (YouTube upload or search, submitted URL or file)",
+    )
     lst.add_argument(
         "--since",
         type=_since,
@@ -182,6 +189,7 @@ def _list(args: argparse.Namespace) -> int:
     flt = review.QueueFilter(
         state=args.state,
         channel=args.channel,
+        source=args.source,
         since=args.since,
         min_score=args.min_score,
         limit=args.limit,
@@ -204,13 +212,26 @@ def _list(args: argparse.Namespace) -> int:
         faces = "-" if item.faces is None else str(item.faces)
         age = _age((now - item.age_since).total_seconds())
         channel = item.channel_title or item.channel_id or "?"
-        print(f"{score:>6} {faces:>5} {age:>5}  {item.url:<43}  {channel} / {item.title or ''}")
+        if item.submitted_by:
+            channel = f"{item.source} by {item.submitted_by}"
+        url = item.url or item.youtube_id
+        print(f"{score:>6} {faces:>5} {age:>5}  {url:<43}  {channel} / {item.title or ''}")
     shown = flt.offset + len(page.items)
     more = f"; --offset {shown} for more" if page.has_next else ""
     print(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
     if any(item.partial for item in page.items):
         print("* partial analysis: too few frames decoded (the file is probably truncated)")
     return 0
+
+
+def _source(video) -> str:
+    """Where the video came from, and for a submission who sent it and why."""
+    text = video.source
+    if video.submitted_by:
+        text += f" by {video.submitted_by}"
+    if video.submission_note:
+        text += f": {video.submission_note}"
+    return text
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -224,8 +245,9 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     a = video.analysis
     rows = [
-        ("video", f"{video.youtube_id}  {video.url}"),
+        ("video", f"{video.youtube_id}  {video.url or '(local file)'}"),
         ("title", video.title or ""),
+        ("source", _source(video)),
         ("channel", f"{video.channel_title or ''} ({video.channel_id or '?'})"),
         ("published", _when(video.published_at)),
         ("state", video.state),

@@ -45,6 +45,7 @@ from bot.review.export import (
 )
 from bot.review.queries import (
     MAX_PAGE_SIZE,
+    SOURCES,
     AnalysisInfo,
     CropInfo,
     DecisionInfo,
@@ -70,6 +71,7 @@ __all__ = [
     "MEDIA_TYPES",
     "OPPOSITE",
     "REPORT_FIELDS",
+    "SOURCES",
     "AnalysisInfo",
     "CropInfo",
     "DatasetSummary",

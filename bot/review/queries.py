@@ -22,9 +22,13 @@ from bot.store import (
     BankMatch,
     ReviewDecision,
     Video,
+    VideoSource,
     VideoState,
     utcnow,
 )
+
+#: The sources a reviewer can filter on (``review list --source``, the web form).
+SOURCES = tuple(source.value for source in VideoSource)
 
 MAX_PAGE_SIZE = 500
 
@@ -46,6 +50,8 @@ class QueueFilter:
 
     state: str = VideoState.FLAGGED.value
     channel: str | None = None
+    #: Only videos from this :class:`~bot.store.VideoSource` (None: all).
+    source: str | None = None
     since: datetime | None = None
     min_score: float | None = None
     limit: int = 50
@@ -56,6 +62,8 @@ class QueueFilter:
             raise ReviewError(
                 f"state {self.state!r} is not reviewable: use one of {', '.join(REVIEW_STATES)}"
             )
+        if self.source is not None and self.source not in SOURCES:
+            raise ReviewError(f"source {self.source!r} is unknown: use one of {', '.join(SOURCES)}")
         if self.since is not None and self.since.tzinfo is None:
             raise ReviewError("--since needs a time zone (dates are read as UTC)")
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
@@ -69,7 +77,7 @@ class QueueItem:
     """One row of the queue."""
 
     youtube_id: str
-    url: str
+    url: str | None
     state: str
     title: str | None
     channel_id: str | None
@@ -89,6 +97,9 @@ class QueueItem:
     decided_by: str | None = None
     decided_at: datetime | None = None
     policy_reason: str | None = None
+    #: Where it came from (:class:`~bot.store.VideoSource`) and, for submissions, who sent it.
+    source: str = VideoSource.YOUTUBE_UPLOAD.value
+    submitted_by: str | None = None
 
     @property
     def age_since(self) -> datetime:
@@ -230,7 +241,7 @@ class VideoDetail:
 
     id: int
     youtube_id: str
-    url: str
+    url: str | None
     state: str
     title: str | None
     channel_id: str | None
@@ -246,6 +257,10 @@ class VideoDetail:
     declared_synthetic: bool | None = None
     matches: list[MatchInfo] = field(default_factory=list)
     media_deleted: bool = False
+    source: str = VideoSource.YOUTUBE_UPLOAD.value
+    submitted_by: str | None = None
+    submission_note: str | None = None
+    source_url: str | None = None
 
     @property
     def known_fake(self) -> MatchInfo | None:
@@ -270,6 +285,10 @@ class VideoDetail:
         return {
             "youtube_id": self.youtube_id,
             "url": self.url,
+            "source": self.source,
+            "submitted_by": self.submitted_by,
+            "submission_note": self.submission_note,
+            "source_url": self.source_url,
             "state": self.state,
             "title": self.title,
             "channel_id": self.channel_id,
@@ -369,6 +388,8 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
     where = [Video.state == flt.state]
     if flt.channel:
         where.append(Video.channel_youtube_id == flt.channel.strip())
+    if flt.source:
+        where.append(Video.source == flt.source)
     if flt.since is not None:
         where.append(age_col >= flt.since)
     if flt.min_score is not None:
@@ -399,6 +420,8 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             channel_title=v.channel_title,
             score=v.score,
             faces=latest[v.id].faces if v.id in latest else None,
+            source=v.source,
+            submitted_by=v.submitted_by,
             published_at=v.published_at,
             discovered_at=v.discovered_at,
             analysis_id=latest[v.id].id if v.id in latest else None,
@@ -470,6 +493,10 @@ def get_video(session: Session, youtube_id: str) -> VideoDetail:
             )
         ],
         media_deleted=v.media_deleted_at is not None,
+        source=v.source,
+        submitted_by=v.submitted_by,
+        submission_note=v.submission_note,
+        source_url=v.source_url,
     )
 
 

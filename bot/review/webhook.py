@@ -23,7 +23,7 @@ from typing import Any
 from bot import __version__
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.store import utcnow
+from bot.store import utcnow, video_url
 
 log = logging.getLogger("find.webhook")
 
@@ -47,7 +47,8 @@ def flagged_payload(
     if score is None and analysis is not None:
         score = getattr(analysis, "video_score", None)
     youtube_id = video.youtube_id
-    url = f"https://www.youtube.com/watch?v={youtube_id}"
+    source = getattr(video, "source", None)
+    url = video_url(youtube_id, source, getattr(video, "source_url", None))
     title = getattr(video, "title", None) or youtube_id
     channel = getattr(video, "channel_title", None) or getattr(video, "channel_youtube_id", None)
     score_text = f"{score:.2f}" if isinstance(score, int | float) else "?"
@@ -74,6 +75,8 @@ def flagged_payload(
         "event": "video.flagged",
         "video_id": youtube_id,
         "url": url,
+        "source": source,
+        "submitted_by": getattr(video, "submitted_by", None),
         "title": getattr(video, "title", None),
         "channel_id": getattr(video, "channel_youtube_id", None),
         "channel_title": getattr(video, "channel_title", None),
@@ -91,7 +94,7 @@ def flagged_payload(
         "match": matched,
         "text": f"{what}: {title}"
         + (f" — {channel}" if channel else "")
-        + f" {url}"
+        + (f" {url}" if url else "")
         + (f" — review: {review_url}" if review_url else ""),
     }
 

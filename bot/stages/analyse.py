@@ -46,7 +46,7 @@ from bot.store import (
     VideoFingerprint,
     VideoState,
 )
-from bot.youtube.ids import require_video_id
+from bot.youtube.ids import require_media_key
 
 log = logging.getLogger("find.analyse")
 
@@ -454,7 +454,7 @@ def write_crops(
 ) -> list[dict[str, Any]]:
     """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` (and ``-heat``,
     ``-frame`` beside it); return the records of docs/contracts.md."""
-    folder = settings.media_dir / "crops" / require_video_id(youtube_id)
+    folder = settings.media_dir / "crops" / require_media_key(youtube_id)
     folder.mkdir(parents=True, exist_ok=True)
 
     def put(name: str, data: bytes | None) -> str | None:

@@ -53,7 +53,7 @@ from bot.mediahost import media_host_id
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
 from bot.store import Video, VideoState
-from bot.youtube.ids import is_video_id, require_video_id, shown
+from bot.youtube.ids import is_media_key, require_media_key, shown
 
 log = logging.getLogger("find.download")
 
@@ -124,9 +124,23 @@ _CLASSES: list[tuple[re.Pattern[str], str, bool, str]] = [
         "live or upcoming broadcasts are not downloaded",
     ),
     (
+        re.compile(r"unsupported url", re.I),
+        "unsupported",
+        True,
+        "no yt-dlp extractor knows this site: download the video some other way and "
+        "submit the file",
+    ),
+    (
+        re.compile(r"\bAV1\b", re.I),
+        "av1",
+        True,
+        "the video is AV1 only, which OpenCV cannot decode reliably: nothing to do "
+        "(re-encode it to H.264 and submit the file)",
+    ),
+    (
         re.compile(
             r"video unavailable|has been removed|been terminated|no longer available|"
-            r"does not exist|HTTP Error 404|HTTP Error 410|unsupported url",
+            r"does not exist|HTTP Error 404|HTTP Error 410",
             re.I,
         ),
         "removed",
@@ -212,7 +226,7 @@ def make_download_handler(
     store: list[str] = []
 
     def handler(job: Job) -> Apply:
-        if not is_video_id(job.youtube_id):  # stored before ids were checked at the boundary
+        if not is_media_key(job.youtube_id):  # stored before ids were checked at the boundary
             raise StageFailure(
                 f"download of {shown(job.youtube_id)!r} skipped: not a YouTube video id, so no "
                 "file is ever written for it",
@@ -242,12 +256,17 @@ def download_video(
     settings: Settings,
     video_id: str,
     *,
+    url: str | None = None,
+    info: dict[str, Any] | None = None,
     retry_base_s: float = 5.0,
     timeout_s: float = DOWNLOAD_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Path, int]:
     """Download one video into the media dir; return its path and size in bytes.
 
+    ``url`` is the page to open (default: ``FIND_MEDIA_URL_TEMPLATE`` for ``video_id``,
+    a submitted URL otherwise); the file is named after ``video_id`` either way.  When
+    ``info`` is given, yt-dlp's title and duration are copied into it.
     Transient failures are retried ``FIND_DOWNLOAD_RETRIES`` times with
     exponential backoff and jitter; then the last :class:`StageFailure` is raised.
     """
@@ -255,7 +274,7 @@ def download_video(
     while True:
         check_disk_space(settings, video_id)
         try:
-            return _download_once(settings, video_id, timeout_s)
+            return _download_once(settings, video_id, timeout_s, url=url, info_out=info)
         except StageFailure as failure:
             if failure.permanent or failure.kind in HOST_FAULT_KINDS:
                 raise  # retrying at once cannot help: not the video, not the network
@@ -365,7 +384,7 @@ class _Messages:
             "download.ytdlp_warning",
             logging.WARNING,
             video=self.video_id,
-            message=message[:300],
+            warning=message[:300],
         )
 
     def error(self, message: str) -> None:
@@ -437,13 +456,20 @@ def _reject_reason(settings: Settings, info: dict[str, Any]) -> str | None:
     return None
 
 
-def _download_once(settings: Settings, video_id: str, timeout_s: float) -> tuple[Path, int]:
+def _download_once(
+    settings: Settings,
+    video_id: str,
+    timeout_s: float,
+    *,
+    url: str | None = None,
+    info_out: dict[str, Any] | None = None,
+) -> tuple[Path, int]:
     """One yt-dlp run in a private temp folder, then an atomic rename into the media dir."""
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import DownloadCancelled, DownloadError
 
-    require_video_id(video_id)  # media paths are built only from checked ids
-    url = settings.media_url_template.format(id=video_id)
+    require_media_key(video_id)  # media paths are built only from checked keys
+    url = url or settings.media_url_template.format(id=video_id)
     workdir = settings.media_dir / PARTIAL_DIR / f"{video_id}.{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
     messages = _Messages(video_id)
@@ -473,6 +499,8 @@ def _download_once(settings: Settings, video_id: str, timeout_s: float) -> tuple
             raise classify(video_id, f"network error: {exc}") from None
         if rejected:
             raise classify(video_id, rejected["reason"])
+        if info_out is not None and info:
+            info_out.update(title=info.get("title"), duration=info.get("duration"))
         produced = _produced_file(info, workdir)
         if produced is None:
             reason = messages.find(r"max-filesize|skipping|aborting") or "yt-dlp wrote no file"
@@ -519,16 +547,27 @@ def _produced_file(info: dict[str, Any] | None, workdir: Path) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
-def _finalise(settings: Settings, video_id: str, produced: Path) -> Path:
-    """Check the file, then move it into place atomically (fsync, rename, fsync the folder)."""
-    size = produced.stat().st_size
+def check_media_file(settings: Settings, video_id: str, path: Path) -> float | None:
+    """Refuse a file the analyse stage could not use; return its duration (seconds) if known.
+
+    Too big (``FIND_MAX_FILESIZE``), undecodable, AV1 (OpenCV's AV1 support depends on
+    how it was built, so FIND never relies on it), too long (``FIND_MAX_DURATION``):
+    each a permanent :class:`StageFailure`.  Downloads and submitted files share it.
+    """
+    size = path.stat().st_size
     if size > settings.max_filesize_bytes:
-        raise classify(video_id, f"file is {size} bytes, larger than max-filesize")
-    decodable, duration = probe_video(produced)
+        raise classify(
+            video_id,
+            f"file is {_human(size)}, larger than max-filesize FIND_MAX_FILESIZE="
+            f"{_human(settings.max_filesize_bytes)} (too big)",
+        )
+    decodable, duration = probe_video(path)
+    if decodable and video_fourcc(path) in AV1_FOURCCS:
+        raise classify(video_id, f"{path.name} is encoded in AV1")
     if not decodable:
         raise StageFailure(
-            f"download of {video_id} failed (undecodable): OpenCV cannot decode {produced.name} "
-            "(unsupported codec or corrupt file); nothing to do",
+            f"download of {video_id} failed (undecodable): OpenCV cannot decode {path.name} "
+            "(not a video, unsupported codec or corrupt file); nothing to do",
             permanent=True,
             kind="undecodable",
         )
@@ -540,6 +579,28 @@ def _finalise(settings: Settings, video_id: str, produced: Path) -> Path:
             f"video lasts {int(duration)}s, too long for FIND_MAX_DURATION="
             f"{settings.max_duration_s}s",
         )
+    return duration
+
+
+#: OpenCV's FOURCC codes for AV1 streams.
+AV1_FOURCCS = frozenset({"av01", "AV01", "av1 ", "AV1 "})
+
+
+def video_fourcc(path: Path) -> str:
+    """The FOURCC of the video stream as OpenCV reports it (``avc1``, ``AV01``...; "" if none)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        code = int(capture.get(cv2.CAP_PROP_FOURCC)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return code.to_bytes(4, "little").decode("latin-1") if code > 0 else ""
+
+
+def _finalise(settings: Settings, video_id: str, produced: Path) -> Path:
+    """Check the file, then move it into place atomically (fsync, rename, fsync the folder)."""
+    check_media_file(settings, video_id, produced)
     with open(produced, "rb") as handle:
         os.fsync(handle.fileno())
     final = settings.media_dir / f"{video_id}{produced.suffix}"

@@ -51,3 +51,23 @@ def require_video_id(value: object, what: str = "video id") -> str:
     if not is_video_id(value):
         raise ValueError(f"{what} {shown(value)!r} is not a YouTube video id (11 of A-Za-z0-9_-)")
     return value  # type: ignore[return-value]
+
+
+#: Keys of videos submitted by hand from outside YouTube (``bot.store.SUBMISSION_KEY_PREFIX``).
+SUBMISSION_KEY_RE = re.compile(r"sub-[0-9a-f]{12}")
+
+
+def is_media_key(value: object) -> bool:
+    """True for a stored video's key: a YouTube id or a submission key (both path-safe)."""
+    return is_video_id(value) or (
+        isinstance(value, str) and SUBMISSION_KEY_RE.fullmatch(value) is not None
+    )
+
+
+def require_media_key(value: object, what: str = "video key") -> str:
+    """``value`` if it is a stored video key, else ``ValueError`` (paths are built from it)."""
+    if not is_media_key(value):
+        raise ValueError(
+            f"{what} {shown(value)!r} is neither a YouTube video id nor a submission key"
+        )
+    return value  # type: ignore[return-value]

@@ -46,6 +46,11 @@ def test_poll_once_discovers_and_downloads(ingestion, monkeypatch, tmp_path, cap
         assert videos[removed.id].state == "skipped"
         assert videos[removed.id].last_error_kind == "removed"
         assert videos[shared.id].discovered_via == f"channel:{channel.id}"
+        # Where each came from (issue 20): a channel's upload or a search's result.
+        assert videos[shared.id].source == "youtube_upload"
+        assert {videos[v.id].source for v in from_channel} == {"youtube_upload"}
+        assert videos[from_query.id].source == "youtube_search"
+        assert videos[from_query.id].submitted_by is None
         run = session.scalars(select(PollRun)).one()
         assert run.new_videos == 6 and run.finished_at is not None
         units = sum(e.units for e in session.scalars(select(QuotaEntry)))

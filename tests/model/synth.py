@@ -1,69 +1,26 @@
 """Synthetic media for the detection tests, written with OpenCV's VideoWriter.
 
-Faces come from scikit-image's ``astronaut`` photograph (a real face), pasted
-onto a smooth background, so MTCNN sees a genuine face and nothing else.
+The face clips live in :mod:`model.synthetic` (``find-bot demo`` makes them too);
+this adds the videos only tests need.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-#: The astronaut's head (rows, cols) in skimage.data.astronaut(); MTCNN finds
-#: the face at about x=182, y=64, w=83, h=107 in the full photo.
-HEAD = (slice(0, 240), slice(120, 330))
+from model.synthetic import (  # noqa: F401 - re-exported: the tests' one home for them
+    HEAD,
+    astronaut,
+    background,
+    face_video,
+    head_patch,
+    write_video,
+)
+
 BITS = 8
 BIT_WIDTH = 40
-
-
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return data.astronaut()  # RGB uint8, 512 x 512
-
-
-def head_patch(flip: bool = False) -> np.ndarray:
-    patch = astronaut()[HEAD].copy()
-    return patch[:, ::-1].copy() if flip else patch
-
-
-def background(width: int, height: int) -> np.ndarray:
-    """A smooth colour gradient (RGB): no edges that could look like a face."""
-    xs = np.linspace(60, 180, width, dtype=np.float32)
-    ys = np.linspace(40, 120, height, dtype=np.float32)
-    frame = np.empty((height, width, 3), dtype=np.float32)
-    frame[..., 0] = xs[None, :]
-    frame[..., 1] = ys[:, None]
-    frame[..., 2] = 150
-    return frame.astype(np.uint8)
-
-
-def write_video(path: Path, frames_rgb: list[np.ndarray], fps: float = 24.0) -> Path:
-    height, width = frames_rgb[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for frame in frames_rgb:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
-
-
-def face_video(path: Path, n_frames: int = 48, faces: int = 1, size=(640, 360)) -> Path:
-    """Video with ``faces`` astronaut heads (0, 1 or 2) drifting slowly to the right."""
-    width, height = size
-    patches = [head_patch(), head_patch(flip=True)][:faces]
-    positions = [(30, 60), (360, 80)][:faces]
-    frames = []
-    for i in range(n_frames):
-        frame = background(width, height)
-        for patch, (x, y) in zip(patches, positions, strict=True):
-            x += i  # one pixel per frame: a person moving across the sampled frames
-            ph, pw = patch.shape[:2]
-            frame[y : y + ph, x : x + pw] = patch
-        frames.append(frame)
-    return write_video(path, frames)
 
 
 def index_video(path: Path, n_frames: int = 120, fps: float = 30.0) -> Path:

@@ -232,3 +232,42 @@ def test_cli_state_choices_are_the_review_states() -> None:
     from bot.store import REVIEW_STATES
 
     assert STATES == REVIEW_STATES
+
+
+def test_cli_source_choices_are_the_video_sources() -> None:
+    from bot.commands.review import SOURCES
+    from bot.store import VideoSource
+
+    assert tuple(s.value for s in VideoSource) == SOURCES
+
+
+def test_list_and_show_by_source(cli, settings):
+    """A submitted video says where it came from, and the queue filters on it."""
+    from sqlalchemy import update
+
+    from bot.store import Video
+
+    with session_factory(settings).begin() as session:
+        session.execute(
+            update(Video)
+            .where(Video.youtube_id == "vidCCCCCCC3")
+            .values(
+                source="submitted_file",
+                submitted_by="bob",
+                submission_note="user report #7",
+                channel_youtube_id=None,
+                channel_title=None,
+            )
+        )
+    code, out, _ = cli("review", "list", "--source", "submitted_file")
+    assert code == 0
+    assert "vidCCCCCCC3" in out and "submitted_file by bob" in out
+    assert "1 of 1 flagged" in out
+    _, out, _ = cli("review", "list", "--json", "--source", "youtube_upload")
+    ids = [json.loads(x)["youtube_id"] for x in out.splitlines()]
+    assert ids == ["vidAAAAAAA1", "vidBBBBBBB2"]
+    assert all(json.loads(x)["source"] == "youtube_upload" for x in out.splitlines())
+    code, out, _ = cli("review", "show", "vidCCCCCCC3")
+    assert code == 0 and "submitted_file by bob: user report #7" in out
+    with pytest.raises(SystemExit):
+        cli("review", "list", "--source", "email")

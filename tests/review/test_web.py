@@ -355,3 +355,31 @@ def test_reviewers_revoke_ends_every_session_of_one_reviewer(web, monkeypatch, c
         assert main(["reviewers", "revoke", "mallory"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("find-bot: error: no reviewer 'mallory'") and err.count("\n") == 1
+
+
+def test_queue_filters_on_the_source_and_pages_show_it(web):
+    """A submitted file says so (and who sent it, and why); the queue filters on the source."""
+    from sqlalchemy import update
+
+    from bot.store import Video
+
+    client, s = web
+    seed_video(s, "sub-0123456789ab", score=0.9, title="sent-in.mp4")
+    with session_factory(s).begin() as session:
+        session.execute(
+            update(Video)
+            .where(Video.youtube_id == "sub-0123456789ab")
+            .values(source="submitted_file", submitted_by="bob", submission_note="report #7")
+        )
+    _login(client)
+    only = client.get("/queue?source=submitted_file", headers=HTML).text
+    assert re.findall(r'data-video="([^"]+)"', only) == ["sub-0123456789ab"]
+    assert "submitted file" in only and "local file" in only
+    youtube = client.get("/queue?source=youtube_upload", headers=HTML).text
+    assert re.findall(r'data-video="([^"]+)"', youtube) == ["vidAAAAAAA1", "vidBBBBBBB2"]
+    page = client.get("/videos/sub-0123456789ab", headers=HTML).text
+    assert "submitted by bob" in page and "report #7" in page
+    assert 'id="youtube-link"' not in page  # a local file has no page to link to
+    assert 'id="youtube-link"' in client.get("/videos/vidAAAAAAA1", headers=HTML).text
+    bad = client.get("/queue?source=email", headers=HTML)
+    assert bad.status_code == 400 and "Unknown source" in bad.text

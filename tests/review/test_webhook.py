@@ -132,3 +132,24 @@ def test_off_without_a_url(sqlite_settings, receiver):
     assert notify_flagged(sqlite_settings, video, analysis) is False
     assert notify_flagged(sqlite_settings, object(), None) is False  # never raises
     assert receiver.bodies == []
+
+
+def test_a_submitted_video_alert_links_its_source_not_youtube() -> None:
+    """A submission's alert names its source and URL; a local file has no URL to give."""
+    from types import SimpleNamespace
+
+    from bot.review.webhook import flagged_payload
+
+    def video(**extra):
+        return SimpleNamespace(
+            youtube_id="sub-0123456789ab", score=0.9, title="clip", channel_title=None,
+            channel_youtube_id=None, declared_synthetic=None, submitted_by="bob", **extra,
+        )  # fmt: skip
+
+    sent = flagged_payload(
+        video(source="submitted_url", source_url="https://vimeo.com/1"), None, "https://find.x"
+    )
+    assert sent["url"] == "https://vimeo.com/1" and sent["source"] == "submitted_url"
+    assert sent["submitted_by"] == "bob" and "https://vimeo.com/1" in sent["text"]
+    local = flagged_payload(video(source="submitted_file", source_url=None), None)
+    assert local["url"] is None and "youtube.com" not in local["text"]

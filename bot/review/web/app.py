@@ -381,12 +381,19 @@ def create_app(settings: Settings) -> FastAPI:
         since: str = "",
         min_score: str = "",
         page: int = 1,
+        source: str = "",
     ) -> Response:
         reviewer = require_reviewer(request)
-        form = {"state": state, "channel": channel, "since": since, "min_score": min_score}
+        form = {
+            "state": state,
+            "channel": channel,
+            "since": since,
+            "min_score": min_score,
+            "source": source,
+        }
         error = None
         try:
-            flt = _queue_filter(state, channel, since, min_score, page)
+            flt = _queue_filter(state, channel, since, min_score, page, source)
         except ValueError as exc:
             error = str(exc)
             flt = review.QueueFilter()
@@ -403,6 +410,7 @@ def create_app(settings: Settings) -> FastAPI:
             form=form,
             error=error,
             states=REVIEW_STATES,
+            sources=review.SOURCES,
             page_number=flt.offset // PAGE_SIZE + 1,
             pages=pages,
             prev_url=_url("/queue", base, page=flt.offset // PAGE_SIZE) if flt.offset else None,
@@ -566,11 +574,13 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _queue_filter(
-    state: str, channel: str, since: str, min_score: str, page: int
+    state: str, channel: str, since: str, min_score: str, page: int, source: str = ""
 ) -> review.QueueFilter:
     """The queue form's values as a :class:`QueueFilter`; ``ValueError`` says what is wrong."""
     if state not in REVIEW_STATES:
         raise ValueError(f"Unknown state {state!r}.")
+    if source and source not in review.SOURCES:
+        raise ValueError(f"Unknown source {source!r}.")
     channel = channel.strip()
     if channel and not CHANNEL_RE.match(channel):
         raise ValueError("The channel must be a channel id (UC…).")
@@ -587,6 +597,7 @@ def _queue_filter(
     return review.QueueFilter(
         state=state,
         channel=channel or None,
+        source=source or None,
         since=since_dt,
         min_score=score,
         limit=PAGE_SIZE,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.store import Video, VideoState
+from bot.store import Video, VideoSource, VideoState
 from bot.youtube.client import parse_duration, parse_rfc3339
 from bot.youtube.ids import checked_video_id
 from bot.youtube.quota import QuotaExhausted
@@ -117,6 +117,12 @@ def _new_row(candidate: Candidate, now: datetime, lookup_due: datetime) -> dict[
         "live_status": candidate.live_status,
         "privacy": None,
         "discovered_via": candidate.via[:520],
+        "source": (
+            VideoSource.YOUTUBE_SEARCH
+            if candidate.via.startswith("query:")
+            else VideoSource.YOUTUBE_UPLOAD
+        ).value,
+        "priority": 0,
         "discovered_at": now,
         "lookup_due_at": lookup_due,
         "state": VideoState.NEW.value,

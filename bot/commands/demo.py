@@ -1,0 +1,224 @@
+"""``find-bot demo`` (``make demo``): FIND end to end on a throw-away database, no key, no network.
+
+It makes a temporary data directory with its own SQLite database (nothing of
+the user's settings or ``.env`` is read), submits sample videos through
+``find-bot submit``'s code (the DFDC videos and a few real clips from the shared
+data when present, synthetic talking-head clips otherwise), runs the analyse
+stage until the queue is empty, creates the reviewer ``demo`` with a random
+one-time password, and serves the review page on 127.0.0.1.  Ctrl-C stops
+the server and removes the temporary directory (``--keep`` keeps it); nothing
+outside it is written or removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bot.commands.common import int_between, probability
+
+#: Real-footage sets taken one clip each (never-trained-on sets first).
+REAL_SETS = ("misc", "voxceleb2", "lrs2")
+DEMO_REVIEWER = "demo"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="try FIND end to end: sample videos, analysis, the review page (no key needed)",
+        description=(
+            "Start FIND on a throw-away SQLite database in a temporary directory, submit "
+            "sample videos (../shared/data's dfdc-videos and a few real-videos clips when "
+            "present, synthetic clips otherwise), analyse them, create the reviewer 'demo' "
+            "with a one-time password and serve the review page on 127.0.0.1. Ctrl-C stops "
+            "it and removes the temporary directory. No API key, no network."
+        ),
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="shared data directory with dfdc-videos/ and real-videos/ "
+        "(default: $FIND_SHARED_DATA or ../shared/data)",
+    )
+    parser.add_argument(
+        "--synthetic",
+        type=int_between(1, 20),
+        metavar="N",
+        help="use N generated clips instead of the shared data (small and quick)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=probability,
+        metavar="X",
+        help="flag at this score instead of the bundle's threshold",
+    )
+    parser.add_argument(
+        "--frames", type=int_between(1, 256), metavar="N", help="frames sampled per video"
+    )
+    parser.add_argument(
+        "--port", type=int_between(0, 65535), default=8080, help="0: any free port (default 8080)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory after Ctrl-C"
+    )
+    parser.set_defaults(handler=_demo)
+
+
+def shared_data(flag: Path | None) -> Path | None:
+    """The shared data directory if it holds DFDC videos, else None (synthetic clips)."""
+    from model.training.datasets import shared_data_dir
+
+    folder = flag or shared_data_dir()
+    return folder if (folder / "dfdc-videos").is_dir() else None
+
+
+def sample_inputs(data: Path | None, synthetic: int | None, workdir: Path) -> list[str]:
+    """What the demo submits: shared videos (all DFDC, one per real set) or generated clips."""
+    from model.frames import VIDEO_EXTENSIONS
+
+    if data is not None and not synthetic:
+        picks = sorted(str(p) for p in (data / "dfdc-videos").glob("*.mp4"))
+        for name in REAL_SETS:
+            folder = data / "real-videos" / name
+            clips = (
+                sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+                if folder.is_dir()
+                else []
+            )
+            picks += [str(clips[0])] if clips else []
+        if picks:
+            return picks
+    from model.synthetic import face_video
+
+    folder = workdir / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    count = synthetic or 3
+    return [
+        str(face_video(folder / f"synthetic-{i + 1}.mp4", n_frames=24, seed=i))
+        for i in range(count)
+    ]
+
+
+def demo_environment(root: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The demo's settings: everything under ``root``, nothing read from the user's setup."""
+    env = {
+        "FIND_DATA_DIR": str(root / "data"),
+        "FIND_DATABASE_URL": f"sqlite:///{root / 'data' / 'find.db'}",
+        "FIND_WEB_SECRET_KEY": secrets.token_urlsafe(48),
+        "FIND_WEB_SECURE_COOKIES": "false",  # plain http on 127.0.0.1
+        "FIND_MIN_FREE_DISK": "10M",
+        "FIND_LOG_LEVEL": "WARNING",
+    }
+    if args.threshold is not None:
+        env["FIND_SCORE_THRESHOLD"] = str(args.threshold)
+    if args.frames:
+        env["FIND_FRAMES_PER_VIDEO"] = str(args.frames)
+    return env
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.commands.run import exit_process
+
+    root = Path(tempfile.mkdtemp(prefix="find-demo-"))
+    code = 1
+    try:
+        code = _run(args, root)
+    except KeyboardInterrupt:  # Ctrl-C before the server was up
+        say("demo interrupted")
+        code = 130
+    finally:
+        if args.keep:
+            say(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    # TensorFlow's thread pools keep a normal interpreter exit waiting (or abort it), as
+    # in the daemon: everything is written and removed by now, so leave at once.
+    exit_process(code)
+    return code  # not reached
+
+
+def _run(args: argparse.Namespace, root: Path) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from bot import db
+    from bot.logs import configure_logging
+    from bot.queue import WorkQueue, run_one
+    from bot.review import reviewers
+    from bot.settings import load_settings
+    from bot.stages.analyse import Analyser
+    from bot.stages.submit import Submitter, submit
+
+    settings = load_settings(environ=demo_environment(root, args))
+    configure_logging(settings.log_level, settings.log_format)
+    say(f"FIND demo in {root} (removed on Ctrl-C)")
+    db.upgrade(settings)
+    sessions = db.session_factory(settings)
+
+    data = shared_data(args.data)
+    inputs = sample_inputs(data, args.synthetic, root)
+    origin = f"from {data}" if data is not None and not args.synthetic else "generated"
+    say(f"submitting {len(inputs)} sample video(s) {origin}")
+    outcomes = submit(settings, sessions, inputs, Submitter(DEMO_REVIEWER, note="FIND demo sample"))
+    for outcome in outcomes:
+        say(f"  {outcome.message}")
+
+    say("loading the model and analysing (a minute or two on a small CPU)...")
+    analyser = Analyser(settings)
+    queue = WorkQueue(sessions, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    started = time.monotonic()
+    done = 0
+    while (job := run_one(queue, "analyse", f"demo/{os.getpid()}", analyser)) is not None:
+        done += 1
+        say(f"  analysed {done}/{len(outcomes)}: {_verdict(sessions, job.video_id)}")
+    say(f"analysed {done} video(s) in {time.monotonic() - started:.0f}s")
+
+    password = secrets.token_urlsafe(12)
+    reviewers.add_reviewer(sessions, DEMO_REVIEWER, password, reset=True)
+    return _serve(settings, args.port, password)
+
+
+def _verdict(sessions, video_id: int) -> str:
+    from bot.store import Video
+
+    with sessions() as session:
+        video = session.get(Video, video_id)
+        score = "-" if video.score is None else f"{video.score:.3f}"
+        return f"{video.title or video.youtube_id}: score {score}, {video.state}"
+
+
+def _serve(settings, port: int, password: str) -> int:
+    import uvicorn
+
+    from bot.review.web import create_app
+
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/login"
+    say(f"reviewer: {DEMO_REVIEWER}   one-time password: {password}")
+    say(f"review page: {url}   (Ctrl-C stops the demo)")
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        server_header=False,
+    )
+    say("demo stopped")
+    return 0
+
+
+def say(line: str) -> None:
+    """Progress on stdout, flushed at once (``make demo`` and tests read it as it comes)."""
+    print(line, flush=True)
+    sys.stdout.flush()

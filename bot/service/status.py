@@ -27,6 +27,7 @@ from bot.store import (
     Worker,
     utcnow,
 )
+from bot.terminal import printable
 from bot.youtube.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
 from bot.youtube.quota import quota_day as _quota_day
 
@@ -384,4 +385,5 @@ def render_status(status: dict[str, Any]) -> str:
             f"  {e['at']}  {e['video']:<12} {e['state']:<10} {e['kind'] or '-':<12} "
             f"attempt {e['attempts']}: {e['error']}"
         )
-    return "\n".join(lines)
+    # Channel names, queries and error texts come from outside: one line each, no controls.
+    return "\n".join(printable(line) for line in lines)

@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+## Touched after a successful install: targets that need the venv depend on it, so
+## pip runs again only when pyproject.toml changed (or `make install` is asked for).
+INSTALLED := $(VENV)/.installed
 
 .PHONY: install system-deps test lint format run bench train-default evaluate-default
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
+	$(MAKE) --no-print-directory --always-make $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
 	$(BIN)/pip install --quiet -e '.[dev,train]'
 	$(BIN)/python -m model.training.landmarks --fetch
+	touch $@
 
 ## Debian packages used by some tests: Chromium (review page in a real browser),
 ## systemd (systemd-analyze verify on the unit). Tests that need them skip without them.
@@ -31,7 +38,7 @@ format:
 	$(BIN)/ruff format .
 
 ## Apply migrations and start the daemon with the settings in .env.
-run: install
+run: $(INSTALLED)
 	$(BIN)/find-bot db upgrade
 	$(BIN)/find-bot run
 
@@ -64,7 +71,7 @@ TRAIN_DEFAULT = $(BIN)/find-bot train \
 
 ## Train the three candidates side by side (one single-threaded process each: on
 ## 2 cores that beats one process with 2 threads), then join the chosen two.
-train-default: install
+train-default: $(INSTALLED)
 	pids=""; for i in 0 1 2; do \
 		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_DEFAULT) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
@@ -74,7 +81,7 @@ train-default: install
 ## Measure BUNDLE on the shared data and record the numbers in its manifest.
 ## Real footage: voxceleb2, misc and real-photos were never trained on.
 EVAL = $(BIN)/find-bot evaluate --cache-dir runs/eval-cache --quiet
-evaluate-default: install
+evaluate-default: $(INSTALLED)
 	$(EVAL) $(BUNDLE) faces:$(DATA)/dfdc-faces --split test --out $(DEFAULT_RUN)/eval/dfdc-faces-test --record dfdc-faces-test
 	$(EVAL) $(BUNDLE) dfdc:$(DATA)/dfdc-videos --out $(DEFAULT_RUN)/eval/dfdc-videos --record dfdc-videos
 	for set in voxceleb2 misc grid lrs2 mead; do \

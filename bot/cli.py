@@ -11,6 +11,7 @@ import sys
 from bot import __version__
 from bot.commands import COMMAND_MODULES
 from bot.errors import FindError
+from bot.logs import quiet_native_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_native_logging()  # before any command can import TensorFlow
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

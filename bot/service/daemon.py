@@ -190,6 +190,7 @@ class Daemon:
                 ) from None
         if self.periodic is not None:
             self.periodic.start()
+            self._say_if_watching_nothing()
         self.workers.start(counts)
         log_event(
             log,
@@ -203,6 +204,13 @@ class Daemon:
             lease_s=self.settings.lease_s,
             scheduler=self._scheduler_state(),
         )
+
+    def _say_if_watching_nothing(self) -> None:
+        """One line when the scheduler has no channel and no query: it would idle silently."""
+        if not (self.settings.channels or self.settings.search_queries):
+            from bot.stages.discover.watchlist import EMPTY_WATCHLIST
+
+            log_event(log, "config.watchlist_empty", logging.WARNING, note=EMPTY_WATCHLIST)
 
     # ----------------------------------------------------------- reload
     def reload(self) -> bool:
@@ -255,6 +263,8 @@ class Daemon:
             self.workers.reload()  # model settings are frozen above
             if self.periodic is not None:
                 self.periodic.reload(old, new, new_sources=bool(added_channels or added_queries))
+                if old.channels or old.search_queries:
+                    self._say_if_watching_nothing()
             log_event(
                 log,
                 "config.reloaded",

@@ -20,12 +20,13 @@ video's lease expires and it is taken again.
 
 Signals: SIGTERM/SIGINT stop claiming, give in-flight work ``shutdown_grace_s``
 to finish, release the leases of what is still running and return 0.  SIGHUP
-re-reads the settings file; an invalid, missing or empty file, or one that
-would empty the watchlist without ``FIND_CHANNELS=none`` (:mod:`bot.service.reload`),
-is rejected with one log line and the old settings stay in force.  A worker
-that meets a host fault (:mod:`bot.hostfault`) backs off instead of failing
-video after video.  Under systemd the daemon reports READY,
-STATUS, RELOADING/STOPPING and watchdog pings (:mod:`bot.service.systemd`).
+re-reads the settings file; an invalid, missing or empty file, one that
+would empty the watchlist without ``FIND_CHANNELS=none``, or one that no longer
+sets a setting in force (:mod:`bot.service.reload`), is rejected with one log
+line and the old settings stay in force.  A worker that meets a host fault
+(:mod:`bot.hostfault`) backs off instead of failing video after video.  Under
+systemd the daemon reports READY, STATUS, RELOADING/STOPPING and watchdog pings
+(:mod:`bot.service.systemd`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ from bot.logs import configure_logging, log_event
 from bot.queue import Job, StageHandler, WorkQueue
 from bot.service import systemd
 from bot.service.periodic import PeriodicJobs
-from bot.service.reload import check_watchlist_kept, read_settings_file
+from bot.service.reload import (
+    check_nothing_dropped,
+    check_watchlist_kept,
+    read_settings_file,
+)
 from bot.service.workers import STAGES, StageWorkers
 from bot.settings import Settings, settings_file
 from bot.store import Worker, utcnow
@@ -220,6 +225,7 @@ class Daemon:
             try:
                 new = self._load()
                 check_watchlist_kept(self.settings, new, self.settings_path)
+                check_nothing_dropped(self.settings, new, self.settings_path)
             except SettingsError as exc:
                 log_event(
                     log,

@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+## Touched after a successful install: targets that need the venv depend on it, so
+## pip runs again only when pyproject.toml changed (or `make install` is asked for).
+INSTALLED := $(VENV)/.installed
 
 .PHONY: install system-deps test lint format run demo bench train-default evaluate-default evaluate-xval
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
+	$(MAKE) --no-print-directory --always-make $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
 	$(BIN)/pip install --quiet -e '.[dev,train]'
 	$(BIN)/python -m model.training.landmarks --fetch
+	touch $@
 
 ## Debian packages used by some tests: Chromium (review page in a real browser),
 ## systemd (systemd-analyze verify on the unit). Tests that need them skip without them.
@@ -31,7 +38,7 @@ format:
 	$(BIN)/ruff format .
 
 ## Apply migrations and start the daemon with the settings in .env.
-run: install
+run: $(INSTALLED)
 	$(BIN)/find-bot db upgrade
 	$(BIN)/find-bot run
 
@@ -82,21 +89,21 @@ TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
 
 .PHONY: train-lite train-xception combine-default
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
-train-lite: install
+train-lite: $(INSTALLED)
 	pids=""; for i in 0 1; do \
 		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_LITE) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p || exit 1; done
 	$(TRAIN_LITE)
 
-train-xception: install
+train-xception: $(INSTALLED)
 	pids=""; for i in 0 1 2; do \
 		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_XCEPTION) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p || exit 1; done
 	$(TRAIN_XCEPTION) --max-false-alarm-rate 0.05
 
-combine-default: install
+combine-default: $(INSTALLED)
 	$(BIN)/find-bot model combine $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle \
 		$(XCEPTION_RUN)/bundle $(TRAIN_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
 		--max-false-alarm-rate 0.05 --name find-default --terms "$(TERMS)" --out $(RUNS)/ensemble
@@ -107,7 +114,7 @@ train-default: train-lite train-xception combine-default
 ## Measure BUNDLE on the shared data and record the numbers in its manifest.
 ## Real footage: voxceleb2, misc and real-photos were never trained on.
 EVAL = $(BIN)/find-bot evaluate --cache-dir $(RUNS)/eval-cache --quiet
-evaluate-default: install
+evaluate-default: $(INSTALLED)
 	$(EVAL) $(BUNDLE) faces:$(DATA)/dfdc-faces --split test --out $(RUNS)/eval/dfdc-faces-test --record dfdc-faces-test
 	$(EVAL) $(BUNDLE) dfdc:$(DATA)/dfdc-videos --out $(RUNS)/eval/dfdc-videos --record dfdc-videos
 	for set in voxceleb2 misc grid lrs2 mead; do \
@@ -116,5 +123,5 @@ evaluate-default: install
 	$(EVAL) $(BUNDLE) real:$(DATA)/real-photos --out $(RUNS)/eval/real-photos --record real-photos
 
 ## Cross-dataset validation videos: choose models on them, never train or calibrate on them.
-evaluate-xval: install
+evaluate-xval: $(INSTALLED)
 	$(EVAL) $(BUNDLE) folder:$(DATA)/xval/videos --out $(RUNS)/eval/xval --record xval

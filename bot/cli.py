@@ -11,6 +11,7 @@ import sys
 from bot import __version__
 from bot.commands import COMMAND_MODULES
 from bot.errors import FindError
+from bot.logs import quiet_native_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,12 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_native_logging()  # before any command can import TensorFlow
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except FindError as exc:
-        print(f"find-bot: error: {exc}", file=sys.stderr)
+        from bot.terminal import printable  # messages may quote titles, names, server replies
+
+        print(f"find-bot: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("find-bot: interrupted", file=sys.stderr)
@@ -55,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         # A path we cannot use (read-only, missing, full, forbidden): name it, no traceback.
         from bot.hostfault import describe
+        from bot.terminal import printable
 
-        print(f"find-bot: error: {describe(exc)}", file=sys.stderr)
+        print(f"find-bot: error: {printable(describe(exc))}", file=sys.stderr)
         return 2
     finally:
         # Flush, but do not close: logging.shutdown() would also close handlers that

@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import DatabaseError
@@ -104,19 +104,47 @@ def current_revision(settings: Settings) -> str | None:
     try:
         with get_engine(settings.database_url).connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
+    except SQLAlchemyDatabaseError as exc:
         raise DatabaseError(_unreachable(settings, exc)) from None
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(settings.database_url), revision)
-    except OperationalError as exc:
+    except SQLAlchemyDatabaseError as exc:
         raise DatabaseError(_unreachable(settings, exc)) from None
 
 
 def downgrade(settings: Settings, revision: str) -> None:
-    command.downgrade(alembic_config(settings.database_url), revision)
+    try:
+        command.downgrade(alembic_config(settings.database_url), revision)
+    except SQLAlchemyDatabaseError as exc:
+        raise DatabaseError(_unreachable(settings, exc)) from None
+
+
+#: What ``db downgrade`` names before it drops anything: table -> what its rows are.
+COUNTED_TABLES = {
+    "videos": "video(s)",
+    "review_decisions": "review decision(s)",
+    "reviewers": "reviewer account(s)",
+    "bank_entries": "bank entry(ies)",
+}
+
+
+def row_counts(settings: Settings) -> dict[str, int]:
+    """Rows in the tables whose loss matters (absent tables count 0), e.g. ``{"video(s)": 3}``."""
+    from sqlalchemy import inspect, text
+
+    try:
+        with get_engine(settings.database_url).connect() as conn:
+            present = set(inspect(conn).get_table_names())
+            return {
+                label: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+                for table, label in COUNTED_TABLES.items()
+                if table in present
+            }
+    except SQLAlchemyDatabaseError as exc:
+        raise DatabaseError(_unreachable(settings, exc)) from None
 
 
 def check_schema(settings: Settings) -> None:
@@ -129,9 +157,26 @@ def check_schema(settings: Settings) -> None:
         )
 
 
+#: SQLite's words for a file that is not (or no longer) a database.
+_CORRUPT_SQLITE = ("file is not a database", "database disk image is malformed")
+
+
 def _unreachable(settings: Settings, exc: Exception) -> str:
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    """One line for a database that cannot be used: which one, why, and what to do."""
+    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]
     url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and reason in _CORRUPT_SQLITE:
+        path = Path(url.database).expanduser()
+        return (
+            f"database file {path} is not a usable SQLite database ({reason}): restore it from "
+            "a backup, or move it aside and run `find-bot db upgrade` to start an empty one"
+        )
+    missing = f'database "{url.database}" does not exist'
+    if url.get_backend_name() == "postgresql" and missing in reason:
+        return (
+            f"cannot open database {redact_url(settings.database_url)}: {redact_url(reason)}; "
+            f"create it with `{_createdb_line(url)}`, then run `find-bot db upgrade`"
+        )
     if url.get_backend_name() == "sqlite" and url.database:
         # SQLite's "unable to open database file" / "readonly database" is about the folder.
         folder = Path(url.database).expanduser().parent
@@ -141,3 +186,14 @@ def _unreachable(settings: Settings, exc: Exception) -> str:
     return (
         f"cannot open database {redact_url(settings.database_url)}: {redact_url(reason)}; {advice}"
     )
+
+
+def _createdb_line(url) -> str:  # type: ignore[no-untyped-def]
+    """The ``createdb`` command for a PostgreSQL URL's database (never with its password)."""
+    import shlex
+
+    parts = ["createdb"]
+    for flag, value in (("-h", url.host), ("-p", url.port), ("-U", url.username)):
+        if value:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join([*parts, shlex.quote(url.database)])

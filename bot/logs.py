@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,29 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data)
+
+
+#: Environment read by native libraries when they are first imported: TensorFlow's C++
+#: logging (the cpu_feature_guard, oneDNN and "absl::InitializeLog" start-up lines),
+#: glog/absl in the face detectors, gRPC.  Errors still show.
+NATIVE_QUIET = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "GLOG_minloglevel": "2",
+    "GRPC_VERBOSITY": "ERROR",
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
+}
+
+
+def quiet_native_logging() -> None:
+    """Keep TensorFlow's and friends' start-up banners off stderr and out of the daemon log.
+
+    Must run before TensorFlow is imported (the variables are read once, at
+    load): the CLI entry calls it first thing, and so does anything that may
+    import TensorFlow without the CLI (the analyse stage).  A value already in
+    the environment wins, so ``TF_CPP_MIN_LOG_LEVEL=0`` still debugs TensorFlow.
+    """
+    for name, value in NATIVE_QUIET.items():
+        os.environ.setdefault(name, value)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:

@@ -253,14 +253,22 @@ def parse_duration(raw: str, *, minimum: float = 1) -> int:
     return int(seconds)
 
 
-def parse_size(raw: str) -> int:
-    """Bytes, or a number with K/M/G/T (binary multiples): ``500M``, ``2G``."""
+def parse_size(raw: str, *, minimum: int = 0, why: str = "") -> int:
+    """Bytes, or a number with K/M/G/T (binary multiples): ``500M``, ``2G``.
+
+    ``minimum`` refuses sizes that cannot be meant (``FIND_MAX_FILESIZE=0`` would
+    skip every download as too big); ``why`` says what such a value would do.
+    """
     match = _SIZE_RE.match(raw)
     if not match:
         raise ValueError(f"{raw!r} is not a size (use bytes, or e.g. 500M, 2G)")
     unit = (match.group(2) or "").lower()[:1]
     power = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}[unit]
-    return int(float(match.group(1)) * 1024**power)
+    value = int(float(match.group(1)) * 1024**power)
+    if value < minimum:
+        shown = f"{minimum // 1024**2}M" if minimum % 1024**2 == 0 else f"{minimum} bytes"
+        raise ValueError(f"{raw.strip()!r} is below the minimum {shown}{why}")
+    return value
 
 
 def parse_float(raw: str, *, minimum: float, maximum: float) -> float:
@@ -446,7 +454,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "min_published_at": parse_datetime,
     "skip_live": parse_bool,
     "max_height": lambda raw: parse_int(raw, minimum=144, maximum=4320),
-    "max_filesize_bytes": parse_size,
+    "max_filesize_bytes": lambda raw: parse_size(
+        raw, minimum=1024**2, why=": every video would be skipped as too big"
+    ),
     "download_minutes": lambda raw: parse_float(raw, minimum=0.1, maximum=24 * 60),
     "min_free_disk_bytes": parse_size,
     "download_retries": lambda raw: parse_int(raw, minimum=0, maximum=20),

@@ -123,3 +123,28 @@ def test_an_unusable_path_is_one_line_naming_it(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         [line] = result.stderr.strip().splitlines()
         assert str(blocker / "find") in line and "not a directory" in line.lower(), line
+
+
+@pytest.mark.slow
+def test_scan_prints_no_native_library_banner(tmp_path: Path) -> None:
+    """Issue 21 item 9: TensorFlow's cpu_feature_guard/oneDNN/absl start-up lines never reach
+    stderr, even when nothing in the environment asked for quiet (bot.logs.quiet_native_logging)."""
+    from tests.model.synth import face_video
+
+    video = face_video(tmp_path / "face.mp4", n_frames=12)
+    quiet = ("FIND_", "TF_", "GLOG_", "GRPC_", "OPENCV_")  # nothing asks for quiet
+    env = {k: v for k, v in os.environ.items() if not k.startswith(quiet)}
+    env.update(HOME=str(tmp_path), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    exe = Path(sys.executable).with_name("find-bot")
+    result = subprocess.run(
+        [str(exe), "scan", "--frames", "4", str(video)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "face.mp4" in result.stdout
+    for banner in ("cpu_feature_guard", "oneDNN", "absl::InitializeLog", "rebuild TensorFlow"):
+        assert banner not in result.stderr, result.stderr

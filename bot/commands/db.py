@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bot.commands.common import settings_from_args
 
@@ -17,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     down = db_sub.add_parser("downgrade", help="revert migrations to REVISION (e.g. base)")
     down.add_argument("revision", help="target revision, or 'base' to drop everything")
+    down.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask: a downgrade drops the tables and columns later migrations added, "
+        "with their data (without --yes it asks on a terminal and refuses otherwise)",
+    )
     down.set_defaults(handler=_downgrade)
 
     current = db_sub.add_parser("current", help="show the database's revision and the code's")
@@ -36,11 +43,34 @@ def _downgrade(args: argparse.Namespace) -> int:
     from bot import db
 
     settings = settings_from_args(args)
+    if not args.yes:
+        _confirm_downgrade(settings, args.revision)
     db.downgrade(settings, args.revision)
     print(
         f"database {settings.redacted_database_url} is at {db.current_revision(settings) or 'base'}"
     )
     return 0
+
+
+def _confirm_downgrade(settings, revision: str) -> None:  # type: ignore[no-untyped-def]
+    """Ask on a terminal, refuse otherwise: a downgrade loses data and cannot be undone."""
+    from bot import db
+    from bot.errors import FindError
+
+    held = db.row_counts(settings)
+    what = ", ".join(f"{n} {name}" for name, n in held.items() if n) or "no rows yet"
+    target = "base (every table dropped)" if revision == "base" else revision
+    warning = (
+        f"downgrading {settings.redacted_database_url} to {target} drops what later "
+        f"migrations added, with its data; the database holds {what}"
+    )
+    if sys.stdin.isatty():
+        print(f"{warning}.", file=sys.stderr)
+        answer = input("Type 'yes' to downgrade: ")
+        if answer.strip().lower() == "yes":
+            return
+        raise FindError("downgrade cancelled: nothing changed")
+    raise FindError(f"{warning}: refusing without --yes (back it up first)")
 
 
 def _current(args: argparse.Namespace) -> int:

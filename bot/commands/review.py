@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.commands.common import int_between, probability
 from bot.errors import FindError
+from bot.terminal import echo, printable
 
 #: bot.store.REVIEW_STATES, spelled out so `--help` does not import SQLAlchemy;
 #: tests/review/test_cli.py keeps the two equal.
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             ),
         )
         dec.add_argument("video", metavar="VIDEO_ID")
-        dec.add_argument("--reviewer", required=True, metavar="NAME", help="who decides")
+        _reviewer_args(dec)
         dec.add_argument(
             "--reason",
             required=True,
@@ -100,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     rev.add_argument("video", metavar="VIDEO_ID")
-    rev.add_argument("--reviewer", required=True, metavar="NAME", help="who decides")
+    _reviewer_args(rev)
     rev.add_argument("--reason", required=True, metavar="POLICY", help="the new policy reason")
     rev.add_argument("--appeal-reason", required=True, metavar="TEXT", help="why it is reversed")
     rev.add_argument("--note", metavar="TEXT", help="free-text note")
@@ -148,6 +149,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------ argument types
+
+
+def _reviewer_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reviewer",
+        required=True,
+        metavar="NAME",
+        help="who decides: an existing reviewer account (`find-bot reviewers list`)",
+    )
+    parser.add_argument(
+        "--allow-unknown-reviewer",
+        action="store_true",
+        help="record NAME even if no active reviewer account has it",
+    )
+
+
+def _decider(args: argparse.Namespace, sessions) -> str:  # type: ignore[no-untyped-def]
+    """``--reviewer``, checked against the reviewer accounts unless told otherwise."""
+    if args.allow_unknown_reviewer:
+        return args.reviewer
+    from bot.review.reviewers import check_decider
+
+    return check_decider(sessions, args.reviewer)
 
 
 def _since(text: str) -> datetime:
@@ -203,9 +227,9 @@ def _list(args: argparse.Namespace) -> int:
             print(json.dumps(item.to_json(now), ensure_ascii=False))
         return 0
     if not page.items:
-        print(f"no {args.state} videos match ({page.total} in total)")
+        echo(f"no {args.state} videos match ({page.total} in total)")
         return 0
-    print(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5}  {'URL':<43}  CHANNEL / TITLE")
+    echo(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5}  {'URL':<43}  CHANNEL / TITLE")
     for item in page.items:
         score = "-" if item.score is None else f"{item.score:.3f}"
         score += "*" if item.partial else ""
@@ -215,12 +239,13 @@ def _list(args: argparse.Namespace) -> int:
         if item.submitted_by:
             channel = f"{item.source} by {item.submitted_by}"
         url = item.url or item.youtube_id
-        print(f"{score:>6} {faces:>5} {age:>5}  {url:<43}  {channel} / {item.title or ''}")
+        title = printable(item.title or "")  # one row per video, whatever the title holds
+        echo(f"{score:>6} {faces:>5} {age:>5}  {url:<43}  {printable(channel)} / {title}")
     shown = flt.offset + len(page.items)
     more = f"; --offset {shown} for more" if page.has_next else ""
-    print(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
+    echo(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
     if any(item.partial for item in page.items):
-        print("* partial analysis: too few frames decoded (the file is probably truncated)")
+        echo("* partial analysis: too few frames decoded (the file is probably truncated)")
     return 0
 
 
@@ -268,7 +293,7 @@ def _show(args: argparse.Namespace) -> int:
             ("timings", ", ".join(f"{k} {_secs(v)}" for k, v in a.timings.items()) or "-"),
         ]
     for key, value in rows:
-        print(f"{key + ':':<11}{value}")
+        echo(f"{key + ':':<11}{printable(value)}")
     for m in video.matches:
         what = {
             "flagged": "flagged as a re-upload of",
@@ -278,7 +303,7 @@ def _show(args: argparse.Namespace) -> int:
         faces = (
             f", faces {m.faces_matched}/{m.faces_compared}" if m.faces_compared is not None else ""
         )
-        print(
+        echo(
             f"{'bank:':<11}{what} {m.bank}-bank entry {m.content_id}"
             f"{' ' + m.matched_url if m.matched_url else ''} ({m.matched_title or 'untitled'}): "
             f"{m.frames_matched}/{m.frames_compared} frames ({m.query_share:.0%}) of this video, "
@@ -286,49 +311,49 @@ def _show(args: argparse.Namespace) -> int:
         )
     path = review.media_path(settings, video)
     if path is not None:
-        print(f"{'media:':<11}{path}")
+        echo(f"{'media:':<11}{path}")
     if a is not None:
-        print("\ntracks (strongest first):")
+        echo("\ntracks (strongest first):")
         for t in a.track_rows:
             span = f"{_secs(t['first_t'])}..{_secs(t['last_t'])}"
-            print(f"  track {t['track']}: score {_fmt(t['score'])}, {t['faces']} faces, {span}")
-        print("\nframes that drove the score:")
+            echo(f"  track {t['track']}: score {_fmt(t['score'])}, {t['faces']} faces, {span}")
+        echo("\nframes that drove the score:")
         for top in a.top_frames:
-            print(
+            echo(
                 f"  track {top.get('track')} frame {top.get('frame')} at {_secs(top.get('t'))}: "
                 f"score {_fmt(top.get('score'))}"
             )
         if a.crops:
-            print("\nface crops:")
+            echo("\nface crops:")
             for crop in a.crops:
                 path = review.crop_path(settings, a, crop.index)
                 where = str(path) if path else f"{crop.path} (missing)"
-                print(
+                echo(
                     f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
                     f"{_fmt(crop.score)}: {where}"
                 )
                 for view in ("heatmap", "context"):
                     extra = review.crop_path(settings, a, crop.index, view)
                     if extra is not None:
-                        print(f"      {view}: {extra}")
+                        echo(f"      {view}: {extra}")
         if len(video.analyses) > 1:
-            print(
+            echo(
                 f"\n{len(video.analyses) - 1} earlier analysis(es): "
                 + ", ".join(
                     f"{x.id} ({x.bundle_version}, {_fmt(x.video_score)})"
                     for x in video.analyses[:-1]
                 )
             )
-    print("\ndecisions:" if video.decisions else "\ndecisions: none yet")
+    echo("\ndecisions:" if video.decisions else "\ndecisions: none yet")
     for d in video.decisions:
-        note = f": {d.note}" if d.note else ""
+        note = f": {printable(d.note)}" if d.note else ""
         reason = f" [{d.policy_reason}]" if d.policy_reason else ""
-        print(
+        echo(
             f"  {_when(d.decided_at)}  {'REVERSED to ' if d.is_reversal else ''}{d.decision} by "
             f"{d.reviewer}{reason} (was {d.previous_state}){note}"
         )
         if d.reversal_reason:
-            print(f"      appeal: {d.reversal_reason}")
+            echo(f"      appeal: {d.reversal_reason}")
     return 0
 
 
@@ -348,7 +373,7 @@ def _decide(args: argparse.Namespace) -> int:
         sessions,
         args.video,
         args.decision,
-        args.reviewer,
+        _decider(args, sessions),
         note=args.note,
         force=args.force,
         reason=args.reason,
@@ -361,7 +386,7 @@ def _decide(args: argparse.Namespace) -> int:
 
 def _print_decision(video: str, info) -> None:  # type: ignore[no-untyped-def]
     kind = "reversed to " if info.is_reversal else ""
-    print(
+    echo(
         f"{video}: {kind}{info.decision} by {info.reviewer} at {_when(info.decided_at)} "
         f"[{info.policy_reason}] (was {info.previous_state})"
     )
@@ -371,6 +396,7 @@ def _reverse(args: argparse.Namespace) -> int:
     from bot import review
 
     settings, sessions = _open(args)
+    reviewer = _decider(args, sessions)
     with sessions() as session:
         state = review.get_video(session, args.video).state
     if state not in review.OPPOSITE:
@@ -382,7 +408,7 @@ def _reverse(args: argparse.Namespace) -> int:
         sessions,
         args.video,
         review.OPPOSITE[state],
-        args.reviewer,
+        reviewer,
         note=args.note,
         expected_state=state,
         reason=args.reason,
@@ -397,7 +423,7 @@ def _reasons(args: argparse.Namespace) -> int:
     from bot.commands.common import settings_from_args
 
     for reason in settings_from_args(args).policy_reasons:
-        print(reason)
+        echo(reason)
     return 0
 
 
@@ -411,7 +437,7 @@ def _export(args: argparse.Namespace) -> int:
             if args.output is None:
                 raise FindError("--format dataset needs --output DIR (a new directory)")
             summary = review.export_dataset(session, settings, args.output, since=args.since)
-            print(
+            echo(
                 f"{summary.directory}: {summary.videos} video(s), {summary.crops} crop(s) "
                 f"({summary.fake} fake, {summary.real} real); "
                 f"{summary.missing_crops} crop file(s) no longer on disk were left out"
@@ -424,7 +450,7 @@ def _export(args: argparse.Namespace) -> int:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 count = review.export_report(session, out, args.format, states, args.since)
-            print(f"{args.output}: {count} video(s)", file=sys.stderr)
+            echo(f"{args.output}: {count} video(s)", file=sys.stderr)
     return 0
 
 

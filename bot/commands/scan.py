@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -128,10 +127,9 @@ def _scan(args: argparse.Namespace) -> int:
     frames = args.frames or settings.frames_per_video
     threshold = args.threshold if args.threshold is not None else settings.score_threshold
 
-    # Keep TensorFlow's start-up chatter and FFmpeg's demuxer complaints off the terminal:
-    # a file that fails to decode is reported in its own row with a clear message.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    # TensorFlow's start-up chatter and FFmpeg's demuxer complaints were kept off the
+    # terminal by bot.cli.main (bot.logs.quiet_native_logging): a file that fails to
+    # decode is reported in its own row with a clear message.
     from tqdm import tqdm
 
     from model.bundle import load_bundle

@@ -32,6 +32,7 @@ from bot.store import (
     Video,
     VideoState,
 )
+from bot.terminal import spreadsheet_cell
 
 log = logging.getLogger("find.review")
 
@@ -129,14 +130,17 @@ def export_report(
     """Write a CSV or JSONL report to ``out``; returns the number of videos written.
 
     JSONL rows carry the full decision history; CSV rows the latest decision
-    and the number of decisions (spreadsheets do not do nested lists).
+    and the number of decisions (spreadsheets do not do nested lists).  CSV
+    cells that a spreadsheet would run as a formula (a title ``=HYPERLINK(...)``)
+    start with ``'`` (:func:`bot.terminal.spreadsheet_cell`).
     """
     count = 0
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in report_rows(session, states, since):
-            writer.writerow({**row, "decisions": len(row["decisions"])})
+            row = {**row, "decisions": len(row["decisions"])}
+            writer.writerow({key: spreadsheet_cell(value) for key, value in row.items()})
             count += 1
     elif fmt == "jsonl":
         for row in report_rows(session, states, since):

@@ -131,6 +131,28 @@ def _existing(session: Session, name: str) -> Reviewer:
     return row
 
 
+def check_decider(sessions: sessionmaker[Session], name: str) -> str:
+    """``name`` if it is an existing, active reviewer account; else one line saying what to do.
+
+    The CLI's ``--reviewer`` is typed, not authenticated: without this check a
+    typo or an invented name ends up in the append-only decision history.
+    """
+    name = (name or "").strip()
+    with sessions() as session:
+        row = session.scalars(select(Reviewer).where(Reviewer.name == name)).first()
+    if row is None:
+        raise ReviewerError(
+            f"no reviewer account {name!r}: create it with `find-bot reviewers add {name}` "
+            "(`find-bot reviewers list` lists them), or pass --allow-unknown-reviewer"
+        )
+    if not row.active:
+        raise ReviewerError(
+            f"reviewer {name!r} is deactivated: reactivate it with "
+            f"`find-bot reviewers enable {name}`, or pass --allow-unknown-reviewer"
+        )
+    return name
+
+
 def list_reviewers(session: Session) -> list[ReviewerInfo]:
     return [_info(r) for r in session.scalars(select(Reviewer).order_by(Reviewer.name))]
 

@@ -20,12 +20,13 @@ video's lease expires and it is taken again.
 
 Signals: SIGTERM/SIGINT stop claiming, give in-flight work ``shutdown_grace_s``
 to finish, release the leases of what is still running and return 0.  SIGHUP
-re-reads the settings file; an invalid, missing or empty file, or one that
-would empty the watchlist without ``FIND_CHANNELS=none`` (:mod:`bot.service.reload`),
-is rejected with one log line and the old settings stay in force.  A worker
-that meets a host fault (:mod:`bot.hostfault`) backs off instead of failing
-video after video.  Under systemd the daemon reports READY,
-STATUS, RELOADING/STOPPING and watchdog pings (:mod:`bot.service.systemd`).
+re-reads the settings file; an invalid, missing or empty file, one that
+would empty the watchlist without ``FIND_CHANNELS=none``, or one that no longer
+sets a setting in force (:mod:`bot.service.reload`), is rejected with one log
+line and the old settings stay in force.  A worker that meets a host fault
+(:mod:`bot.hostfault`) backs off instead of failing video after video.  Under
+systemd the daemon reports READY, STATUS, RELOADING/STOPPING and watchdog pings
+(:mod:`bot.service.systemd`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ from bot.mediahost import media_host_id
 from bot.queue import Job, StageHandler, WorkQueue
 from bot.service import systemd
 from bot.service.periodic import PeriodicJobs
-from bot.service.reload import check_watchlist_kept, read_settings_file
+from bot.service.reload import (
+    check_nothing_dropped,
+    check_watchlist_kept,
+    read_settings_file,
+)
 from bot.service.workers import STAGES, StageWorkers
 from bot.settings import Settings, settings_file
 from bot.store import Worker, utcnow
@@ -199,6 +204,7 @@ class Daemon:
                 ) from None
         if self.periodic is not None:
             self.periodic.start()
+            self._say_if_watching_nothing()
         self.workers.start(counts)
         log_event(
             log,
@@ -213,6 +219,13 @@ class Daemon:
             scheduler=self._scheduler_state(),
         )
 
+    def _say_if_watching_nothing(self) -> None:
+        """One line when the scheduler has no channel and no query: it would idle silently."""
+        if not (self.settings.channels or self.settings.search_queries):
+            from bot.stages.discover.watchlist import EMPTY_WATCHLIST
+
+            log_event(log, "config.watchlist_empty", logging.WARNING, note=EMPTY_WATCHLIST)
+
     # ----------------------------------------------------------- reload
     def reload(self) -> bool:
         """Re-read the settings; keep the old ones (and say why) when the new ones are invalid."""
@@ -221,6 +234,7 @@ class Daemon:
             try:
                 new = self._load()
                 check_watchlist_kept(self.settings, new, self.settings_path)
+                check_nothing_dropped(self.settings, new, self.settings_path)
             except SettingsError as exc:
                 log_event(
                     log,
@@ -264,6 +278,8 @@ class Daemon:
             self.workers.reload()  # model settings are frozen above
             if self.periodic is not None:
                 self.periodic.reload(old, new, new_sources=bool(added_channels or added_queries))
+                if old.channels or old.search_queries:
+                    self._say_if_watching_nothing()
             log_event(
                 log,
                 "config.reloaded",

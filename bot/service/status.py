@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from bot.db import session_scope
 from bot.hostfault import HOST_FAULT_KINDS
 from bot.settings import Settings
+from bot.stages.discover.lookup import BATCH as LOOKUP_BATCH
+from bot.stages.discover.watchlist import EMPTY_WATCHLIST
 from bot.store import (
     STAGE_INPUT,
     Analysis,
@@ -27,6 +29,7 @@ from bot.store import (
     Worker,
     utcnow,
 )
+from bot.terminal import printable
 from bot.youtube.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
 from bot.youtube.quota import quota_day as _quota_day
 
@@ -176,6 +179,8 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         },
         "channels": channels,
         "searches": searches,
+        "watchlist_empty": channels["watched"] == 0 and not searches,
+        "enrich_wait_s": settings.enrich_wait_s,
         "model": {
             "configured": str(settings.model_bundle),
             "configured_name": _configured_bundle(settings),
@@ -234,9 +239,9 @@ def _channel_status(session: Any, now: datetime) -> dict[str, Any]:
     pending = [r for r in rows if r.push_state in ("subscribing", "unsubscribing")]
     refused = [r for r in rows if r.push_state in ("denied", "failed")]
     expiring = [r.push_expires_at for r in pushed if r.push_expires_at is not None]
-    waiting = session.scalar(
-        select(func.count()).select_from(Video).where(Video.lookup_due_at.is_not(None))
-    )
+    waiting, first_due = session.execute(
+        select(func.count(), func.min(Video.lookup_due_at)).where(Video.lookup_due_at.is_not(None))
+    ).one()
     errors = [
         {"channel": r.configured_as, "error": (r.last_error or r.push_error or "")[:300]}
         for r in rows
@@ -254,6 +259,11 @@ def _channel_status(session: Any, now: datetime) -> dict[str, Any]:
         "push_refused": len(refused),
         "push_first_expiry": _iso(min(expiring)) if expiring else None,
         "awaiting_lookup": int(waiting or 0),
+        # The lookups go out when 50 wait or the oldest is due, whichever comes first
+        # (bot.stages.discover.lookup): so by this time at the latest.
+        "lookup_release_at": None
+        if not waiting
+        else _iso(now if waiting >= LOOKUP_BATCH or first_due <= now else first_due),
         "errors": errors,
     }
 
@@ -267,6 +277,14 @@ def _configured_bundle(settings: Settings) -> str | None:
     except Exception:
         return None
     return f"{manifest.get('name')} {manifest.get('version')}"
+
+
+def _duration(seconds: int) -> str:
+    """``10800`` -> ``3h``: as the setting would be written."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _channels_line(channels: dict[str, Any]) -> str:
@@ -309,17 +327,23 @@ def render_status(status: dict[str, Any]) -> str:
     quota = status["quota"]
     channels = status["channels"]
     lines += ["", _channels_line(channels)]
+    if status["watchlist_empty"]:
+        lines.append(f"watchlist: {EMPTY_WATCHLIST}")
     if channels["push_active"] or channels["push_pending"] or channels["push_refused"]:
         lines.append(
             f"push:     {channels['push_active']} subscription(s) live, "
             f"{channels['push_pending']} waiting for the hub, {channels['push_refused']} "
             f"refused or failed; first renewal due before {channels['push_first_expiry']}"
         )
+    wait = _duration(status["enrich_wait_s"])
     if channels["awaiting_lookup"]:
         lines.append(
             f"lookups:  {channels['awaiting_lookup']} video(s) waiting for a shared "
-            "videos.list lookup (FIND_ENRICH_WAIT); downloads do not wait for it"
+            f"videos.list lookup (FIND_ENRICH_WAIT={wait}), released by "
+            f"{channels['lookup_release_at']}; downloads do not wait for it"
         )
+    else:
+        lines.append(f"lookups:  none waiting (FIND_ENRICH_WAIT={wait})")
     searches, channel_share = quota["searches"], quota["channels"]
     lines += [
         f"quota:    {quota['used']} / {quota['budget']} units used today ({quota['day']} Pacific)",
@@ -384,4 +408,5 @@ def render_status(status: dict[str, Any]) -> str:
             f"  {e['at']}  {e['video']:<12} {e['state']:<10} {e['kind'] or '-':<12} "
             f"attempt {e['attempts']}: {e['error']}"
         )
-    return "\n".join(lines)
+    # Channel names, queries and error texts come from outside: one line each, no controls.
+    return "\n".join(printable(line) for line in lines)

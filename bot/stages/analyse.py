@@ -34,7 +34,7 @@ from bot.banks import vpdq
 from bot.db import session_factory, session_scope
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT
-from bot.logs import log_event
+from bot.logs import log_event, quiet_native_logging
 from bot.queue import Apply, Job, StageFailure
 from bot.settings import Settings
 from bot.store import (
@@ -68,7 +68,7 @@ class Analyser:
     """
 
     def __init__(self, settings: Settings, *, scorer_factory: Any = None) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_native_logging()  # before the bundle imports TensorFlow
         from model.bundle import BundleError, load_bundle
 
         self.settings = settings

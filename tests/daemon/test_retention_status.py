@@ -18,6 +18,7 @@ from bot.store import (
     Analysis,
     PollRun,
     QuotaEntry,
+    SearchQuery,
     Video,
     VideoState,
     Worker,
@@ -272,3 +273,49 @@ def test_metrics_endpoint(sqlite_settings: Settings) -> None:
     assert 'find_stage_seconds_count{outcome="ok",stage="analyse"}' in text
     assert 'find_stage_errors_total{kind="network",stage="download"}' in text
     assert VideoState.FLAGGED.value in text
+
+
+def test_status_says_when_nothing_is_watched_and_when_lookups_go_out(
+    sqlite_settings: Settings,
+) -> None:
+    """Issue 21 item 8 / issue 20 item 4: an empty watchlist is said, not idled through;
+    FIND_ENRICH_WAIT's value and the time held lookups are released are shown."""
+    settings = _with(sqlite_settings, FIND_ENRICH_WAIT="2h")
+    text = render_status(collect_status(settings))
+    assert "watchlist: nothing to watch" in text and "FIND_CHANNELS" in text
+    assert "lookups:  none waiting (FIND_ENRICH_WAIT=2h)" in text
+
+    now = utcnow().replace(microsecond=0)
+    with session_scope(settings) as session:
+        session.add(SearchQuery(query="deepfake", active=True))
+        for i, due in enumerate((now + timedelta(minutes=90), now + timedelta(minutes=30))):
+            session.add(Video(youtube_id=f"held{i:07d}", state="new", lookup_due_at=due))
+    status = collect_status(settings, now=now)
+    assert status["watchlist_empty"] is False and status["enrich_wait_s"] == 7200
+    release = (now + timedelta(minutes=30)).isoformat(timespec="seconds")
+    assert status["channels"]["lookup_release_at"] == release
+    text = render_status(status)
+    assert "nothing to watch" not in text
+    assert "2 video(s) waiting for a shared videos.list lookup (FIND_ENRICH_WAIT=2h), " in text
+    assert f"released by {release}" in text
+
+
+def test_run_with_an_empty_watchlist_says_so_at_start(sqlite_settings: Settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    """`run` (scheduler) with no channel and no query logs one line saying so at start-up."""
+    import logging
+
+    from bot.service.daemon import Daemon
+
+    settings = _with(
+        sqlite_settings, FIND_DOWNLOAD_WORKERS="0", FIND_ANALYSE_WORKERS="0", FIND_CHANNELS="none"
+    )
+    daemon = Daemon(settings, "scheduler", idle_s=0.1)
+    with caplog.at_level(logging.INFO, logger="find.daemon"):
+        daemon.start()
+        try:
+            lines = [r for r in caplog.records if r.getMessage() == "config.watchlist_empty"]
+            assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+            assert "nothing to watch" in lines[0].note and "FIND_SEARCH_QUERIES" in lines[0].note
+        finally:
+            daemon.request_stop()
+            assert daemon.shutdown() == 0

@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.db import session_factory
-from bot.review.reviewers import authenticate
+from bot.review.reviewers import add_reviewer, authenticate, set_active
 from tests.review.conftest import CHANNEL_B
 
 
@@ -31,6 +31,14 @@ def cli(settings, seeded, monkeypatch, tmp_path):
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture
+def accounts(settings):
+    """Reviewer accounts alice and bob: `--reviewer` must name an account."""
+    sessions = session_factory(settings)
+    for name in ("alice", "bob"):
+        add_reviewer(sessions, name, None)
 
 
 def test_list_sorted_with_filters(cli):
@@ -56,7 +64,7 @@ def test_list_sorted_with_filters(cli):
         cli("review", "list", "--min-score", "2")
 
 
-def test_show_confirm_conflict_force(cli):
+def test_show_confirm_conflict_force(cli, accounts):
     with pytest.raises(SystemExit):  # argparse: --reason is required
         cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice")
     code, _, err = cli(
@@ -108,7 +116,7 @@ def test_show_confirm_conflict_force(cli):
     assert code == 2 and "no video 'missing0000'" in err
 
 
-def test_exports(cli, tmp_path):
+def test_exports(cli, accounts, tmp_path):
     cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--reason", "impersonation")
     cli("review", "dismiss", "vidBBBBBBB2", "--reviewer", "bob", "--reason", "not manipulated")
     code, out, _ = cli("review", "export", "--format", "csv")
@@ -130,6 +138,99 @@ def test_exports(cli, tmp_path):
         "vidAAAAAAA1": "fake",
         "vidBBBBBBB2": "real",
     }
+
+
+def test_decisions_need_a_reviewer_account(cli, accounts, settings):
+    """Issue 21 item 6: `--reviewer mallory` without an account is refused, nothing recorded."""
+    from bot.review import get_video
+
+    for command in (["confirm"], ["dismiss"]):
+        code, out, err = cli(
+            "review", *command, "vidAAAAAAA1", "--reviewer", "mallory", "--reason", "other"
+        )
+        assert code == 2 and out == ""
+        [line] = err.strip().splitlines()
+        assert "no reviewer account 'mallory'" in line
+        assert "find-bot reviewers add mallory" in line and "--allow-unknown-reviewer" in line
+    set_active(session_factory(settings), "bob", False)
+    code, _, err = cli("review", "confirm", "vidAAAAAAA1", "--reviewer", "bob", "--reason", "other")
+    assert code == 2 and "reviewer 'bob' is deactivated" in err
+    with session_factory(settings)() as session:
+        assert get_video(session, "vidAAAAAAA1").decisions == []
+
+    code, out, _ = cli(
+        "review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--reason", "impersonation"
+    )
+    assert code == 0 and "confirmed by alice" in out
+    code, _, err = cli(
+        "review", "reverse", "vidAAAAAAA1", "--reviewer", "mallory", "--reason", "other",
+        "--appeal-reason", "raw footage",
+    )  # fmt: skip
+    assert code == 2 and "no reviewer account 'mallory'" in err
+    code, out, _ = cli(
+        "review", "reverse", "vidAAAAAAA1", "--reviewer", "mallory", "--reason", "other",
+        "--appeal-reason", "raw footage", "--allow-unknown-reviewer",
+    )  # fmt: skip
+    assert code == 0 and "reversed to dismissed by mallory" in out
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\rBS\x08\x9b31m\u202eevil"
+
+
+def _no_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+    assert not bad and "\u202e" not in text, repr(text)
+
+
+def test_outside_text_cannot_drive_the_terminal_or_a_spreadsheet(cli, accounts, settings):
+    """Issue 21 item 4: titles, channel names, notes and error texts with ESC/OSC/BEL/CR/BS
+    reach `review list`, `review show` and `status` escaped; CSV cells never start a formula."""
+    import csv
+
+    from sqlalchemy import update
+
+    from bot.store import Video
+
+    with session_factory(settings).begin() as session:
+        session.execute(
+            update(Video)
+            .where(Video.youtube_id == "vidAAAAAAA1")
+            .values(title='=HYPERLINK("http://x")' + HOSTILE, channel_title="@SUM(1)" + HOSTILE)
+        )
+        session.execute(
+            update(Video)
+            .where(Video.youtube_id == "vidCCCCCCC3")
+            .values(last_error="HTTP 503 " + HOSTILE, last_error_kind="http")
+        )
+    code, out, _ = cli(
+        "review", "confirm", "vidAAAAAAA1", "--reviewer", "alice", "--reason", "other",
+        "--note", "+cmd|' /C calc'!A0 " + HOSTILE,
+    )  # fmt: skip
+    assert code == 0
+
+    code, out, _ = cli("review", "list", "--state", "confirmed")
+    assert code == 0
+    _no_controls(out)
+    assert "\\x1b]0;owned\\x07" in out  # shown, not obeyed
+    code, out, _ = cli("review", "show", "vidAAAAAAA1")
+    assert code == 0
+    _no_controls(out)
+    assert "\\x1b[2J\\x0dBS\\x08" in out
+    code, out, _ = cli("status")
+    assert code == 0
+    _no_controls(out)
+    assert "HTTP 503 \\x1b]0;owned" in out
+
+    code, out, _ = cli("review", "export", "--format", "csv")
+    assert code == 0
+    rows = {r["youtube_id"]: r for r in csv.DictReader(out.splitlines())}
+    row = rows["vidAAAAAAA1"]
+    assert row["title"].startswith("'=HYPERLINK(")
+    assert row["channel_title"].startswith("'@SUM(")
+    assert row["note"].startswith("'+cmd")
+    assert float(row["score"]) == 0.95  # numbers stay numbers
+    for value in (v for r in rows.values() for v in r.values()):
+        assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
 
 
 def test_reviewer_accounts(cli, settings):

@@ -64,6 +64,13 @@ class WatchlistChange:
         return "watchlist: " + ", ".join(parts)
 
 
+#: Said at `run` start-up and by `status` when nothing is watched (issue 20 item 4).
+EMPTY_WATCHLIST = (
+    "nothing to watch: no channel (FIND_CHANNELS) and no search query (FIND_SEARCH_QUERIES), "
+    "so discovery finds nothing; add some to the settings and reload (SIGHUP) or restart"
+)
+
+
 def check_not_emptied(settings: Settings, session: Session) -> None:
     """Refuse settings that watch nothing while the database still watches something.
 

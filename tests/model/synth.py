@@ -91,3 +91,47 @@ def decode_index(frame_rgb: np.ndarray) -> int:
         if block.mean() > 128:
             value |= 1 << bit
     return value
+
+
+def encode_video(
+    path: Path,
+    frames_rgb: list[np.ndarray],
+    fps: float = 30.0,
+    codec: str = "libx264",
+    gop: int = 250,
+    faststart: bool = True,
+) -> Path:
+    """Encode frames with imageio-ffmpeg's FFmpeg (H.264 by default, long GOP, moov first):
+    the shape of a YouTube download, which OpenCV's ``mp4v`` writer cannot produce."""
+    import imageio_ffmpeg
+
+    height, width = frames_rgb[0].shape[:2]
+    params = ["-g", str(gop)] + (["-movflags", "+faststart"] if faststart else [])
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (width, height),
+        fps=fps,
+        codec=codec,
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        output_params=params,
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    for frame in frames_rgb:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path
+
+
+def index_frames(n_frames: int) -> list[np.ndarray]:
+    """The frames ``index_video`` writes, for other encoders."""
+    frames = []
+    for i in range(n_frames):
+        frame = np.zeros((240, BITS * BIT_WIDTH, 3), dtype=np.uint8)
+        for bit in range(BITS):
+            if (i >> bit) & 1:
+                frame[:120, bit * BIT_WIDTH : (bit + 1) * BIT_WIDTH] = 255
+        frame[120:] = (255, 0, 0)
+        frames.append(frame)
+    return frames

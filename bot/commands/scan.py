@@ -115,6 +115,11 @@ def format_row(result) -> str:
     )
     if result.partial:
         row += "\n         * partial: too few frames decoded, not a full verdict"
+    static = sum(1 for t in result.tracks if t.get("static"))
+    if result.static_only:
+        row += "\n         only still pictures of faces (no live face): scored like an image"
+    elif static:
+        row += f"\n         {static} static track(s) (pictures in the scene) not counted"
     if result.error:
         row += f"\n         {result.error}"
     return row

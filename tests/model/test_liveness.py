@@ -61,3 +61,28 @@ def test_a_split_photo_track_is_merged_back():
     assert len(build_tracks(detections)) == 2  # the gap rule closes the first track
     merged = merge_split_tracks(build_tracks(detections))
     assert len(merged) == 1 and merged[0].frame_positions == [0, 1, 8, 9]
+
+
+def test_scan_of_a_missing_file_answers_before_tensorflow_loads(tmp_path):
+    """Issue 19 item 5: a missing file is reported without loading TensorFlow or the model."""
+    import subprocess
+    import sys
+    import time
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    code = (
+        "import sys; from bot.cli import main; rc = main(['scan', '--bundle', sys.argv[1], "
+        "sys.argv[2]]); print('tf' if 'tensorflow' in sys.modules else 'no-tf'); sys.exit(rc)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(bundle), str(tmp_path / "nope.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "nope.mp4: no such file" in done.stderr
+    assert done.stdout.strip().endswith("no-tf")
+    assert time.perf_counter() - start < 60  # loaded machine; without TF it is < 1 s idle

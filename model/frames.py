@@ -133,7 +133,8 @@ def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
             total = _count_frames(path)
             cap = cv2.VideoCapture(str(path))
         wanted = sample_indices(total, n)
-        frames, indices, stamps, failed = _read_indices(cap, wanted, fps)
+        keyframes = keyframe_indices(path)
+        frames, indices, stamps, failed = _read_indices(cap, wanted, fps, keyframes)
     finally:
         cap.release()
     if not frames:
@@ -153,10 +154,48 @@ def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
     )
 
 
+def keyframe_indices(path: str | Path) -> list[int] | None:
+    """Frame indices of the keyframes, in display order, read from the container's
+    packets without decoding anything (PyAV); None when PyAV is missing or fails.
+
+    A seek restarts decoding at the keyframe before the target, so where a
+    video has few keyframes (DFDC clips: 2 in 300 frames; YouTube uploads: one
+    every few seconds) seeking to each sampled frame decodes the same group of
+    pictures again and again, and reading forward is several times cheaper.
+    """
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a dependency; OpenCV alone still works
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stamps: list[tuple[int, bool]] = []
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    stamps.append((packet.pts, bool(packet.is_keyframe)))
+    except Exception:  # any demuxer trouble: fall back to OpenCV's own seeking
+        return None
+    stamps.sort()
+    return [i for i, (_pts, key) in enumerate(stamps) if key]
+
+
 def _read_indices(
-    cap, wanted: list[int], fps: float
+    cap, wanted: list[int], fps: float, keyframes: list[int] | None = None
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]]:
-    """Read the frames at ``wanted`` (sorted) from an open capture."""
+    """Read the frames at ``wanted`` (sorted) from an open capture.
+
+    Per target, decode forward from the current position unless a keyframe lies
+    between it and the target (then a seek decodes less).  Without keyframe
+    positions, seek when the target is more than ``_SEQUENTIAL_GAP`` frames ahead.
+
+    A frame whose position does not advance past the previous one is a repeat
+    (OpenCV answers a seek past the end of a truncated file with the last good
+    frame again, and ``read`` still says ok): it counts as failed, so a cut file
+    reports how many distinct frames it really holds.
+    """
+    import bisect
+
     import cv2
 
     frames: list[np.ndarray] = []
@@ -164,9 +203,15 @@ def _read_indices(
     stamps: list[float] = []
     failed: list[int] = []
     position = 0  # index of the frame the next read() returns
+    last_index = -1  # index of the last frame returned
     for index in wanted:
         gap = index - position
-        if gap < 0 or gap > _SEQUENTIAL_GAP:
+        if keyframes is not None:
+            k = bisect.bisect_right(keyframes, index) - 1
+            seek = gap < 0 or (k >= 0 and keyframes[k] > position)
+        else:
+            seek = gap < 0 or gap > _SEQUENTIAL_GAP
+        if seek:
             cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         else:
             ok = True
@@ -183,10 +228,16 @@ def _read_indices(
         if not ok or frame is None:
             failed.append(index)
             continue
+        reported = int(cap.get(cv2.CAP_PROP_POS_FRAMES) or 0) - 1  # the frame read() returned
+        actual = reported if 0 <= reported < index else index
+        if actual <= last_index:  # the same frame again: the file ends before ``index``
+            failed.append(index)
+            continue
+        last_index = actual
         msec = cap.get(cv2.CAP_PROP_POS_MSEC)
-        stamp = index / fps if fps > 0 else (msec / 1000.0 if msec and msec > 0 else 0.0)
+        stamp = actual / fps if fps > 0 else (msec / 1000.0 if msec and msec > 0 else 0.0)
         frames.append(_to_rgb(frame))
-        indices.append(index)
+        indices.append(actual)
         stamps.append(round(float(stamp), 3))
     return frames, indices, stamps, failed
 

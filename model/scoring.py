@@ -8,8 +8,13 @@ Aggregation rule (see docs/detection.md):
   part of a video (pose, occlusion, motion blur), so a plain mean over the
   whole track dilutes the evidence, while a single maximum is at the mercy of
   one noisy crop; the top-k mean sits in between;
-* video score: maximum over tracks, because one manipulated person is enough
-  to flag the video, whoever else is on screen;
+* video score: maximum over the *live* tracks, because one manipulated person
+  is enough to flag the video, whoever else is on screen.  A static track (a
+  picture in the scene: a photo on the wall, a poster; see ``model.liveness``)
+  never outranks a live one: it stays in the evidence, marked ``static``, but
+  the verdict ignores it while any live face is there.  A video whose only
+  faces are static is scored on them like an image and says so
+  (``static_only``);
 * verdict: ``fake`` when the video score >= threshold, else ``real``;
   ``no_face`` when no face passed the detector's filters; ``error`` when the
   file could not be decoded;
@@ -31,7 +36,8 @@ from model.bundle import PRECISIONS, ModelBundle
 from model.evidence import EvidenceView, build_views
 from model.faces import Face, FaceDetector, crop_face
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
-from model.tracks import Track, build_tracks
+from model.liveness import is_static, track_motion
+from model.tracks import Track, build_tracks, merge_split_tracks
 
 #: Faces per track averaged into the track score.
 TOP_K = 5
@@ -59,6 +65,8 @@ class VideoResult:
     total_frames: int = 0
     faces: int = 0
     tracks: list[dict] = field(default_factory=list)
+    #: Every face found is static (a still picture): scored like an image.
+    static_only: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     bundle_id: str | None = None
@@ -96,6 +104,7 @@ class VideoResult:
             "total_frames": int(self.total_frames),
             "faces": int(self.faces),
             "tracks": self.tracks,
+            "static_only": self.static_only,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
             "error": self.error,
             "bundle_id": self.bundle_id,
@@ -116,7 +125,7 @@ def top_k_mean(scores: list[float] | np.ndarray, k: int = TOP_K) -> float:
 
 
 def _track_summary(
-    track: Track, scores: np.ndarray, sample: FrameSample, top_k: int
+    track: Track, scores: np.ndarray, sample: FrameSample, top_k: int, motion: float | None
 ) -> tuple[dict, list[int]]:
     """The track's dict for ``VideoResult.tracks``, and the positions of its top faces."""
     order = np.argsort(-scores, kind="stable")
@@ -142,6 +151,8 @@ def _track_summary(
         "score": round(top_k_mean(scores, top_k), 6),
         "faces": len(track),
         "mean_score": round(float(scores.mean()), 6),
+        "motion": None if motion is None else round(float(motion), 4),
+        "static": is_static(motion),
         "first_frame": int(sample.indices[track.frame_positions[0]]),
         "last_frame": int(sample.indices[track.frame_positions[-1]]),
         "top_frames": top_frames,
@@ -269,7 +280,10 @@ class VideoScorer:
             )
 
         t0 = time.perf_counter()
-        tracks = build_tracks(detections)
+        tracks = merge_split_tracks(build_tracks(detections))
+        motions = [
+            track_motion(sample.frames, track.frame_positions, track.faces) for track in tracks
+        ]
         size = self.bundle.input_size
         margin = self.bundle.crop_margin
         crops = np.stack(
@@ -286,21 +300,23 @@ class VideoScorer:
         evidence = []
         evidence_faces = []
         track_scores = []
-        offset = 0
-        for track in tracks:
-            face_scores = scores[offset : offset + len(track)]
-            track_scores.append(top_k_mean(face_scores, self.top_k))
-            summary, top = _track_summary(track, face_scores, sample, self.top_k)
+        offsets = np.cumsum([0] + [len(t) for t in tracks])
+        for n, track in enumerate(tracks):
+            face_scores = scores[offsets[n] : offsets[n + 1]]
+            summary, top = _track_summary(track, face_scores, sample, self.top_k, motions[n])
             summaries.append(summary)
+            track_scores.append((summary["static"], top_k_mean(face_scores, self.top_k), n, top))
+        # Live tracks first, strongest first: the evidence a reviewer sees first is a person.
+        for _static, _score, n, top in sorted(track_scores, key=lambda r: (r[0], -r[1])):
+            track = tracks[n]
             for i in top[:EVIDENCE_PER_TRACK]:
                 position = track.frame_positions[i]
                 frame_index = int(sample.indices[position])
                 # copy: a view would keep every crop of the video alive with the result
-                evidence.append((track.track_id, frame_index, crops[offset + i].copy()))
+                evidence.append((track.track_id, frame_index, crops[offsets[n] + i].copy()))
                 evidence_faces.append(
                     (track.track_id, frame_index, sample.frames[position], track.faces[i])
                 )
-            offset += len(track)
         views: list[EvidenceView] = []
         if self.reviewer_evidence:
             t0 = time.perf_counter()
@@ -312,8 +328,11 @@ class VideoScorer:
                 self._saliency(),
             )
             timings["evidence_s"] = time.perf_counter() - t0
-        summaries.sort(key=lambda s: -s["score"])
-        video_score = max(track_scores)  # unrounded, so the verdict matches the threshold exactly
+        summaries.sort(key=lambda s: (s["static"], -s["score"]))
+        live = [score for static, score, _n, _top in track_scores if not static]
+        static_only = not live
+        # unrounded, so the verdict matches the threshold exactly
+        video_score = max(live or [score for _s, score, _n, _t in track_scores])
         if not math.isfinite(video_score):
             raise FloatingPointError(f"{path}: the model produced a non-finite score")
         verdict = "fake" if video_score >= self.threshold else "real"
@@ -324,6 +343,7 @@ class VideoScorer:
             score=video_score,
             faces=n_faces,
             tracks=summaries,
+            static_only=static_only and kind == "video",
             timings=timings,
             evidence_crops=evidence,
             evidence_views=views,

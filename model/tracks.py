@@ -100,3 +100,46 @@ def build_tracks(detections: list[list[Face]], max_gap: int = MAX_GAP) -> list[T
             if fi not in used_faces:
                 tracks.append(Track(len(tracks), [position], [face]))
     return tracks
+
+
+#: Two tracks are one face when their typical boxes overlap at least this much...
+MERGE_IOU = 0.5
+
+
+def _median_box(track: Track) -> tuple[int, int, int, int]:
+    boxes = [face.box for face in track.faces]
+    return tuple(int(v) for v in sorted(boxes, key=lambda b: b[0])[len(boxes) // 2])  # type: ignore[return-value]
+
+
+def merge_split_tracks(tracks: list[Track]) -> list[Track]:
+    """Join tracks of the same face at the same place that the gap rule split.
+
+    A picture on the wall is missed by MTCNN in some frames (a person walks in
+    front of it, motion blur, a confidence just under the cut) and, after more
+    than ``MAX_GAP`` missed frames, reappears as a new track: one photo became
+    two tracks in DFDC clip ``yhffcuhhjy``.  Tracks that never share a sampled
+    frame and whose median boxes overlap by ``MERGE_IOU`` are the same face in
+    the same place; they are merged, earliest first, and renumbered.
+    """
+    merged: list[Track] = []
+    for track in sorted(tracks, key=lambda t: t.frame_positions[0]):
+        for target in merged:
+            if set(target.frame_positions) & set(track.frame_positions):
+                continue
+            if iou(_median_box(target), _median_box(track)) >= MERGE_IOU:
+                pairs = sorted(
+                    zip(
+                        target.frame_positions + track.frame_positions,
+                        target.faces + track.faces,
+                        strict=True,
+                    ),
+                    key=lambda p: p[0],
+                )
+                target.frame_positions = [p for p, _ in pairs]
+                target.faces = [f for _, f in pairs]
+                break
+        else:
+            merged.append(Track(track.track_id, list(track.frame_positions), list(track.faces)))
+    for number, track in enumerate(merged):
+        track.track_id = number
+    return merged

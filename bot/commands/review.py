@@ -313,15 +313,17 @@ def _show(args: argparse.Namespace) -> int:
     if path is not None:
         echo(f"{'media:':<11}{path}")
     if a is not None:
-        echo("\ntracks (strongest first):")
+        echo("\ntracks (live first, strongest first):")
         for t in a.track_rows:
             span = f"{_secs(t['first_t'])}..{_secs(t['last_t'])}"
-            echo(f"  track {t['track']}: score {_fmt(t['score'])}, {t['faces']} faces, {span}")
+            static = ", static (a still picture in the scene)" if t["static"] else ""
+            faces = f"{t['faces']} faces"
+            echo(f"  track {t['track']}: score {_fmt(t['score'])}, {faces}, {span}{static}")
         echo("\nframes that drove the score:")
         for top in a.top_frames:
             echo(
                 f"  track {top.get('track')} frame {top.get('frame')} at {_secs(top.get('t'))}: "
-                f"score {_fmt(top.get('score'))}"
+                f"score {_fmt(top.get('score'))}{' (static)' if top.get('static') else ''}"
             )
         if a.crops:
             echo("\nface crops:")

@@ -114,6 +114,11 @@ def format_row(result) -> str:
     )
     if result.partial:
         row += "\n         * partial: too few frames decoded, not a full verdict"
+    static = sum(1 for t in result.tracks if t.get("static"))
+    if result.static_only:
+        row += "\n         only still pictures of faces (no live face): scored like an image"
+    elif static:
+        row += f"\n         {static} static track(s) (pictures in the scene) not counted"
     if result.error:
         row += f"\n         {result.error}"
     return row
@@ -130,15 +135,24 @@ def _scan(args: argparse.Namespace) -> int:
     # TensorFlow's start-up chatter and FFmpeg's demuxer complaints were kept off the
     # terminal by bot.cli.main (bot.logs.quiet_native_logging): a file that fails to
     # decode is reported in its own row with a clear message.
-    from tqdm import tqdm
-
-    from model.bundle import load_bundle
     from model.frames import iter_media_paths
-    from model.scoring import VideoScorer
 
+    # Check the inputs before TensorFlow and the model load (seconds): a typo answers at once.
     paths = list(iter_media_paths(args.paths))
     if not paths:
         raise FindError(f"no video or image files found in {', '.join(args.paths)}")
+    missing = [p for p in paths if not p.is_file()]
+    for path in missing:
+        print(f"find-bot: error: {path}: no such file", file=sys.stderr)
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        return 1
+
+    from tqdm import tqdm
+
+    from model.bundle import load_bundle
+    from model.scoring import VideoScorer
+
     bundle = load_bundle(bundle_path)
     scorer = VideoScorer(bundle, frames=frames, threshold=threshold, precision=args.precision)
     bundle.ensemble(args.precision)  # load the weights now: a bad bundle fails before any file
@@ -170,7 +184,7 @@ def _scan(args: argparse.Namespace) -> int:
         if counts.get("partial"):
             summary += f" ({counts['partial']} partial)"
         print(f"{len(paths)} file(s): {summary}")
-    return 1 if counts.get("error") or counts.get("partial") else 0
+    return 1 if missing or counts.get("error") or counts.get("partial") else 0
 
 
 def partial_warning(result) -> str:

@@ -507,6 +507,8 @@ def scores_record(result: Any) -> dict[str, Any]:
                 "track": track_id,
                 "score": round(float(track["score"]), 6),
                 "faces": int(track["faces"]),
+                # a picture in the scene (model.liveness): shown, not counted in the verdict
+                "static": bool(track.get("static", False)),
                 "frames": frames,
             }
         )
@@ -516,10 +518,11 @@ def scores_record(result: Any) -> dict[str, Any]:
                 "frame": int(f["frame_index"]),
                 "t": round(float(f["timestamp_s"]), 3),
                 "score": round(float(f["score"]), 6),
+                "static": bool(track.get("static", False)),
             }
             for f in track.get("top_frames") or []
         ]
-    every_frame.sort(key=lambda f: -f["score"])
+    every_frame.sort(key=lambda f: (f["static"], -f["score"]))  # live faces first
     return {"tracks": tracks, "top_frames": every_frame[:TOP_FRAMES]}
 
 

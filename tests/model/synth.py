@@ -48,3 +48,76 @@ def decode_index(frame_rgb: np.ndarray) -> int:
         if block.mean() > 128:
             value |= 1 << bit
     return value
+
+
+def encode_video(
+    path: Path,
+    frames_rgb: list[np.ndarray],
+    fps: float = 30.0,
+    codec: str = "libx264",
+    gop: int = 250,
+    faststart: bool = True,
+) -> Path:
+    """Encode frames with imageio-ffmpeg's FFmpeg (H.264 by default, long GOP, moov first):
+    the shape of a YouTube download, which OpenCV's ``mp4v`` writer cannot produce."""
+    import imageio_ffmpeg
+
+    height, width = frames_rgb[0].shape[:2]
+    params = ["-g", str(gop)] + (["-movflags", "+faststart"] if faststart else [])
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (width, height),
+        fps=fps,
+        codec=codec,
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        output_params=params,
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    for frame in frames_rgb:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path
+
+
+def index_frames(n_frames: int) -> list[np.ndarray]:
+    """The frames ``index_video`` writes, for other encoders."""
+    frames = []
+    for i in range(n_frames):
+        frame = np.zeros((240, BITS * BIT_WIDTH, 3), dtype=np.uint8)
+        for bit in range(BITS):
+            if (i >> bit) & 1:
+                frame[:120, bit * BIT_WIDTH : (bit + 1) * BIT_WIDTH] = 255
+        frame[120:] = (255, 0, 0)
+        frames.append(frame)
+    return frames
+
+
+def live_and_still_video(path: Path, n_frames: int = 32, size=(640, 360)) -> Path:
+    """A talking face on the left and a photo pinned on the right.
+
+    The left head turns a little (a few degrees back and forth) and opens and
+    closes its mouth from frame to frame, as a person speaking does; the right
+    head, the same photo mirrored, never changes: a picture on the wall.
+    """
+    width, height = size
+    live = head_patch()
+    still = head_patch(flip=True)
+    frames = []
+    for i in range(n_frames):
+        frame = background(width, height)
+        angle = 6.0 * np.sin(i * 1.3)
+        centre = (live.shape[1] / 2, live.shape[0] / 2)
+        turned = cv2.warpAffine(
+            live,
+            cv2.getRotationMatrix2D(centre, angle, 1.0),
+            (live.shape[1], live.shape[0]),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        opening = 3 + 9 * (i % 3)  # mouth shut, half open, open
+        cv2.ellipse(turned, (103, 152), (17, opening), 0, 0, 360, (60, 20, 30), -1)
+        frame[60 : 60 + live.shape[0], 30 : 30 + live.shape[1]] = turned
+        frame[80 : 80 + still.shape[0], 380 : 380 + still.shape[1]] = still
+        frames.append(frame)
+    return write_video(path, frames, fps=2.0)

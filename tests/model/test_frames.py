@@ -123,3 +123,36 @@ def test_iter_media_paths_expands_directories(tmp_path):
     explicit = tmp_path / "notes.txt"
     found = list(iter_media_paths([tmp_path, explicit]))
     assert found == [tmp_path / "a.webm", tmp_path / "b.mp4", tmp_path / "sub/c.jpg", explicit]
+
+
+@pytest.fixture(scope="module")
+def h264_index_video(tmp_path_factory) -> Path:
+    """120 numbered frames in H.264 with one keyframe: a seek decodes from frame 0."""
+    path = tmp_path_factory.mktemp("h264") / "index-h264.mp4"
+    frames = synth.index_frames(120)
+    noise = np.random.default_rng(0)
+    for frame in frames:  # texture below the numbers: the moov atom is a small part of the file
+        frame[120:] = noise.integers(0, 256, frame[120:].shape, dtype=np.uint8)
+    return synth.encode_video(path, frames, gop=250, faststart=True)
+
+
+def test_long_gop_h264_reads_forward_and_lands_on_the_requested_frames(h264_index_video):
+    from model.frames import keyframe_indices
+
+    assert keyframe_indices(h264_index_video) == [0]
+    sample = sample_frames(h264_index_video, n=12)
+    assert sample.decoded == 12 and not sample.failed_indices
+    assert [synth.decode_index(f) for f in sample.frames] == sample.indices
+
+
+def test_truncated_faststart_h264_counts_only_distinct_frames(tmp_path, h264_index_video):
+    """Issue 21 item 1: OpenCV answers seeks past the end of a cut faststart file with the
+    last good frame again; those repeats must count as failed, so the result is partial."""
+    data = h264_index_video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 8])
+    sample = sample_frames(cut, n=32)
+    numbers = [synth.decode_index(f) for f in sample.frames]
+    assert len(set(numbers)) == len(numbers) == sample.decoded  # no frame twice
+    assert numbers == sample.indices
+    assert sample.decoded < 16 and len(sample.failed_indices) == 32 - sample.decoded

@@ -25,7 +25,7 @@ PARTIAL_NOTE = " (PARTIAL: too few frames decoded, the file is probably truncate
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "review",
-        help="review flagged videos: list, show, confirm, dismiss, export",
+        help="review flagged videos: list, show, confirm, dismiss, reverse, reasons, export",
         description="Query the review queue, record decisions and export them.",
     )
     sub = parser.add_subparsers(dest="review_command", metavar="ACTION", required=True)

@@ -285,10 +285,11 @@ def _show(args: argparse.Namespace) -> int:
                     f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
                     f"{_fmt(crop.score)}: {where}"
                 )
-                for view in ("heatmap", "context"):
-                    extra = review.crop_path(settings, a, crop.index, view)
-                    if extra is not None:
-                        print(f"      {view}: {extra}")
+                if crop.upscaled_from:
+                    print(f"      upscaled from {crop.upscaled_from} px (a small face: blur)")
+                extra = review.crop_path(settings, a, crop.index, "context")
+                if extra is not None:
+                    print(f"      context: {extra}")
         if len(video.analyses) > 1:
             print(
                 f"\n{len(video.analyses) - 1} earlier analysis(es): "

@@ -86,7 +86,7 @@ def build_views(
                 box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
                 crop=crop,
                 context=context_frame(frame, face, margin),
-                source_px=int(round(crop_box(face, margin)[2])),
+                source_px=crop_box(face, margin)[2],
             )
         )
     return views

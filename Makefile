@@ -49,11 +49,14 @@ demo:
 	test -x $(BIN)/find-bot || $(MAKE) install
 	$(BIN)/find-bot demo $(DEMO_ARGS)
 
-## Benchmarks (numbers and ratios on stdout).
+## Benchmarks, short runs (numbers and ratios on stdout). The full runs are in
+## README.md's benchmark table; bench.claims measures SQLite unless
+## FIND_TEST_POSTGRES_URL names a PostgreSQL database.
 bench:
-	$(BIN)/python bench/quota.py
+	$(BIN)/python bench/quota.py --quick
 	$(BIN)/python -m bench.claims
 	$(BIN)/python bench/scan.py --quick
+	$(BIN)/python bench/banks.py --quick
 
 ## ---------------------------------------------------------------- the default bundle
 ## How model/bundles/default was made (docs/training.md § 10, "The default bundle").

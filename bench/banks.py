@@ -1,7 +1,7 @@
 """Re-upload matching: hashing cost per video and lookup time against a bank of 100,000 hashes.
 
-    python bench/banks.py            # 60 s 720p video, bank of 100,000 frame hashes
-    python bench/banks.py --quick    # 20 s video, bank of 20,000
+    .venv/bin/python bench/banks.py            # 60 s 720p video, bank of 100,000 frame hashes
+    .venv/bin/python bench/banks.py --quick    # 20 s video, bank of 20,000
 
 Hashing: vPDQ of a synthetic 60 s 1280x720 30 fps video (one moving face, as in
 bench/scan.py) at 1 hash per second (what every analysed video pays) and

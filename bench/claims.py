@@ -5,8 +5,9 @@ no-op handler, so the number measures the queue itself (claim with a lease,
 heartbeat thread, complete in one transaction), i.e. the ceiling the
 database puts on the pipeline, not the detection engine (seconds per video).
 
-    python -m bench.claims --database-url postgresql+psycopg://root@127.0.0.1:5432/test
-    python -m bench.claims --database-url sqlite:////tmp/bench.db --videos 1000
+    .venv/bin/python -m bench.claims --database-url postgresql+psycopg://root@127.0.0.1:5432/test
+    .venv/bin/python -m bench.claims --database-url sqlite:////tmp/bench.db --videos 1000
+    .venv/bin/python -m bench.claims    # FIND_TEST_POSTGRES_URL, else SQLite (it says so)
 
 PostgreSQL runs in a throw-away schema that is dropped afterwards; a SQLite
 file is created fresh.  Prints one line per worker count and, with
@@ -25,6 +26,9 @@ import uuid
 from typing import Any
 
 WORKER_COUNTS = (1, 2, 4)
+#: Used when neither --database-url nor FIND_TEST_POSTGRES_URL is given, so that
+#: ``make bench`` runs on a fresh clone; the file is recreated for each run.
+SQLITE_FALLBACK = "sqlite:////tmp/find-bench-claims.db"
 
 
 def _worker(url: str, ready: Any, go: Any, index: int, results: Any) -> None:
@@ -109,14 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("FIND_TEST_POSTGRES_URL"),
-        help="SQLAlchemy URL (default: FIND_TEST_POSTGRES_URL)",
+        help="SQLAlchemy URL (default: FIND_TEST_POSTGRES_URL, else a SQLite file in /tmp)",
     )
     parser.add_argument("--videos", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKER_COUNTS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.database_url:
-        parser.error("give --database-url (or set FIND_TEST_POSTGRES_URL)")
+        args.database_url = SQLITE_FALLBACK
+        print(
+            "no --database-url and no FIND_TEST_POSTGRES_URL: measuring SQLite "
+            f"({SQLITE_FALLBACK}); set FIND_TEST_POSTGRES_URL for PostgreSQL",
+            flush=True,
+        )
     url, cleanup = _isolated(args.database_url)
     try:
         rows = []

@@ -1,11 +1,16 @@
-"""What reviewers see of a face: a sharp crop, its place in the frame, and a heatmap.
+"""What reviewers see of a face: a sharp crop and its place in the frame.
 
 The classifier sees crops at its input size (64 to 299 px); a reviewer needs
 more.  For each evidence face :func:`build_views` cuts the same square
 (``crop_box``, same margin) from the full-resolution frame at
-``REVIEW_CROP_PX`` or more, draws the face box on a downscaled copy of the
-whole frame (who, where, in what scene), and lays the Grad-CAM map of the
-model-size crop (:mod:`model.saliency`) over the reviewer crop.
+``REVIEW_CROP_PX`` or more, and draws the face box on a downscaled copy of the
+whole frame (who, where, in what scene).  A face smaller than the crop is
+upscaled, which blurs it: the view records the source size so that the page
+says so instead of passing the blur off as the video's.
+
+Heatmaps are no longer built for reviewers (issue 22): the Grad-CAM maps of
+the shipped models were a central blob on every crop, which tells a reviewer
+nothing; :mod:`model.saliency` stays for whoever studies a model.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ class EvidenceView:
     box: tuple[int, int, int, int]
     crop: np.ndarray  # REVIEW_CROP_PX (or the model size, if larger), same framing as the model's
     context: np.ndarray  # the whole frame, downscaled, face box drawn
-    heatmap: np.ndarray | None = None  # Grad-CAM overlay on ``crop``, when computed
+    #: Side of the crop square in the source frame (px): the crop's real resolution.
+    source_px: int = 0
+
+    @property
+    def upscaled_from(self) -> int | None:
+        """The source side in px when the stored crop is an upscale of it (blurry), else None."""
+        return self.source_px if 0 < self.source_px < self.crop.shape[1] else None
 
 
 def reviewer_crop(frame_rgb: np.ndarray, face: Face, input_size: int, margin: float) -> np.ndarray:
@@ -62,19 +73,11 @@ def context_frame(frame_rgb: np.ndarray, face: Face, margin: float) -> np.ndarra
 
 
 def build_views(
-    faces: list[tuple[int, int, np.ndarray, Face]],
-    model_crops: np.ndarray,
-    input_size: int,
-    margin: float,
-    cam: object | None = None,
+    faces: list[tuple[int, int, np.ndarray, Face]], input_size: int, margin: float
 ) -> list[EvidenceView]:
-    """Views of ``faces`` = ``(track_id, frame_index, full frame, face)``, with heatmaps when
-    ``cam`` (a :class:`model.saliency.GradCam`) is given; ``model_crops`` are what the model saw."""
-    from model.saliency import overlay
-
-    heat = cam.heatmaps(model_crops) if cam is not None and len(faces) else None  # type: ignore[attr-defined]
+    """Views of ``faces`` = ``(track_id, frame_index, full frame, face)``."""
     views = []
-    for i, (track_id, frame_index, frame, face) in enumerate(faces):
+    for track_id, frame_index, frame, face in faces:
         crop = reviewer_crop(frame, face, input_size, margin)
         views.append(
             EvidenceView(
@@ -83,7 +86,7 @@ def build_views(
                 box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
                 crop=crop,
                 context=context_frame(frame, face, margin),
-                heatmap=None if heat is None else overlay(crop, heat[i]),
+                source_px=crop_box(face, margin)[2],
             )
         )
     return views

@@ -190,10 +190,9 @@ class VideoScorer:
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.top_k = int(top_k)
         self.precision = precision
-        #: Also build reviewer views of the evidence faces, with Grad-CAM heatmaps
-        #: (the analyse stage does; ``scan`` does not need them).
+        #: Also build reviewer views of the evidence faces (the analyse stage does;
+        #: ``scan`` does not need them).
         self.reviewer_evidence = reviewer_evidence
-        self._cam = None
 
     def _result(self, path: Path, **kwargs) -> VideoResult:
         return VideoResult(
@@ -320,13 +319,7 @@ class VideoScorer:
         views: list[EvidenceView] = []
         if self.reviewer_evidence:
             t0 = time.perf_counter()
-            views = build_views(
-                evidence_faces,
-                np.stack([crop for _t, _f, crop in evidence]),
-                size,
-                margin,
-                self._saliency(),
-            )
+            views = build_views(evidence_faces, size, margin)
             timings["evidence_s"] = time.perf_counter() - t0
         summaries.sort(key=lambda s: (s["static"], -s["score"]))
         live = [score for static, score, _n, _top in track_scores if not static]
@@ -349,11 +342,3 @@ class VideoScorer:
             evidence_views=views,
             **base,
         )
-
-    def _saliency(self):
-        """Grad-CAM over this scorer's ensemble, built once."""
-        if self._cam is None:
-            from model.saliency import GradCam
-
-            self._cam = GradCam(self.bundle.ensemble(self.precision))
-        return self._cam

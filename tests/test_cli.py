@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +150,59 @@ def test_scan_prints_no_native_library_banner(tmp_path: Path) -> None:
     assert "face.mp4" in result.stdout
     for banner in ("cpu_feature_guard", "oneDNN", "absl::InitializeLog", "rebuild TensorFlow"):
         assert banner not in result.stderr, result.stderr
+
+
+#: ``find-bot`` as a command in prose or code (not a path like /etc/find-bot/ or find-bot.service),
+#: then its words: ``review list\|show`` (a Markdown table's alternatives) counts as both.
+_NAMED = re.compile(r"(?<![\w/.-])find-bot((?:[ \t]+[a-z][a-z-]*(?:\\?\|[a-z][a-z-]*)*)+)")
+
+
+def _listed_subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-commands ``--help`` lists (hidden old spellings are not offered to new users)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            listed = {choice.dest for choice in action._choices_actions}
+            return {name: sub for name, sub in action.choices.items() if name in listed}
+    return {}
+
+
+def _unknown_subcommands(text: str) -> list[str]:
+    unknown = []
+    for match in _NAMED.finditer(text):
+        parser, path = build_parser(), ["find-bot"]
+        for word in match.group(1).split():
+            commands = _listed_subcommands(parser)
+            if not commands:
+                break  # a command's own arguments follow
+            alternatives = word.replace("\\|", "|").split("|")
+            missing = [a for a in alternatives if a not in commands]
+            if missing:
+                unknown.append(f"{' '.join(path)} {'|'.join(missing)}  (in: {match.group(0)!r})")
+                break
+            parser, path = commands[alternatives[0]], [*path, alternatives[0]]
+    return unknown
+
+
+@pytest.mark.parametrize("doc", ["README.md", "config.example.env"])
+def test_every_subcommand_the_docs_name_exists(doc: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / doc).read_text()
+    assert len(_NAMED.findall(text)) > 3, f"{doc}: the pattern finds no find-bot commands"
+    assert _unknown_subcommands(text) == [], f"{doc} names sub-commands find-bot lacks"
+
+
+def test_the_docs_check_catches_a_missing_or_hidden_subcommand() -> None:
+    assert _unknown_subcommands("run `find-bot review list\\|frobnicate`") == [
+        "find-bot review frobnicate  (in: 'find-bot review list\\\\|frobnicate')"
+    ]
+    assert _unknown_subcommands("(find-bot review add-reviewer) are let in") != []
+    assert _unknown_subcommands("/etc/find-bot/find-bot.env, find-bot.service") == []
+    assert _unknown_subcommands("find-bot model info [BUNDLE], find-bot train --data x") == []
+
+
+def test_review_help_lists_reverse_and_reasons_not_the_old_account_names(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["review", "--help"])
+    out = capsys.readouterr().out
+    assert "reverse" in out and "reasons" in out
+    for old in ("add-reviewer", "disable-reviewer", "enable-reviewer", "    reviewers "):
+        assert old not in out

@@ -1,4 +1,5 @@
-"""The layout's two rules: the engine never imports training, and old import paths keep working.
+"""The layout's rules: the engine never imports training, imports follow the data flow, and
+the module paths from before the 0.2 layout are gone (one way to import each thing).
 
 ``model/`` (top level) is the detection engine the daemon and ``find-bot scan`` load;
 ``model/training/`` builds and measures bundles.  Importing training from the engine
@@ -11,12 +12,9 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
-
-from bot import compat
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = "model.training"
@@ -62,7 +60,7 @@ def test_engine_and_daemon_never_import_training() -> None:
 DIRECTIONS = [
     (
         "the plumbing at bot/ top level",
-        [p for p in (ROOT / "bot").glob("*.py") if p.name not in ("cli.py", "compat.py")],
+        [p for p in (ROOT / "bot").glob("*.py") if p.name != "cli.py"],
         ("bot.stages", "bot.service", "bot.review", "bot.banks", "bot.youtube", "bot.commands"),
     ),
     (
@@ -107,72 +105,39 @@ def test_the_check_sees_function_level_imports(tmp_path: Path) -> None:
     assert {"model.training.train", "model.training.cache"} <= _imported_modules(source)
 
 
-@pytest.mark.parametrize("old", sorted(compat.MOVED))
-def test_old_import_path_is_the_module_at_its_new_home(old: str) -> None:
-    new = compat.MOVED[old]
+#: Module paths from before the 0.2 layout. FIND has no published Python API, so they
+#: are gone (0.3): one way to import each thing. Listed here only to check they stay gone.
+OLD_PATHS = [
+    "model.train",
+    "model.datasets",
+    "bot.discover",
+    "bot.feeds",
+    "bot.analyse",
+    "bot.reviewers",
+    "bot.web",
+    "bot.vpdq",
+    "bot.daemon",
+    "bot.status",
+]
+
+
+@pytest.mark.parametrize("old", OLD_PATHS)
+def test_old_module_paths_are_gone(old: str) -> None:
     sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=rf"{old} moved to {new}"):
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(new)
-    # One home: nothing is left at the old path to drift from the new one.
-    old_path = ROOT / old.replace(".", "/")
-    for leftover in (old_path.with_suffix(".py"), old_path / "__init__.py"):
-        assert not leftover.exists(), f"{leftover} still exists beside its new home {new}"
-
-
-def test_moved_names_resolve_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(compat.MOVED, "bot.layout_test_old_name", "bot.errors")
-    monkeypatch.delitem(sys.modules, "bot.layout_test_old_name", raising=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        from bot import layout_test_old_name  # type: ignore[attr-defined]
-    import bot.errors
-
-    assert layout_test_old_name is bot.errors
-    assert [str(w.message) for w in caught] == [
-        f"bot.layout_test_old_name moved to bot.errors"
-        f" (the old path goes in {compat.REMOVED_IN}; see CHANGELOG.md)"
-    ]
-    # The warning points at the import statement above, not at importlib's frames.
-    assert caught[0].filename == __file__
-    sys.modules.pop("bot.layout_test_old_name", None)
-
-
-def test_unknown_names_still_fail() -> None:
     with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("bot.no_such_module")
+        importlib.import_module(old)
 
 
-def test_the_project_itself_uses_only_the_new_paths() -> None:
-    """The old paths are for users' scripts: our own code and tests must not need them."""
-    youtube_modules = {p.stem for p in (ROOT / "bot" / "youtube").glob("*.py")}
-    sources = [
-        path
-        for folder in ("bot", "model", "tests", "bench", "migrations")
-        for path in (ROOT / folder).rglob("*.py")
-        if path.name not in ("compat.py", "test_layout.py")
-    ]
-    offenders: dict[str, list[str]] = {}
-    for path in sources:
-        for name in _imported_modules(path):
-            parts = name.split(".")
-            old_module = any(name == old or name.startswith(old + ".") for old in compat.MOVED)
-            old_youtube_name = (
-                parts[:2] == ["bot", "youtube"]
-                and len(parts) > 2
-                and (parts[2] not in youtube_modules)
-            )
-            if old_module or old_youtube_name:
-                offenders.setdefault(str(path.relative_to(ROOT)), []).append(name)
-    assert not offenders, f"old import paths in the project: {offenders}"
+def test_no_import_hook_answers_for_moved_modules() -> None:
+    import bot  # noqa: F401
+    import model  # noqa: F401
+
+    hooks = [f for f in sys.meta_path if type(f).__module__.startswith(("bot", "model"))]
+    assert not hooks, f"FIND installs import hooks: {hooks}"
+    assert not (ROOT / "bot" / "compat.py").exists()
 
 
-def test_a_module_that_became_a_package_still_gives_its_old_names() -> None:
-    import bot.youtube.client
-
-    moved = r"bot\.youtube\.YouTubeClient moved to bot\.youtube\.client"
-    with pytest.warns(DeprecationWarning, match=moved):
-        from bot.youtube import YouTubeClient
-    assert YouTubeClient is bot.youtube.client.YouTubeClient
+def test_bot_youtube_is_only_a_package() -> None:
+    """``bot.youtube`` was the client module before 0.2; its names live in bot.youtube.client."""
     with pytest.raises(ImportError):
-        from bot.youtube import NoSuchName  # noqa: F401
+        from bot.youtube import YouTubeClient  # noqa: F401

@@ -28,7 +28,7 @@ PARTIAL_NOTE = " (PARTIAL: too few frames decoded, the file is probably truncate
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "review",
-        help="review flagged videos: list, show, confirm, dismiss, export",
+        help="review flagged videos: list, show, confirm, dismiss, reverse, reasons, export",
         description="Query the review queue, record decisions and export them.",
     )
     sub = parser.add_subparsers(dest="review_command", metavar="ACTION", required=True)
@@ -334,10 +334,11 @@ def _show(args: argparse.Namespace) -> int:
                     f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
                     f"{_fmt(crop.score)}: {where}"
                 )
-                for view in ("heatmap", "context"):
-                    extra = review.crop_path(settings, a, crop.index, view)
-                    if extra is not None:
-                        echo(f"      {view}: {extra}")
+                if crop.upscaled_from:
+                    echo(f"      upscaled from {crop.upscaled_from} px (a small face: blur)")
+                extra = review.crop_path(settings, a, crop.index, "context")
+                if extra is not None:
+                    echo(f"      context: {extra}")
         if len(video.analyses) > 1:
             echo(
                 f"\n{len(video.analyses) - 1} earlier analysis(es): "

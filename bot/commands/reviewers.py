@@ -4,7 +4,8 @@
 :mod:`bot.review.reviewers`, the same functions the web page relies on.  The
 account commands are also reachable under their first names
 (``find-bot review add-reviewer``, ``reviewers``, ``disable-reviewer``,
-``enable-reviewer``), which existing scripts use.
+``enable-reviewer``), which existing scripts use; ``review --help`` does not
+list them, so that new users learn one spelling.
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ def add_account_commands(sub: argparse._SubParsersAction, *, legacy: bool) -> No
     def name(new: str) -> str:
         return _LEGACY[new] if legacy else new
 
+    def listed(text: str) -> dict[str, str]:
+        """argparse lists a sub-command only when it has a help text: old names get none."""
+        return {} if legacy else {"help": text}
+
     add = sub.add_parser(
         name("add"),
-        help="create a reviewer account for the web page",
+        **listed("create a reviewer account for the web page"),
         description=(
             "Create reviewer NAME. The password is asked for twice on the terminal, or read "
             "from the first line of stdin with --password-stdin; it is stored as an argon2 hash."
@@ -74,11 +79,11 @@ def add_account_commands(sub: argparse._SubParsersAction, *, legacy: bool) -> No
     )
     add.set_defaults(handler=_add)
 
-    listing = sub.add_parser(name("list"), help="list reviewer accounts")
+    listing = sub.add_parser(name("list"), **listed("list reviewer accounts"))
     listing.set_defaults(handler=_list)
     for new, active in (("disable", False), ("enable", True)):
         what = "reactivate a reviewer" if active else "deactivate a reviewer (ends their sessions)"
-        sp = sub.add_parser(name(new), help=what)
+        sp = sub.add_parser(name(new), **listed(what))
         sp.add_argument("name", metavar="NAME")
         sp.set_defaults(handler=_set_active, active=active)
 

@@ -93,6 +93,8 @@ class QueueItem:
     declared_synthetic: bool | None = None
     #: Flagged as a re-upload of a confirmed fake (no model score).
     known_fake: bool = False
+    #: The threshold of the newest analysis (the score means little without it).
+    threshold: float | None = None
     #: The latest decision: who, when, and the policy reason.
     decided_by: str | None = None
     decided_at: datetime | None = None
@@ -133,9 +135,12 @@ class CropInfo:
     frame: int | None
     t: float | None
     score: float | None
-    #: Grad-CAM overlay and the whole frame with the face box (relative paths), if saved.
+    #: Grad-CAM overlay (older analyses only; not shown) and the whole frame with the face
+    #: box (relative paths), if saved.
     heatmap: str | None = None
     context: str | None = None
+    #: The face's side in the source frame when the stored crop is an upscale of it (blurry).
+    upscaled_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -322,9 +327,14 @@ def _crops(analysis: Analysis) -> list[CropInfo]:
                 score=crop.get("score"),
                 heatmap=crop.get("heatmap") if isinstance(crop.get("heatmap"), str) else None,
                 context=crop.get("context") if isinstance(crop.get("context"), str) else None,
+                upscaled_from=_positive_int(crop.get("upscaled_from")),
             )
         )
     return out
+
+
+def _positive_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def analysis_info(a: Analysis) -> AnalysisInfo:
@@ -427,6 +437,7 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             discovered_at=v.discovered_at,
             analysis_id=latest[v.id].id if v.id in latest else None,
             partial=bool(latest[v.id].partial) if v.id in latest else False,
+            threshold=latest[v.id].threshold if v.id in latest else None,
             declared_synthetic=v.declared_synthetic,
             known_fake=v.verdict == KNOWN_FAKE_VERDICT,
             decided_by=decided[v.id].reviewer if v.id in decided else None,

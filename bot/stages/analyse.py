@@ -408,8 +408,8 @@ def _match_row(
 
 def encode_crops(result: Any) -> list[dict[str, Any]]:
     """JPEG-encode the evidence (outside the transaction): the reviewer crop (at least
-    256 px, or the model's crop when no reviewer views were built), its heatmap and its
-    frame, plus the crop's PDQ hash for the bank."""
+    256 px, or the model's crop when no reviewer views were built), its frame and the face's
+    source size when the crop is an upscale, plus the crop's PDQ hash for the bank."""
     frames: dict[tuple[int, int], dict[str, Any]] = {}
     for track in result.tracks:
         for frame in track.get("top_frames", []):
@@ -431,7 +431,7 @@ def encode_crops(result: Any) -> list[dict[str, Any]]:
                 "t": round(float(meta.get("timestamp_s", 0.0)), 3),
                 "score": round(float(meta.get("score", 0.0)), 6),
                 "jpeg": data,
-                "heatmap_jpeg": _jpeg(view.heatmap) if view and view.heatmap is not None else None,
+                "upscaled_from": view.upscaled_from if view is not None else None,
                 "context_jpeg": _jpeg(view.context) if view is not None else None,
                 "pdq": digest,
                 "pdq_quality": quality,
@@ -452,8 +452,8 @@ def _jpeg(image_rgb: Any) -> bytes | None:
 def write_crops(
     settings: Settings, youtube_id: str, analysis_id: int, crops: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` (and ``-heat``,
-    ``-frame`` beside it); return the records of docs/contracts.md."""
+    """Write ``crops/<youtube_id>/<analysis_id>-t<track>-f<frame>.jpg`` (and ``-frame``
+    beside it); return the records of docs/contracts.md."""
     folder = settings.media_dir / "crops" / require_media_key(youtube_id)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -475,7 +475,8 @@ def write_crops(
                 "frame": crop["frame"],
                 "t": crop["t"],
                 "score": crop["score"],
-                "heatmap": put(f"{stem}-heat.jpg", crop.get("heatmap_jpeg")),
+                "heatmap": None,  # no longer made (issue 22); older analyses may have one
+                "upscaled_from": crop.get("upscaled_from"),
                 "context": put(f"{stem}-frame.jpg", crop.get("context_jpeg")),
             }
         )

@@ -75,15 +75,18 @@ def test_flagged_video_gets_analysis_crops_and_bundle_id(
 
     for crop in analysis.crops:
         assert crop["path"].startswith(f"crops/face0000001/{analysis.id}-t{crop['track']}-f")
-        assert set(crop) == {"path", "track", "frame", "t", "score", "heatmap", "context"}
-        for key in ("path", "heatmap", "context"):
+        assert set(crop) == {
+            "path", "track", "frame", "t", "score", "heatmap", "context", "upscaled_from"
+        }  # fmt: skip
+        assert crop["heatmap"] is None, "no heatmaps for reviewers since issue 22"
+        assert isinstance(crop["upscaled_from"], int | None)
+        for key in ("path", "context"):
             data = (settings.media_dir / crop[key]).read_bytes()
             assert data[:3] == b"\xff\xd8\xff", "evidence images are JPEG files"
         # Reviewer resolution whatever the model's (64 px here); the frame is the whole frame.
         image = cv2.imread(str(settings.media_dir / crop["path"]))
-        heat = cv2.imread(str(settings.media_dir / crop["heatmap"]))
         frame = cv2.imread(str(settings.media_dir / crop["context"]))
-        assert image.shape[:2] == (256, 256) and heat.shape == image.shape
+        assert image.shape[:2] == (256, 256)
         assert frame.shape[:2] == (360, 640), "the synthetic video is 640x360"
     json.dumps(analysis.scores, allow_nan=False)
     with session_scope(settings) as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from model.synthetic import (  # noqa: F401 - re-exported: the tests' one home for them

@@ -189,6 +189,16 @@ def test_queue_filters_and_paging(web):
     assert bad.status_code == 400 and "not a number" in bad.text
 
 
+def test_queue_shows_each_videos_threshold_beside_its_score(web):
+    client, s = web
+    seed_video(s, "vidTHRESH01", score=0.81, threshold=0.73, crops=0)
+    _login(client)
+    page = client.get("/queue", headers=HTML).text
+    row = page[page.index('data-video="vidTHRESH01"') :].split("</tr>", 1)[0]
+    assert 'class="muted small threshold">threshold 0.730</div>' in row
+    assert ">0.810<div" in row
+
+
 def test_deactivation_or_new_password_ends_sessions(web):
     client, s = web
     sessions = session_factory(s)

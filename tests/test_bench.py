@@ -1,0 +1,38 @@
+"""The benchmarks that ``make bench`` runs finish on a fresh clone (issue 22)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import claims, quota
+
+
+def test_claims_falls_back_to_sqlite_and_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("FIND_TEST_POSTGRES_URL", raising=False)
+    monkeypatch.setattr(claims, "SQLITE_FALLBACK", f"sqlite:///{tmp_path}/claims.db")
+    assert claims.main(["--videos", "20", "--workers", "1", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "no FIND_TEST_POSTGRES_URL: measuring SQLite" in out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["backend"] == "sqlite"
+    assert summary["runs"][0]["videos"] == 20
+
+
+def test_quota_hours_shortens_the_simulated_day(tmp_path: Path, capsys):
+    out = tmp_path / "quota.json"
+    args = ["--scenario", "feeds", "--hours", "1", "--feed-channels", "20", "--posting", "0.2"]
+    assert quota.main([*args, "--out", str(out)]) == 0
+    feeds = json.loads(out.read_text())["feeds"]
+    assert feeds["setup"]["span_s"] == 3600
+    assert feeds["day"]["uploads_found"] == feeds["setup"]["uploads_planned"] > 0
+    assert "within 1 h" in capsys.readouterr().out
+
+
+def test_quota_refuses_a_span_outside_a_day(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        quota.main(["--hours", "0"])
+    assert exit_.value.code == 2
+    assert "--hours 0.0: give a span between 0 and 24 hours" in capsys.readouterr().err

@@ -92,6 +92,18 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def shared_data_dir() -> Path:
+    """Where real face data lives: ``$FIND_SHARED_DATA`` or ``../shared/data``.
+
+    The data is never copied into the project; training, the demo and tests
+    read it in place.
+    """
+    override = os.environ.get("FIND_SHARED_DATA")
+    if override:
+        return Path(override).expanduser()
+    return project_root().parent / "shared" / "data"
+
+
 def default_bundle_path() -> Path:
     return project_root() / "model" / "bundles" / "default"
 
@@ -455,7 +467,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "skip_live": parse_bool,
     "max_height": lambda raw: parse_int(raw, minimum=144, maximum=4320),
     "max_filesize_bytes": lambda raw: parse_size(
-        raw, minimum=1024**2, why=": every video would be skipped as too big"
+        raw, minimum=1024, why=": every video would be skipped as too big"
     ),
     "download_minutes": lambda raw: parse_float(raw, minimum=0.1, maximum=24 * 60),
     "min_free_disk_bytes": parse_size,

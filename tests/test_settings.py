@@ -66,10 +66,10 @@ def test_values_are_parsed(tmp_path: Path) -> None:
         ("FIND_SKIP_LIVE", "maybe", "FIND_SKIP_LIVE: 'maybe' is not a boolean"),
         ("FIND_POLL_INTERVALL", "5m", "FIND_POLL_INTERVALL is not a FIND setting"),
         # issue 21 item 9: a zero size limit skipped every download as too big
-        ("FIND_MAX_FILESIZE", "0", "FIND_MAX_FILESIZE: '0' is below the minimum 1M"),
-        ("FIND_MAX_FILESIZE", "0B", "FIND_MAX_FILESIZE: '0B' is below the minimum 1M"),
-        ("FIND_MAX_FILESIZE", "0M", "FIND_MAX_FILESIZE: '0M' is below the minimum 1M"),
-        ("FIND_MAX_FILESIZE", "10K", "FIND_MAX_FILESIZE: '10K' is below the minimum 1M"),
+        ("FIND_MAX_FILESIZE", "0", "FIND_MAX_FILESIZE: '0' is below the minimum 1024 bytes"),
+        ("FIND_MAX_FILESIZE", "0B", "FIND_MAX_FILESIZE: '0B' is below the minimum 1024 bytes"),
+        ("FIND_MAX_FILESIZE", "0M", "FIND_MAX_FILESIZE: '0M' is below the minimum 1024 bytes"),
+        ("FIND_MAX_FILESIZE", "100", "FIND_MAX_FILESIZE: '100' is below the minimum 1024 bytes"),
         ("FIND_MAX_FILESIZE", "-5M", "FIND_MAX_FILESIZE: '-5M' is not a size"),
     ],
 )

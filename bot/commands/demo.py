@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def shared_data(flag: Path | None) -> Path | None:
     """The shared data directory if it holds DFDC videos, else None (synthetic clips)."""
-    from model.training.datasets import shared_data_dir
+    from bot.settings import shared_data_dir
 
     folder = flag or shared_data_dir()
     return folder if (folder / "dfdc-videos").is_dir() else None

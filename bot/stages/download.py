@@ -466,7 +466,7 @@ def _download_once(
 ) -> tuple[Path, int]:
     """One yt-dlp run in a private temp folder, then an atomic rename into the media dir."""
     from yt_dlp import YoutubeDL
-    from yt_dlp.utils import DownloadCancelled, DownloadError
+    from yt_dlp.utils import DownloadCancelled, DownloadError, UnavailableVideoError
 
     require_media_key(video_id)  # media paths are built only from checked keys
     url = url or settings.media_url_template.format(id=video_id)
@@ -484,7 +484,8 @@ def _download_once(
                 info = ydl.extract_info(url, download=True)
         except DownloadCancelled as exc:
             raise StageFailure(str(exc), permanent=False, kind="timeout") from None
-        except DownloadError as exc:
+        except (DownloadError, UnavailableVideoError) as exc:
+            # UnavailableVideoError: yt-dlp's wrapper when writing the file fails (ENOSPC).
             raise classify(video_id, str(exc)) from None
         except OSError as exc:
             kind = fault_kind(exc)

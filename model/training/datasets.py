@@ -21,7 +21,6 @@ Supported layouts (see ``docs/training.md`` for the full description):
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import FindError
-from bot.settings import project_root
+from bot.settings import shared_data_dir
 
 #: ``video``/``image``: a frame to detect faces in; ``crop``: an already framed face
 #: (review export, used as is); ``face``: a *tight* face crop (e.g. DFDC's), which is
@@ -79,17 +78,6 @@ class Sample:
 
 
 # --------------------------------------------------------------------------- discovery
-
-
-def shared_data_dir() -> Path:
-    """Where real face data lives: ``$FIND_SHARED_DATA`` or ``../shared/data``.
-
-    The data is never copied into the project; code and tests read it in place.
-    """
-    override = os.environ.get("FIND_SHARED_DATA")
-    if override:
-        return Path(override).expanduser()
-    return project_root().parent / "shared" / "data"
 
 
 def has_shared_data() -> bool:

@@ -66,10 +66,10 @@ def test_flagged_video_gets_analysis_crops_and_bundle_id(
         "bank_hash",
     }
     track = analysis.scores["tracks"][0]
-    assert set(track) == {"track", "score", "faces", "frames"}
+    assert set(track) == {"track", "score", "faces", "frames", "static"}
     assert set(track["frames"][0]) == {"frame", "t", "score", "box"}
     assert len(track["frames"][0]["box"]) == 4
-    assert set(analysis.scores["top_frames"][0]) == {"track", "frame", "t", "score"}
+    assert set(analysis.scores["top_frames"][0]) == {"track", "frame", "t", "score", "static"}
     assert analysis.crops, "a flagged video needs evidence crops"
     import cv2
 

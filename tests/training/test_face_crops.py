@@ -56,7 +56,8 @@ def test_real_footage_is_real_training_material_grouped_by_folder(tmp_path):
     _write(tmp_path / "bob/1.jpg", image)
     samples = load_dataset(f"real:{tmp_path}")
     assert {s.label for s in samples} == {0}
-    assert {s.split for s in samples} == {"train"}
+    assert {s.split for s in samples} == {None}  # dealt by identity into train or val
+    assert {s.held_out for s in samples} == {("val",)}  # never test
     assert len({s.identities for s in samples}) == 2  # alice's two photos share a group
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="empty: no images or videos"):

@@ -198,21 +198,18 @@ class Architecture:
     #: Key of ``model.pretrained.SOURCES`` with its ImageNet weights (None: random init).
     pretrained: str | None
     description: str
-    #: The last rectified feature map before pooling: where Grad-CAM looks.
-    cam_layer: str
 
 
 XCEPTION_NAMES = ("xception", "xception_compact")
 ARCHITECTURES: dict[str, Architecture] = {
     "xception": Architecture(
-        build_xception, preprocess, None, "Xception (Chollet 2017), x / 127.5 - 1", "exit_relu4"
+        build_xception, preprocess, None, "Xception (Chollet 2017), x / 127.5 - 1"
     ),
     "xception_compact": Architecture(
         build_xception,
         preprocess,
         None,
         "Xception with fewer channels and middle blocks, x / 127.5 - 1",
-        "exit_relu4",
     ),
     **{
         f"efficientnet_lite{k}": Architecture(
@@ -220,7 +217,6 @@ ARCHITECTURES: dict[str, Architecture] = {
             _lite_preprocess,
             f"efficientnet_lite{k}",
             f"EfficientNet-Lite{k} (ImageNet-pretrained), (x - 127) / 128",
-            "head_relu",
         )
         for k in (0, 1, 2)
     },

@@ -10,7 +10,7 @@ says so instead of passing the blur off as the video's.
 
 Heatmaps are no longer built for reviewers (issue 22): the Grad-CAM maps of
 the shipped models were a central blob on every crop, which tells a reviewer
-nothing; :mod:`model.saliency` stays for whoever studies a model.
+nothing, so the Grad-CAM code was removed with them.
 """
 
 from __future__ import annotations

@@ -101,12 +101,3 @@ def test_combiners_refuse_nonsense():
         MeanCombiner(0.0)
     with pytest.raises(ValueError, match="both classes"):
         fit_stacking(np.zeros((1, 3)), np.zeros(3))
-
-
-def test_grad_cam_over_a_mixed_ensemble(mixed):
-    from model.saliency import GradCam
-
-    bundle, _ = mixed
-    maps = GradCam(bundle.ensemble()).heatmaps(_crops(2, 96, seed=4))
-    assert maps.shape == (2, 96, 96)
-    assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0

@@ -304,10 +304,10 @@ def register_combine(model_sub: argparse._SubParsersAction) -> None:
 
 
 def _combine(args: argparse.Namespace) -> int:
-    from bot.logs import configure_logging
+    from bot.commands.model import _fmt
     from model.training.combine import combine
 
-    configure_logging("INFO")
+    _setup_logging(False)
     path, summary = combine(
         args.bundles,
         args.datasets,
@@ -323,12 +323,8 @@ def _combine(args: argparse.Namespace) -> int:
     for i, c in enumerate(summary["candidates"]):
         mark = "kept" if i in summary["kept"] else "left out"
         print(
-            f"  {c['candidate']}: val AUC {_fmt3(c['val_auc'])}, with self-blends "
-            f"{_fmt3(c['val_auc_with_self_blends'])}, weight {c['stacking_weight']:.3f} ({mark})"
+            f"  {c['candidate']}: val AUC {_fmt(c['val_auc'])}, with self-blends "
+            f"{_fmt(c['val_auc_with_self_blends'])}, weight {c['stacking_weight']:.3f} ({mark})"
         )
     print(f"bundle: {path}  threshold {summary['threshold']:.4f}")
     return 0
-
-
-def _fmt3(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

@@ -133,10 +133,16 @@ def combine(
 ) -> tuple[Path, dict]:
     """Fit the ensemble of ``bundles``' members on ``datasets``' validation split; write it."""
     from model.bundle import write_bundle
-    from model.ensemble import fit_stacking
+    from model.ensemble import StackingCombiner, fit_stacking
     from model.training.calibration import choose_threshold
     from model.training.metrics import roc_auc
-    from model.training.train import TrainConfig, level_metrics, prepare_data, video_level
+    from model.training.train import (
+        TrainConfig,
+        _finite,
+        level_metrics,
+        prepare_data,
+        video_level,
+    )
 
     candidates, manifests = load_candidates(bundles)
     out = Path(out)
@@ -173,8 +179,6 @@ def combine(
         )
         log.info("candidate %s: %s", i, report[-1])
     kept = [i for i, w in enumerate(stacking.weights) if w > 0]
-    from model.ensemble import StackingCombiner
-
     kept_stacking = StackingCombiner(tuple(stacking.weights[i] for i in kept), stacking.bias)
     combiner, platt = recalibrate(kept_stacking, plain[0][kept], plain[1])
 
@@ -226,9 +230,3 @@ def combine(
         member_info=member_info,
     )
     return path, {"candidates": report, "kept": kept, "metrics": metrics, "threshold": threshold}
-
-
-def _finite(value):
-    from model.training.train import _finite as finite
-
-    return finite(value)

@@ -127,8 +127,10 @@ def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):
     batches of one, several times slower per crop.
     """
     pending: list[tuple[CacheItem, np.ndarray]] = []
+    waiting = 0
 
     def flush():
+        nonlocal waiting
         crops = np.concatenate([c for _, c in pending])
         probabilities = ensemble.predict(crops)
         out, start = [], 0
@@ -136,11 +138,14 @@ def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):
             out.append(probabilities[start : start + len(c)])
             start += len(c)
         pending.clear()
+        waiting = 0
         return out
 
     for item in items:
-        pending.append((item, np.asarray(item.crops())))
-        if sum(len(c) for _, c in pending) >= chunk:
+        crops = np.asarray(item.crops())
+        pending.append((item, crops))
+        waiting += len(crops)
+        if waiting >= chunk:
             yield from flush()
     if pending:
         yield from flush()

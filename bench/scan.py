@@ -1,22 +1,26 @@
-"""Benchmark ``find-bot scan``: seconds per video and per sampled frame, by stage.
+"""Benchmark ``find-bot scan`` on real inputs with the shipped default bundle.
 
 Usage::
 
-    .venv/bin/python bench/scan.py            # 60 s 720p video, 32 frames, 2 repeats
-    .venv/bin/python bench/scan.py --quick    # 10 s video, 16 frames, 1 repeat
+    .venv/bin/python bench/scan.py            # every real clip + YouTube-shaped files
+    .venv/bin/python bench/scan.py --quick    # a few real clips + one 10 s 720p file
+    .venv/bin/python bench/scan.py --long     # adds 20-minute 720p H.264 and 360p VP9 files
 
-It writes a synthetic 720p video (one real face, scikit-image's astronaut,
-moving over a smooth background; OpenCV's ``mp4v`` codec, the only MPEG
-family encoder in the wheel) and two bundles with random weights (full
-2 x Xception-299 and compact 2 x Xception-160/0.5/4) under ``bench/out/``.
-The weights being random changes nothing about speed.
+Inputs, by class: the six DFDC 1080p clips and each set of real-videos/ when
+``../shared/data`` is there, and files shaped like YouTube downloads, encoded
+here with imageio-ffmpeg's FFmpeg (H.264 and VP9, 360p to 1080p, long GOPs:
+a keyframe every 250 frames; one face moving over a textured background).
 
-Every configuration runs in its own process, so the peak memory (max RSS)
-printed is that of one scanning process, TensorFlow included.  Each process
-scores the video once untimed (graph tracing, MTCNN warm-up) and then
-``--repeats`` times.  The naive baseline decodes every frame, runs MTCNN on
-each sampled frame at full resolution one frame at a time, and classifies
-each crop with ``model.predict``; the ratio column is baseline / ours.
+Every input class runs in its own process (so the peak memory printed is that
+of one scanning process, TensorFlow and the bundle included), scores its first
+video once untimed (graph tracing, MTCNN warm-up) and then every video once.
+It prints seconds per video split into decode / detect / classify, the share
+of decoding, CPU seconds and peak RSS; the decoders compared on the same
+files (seek to every sampled frame, grab sequentially, PyAV threaded
+sequential decode, and what ``model.frames.sample_frames`` picks: keyframes
+only, or OpenCV reading forward within groups of pictures); and the naive
+pipeline (decode every frame, MTCNN at full resolution one frame at a time,
+``model.predict`` per crop and member) on the first video of each class.
 """
 
 from __future__ import annotations
@@ -33,238 +37,292 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))  # run as a script: import bot and model from this checkout
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from bench.media import encode, real_clips, shared_data  # noqa: E402
+
+#: Generated inputs: (codec, height, seconds); quick, full and --long sets.
+QUICK_FILES = [("h264", 720, 10)]
+FULL_FILES = [("h264", 720, 60), ("h264", 1080, 10), ("vp9", 360, 60), ("vp9", 720, 60)]
+FULL_FILES += [("h264", 720, 300)]
+LONG_FILES = [("h264", 720, 1200), ("vp9", 360, 1200)]
 
 
-def make_video(path: Path, seconds: int, fps: int = 30, size=(1280, 720)) -> Path:
-    """A ``seconds`` long video with one astronaut face drifting across the frame."""
+def synthetic_frames(width: int, height: int, n: int):
+    """One astronaut face drifting over a textured background, ``n`` frames."""
     import cv2
     import numpy as np
     from skimage import data
 
-    if path.exists():
-        return path
-    width, height = size
     head = data.astronaut()[0:240, 120:330]
-    head = cv2.resize(head, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
-    xs = np.linspace(60, 180, width, dtype=np.float32)
-    ys = np.linspace(40, 120, height, dtype=np.float32)
+    scale = height / 720 * 1.5
+    head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 40, (height, width, 1), dtype=np.uint8)
     base = np.empty((height, width, 3), dtype=np.uint8)
-    base[..., 0] = xs[None, :].astype(np.uint8)
-    base[..., 1] = ys[:, None].astype(np.uint8)
+    base[..., 0] = np.linspace(60, 180, width, dtype=np.float32)[None, :].astype(np.uint8)
+    base[..., 1] = np.linspace(40, 120, height, dtype=np.float32)[:, None].astype(np.uint8)
     base[..., 2] = 150
-    tmp = path.with_suffix(".tmp.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    n = seconds * fps
+    base = cv2.add(base, np.repeat(texture, 3, axis=2))
     hh, hw = head.shape[:2]
     for i in range(n):
         frame = base.copy()
-        x = int(100 + (width - hw - 200) * i / n)
-        y = int(150 + 60 * np.sin(i / 40))
+        x = int(width * 0.08 + (width - hw - width * 0.16) * (i % 600) / 600)
+        y = int(height * 0.2 + height * 0.08 * np.sin(i / 40))
         frame[y : y + hh, x : x + hw] = head
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    tmp.rename(path)
-    return path
+        yield frame
 
 
-def make_bundle(kind: str) -> Path:
-    from model.bundle import write_bundle
-    from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, build_classifier
-
-    spec = FULL_XCEPTION if kind == "full" else COMPACT_XCEPTION
-    directory = OUT / f"bundle-{kind}"
-    if (directory / "manifest.json").exists():
-        return directory
-    models = [build_classifier(spec, seed=s) for s in (1, 2)]
-    return write_bundle(
-        directory,
-        models,
-        spec,
-        threshold=0.5,
-        name=f"bench-{kind}",
-        version="random",
-        training={"data": "none: random weights, for timing only"},
-        metrics={},
-    )
+def generated_file(codec: str, height: int, seconds: int, fps: int = 30) -> Path:
+    width = {360: 640, 720: 1280, 1080: 1920}[height]
+    suffix = ".webm" if codec == "vp9" else ".mp4"
+    path = OUT / f"{codec}-{height}p-{seconds}s{suffix}"
+    library = "libvpx-vp9" if codec == "vp9" else "libx264"
+    frames = synthetic_frames(width, height, seconds * fps)
+    return encode(path, frames, (width, height), fps=fps, codec=library, gop=250)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def run_ours(video: Path, bundle_dir: Path, frames: int, repeats: int, precision: str) -> dict:
-    from model.bundle import load_bundle
-    from model.scoring import VideoScorer
+# --------------------------------------------------------------------- decoders compared
 
-    scorer = VideoScorer(load_bundle(bundle_dir), frames=frames, precision=precision)
-    warm = scorer.score_path(video)  # traces tf.function graphs, warms MTCNN
-    assert warm.verdict in ("fake", "real"), warm.to_dict()
-    cpu = time.process_time()
-    runs = [scorer.score_path(video) for _ in range(repeats)]
-    cpu = (time.process_time() - cpu) / repeats
-    stages = ("decode_s", "detect_s", "classify_s")
-    result = {s: sum(r.timings[s] for r in runs) / repeats for s in stages}
-    result["cpu_s"] = cpu
-    result["total_s"] = sum(result[s] for s in stages)
-    result["frames_decoded"] = runs[0].frames_decoded
-    result["faces"] = runs[0].faces
+
+def decode_seek(path: Path, wanted: list[int]) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    got = 0
+    for index in wanted:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        got += bool(cap.read()[0])
+    cap.release()
+    return got
+
+
+def decode_sequential(path: Path, wanted: list[int]) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    targets, got, index = set(wanted), 0, 0
+    while index <= wanted[-1]:
+        if index in targets:
+            ok, _frame = cap.read()
+            got += ok
+        else:
+            ok = cap.grab()
+        if not ok:
+            break
+        index += 1
+    cap.release()
+    return got
+
+
+def decode_pyav_threaded(path: Path, wanted: list[int]) -> int:
+    import av
+
+    targets, got = set(wanted), 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            if index in targets:
+                frame.to_ndarray(format="rgb24")
+                got += 1
+            if index >= wanted[-1]:
+                break
+    return got
+
+
+def compare_decoders(path: Path, frames: int) -> dict:
+    import cv2
+
+    from model.frames import sample_frames, sample_indices
+
+    cap = cv2.VideoCapture(str(path))
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    wanted = sample_indices(total, frames)
+    result = {}
+    for name, run in (
+        ("seek", lambda: decode_seek(path, wanted)),
+        ("sequential", lambda: decode_sequential(path, wanted)),
+        ("pyav", lambda: decode_pyav_threaded(path, wanted)),
+        ("ours", lambda: sample_frames(path, frames).decoded),
+    ):
+        start = time.perf_counter()
+        decoded = run()
+        result[name] = time.perf_counter() - start
+        result[f"{name}_frames"] = decoded
     return result
 
 
-def run_baseline(video: Path, bundle_dir: Path, frames: int, repeats: int, precision: str) -> dict:
+# --------------------------------------------------------------------------- workers
+
+
+def run_naive(path: Path, bundle, frames: int) -> dict:
     """Decode every frame; MTCNN per frame at full resolution; ``model.predict`` per crop."""
     import cv2
     import numpy as np
 
-    from model.bundle import load_bundle
-    from model.ensemble import resize_crops
     from model.faces import FaceDetector, crop_face
     from model.frames import sample_indices
 
-    bundle = load_bundle(bundle_dir)
     ensemble = bundle.ensemble()
-    detector = FaceDetector(max_side=100_000)  # no downscaling
-    size = bundle.input_size
-
-    def once() -> dict:
-        t0 = time.perf_counter()
-        cap = cv2.VideoCapture(str(video))
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        wanted = set(sample_indices(total, frames))
-        kept, index = [], 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if index in wanted:
-                kept.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            index += 1
-        cap.release()
-        t1 = time.perf_counter()
-        detections = [detector.detect([frame])[0] for frame in kept]
-        t2 = time.perf_counter()
-        scores = []
-        for frame, faces in zip(kept, detections, strict=True):
-            for face in faces:
-                crop = crop_face(frame, face, size)[None]
-                logits = [
-                    float(
-                        m.model.predict(
-                            m.spec.preprocess(resize_crops(crop, m.spec.input_size)), verbose=0
-                        )[0, 0]
-                    )
-                    for m in ensemble.members
-                ]
-                scores.append(float(ensemble.combiner(np.array(logits)[:, None])[0]))
-        t3 = time.perf_counter()
-        return {"decode_s": t1 - t0, "detect_s": t2 - t1, "classify_s": t3 - t2}
-
-    once()  # warm-up, like ours
-    cpu = time.process_time()
-    runs = [once() for _ in range(repeats)]
-    cpu = (time.process_time() - cpu) / repeats
-    result = {k: sum(r[k] for r in runs) / repeats for k in runs[0]}
-    result["total_s"] = result["decode_s"] + result["detect_s"] + result["classify_s"]
-    result["cpu_s"] = cpu
-    return result
+    detector = FaceDetector()
+    t0 = time.perf_counter()
+    cap = cv2.VideoCapture(str(path))
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    wanted = set(sample_indices(total, frames))
+    kept, index = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index in wanted:
+            kept.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        index += 1
+    cap.release()
+    t1 = time.perf_counter()
+    detections = [detector.detect([frame], scale=1.0)[0] for frame in kept]  # full resolution
+    t2 = time.perf_counter()
+    for frame, faces in zip(kept, detections, strict=True):
+        for face in faces:
+            crop = crop_face(frame, face, bundle.input_size, bundle.crop_margin)[None]
+            logits = [
+                float(member.model.predict(ensemble.member_inputs(i, crop), verbose=0)[0, 0])
+                for i, member in enumerate(ensemble.members)
+            ]
+            ensemble.combiner(np.array(logits)[:, None])
+    t3 = time.perf_counter()
+    return {"decode_s": t1 - t0, "detect_s": t2 - t1, "classify_s": t3 - t2, "total_s": t3 - t0}
 
 
 def worker(args: argparse.Namespace) -> None:
-    bundle_dir = OUT / f"bundle-{args.bundle}"
-    runner = run_baseline if args.worker == "baseline" else run_ours
-    result = runner(Path(args.video), bundle_dir, args.frames, args.repeats, args.precision)
-    result["peak_rss_mb"] = peak_rss_mb()
-    print("RESULT " + json.dumps(result))
+    from model.bundle import load_bundle
+    from model.scoring import VideoScorer
+
+    paths = [Path(p) for p in args.videos]
+    bundle = load_bundle(args.bundle)
+    scorer = VideoScorer(bundle, frames=args.frames)
+    scorer.score_path(paths[0])  # traces tf.function graphs, warms MTCNN
+    runs = []
+    for path in paths:
+        cpu = time.process_time()
+        result = scorer.score_path(path)
+        entry = {k: result.timings.get(k, 0.0) for k in ("decode_s", "detect_s", "classify_s")}
+        entry["total_s"] = sum(entry.values())
+        entry["cpu_s"] = time.process_time() - cpu
+        entry["verdict"] = result.verdict
+        entry["faces"] = result.faces
+        runs.append(entry)
+    out = {"runs": runs, "peak_rss_mb": peak_rss_mb()}
+    if args.decoders:
+        out["decoders"] = [compare_decoders(path, args.frames) for path in paths]
+    if args.naive:
+        out["naive"] = run_naive(paths[0], bundle, args.frames)
+    print("RESULT " + json.dumps(out))
 
 
-def spawn(
-    kind: str, bundle: str, video: Path, frames: int, repeats: int, precision: str = "float32"
-) -> dict:
+def spawn(videos: list[Path], args: argparse.Namespace) -> dict:
     command = [
-        sys.executable, __file__, "--worker", kind, "--bundle", bundle, "--video", str(video),
-        "--frames", str(frames), "--repeats", str(repeats), "--precision", precision,
+        sys.executable, __file__, "--worker", "--bundle", str(args.bundle),
+        "--frames", str(args.frames), *(["--decoders"] if args.decoders else []),
+        *(["--naive"] if args.naive else []), *map(str, videos),
     ]  # fmt: skip
     env = {**os.environ, "OPENCV_FFMPEG_LOGLEVEL": "-8"}
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
-    raise SystemExit(f"{kind}/{bundle} worker failed:\n{proc.stderr[-3000:]}")
+    raise SystemExit(f"worker failed on {videos[0]}:\n{proc.stderr[-3000:]}")
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
 
 
 def main() -> None:
+    from model.bundle import default_bundle_path
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 s video, 16 frames, 1 repeat")
-    parser.add_argument("--frames", type=int, help="frames sampled per video")
-    parser.add_argument("--repeats", type=int, help="timed runs per configuration")
-    parser.add_argument("--seconds", type=int, help="video length")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
-    parser.add_argument("--worker", choices=("ours", "baseline"), help=argparse.SUPPRESS)
-    parser.add_argument("--bundle", choices=("full", "compact"), help=argparse.SUPPRESS)
-    parser.add_argument("--video", help=argparse.SUPPRESS)
-    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="a few real clips, one 10 s file")
+    parser.add_argument("--long", action="store_true", help="add 20-minute files")
+    parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
+    parser.add_argument("--bundle", type=Path, default=default_bundle_path(), help="model bundle")
+    parser.add_argument("--no-baseline", dest="naive", action="store_false", help="skip naive")
+    parser.add_argument("--no-decoders", dest="decoders", action="store_false")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("videos", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.frames = args.frames or (16 if args.quick else 32)
-    args.repeats = args.repeats or (1 if args.quick else 2)
-    seconds = args.seconds or (10 if args.quick else 60)
     if args.worker:
         worker(args)
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"cpus: {os.cpu_count()}, preparing {seconds} s 720p video and bundles in {OUT} ...")
-    video = make_video(OUT / f"video-{seconds}s-720p.mp4", seconds)
-    for kind in ("full", "compact"):
-        make_bundle(kind)
+    classes: dict[str, list[Path]] = {}
+    root = shared_data()
+    if root is not None:
+        for name, clips in real_clips(root).items():
+            classes[name] = clips[:2] if args.quick else clips
+    else:
+        print("../shared/data not found: generated inputs only (H.264 720p and 1080p)")
+    files = QUICK_FILES if args.quick else FULL_FILES + (LONG_FILES if args.long else [])
+    if root is None and args.quick:
+        files = [*files, ("h264", 1080, 10)]
+    print(f"cpus: {os.cpu_count()}, bundle {args.bundle}, encoding {len(files)} file(s) ...")
+    for codec, height, seconds in files:
+        classes[f"{codec}-{height}p-{seconds}s"] = [generated_file(codec, height, seconds)]
 
-    rows = []
-    for bundle in ("full", "compact"):
-        ours = spawn("ours", bundle, video, args.frames, args.repeats)
-        rows.append((f"{bundle} ensemble", ours))
-        if bundle == "full":
-            bf16 = spawn("ours", bundle, video, args.frames, args.repeats, "bfloat16")
-            rows.append(("full ensemble, bfloat16", bf16))
-        if not args.no_baseline:
-            base = spawn("baseline", bundle, video, args.frames, args.repeats)
-            rows.append((f"{bundle} naive baseline", base))
-            rows.append((f"{bundle} speed-up (baseline/ours)", None, base, ours))
+    results = {}
+    for name, videos in classes.items():
+        start = time.perf_counter()
+        results[name] = spawn(videos, args)
+        seconds = time.perf_counter() - start
+        print(f"  {name}: {len(videos)} video(s) in {seconds:.0f} s", flush=True)
 
-    frames = args.frames
-    print(f"\n{seconds} s 1280x720 video, {frames} sampled frames, mean of {args.repeats} run(s)")
+    print(f"\n{args.frames} sampled frames per video; seconds per video (mean over the class)")
     header = (
-        f"{'configuration':<34}{'decode':>8}{'detect':>8}{'classify':>9}{'total':>8}"
-        f"{'s/frame':>9}{'cpu s':>8}{'peak MB':>9}"
+        f"{'input class':<20}{'videos':>7}{'decode':>8}{'detect':>8}{'classify':>9}{'total':>7}"
+        f"{'cpu s':>7}{'decode%':>8}{'peak MB':>8}{'naive':>7}{'ratio':>7}"
     )
     print(header)
     print("-" * len(header))
-    for row in rows:
-        name, result = row[0], row[1]
-        if result is None:
-            base, ours = row[2], row[3]
-            ratios = [base[k] / max(ours[k], 1e-9) for k in ("decode_s", "detect_s", "classify_s")]
-            total = base["total_s"] / ours["total_s"]
-            cpu = base["cpu_s"] / ours["cpu_s"]
-            print(
-                f"{name:<34}{ratios[0]:>7.1f}x{ratios[1]:>7.1f}x{ratios[2]:>8.1f}x{total:>7.1f}x"
-                f"{'':>9}{cpu:>7.1f}x"
-            )
-            continue
+    for name, result in results.items():
+        runs = result["runs"]
+        row = {k: mean(r[k] for r in runs) for k in ("decode_s", "detect_s", "classify_s")}
+        total = mean(r["total_s"] for r in runs)
+        naive = result.get("naive", {}).get("total_s")
+        ratio = f"{naive / runs[0]['total_s']:>6.1f}x" if naive else f"{'-':>7}"
         print(
-            f"{name:<34}{result['decode_s']:>8.2f}{result['detect_s']:>8.2f}"
-            f"{result['classify_s']:>9.2f}{result['total_s']:>8.2f}"
-            f"{result['total_s'] / frames:>9.3f}{result['cpu_s']:>8.2f}"
-            f"{result['peak_rss_mb']:>9.0f}"
+            f"{name:<20}{len(runs):>7}{row['decode_s']:>8.2f}{row['detect_s']:>8.2f}"
+            f"{row['classify_s']:>9.2f}{total:>7.2f}{mean(r['cpu_s'] for r in runs):>7.2f}"
+            f"{100 * row['decode_s'] / max(total, 1e-9):>7.0f}%{result['peak_rss_mb']:>8.0f}"
+            + (f"{naive:>7.1f}" if naive else f"{'-':>7}")
+            + ratio
         )
+    if args.decoders:
+        print("\ndecoding the sampled frames, wall seconds per video (fastest marked *)")
+        names = ("seek", "sequential", "pyav", "ours")
+        print(f"{'input class':<20}" + "".join(f"{n:>12}" for n in names))
+        for name, result in results.items():
+            cells = {n: mean(d[n] for d in result["decoders"]) for n in names}
+            best = min(cells, key=cells.get)
+            print(
+                f"{name:<20}"
+                + "".join(f"{cells[n]:>11.2f}{'*' if n == best else ' '}" for n in names)
+            )
     load = os.getloadavg()[0]
-    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores ", end="")
-    print("(other processes competing: timings are inflated)" if load > 2.5 else "")
-    full = rows[0][1]
-    verdict = "meets" if full["total_s"] < 6.0 and full["peak_rss_mb"] < 3072 else "MISSES"
-    print(
-        f"\ntarget (< 6 s per video at 32 frames, < 3 GB peak) with the full ensemble: {verdict}"
-        + ("" if frames == 32 else f" (measured at {frames} frames)")
-    )
+    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores", end="")
+    print(" (other processes competing: timings are inflated)" if load > 1.5 else "")
+    targets = [name for name in results if "720p" in name]
+    for name in targets:
+        runs = results[name]["runs"]
+        total = mean(r["total_s"] for r in runs)
+        verdict = "meets" if total <= 3.0 else "MISSES"
+        print(f"target <= 3 s per 32-frame 720p video ({name}): {total:.2f} s, {verdict}")
 
 
 if __name__ == "__main__":

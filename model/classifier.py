@@ -104,10 +104,9 @@ def build_xception(spec: ArchSpec, seed: int | None = None, dtype: str | None = 
     weight files map onto the graph by name and order.
 
     ``dtype`` is a Keras dtype policy for every layer but the logit (which
-    stays float32): None (the global policy, float32 by default) for training
-    and exact inference, ``"mixed_bfloat16"`` for faster CPU inference on
-    processors with bfloat16 instructions.  Variables stay float32 either way,
-    so the same weight files load into both.
+    stays float32); None (the global policy, float32 by default) is what
+    training and inference use.  Variables stay float32 under a mixed policy,
+    so the same weight files would load.
     """
     import keras
     from keras import layers

@@ -31,6 +31,10 @@ DETECT_FACE_PX = 24
 #: Frames per MTCNN call: batching is ~30% faster than one call per frame, and
 #: the cap bounds the memory of the image pyramid.
 DETECT_BATCH = 8
+#: ``detect_video`` probes every this-many-th sampled frame at the full detection scale...
+PROBE_EVERY = 4
+#: ...and looks for faces down to this fraction of the smallest probed face in the others.
+FOLLOW_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,42 @@ class FaceDetector:
         and shrinks the smallest face worth keeping to ``DETECT_FACE_PX`` pixels."""
         return min(1.0, self.max_side / max(height, width), DETECT_FACE_PX / max(1, self.min_size))
 
-    def detect(self, frames_rgb: list[np.ndarray], batch: int = DETECT_BATCH) -> list[list[Face]]:
+    def detect_video(self, frames_rgb: list[np.ndarray]) -> list[list[Face]]:
+        """Detect faces in a video's sampled frames, most of them on smaller images.
+
+        Every ``PROBE_EVERY``-th frame (spread over the whole video) is
+        detected at the full detection scale; the smallest face found there
+        sizes the rest: they are shrunk until a face of ``FOLLOW_FRACTION`` of
+        that size measures ``DETECT_FACE_PX``.  A person seen at 150 px in a
+        720p video is then looked for at about a third of the pixels, while a
+        face half as large as any probed one is still found.  Without a face
+        in the probe, every frame gets the full scale (nothing to size from).
+        """
+        if len(frames_rgb) <= PROBE_EVERY or len({f.shape for f in frames_rgb}) != 1:
+            return self.detect(frames_rgb)
+        probe = list(range(0, len(frames_rgb), PROBE_EVERY))
+        rest = [i for i in range(len(frames_rgb)) if i % PROBE_EVERY]
+        results: list[list[Face]] = [[] for _ in frames_rgb]
+        for i, faces in zip(probe, self.detect([frames_rgb[i] for i in probe]), strict=True):
+            results[i] = faces
+        sizes = [min(face.box[2], face.box[3]) for i in probe for face in results[i]]
+        height, width = frames_rgb[0].shape[:2]
+        scale = self.detection_scale(height, width)
+        if sizes:
+            scale = min(scale, DETECT_FACE_PX / max(self.min_size, FOLLOW_FRACTION * min(sizes)))
+        followed = self.detect([frames_rgb[i] for i in rest], scale=scale)
+        for i, faces in zip(rest, followed, strict=True):
+            results[i] = faces
+        return results
+
+    def detect(
+        self, frames_rgb: list[np.ndarray], batch: int = DETECT_BATCH, scale: float | None = None
+    ) -> list[list[Face]]:
         """Detect faces in each RGB frame; one list of ``Face`` per frame, in input order.
 
         ``batch`` frames go to MTCNN per call: larger batches pay off for many
         small images (face crops), the default bounds a 720p pyramid's memory.
+        ``scale`` overrides ``detection_scale`` (``detect_video`` passes a smaller one).
         """
         results: list[list[Face]] = [[] for _ in frames_rgb]
         # Group frames by shape: MTCNN pads a batch to its largest image, so
@@ -93,13 +128,13 @@ class FaceDetector:
             groups.setdefault(frame.shape, []).append(i)
         with self._lock:
             for shape, members in groups.items():
-                scale = self.detection_scale(shape[0], shape[1])
+                factor = self.detection_scale(shape[0], shape[1]) if scale is None else scale
                 for start in range(0, len(members), batch):
                     batch_ids = members[start : start + batch]
-                    small = [_downscale(frames_rgb[i], scale) for i in batch_ids]
+                    small = [_downscale(frames_rgb[i], factor) for i in batch_ids]
                     rows = self._model().detect_faces(small, output_type="numpy", box_format="xyxy")
                     for row in np.asarray(rows).reshape(-1, 16):
-                        face = self._to_face(row, scale, shape)
+                        face = self._to_face(row, factor, shape)
                         if face is not None:
                             results[batch_ids[int(row[0])]].append(face)
         for faces in results:

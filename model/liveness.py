@@ -3,75 +3,148 @@
 A photo on the wall, a poster or a magazine cover in the scene is a face to
 MTCNN, and a printed face scores like anything else to the classifier: in
 DFDC clip ``yhffcuhhjy`` a framed photo behind the speaker outscored the
-swapped speaker.  A living face changes between sampled frames (mouth, eyes,
-pose); a picture does not, except through the camera's global motion, which
-moves and scales the whole box but not the face inside it.
+swapped speaker (0.961 against 0.579).  A living face changes between
+sampled frames, and above all its mouth does (GRID speakers barely move
+their heads, but they talk); a picture does not change at all, except
+through the camera, which moves the whole picture without changing it.
 
-The measure: for each pair of consecutive detections of a track, the inner
-face box of each is cut from its frame, made grey, ``CROP_PX`` square and
-normalised to zero mean and unit variance (exposure changes cancel); the
-difference is the mean absolute difference of the two, in standard
-deviations.  It is taken twice, with both crops cut at the *same* box (a
-still camera: box jitter of MTCNN does not count) and at each detection's
-*own* box (a moving camera: the picture moved with the box), and the smaller
-is kept.  The track's motion is the median over its pairs, so one blink or
-one bad box decides nothing.  Numbers measured on real footage are in
-docs/detection.md ("Live and static faces").
+The measure, per pair of consecutive detections of a track: the track's
+median face box is cut from both frames (grey, ``REGION_PX`` across the box,
+with a context margin), the second cut is shifted onto the first by phase
+correlation (camera shake and MTCNN's box jitter cancel: a picture lines up
+exactly, a face that changed does not), and the residual is the mean absolute
+difference of the two face boxes after removing their means, in units of the
+face's grey standard deviation.  It is taken over the whole box (``motion``)
+and over the mouth, the lower third of the box (``mouth``); a track's values
+are the medians over its pairs, so one blink or one bad box decides nothing.
+
+A track is **static** when its face is still (``motion`` under
+``STILL_MOTION``: a picture shown by a still camera), or when its mouth barely
+changes (``mouth`` under ``STATIC_MOUTH``) *and* changes less than the rest of
+the face (``mouth / motion`` under ``STATIC_MOUTH_RATIO``): what is left of a
+picture's residual is noise spread evenly over it, while a speaker's change
+gathers at the mouth.  Measured on real footage (docs/detection.md, "Live and
+static faces", ``bench/liveness.py``): the DFDC wall photo has mouth 0.059 and
+ratio 0.71; the stillest real speakers (GRID) have mouth >= 0.071 and ratio
+>= 1.01.  The margins are small, so the rule stays conservative: a wrong
+"static" would hide a fake, a wrong "live" only lets a picture be judged.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from model.faces import Face
 
-#: Side (px) of the grey, normalised face crops compared between frames.
-CROP_PX = 32
-#: A track whose median motion is below this is static (a picture in the scene).
-#: Conservative on purpose: measured (docs/detection.md), GRID and MEAD speakers
-#: move only 0.056-0.074, the DFDC wall photo 0.069, so this pixel measure cannot
-#: tell them apart; only truly still pictures (a still image as video: 0.0) fall
-#: below 0.03.  Never mark a real speaker static: a wrong "static" hides a fake.
-STATIC_MOTION = 0.03
+#: Side (px) the face box is resampled to before comparing.
+REGION_PX = 48
+#: Context around the box (fraction of its side, each side) used to align the pair.
+ALIGN_MARGIN = 0.25
+#: A face whose aligned residual is below this is still (a photo under a still camera).
+STILL_MOTION = 0.03
+#: ...or static when its mouth residual is below this...
+STATIC_MOUTH = 0.065
+#: ...and its mouth changes less than this fraction of the whole face's change.
+STATIC_MOUTH_RATIO = 0.85
 
 
-def _patch(frame_rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+@dataclass(frozen=True)
+class Motion:
+    """How much a track's face changed between sampled frames, camera motion removed."""
+
+    face: float  # median aligned residual over the whole face box
+    mouth: float  # the same over the lower third (mouth and chin)
+
+    @property
+    def static(self) -> bool:
+        return is_static(self)
+
+
+def _region(grey: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The box and its margin, resampled so that the box is ``REGION_PX`` across (float32)."""
     import cv2
 
     x, y, w, h = box
-    height, width = frame_rgb.shape[:2]
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
-    if x1 - x0 < 4 or y1 - y0 < 4:
+    side = max(w, h, 1) * (1 + 2 * ALIGN_MARGIN)
+    out = round(REGION_PX * (1 + 2 * ALIGN_MARGIN))
+    scale = out / side
+    cx, cy = x + w / 2.0, y + h / 2.0
+    matrix = np.float32([[scale, 0, out / 2 - cx * scale], [0, scale, out / 2 - cy * scale]])
+    return cv2.warpAffine(
+        grey, matrix, (out, out), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT
+    ).astype(np.float32)
+
+
+def pair_motion(
+    grey_a: np.ndarray, grey_b: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[float, float]:
+    """(face, mouth) residual between two grey frames at ``box``, after aligning b onto a."""
+    import cv2
+
+    a, b = _region(grey_a, box), _region(grey_b, box)
+    window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
+    (dx, dy), _response = cv2.phaseCorrelate(a, b, window)
+    shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    b = cv2.warpAffine(
+        b, shift, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    m = round(REGION_PX * ALIGN_MARGIN)
+    fa, fb = a[m : m + REGION_PX, m : m + REGION_PX], b[m : m + REGION_PX, m : m + REGION_PX]
+    spread = max(float(fa.std()), 1.0)
+    residual = np.abs((fa - fa.mean()) - (fb - fb.mean())) / spread
+    mouth = residual[REGION_PX * 2 // 3 :, REGION_PX // 4 : REGION_PX * 3 // 4]
+    return float(residual.mean()), float(mouth.mean())
+
+
+def median_box(faces: list[Face]) -> tuple[int, int, int, int]:
+    """Per-coordinate median of the faces' boxes: where the face typically is."""
+    boxes = np.array([face.box for face in faces], dtype=np.float64)
+    return tuple(round(float(v)) for v in np.median(boxes, axis=0))  # type: ignore[return-value]
+
+
+def track_motion(
+    frames: list[np.ndarray], positions: list[int], faces: list[Face]
+) -> Motion | None:
+    """Median aligned change of a track between consecutive detections; None with fewer than two.
+
+    A face that moves across the frame (more than half its size between two
+    detections) is compared at each detection's own box; otherwise at the
+    track's median box, so that MTCNN's jitter does not count as change.
+    """
+    import cv2
+
+    if len(faces) < 2:
         return None
-    grey = cv2.cvtColor(np.ascontiguousarray(frame_rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
-    patch = cv2.resize(grey, (CROP_PX, CROP_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
-    patch -= patch.mean()
-    return patch / max(float(patch.std()), 1.0)
+    grey: dict[int, np.ndarray] = {}
+
+    def grey_at(position: int) -> np.ndarray:
+        if position not in grey:
+            grey[position] = cv2.cvtColor(frames[position], cv2.COLOR_RGB2GRAY)
+        return grey[position]
+
+    typical = median_box(faces)
+    values = []
+    for i in range(len(faces) - 1):
+        a, b = faces[i].box, faces[i + 1].box
+        travel = np.hypot(a[0] - b[0], a[1] - b[1]) / max(a[2], a[3], 1)
+        away = np.hypot(a[0] - typical[0], a[1] - typical[1]) > typical[2]
+        box = a if travel > 0.5 or away else typical
+        values.append(pair_motion(grey_at(positions[i]), grey_at(positions[i + 1]), box))
+    face, mouth = np.median(np.array(values), axis=0)
+    return Motion(face=float(face), mouth=float(mouth))
 
 
-def _difference(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    if a is None or b is None:
-        return float("inf")
-    return float(np.abs(a - b).mean())
-
-
-def pair_motion(frame_a: np.ndarray, face_a: Face, frame_b: np.ndarray, face_b: Face) -> float:
-    """How much a face changed between two frames (0 = identical pixels), camera motion aside."""
-    fixed = _difference(_patch(frame_a, face_a.box), _patch(frame_b, face_a.box))
-    moved = _difference(_patch(frame_a, face_a.box), _patch(frame_b, face_b.box))
-    return min(fixed, moved)
-
-
-def track_motion(frames: list[np.ndarray], positions: list[int], faces: list[Face]) -> float | None:
-    """Median change between consecutive detections of a track; None with fewer than two."""
-    values = [
-        pair_motion(frames[positions[i]], faces[i], frames[positions[i + 1]], faces[i + 1])
-        for i in range(len(faces) - 1)
-    ]
-    values = [v for v in values if np.isfinite(v)]
-    return float(np.median(values)) if values else None
-
-
-def is_static(motion: float | None, threshold: float = STATIC_MOTION) -> bool:
-    """A track is static when its faces barely changed; one seen once cannot be judged: live."""
-    return motion is not None and motion < threshold
+def is_static(
+    motion: Motion | None,
+    still: float = STILL_MOTION,
+    mouth: float = STATIC_MOUTH,
+    ratio: float = STATIC_MOUTH_RATIO,
+) -> bool:
+    """A picture, not a person; a face seen once cannot be judged: live."""
+    if motion is None:
+        return False
+    if motion.face < still:
+        return True
+    return motion.mouth < mouth and motion.mouth < ratio * motion.face

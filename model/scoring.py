@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.bundle import PRECISIONS, ModelBundle
+from model.bundle import ModelBundle
 from model.evidence import EvidenceView, build_views
 from model.faces import Face, FaceDetector, crop_face
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
-from model.liveness import is_static, track_motion
+from model.liveness import Motion, is_static, track_motion
 from model.tracks import Track, build_tracks, merge_split_tracks
 
 #: Faces per track averaged into the track score.
@@ -71,7 +71,6 @@ class VideoResult:
     error: str | None = None
     bundle_id: str | None = None
     bundle_version: str | None = None
-    precision: str = "float32"  # classifier arithmetic (see ModelBundle.ensemble)
     #: (track_id, frame_index, uint8 RGB crop) of the faces that drove each track's score.
     evidence_crops: list[tuple[int, int, np.ndarray]] = field(default_factory=list, repr=False)
     #: The same faces for reviewers (sharp crop, frame, heatmap): with ``reviewer_evidence``.
@@ -109,7 +108,6 @@ class VideoResult:
             "error": self.error,
             "bundle_id": self.bundle_id,
             "bundle_version": self.bundle_version,
-            "precision": self.precision,
             "evidence": [
                 {"track_id": int(t), "frame_index": int(f)} for t, f, _ in self.evidence_crops
             ],
@@ -125,7 +123,7 @@ def top_k_mean(scores: list[float] | np.ndarray, k: int = TOP_K) -> float:
 
 
 def _track_summary(
-    track: Track, scores: np.ndarray, sample: FrameSample, top_k: int, motion: float | None
+    track: Track, scores: np.ndarray, sample: FrameSample, top_k: int, motion: Motion | None
 ) -> tuple[dict, list[int]]:
     """The track's dict for ``VideoResult.tracks``, and the positions of its top faces."""
     order = np.argsort(-scores, kind="stable")
@@ -151,7 +149,8 @@ def _track_summary(
         "score": round(top_k_mean(scores, top_k), 6),
         "faces": len(track),
         "mean_score": round(float(scores.mean()), 6),
-        "motion": None if motion is None else round(float(motion), 4),
+        "motion": None if motion is None else round(motion.face, 4),
+        "mouth_motion": None if motion is None else round(motion.mouth, 4),
         "static": is_static(motion),
         "first_frame": int(sample.indices[track.frame_positions[0]]),
         "last_frame": int(sample.indices[track.frame_positions[-1]]),
@@ -175,13 +174,10 @@ class VideoScorer:
         frames: int = 32,
         threshold: float | None = None,
         top_k: int = TOP_K,
-        precision: str = "float32",
         reviewer_evidence: bool = False,
     ):
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         self.bundle = bundle
@@ -189,7 +185,6 @@ class VideoScorer:
         self.frames = int(frames)
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.top_k = int(top_k)
-        self.precision = precision
         #: Also build reviewer views of the evidence faces (the analyse stage does;
         #: ``scan`` does not need them).
         self.reviewer_evidence = reviewer_evidence
@@ -200,7 +195,6 @@ class VideoScorer:
             threshold=self.threshold,
             bundle_id=self.bundle.id,
             bundle_version=self.bundle.version,
-            precision=self.precision,
             **kwargs,
         )
 
@@ -256,7 +250,8 @@ class VideoScorer:
         }
         t0 = time.perf_counter()
         try:
-            detections = self.detector.detect(sample.frames)
+            detect = self.detector.detect_video if kind == "video" else self.detector.detect
+            detections = detect(sample.frames)
         except Exception as exc:  # odd frames (a 2-pixel-high video) can make MTCNN raise
             timings["detect_s"] = time.perf_counter() - t0
             timings["total_s"] = sum(timings.values())
@@ -292,7 +287,7 @@ class VideoScorer:
                 for position, face in zip(track.frame_positions, track.faces, strict=True)
             ]
         )
-        scores = self.bundle.ensemble(self.precision).predict(crops)
+        scores = self.bundle.ensemble().predict(crops)
         timings["classify_s"] = time.perf_counter() - t0
 
         summaries = []

@@ -47,13 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="P",
         help="threshold on the video score (default: FIND_SCORE_THRESHOLD, else the bundle's)",
     )
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="classifier arithmetic: float32 (exact, default) or bfloat16 (faster on CPUs "
-        "with bfloat16 support, scores differ slightly)",
-    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
     parser.add_argument(
         "--save-crops",
@@ -154,15 +147,14 @@ def _scan(args: argparse.Namespace) -> int:
     from model.scoring import VideoScorer
 
     bundle = load_bundle(bundle_path)
-    scorer = VideoScorer(bundle, frames=frames, threshold=threshold, precision=args.precision)
-    bundle.ensemble(args.precision)  # load the weights now: a bad bundle fails before any file
+    scorer = VideoScorer(bundle, frames=frames, threshold=threshold)
+    bundle.ensemble()  # load the weights now: a bad bundle fails before any file
 
     if not args.json:
         print(
-            f"model {bundle.id} {bundle.version}, threshold {scorer.threshold:g}, "
-            f"{frames} frames, {args.precision}"
+            f"model {bundle.id} {bundle.version}, threshold {scorer.threshold:g}, {frames} frames"
         )
-        print(_HEADER)
+        print(_HEADER, flush=True)
     counts: dict[str, int] = {}
     progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
     for path in progress:
@@ -178,6 +170,7 @@ def _scan(args: argparse.Namespace) -> int:
             tqdm.write(json.dumps(result.to_dict(), allow_nan=False), file=sys.stdout)
         else:
             tqdm.write(format_row(result), file=sys.stdout)
+        sys.stdout.flush()  # each verdict as soon as it is known, even into a pipe
     progress.close()
     if not args.json:
         summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("fake", "real", "no_face", "error"))

@@ -65,6 +65,8 @@ def encode_video(
 
     height, width = frames_rgb[0].shape[:2]
     params = ["-g", str(gop)] + (["-movflags", "+faststart"] if faststart else [])
+    if codec == "libx264":  # keyframes exactly every ``gop`` frames: no scene-cut extras
+        params += ["-sc_threshold", "0"]
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),

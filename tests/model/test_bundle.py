@@ -162,11 +162,6 @@ def test_write_bundle_validates_arguments(tmp_path, tiny_models):
         )
 
 
-def test_bfloat16_inference_is_close_to_float32(tiny_bundle):
-    crops = _crops(n=8, seed=5)
-    exact = tiny_bundle.ensemble().predict(crops)
-    fast = tiny_bundle.ensemble("bfloat16").predict(crops)
-    assert tiny_bundle.ensemble("bfloat16") is not tiny_bundle.ensemble("float32")
-    assert np.allclose(fast, exact, atol=0.02)
-    with pytest.raises(ValueError, match="precision"):
-        tiny_bundle.ensemble("int8")
+def test_the_ensemble_is_built_once(tiny_bundle):
+    """One float32 ensemble per bundle (the bfloat16 variant was dropped in issue 19)."""
+    assert tiny_bundle.ensemble() is tiny_bundle.ensemble()

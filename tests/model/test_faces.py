@@ -116,3 +116,41 @@ def test_crop_face_on_a_detected_face(detector):
     assert crop.shape == (96, 96, 3)
     [[again]] = detector.detect([cv2.resize(crop, (192, 192))])  # the crop still holds a face
     assert again.confidence > 0.95
+
+
+def test_detect_video_probes_at_full_scale_and_follows_on_smaller_frames(detector):
+    """Issue 19 item 4: frames between the probes are detected on smaller images, sized
+    from the smallest probed face, and still find faces half that size."""
+    head = synth.astronaut()[0:300, 100:380]
+    big = cv2.resize(head, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # face ~170 px
+    small = cv2.resize(head, None, fx=1.1, fy=1.1, interpolation=cv2.INTER_AREA)  # face ~90 px
+    frames = []
+    for i in range(12):
+        frame = synth.background(1280, 720)
+        if i != 7:
+            frame[60 : 60 + big.shape[0], 80 : 80 + big.shape[1]] = big
+        if i == 5:  # a second, smaller person in one frame the probe never sees
+            frame[300 : 300 + small.shape[0], 900 : 900 + small.shape[1]] = small
+        frames.append(frame)
+    seen: list[tuple[int, int]] = []
+    mtcnn = detector._model()
+    original = mtcnn.detect_faces
+
+    def recording(images, **kwargs):
+        seen.extend(image.shape[:2] for image in images)
+        return original(images, **kwargs)
+
+    mtcnn.detect_faces = recording
+    try:
+        fast = detector.detect_video(frames)
+    finally:
+        del mtcnn.detect_faces
+    full = detector.detect(frames)
+    assert [len(f) for f in fast] == [len(f) for f in full] == [1] * 5 + [2] + [1] + [0] + [1] * 4
+    for a, b in zip(fast, full, strict=True):
+        ordered = zip(sorted(a, key=lambda f: f.box), sorted(b, key=lambda f: f.box), strict=True)
+        for fa, fb in ordered:
+            assert _close(fa.box, fb.box, 0.1 * fb.box[2])
+    # 3 probes (frames 0, 4, 8) at 768x432, the 9 others at about half that side.
+    assert sorted(seen, reverse=True)[:3] == [(432, 768)] * 3
+    assert all(h * w < 0.4 * 432 * 768 for h, w in sorted(seen, reverse=True)[3:])

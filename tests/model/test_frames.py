@@ -156,3 +156,22 @@ def test_truncated_faststart_h264_counts_only_distinct_frames(tmp_path, h264_ind
     assert len(set(numbers)) == len(numbers) == sample.decoded  # no frame twice
     assert numbers == sample.indices
     assert sample.decoded < 16 and len(sample.failed_indices) == 32 - sample.decoded
+
+
+def test_short_gops_read_only_the_keyframes_nearest_the_samples(tmp_path):
+    """Issue 19 item 3: with a keyframe near every sampled position, the sampler decodes
+    just those keyframes (PyAV, one seek each); the spread stays even."""
+    from model.frames import keyframe_positions, snap_to_keyframes
+
+    path = synth.encode_video(tmp_path / "gop10.mp4", synth.index_frames(120), gop=10)
+    keys = keyframe_positions(path)
+    assert [index for index, _pts in keys] == list(range(0, 120, 10))
+    assert [k for k, _ in snap_to_keyframes(sample_indices(120, 4), keys, 120)] == [10, 40, 70, 100]
+    assert snap_to_keyframes(sample_indices(120, 40), keys, 120) is None  # denser than the GOPs
+    sample = sample_frames(path, n=4)
+    assert sample.indices == [10, 40, 70, 100] and sample.decoded == 4
+    assert [synth.decode_index(f) for f in sample.frames] == sample.indices
+    assert sample.timestamps_s == [round(i / 30.0, 3) for i in sample.indices]
+    dense = sample_frames(path, n=40)  # not snapped: every third frame, exactly
+    assert dense.indices == sample_indices(120, 40)
+    assert [synth.decode_index(f) for f in dense.frames] == dense.indices

@@ -19,7 +19,7 @@ def live_and_still(tmp_path_factory) -> Path:
 
 def test_talking_face_is_live_and_pinned_photo_is_static(live_and_still, detector):
     sample = sample_frames(live_and_still, 16)
-    tracks = merge_split_tracks(build_tracks(detector.detect(sample.frames)))
+    tracks = merge_split_tracks(build_tracks(detector.detect_video(sample.frames)))
     assert len(tracks) == 2
     by_side = sorted(tracks, key=lambda t: t.faces[0].box[0])
     motions = [track_motion(sample.frames, t.frame_positions, t.faces) for t in by_side]
@@ -36,6 +36,7 @@ def test_static_track_never_outranks_the_live_one(live_and_still, tiny_bundle, d
     assert result.score == pytest.approx(live["score"], abs=1e-6)
     assert not result.static_only
     assert result.to_dict()["tracks"][1]["static"] is True
+    assert set(result.to_dict()["tracks"][1]) >= {"motion", "mouth_motion", "static"}
     assert result.evidence_crops[0][0] == live["track_id"]  # the first evidence is the person
 
 
@@ -86,3 +87,37 @@ def test_scan_of_a_missing_file_answers_before_tensorflow_loads(tmp_path):
     assert "nope.mp4: no such file" in done.stderr
     assert done.stdout.strip().endswith("no-tf")
     assert time.perf_counter() - start < 60  # loaded machine; without TF it is < 1 s idle
+
+
+def _shared_clip(relative: str) -> Path:
+    from model.training.datasets import has_shared_data, shared_data_dir
+
+    if not has_shared_data():
+        pytest.skip(f"real face data not found at {shared_data_dir()} (see ../shared/README.md)")
+    return shared_data_dir() / relative
+
+
+def test_dfdc_wall_photo_is_static_and_the_speaker_decides(tiny_bundle, detector):
+    """The framed photo behind the speaker in DFDC yhffcuhhjy (it outscored the swapped
+    speaker, 0.961 against 0.579) is one static track; the top track is the speaker."""
+    from model.scoring import VideoScorer
+
+    clip = _shared_clip("dfdc-videos/yhffcuhhjy.mp4")
+    result = VideoScorer(tiny_bundle, detector=detector).score_path(clip)
+    assert len(result.tracks) == 2, [(t["faces"], t["top_frames"][0]["box"]) for t in result.tracks]
+    speaker, photo = result.tracks
+    assert not speaker["static"] and photo["static"]
+    assert speaker["top_frames"][0]["box"][2] > 2 * photo["top_frames"][0]["box"][2]  # bigger
+    assert result.score == pytest.approx(speaker["score"], abs=1e-6)
+    assert not result.static_only
+
+
+@pytest.mark.parametrize("clip", ["grid/grid_sbwe5n/sbwe5n.mpg", "grid/grid_lwbsza/lwbsza.mpg"])
+def test_still_grid_speakers_are_live(clip, detector):
+    """GRID speakers barely move their heads (the stillest real faces we have) but talk."""
+    path = _shared_clip(f"real-videos/{clip}")
+    sample = sample_frames(path, 32)
+    tracks = merge_split_tracks(build_tracks(detector.detect_video(sample.frames)))
+    assert len(tracks) == 1
+    motion = track_motion(sample.frames, tracks[0].frame_positions, tracks[0].faces)
+    assert not is_static(motion), motion

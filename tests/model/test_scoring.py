@@ -100,14 +100,6 @@ def test_threshold_override(tiny_bundle, detector, media_dir):
         VideoScorer(tiny_bundle, detector=detector, threshold=2.0)
 
 
-def test_bfloat16_scorer_records_its_precision(tiny_bundle, detector, media_dir):
-    exact = VideoScorer(tiny_bundle, detector=detector, frames=4)
-    fast = VideoScorer(tiny_bundle, detector=detector, frames=4, precision="bfloat16")
-    a, b = exact.score_path(media_dir / "one_face.mp4"), fast.score_path(media_dir / "one_face.mp4")
-    assert (a.to_dict()["precision"], b.to_dict()["precision"]) == ("float32", "bfloat16")
-    assert b.score == pytest.approx(a.score, abs=0.02)
-
-
 def test_score_sample_of_decoded_frames(scorer):
     from tests.model import synth
 

@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/scan.py            # every real clip + YouTube-shaped files
-    .venv/bin/python bench/scan.py --quick    # a few real clips + one 10 s 720p file
+    .venv/bin/python bench/scan.py --quick    # 2 DFDC + 2 GRID clips, one 10 s 720p file
     .venv/bin/python bench/scan.py --long     # adds 20-minute 720p H.264 and 360p VP9 files
 
 Inputs, by class: the six DFDC 1080p clips and each set of real-videos/ when
@@ -266,7 +266,10 @@ def main() -> None:
     root = shared_data()
     if root is not None:
         for name, clips in real_clips(root).items():
-            classes[name] = clips[:2] if args.quick else clips
+            if not args.quick:
+                classes[name] = clips
+            elif name in ("dfdc-1080p", "real-grid"):  # quick: 2 DFDC clips, 2 GRID clips
+                classes[name] = clips[:2]
     else:
         print("../shared/data not found: generated inputs only (H.264 720p and 1080p)")
     files = QUICK_FILES if args.quick else FULL_FILES + (LONG_FILES if args.long else [])

@@ -15,8 +15,8 @@ Every input class runs in its own process (so the peak memory printed is that
 of one scanning process, TensorFlow and the bundle included), scores its first
 video once untimed (graph tracing, MTCNN warm-up) and then every video once.
 It prints seconds per video split into decode / detect / classify, the share
-of decoding, CPU seconds and peak RSS; the decoders compared on the same
-files (seek to every sampled frame, grab sequentially, PyAV threaded
+of decoding, CPU seconds and peak RSS; the decoders compared on the first
+file of each class (seek to every sampled frame, grab sequentially, PyAV threaded
 sequential decode, and what ``model.frames.sample_frames`` picks: keyframes
 only, or OpenCV reading forward within groups of pictures); and the naive
 pipeline (decode every frame, MTCNN at full resolution one frame at a time,
@@ -219,7 +219,8 @@ def worker(args: argparse.Namespace) -> None:
         runs.append(entry)
     out = {"runs": runs, "peak_rss_mb": peak_rss_mb()}
     if args.decoders:
-        out["decoders"] = [compare_decoders(path, args.frames) for path in paths]
+        # the first video of the class: seeking alone costs ~10 s on a DFDC clip
+        out["decoders"] = [compare_decoders(paths[0], args.frames)]
     if args.naive:
         out["naive"] = run_naive(paths[0], bundle, args.frames)
     print("RESULT " + json.dumps(out))
@@ -228,8 +229,8 @@ def worker(args: argparse.Namespace) -> None:
 def spawn(videos: list[Path], args: argparse.Namespace) -> dict:
     command = [
         sys.executable, __file__, "--worker", "--bundle", str(args.bundle),
-        "--frames", str(args.frames), *(["--decoders"] if args.decoders else []),
-        *(["--naive"] if args.naive else []), *map(str, videos),
+        "--frames", str(args.frames), *([] if args.decoders else ["--no-decoders"]),
+        *([] if args.naive else ["--no-baseline"]), *map(str, videos),
     ]  # fmt: skip
     env = {**os.environ, "OPENCV_FFMPEG_LOGLEVEL": "-8"}
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -237,6 +238,21 @@ def spawn(videos: list[Path], args: argparse.Namespace) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
     raise SystemExit(f"worker failed on {videos[0]}:\n{proc.stderr[-3000:]}")
+
+
+def decode_table(results: dict) -> None:
+    print("\ndecoding the sampled frames, wall seconds per video (fastest marked *)")
+    names = ("seek", "sequential", "pyav", "ours")
+    print(f"{'input class':<20}" + "".join(f"{n:>12}" for n in names) + "  frames (ours)")
+    for name, result in results.items():
+        cells = {n: mean(d[n] for d in result["decoders"]) for n in names}
+        best = min(cells, key=cells.get)
+        frames = mean(d["ours_frames"] for d in result["decoders"])
+        print(
+            f"{name:<20}"
+            + "".join(f"{cells[n]:>11.2f}{'*' if n == best else ' '}" for n in names)
+            + f"  {frames:.0f}"
+        )
 
 
 def mean(values) -> float:
@@ -254,6 +270,9 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=default_bundle_path(), help="model bundle")
     parser.add_argument("--no-baseline", dest="naive", action="store_false", help="skip naive")
     parser.add_argument("--no-decoders", dest="decoders", action="store_false")
+    parser.add_argument(
+        "--decode-only", action="store_true", help="only compare the decoders (no TensorFlow)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("videos", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -279,6 +298,14 @@ def main() -> None:
     for codec, height, seconds in files:
         classes[f"{codec}-{height}p-{seconds}s"] = [generated_file(codec, height, seconds)]
 
+    if args.decode_only:
+        decode_table(
+            {
+                name: {"decoders": [compare_decoders(v, args.frames) for v in videos]}
+                for name, videos in classes.items()
+            }
+        )
+        return
     results = {}
     for name, videos in classes.items():
         start = time.perf_counter()
@@ -307,16 +334,7 @@ def main() -> None:
             + ratio
         )
     if args.decoders:
-        print("\ndecoding the sampled frames, wall seconds per video (fastest marked *)")
-        names = ("seek", "sequential", "pyav", "ours")
-        print(f"{'input class':<20}" + "".join(f"{n:>12}" for n in names))
-        for name, result in results.items():
-            cells = {n: mean(d[n] for d in result["decoders"]) for n in names}
-            best = min(cells, key=cells.get)
-            print(
-                f"{name:<20}"
-                + "".join(f"{cells[n]:>11.2f}{'*' if n == best else ' '}" for n in names)
-            )
+        decode_table(results)
     load = os.getloadavg()[0]
     print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores", end="")
     print(" (other processes competing: timings are inflated)" if load > 1.5 else "")

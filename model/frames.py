@@ -29,6 +29,8 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v"})
 #: instead of seeking: a seek restarts decoding at the previous keyframe, which
 #: costs more than a few sequential decodes.
 _SEQUENTIAL_GAP = 8
+#: OpenCV's FFmpeg backend seeks to this many frames before the target, then decodes forward.
+_OPENCV_SEEK_BACK = 16
 #: Sampled frames may move to a keyframe this fraction of the sampling interval away.
 KEYFRAME_SNAP = 0.25
 
@@ -266,8 +268,9 @@ def _read_indices(
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]]:
     """Read the frames at ``wanted`` (sorted) from an open capture.
 
-    Per target, decode forward from the current position unless a keyframe lies
-    between it and the target (then a seek decodes less).  Without keyframe
+    Per target, decode forward from the current position unless the keyframe an
+    OpenCV seek would start from (the last one at least 16 frames before the
+    target) lies past it: then the seek decodes less.  Without keyframe
     positions, seek when the target is more than ``_SEQUENTIAL_GAP`` frames ahead.
 
     A frame whose position does not advance past the previous one is a repeat
@@ -288,7 +291,9 @@ def _read_indices(
     for index in wanted:
         gap = index - position
         if keyframes is not None:
-            k = bisect.bisect_right(keyframes, index) - 1
+            # OpenCV seeks to ``index - 16`` and decodes forward from the keyframe before
+            # that: seek only when that keyframe is past the current position.
+            k = bisect.bisect_right(keyframes, index - _OPENCV_SEEK_BACK) - 1
             seek = gap < 0 or (k >= 0 and keyframes[k] > position)
         else:
             seek = gap < 0 or gap > _SEQUENTIAL_GAP

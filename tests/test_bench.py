@@ -36,3 +36,15 @@ def test_quota_refuses_a_span_outside_a_day(capsys):
         quota.main(["--hours", "0"])
     assert exit_.value.code == 2
     assert "--hours 0.0: give a span between 0 and 24 hours" in capsys.readouterr().err
+
+
+def test_scan_bench_decoders_read_the_same_frames(tmp_path):
+    """bench/scan.py's decoder comparison (issue 19 item 3) runs on a YouTube-shaped file."""
+    from bench import media
+    from bench import scan as scan_bench
+
+    frames = scan_bench.synthetic_frames(640, 360, 90)
+    path = media.encode(tmp_path / "h264-360p.mp4", frames, (640, 360), gop=250)
+    result = scan_bench.compare_decoders(path, 8)
+    assert [result[f"{name}_frames"] for name in ("seek", "sequential", "pyav", "ours")] == [8] * 4
+    assert all(result[name] > 0 for name in ("seek", "sequential", "pyav", "ours"))

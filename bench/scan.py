@@ -96,7 +96,10 @@ def decode_seek(path: Path, wanted: list[int]) -> int:
     got = 0
     for index in wanted:
         cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        got += bool(cap.read()[0])
+        ok, frame = cap.read()
+        if ok:
+            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # as the scanner needs them
+            got += 1
     cap.release()
     return got
 
@@ -108,8 +111,10 @@ def decode_sequential(path: Path, wanted: list[int]) -> int:
     targets, got, index = set(wanted), 0, 0
     while index <= wanted[-1]:
         if index in targets:
-            ok, _frame = cap.read()
-            got += ok
+            ok, frame = cap.read()
+            if ok:
+                cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                got += 1
         else:
             ok = cap.grab()
         if not ok:

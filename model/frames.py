@@ -31,8 +31,10 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v"})
 _SEQUENTIAL_GAP = 8
 #: OpenCV's FFmpeg backend seeks to this many frames before the target, then decodes forward.
 _OPENCV_SEEK_BACK = 16
-#: Sampled frames may move to a keyframe this fraction of the sampling interval away.
-KEYFRAME_SNAP = 0.25
+#: A sampled frame may move to a keyframe up to this fraction of the sampling interval
+#: away: 0.5 keeps it inside its own segment, so each of the N equal segments of the
+#: video still gives exactly one frame.
+KEYFRAME_SNAP = 0.5
 
 
 class VideoDecodeError(FindError):
@@ -199,13 +201,14 @@ def snap_to_keyframes(
     wanted: list[int], keys: list[tuple[int, int]] | None, total: int
 ) -> list[tuple[int, int]] | None:
     """The keyframe nearest each wanted frame, when every one has its own within
-    ``KEYFRAME_SNAP`` of the sampling interval; else None (read the wanted frames).
+    ``KEYFRAME_SNAP`` of the sampling interval (inside its own segment); else
+    None (read the wanted frames).
 
-    A keyframe decodes alone, with nothing before it: when a video has a
-    keyframe near every sampled position (a long upload with a keyframe every
-    few seconds, sampled every half minute), reading those keyframes instead
-    costs one decoded frame per sample instead of up to a whole group of
-    pictures, and the samples stay evenly spread to within a quarter interval.
+    A keyframe decodes alone, with nothing before it: when every segment of a
+    video holds a keyframe (a long upload with a keyframe every few seconds,
+    sampled every half minute), reading those keyframes instead costs one
+    decoded frame per sample instead of up to a whole group of pictures, and
+    each of the N equal segments still gives one frame.
     """
     import bisect
 
@@ -216,9 +219,12 @@ def snap_to_keyframes(
     chosen: list[tuple[int, int]] = []
     for target in wanted:
         k = bisect.bisect_left(indices, target)
-        near = [j for j in (k - 1, k) if 0 <= j < len(keys)]
+        # never frame 0 (often black or a title card, which the sampling avoids)
+        near = [j for j in (k - 1, k) if 0 <= j < len(keys) and indices[j] > 0]
+        if not near:
+            return None
         best = min(near, key=lambda j: abs(indices[j] - target))
-        if abs(indices[best] - target) > tolerance or (chosen and chosen[-1][0] >= indices[best]):
+        if abs(indices[best] - target) >= tolerance or (chosen and chosen[-1][0] >= indices[best]):
             return None
         chosen.append(keys[best])
     return chosen

@@ -94,6 +94,30 @@ def quiet_native_logging() -> None:
         os.environ.setdefault(name, value)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow 2.21 prints its oneDNN notice through two copies of absl's C++
+    logging before anything can initialise them ("All log messages before
+    absl::InitializeLog() is called are written to STDERR"): no environment
+    variable silences it.  Only for single-threaded command-line paths (``scan``):
+    while the descriptor is redirected, any other thread's stderr is lost too.
+    An import error still raises, with its traceback, once stderr is back.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

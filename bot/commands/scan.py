@@ -141,6 +141,10 @@ def _scan(args: argparse.Namespace) -> int:
     if not paths:
         return 1
 
+    from bot.logs import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # its absl banner ignores every quieting variable
+
     from tqdm import tqdm
 
     from model.bundle import load_bundle

@@ -321,7 +321,7 @@ def _looks_like_weights(path: Path) -> bool:
         return False
 
 
-def _load_weights(model, path: Path) -> None:
+def load_weights_file(model, path: Path) -> None:
     """Load an ``.npz`` weight file into ``model``; ``BundleError`` if it does not fit."""
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -409,7 +409,7 @@ class ModelBundle:
                 models = []
                 for spec, file_path in zip(self.specs, self.model_files, strict=True):
                     model = build_classifier(spec, dtype=PRECISIONS[precision])
-                    _load_weights(model, file_path)
+                    load_weights_file(model, file_path)
                     models.append(model)
                 self._ensembles[precision] = Ensemble(
                     models, self.input_size, specs=self.specs, combiner=self.combiner

@@ -60,6 +60,9 @@ class TrainConfig:
     arch: str = "auto"
     #: Start from ImageNet weights where the architecture has them (EfficientNet-Lite).
     pretrained: bool = True
+    #: A bundle whose member of the same architecture, input size and mode each
+    #: candidate starts from (continue training a shipped model); None: ImageNet/random.
+    init_from: str | None = None
     input_size: int | None = None  # overrides of the chosen architecture
     width: float | None = None
     middle_blocks: int | None = None
@@ -379,18 +382,19 @@ def _real_val_advice(config: TrainConfig, split: SplitResult) -> str:
 def mode_refs(mode: str, data: PreparedData) -> list[CropRef]:
     """The training crops a candidate of ``mode`` reads.
 
+    A dataset given as ``PATH*N`` has its crops listed N times.
     Supervised training leaves out real-only footage (``real:`` datasets):
     with no fakes from the same source, the network would learn "this
     camera/resolution is real" instead of anything about manipulation.
     SBI and mixed modes pair every real crop with its own self-blend, so
     such footage is balanced by construction and welcome.
     """
-    refs = data.refs["train"]
+    refs = [r for r in data.refs["train"] for _ in range(data.items[r.item].sample.repeat)]
     if mode == "supervised":
         return [r for r in refs if data.items[r.item].sample.dataset != "real"]
     if mode == "sbi":
         return [r for r in refs if r.label == 0]
-    return list(refs)
+    return refs
 
 
 # --------------------------------------------------------------------------- candidates
@@ -544,6 +548,8 @@ def train_candidate(
         from model.pretrained import load_imagenet
 
         load_imagenet(model, spec.architecture.pretrained)
+    if config.init_from:
+        _warm_start(model, config.init_from, spec, mode)
     if result_file.exists() and final_file.exists():
         model.load_weights(final_file)
         result = json.loads(result_file.read_text())
@@ -810,10 +816,60 @@ def _write_bundle(
     return bundle, summary
 
 
+def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, dict, Path]:
+    """The member of ``bundle`` a candidate of ``spec`` and ``mode`` continues from.
+
+    Same architecture and input size, and the same training mode when the
+    manifest records one (a DFDC-supervised member is a poor start for an
+    SBI-only candidate); the first matching member otherwise.
+    """
+    from model.bundle import bundle_directory, member_specs, read_manifest
+
+    manifest = read_manifest(bundle)
+    matches = [
+        (i, entry)
+        for i, (entry, member) in enumerate(
+            zip(manifest["models"], member_specs(manifest), strict=True)
+        )
+        if member.name == spec.name and member.input_size == spec.input_size
+    ]
+    same_mode = [(i, e) for i, e in matches if e.get("mode") == mode]
+    chosen = same_mode or matches
+    if not chosen:
+        raise TrainingError(
+            f"--init-from {bundle}: no member is a {spec.name} at {spec.input_size} px; "
+            "choose a bundle with one or train from the architecture's own start"
+        )
+    index, entry = chosen[0]
+    return index, entry, bundle_directory(bundle) / entry["file"]
+
+
+def _warm_start(model, bundle: str, spec: ArchSpec, mode: str) -> None:
+    from model.bundle import BundleError, load_weights_file
+
+    index, _, path = _init_member(bundle, spec, mode)
+    try:
+        load_weights_file(model, path)
+    except BundleError as exc:
+        raise TrainingError(f"--init-from {bundle}: {exc}") from exc
+    log.info("%s candidate starts from %s member %d", mode, bundle, index)
+
+
 def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
     """Where the members' weights started (the manifest must say, with the licence)."""
+    from model.bundle import read_manifest
     from model.pretrained import describe
 
+    if config.init_from:
+        manifest = read_manifest(config.init_from)
+        starts = {}
+        for mode in sorted(set(config.modes())):
+            index, entry, _ = _init_member(config.init_from, spec, mode)
+            starts[mode] = {"member": index, "initial_weights": entry.get("initial_weights")}
+        return {
+            "weights": f"bundle {manifest['name']} {manifest['version']} (continued training)",
+            "by_mode": starts,
+        }
     name = spec.architecture.pretrained
     if config.pretrained and name:
         return describe(name)

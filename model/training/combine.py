@@ -209,6 +209,9 @@ def combine(
     kept = [i for i, w in enumerate(stacking.weights) if w > 0]
     kept_stacking = StackingCombiner(tuple(stacking.weights[i] for i in kept), stacking.bias)
     combiner, platt = recalibrate(kept_stacking, plain[0][kept], plain[1])
+    for entry in report:  # the weight the bundle uses (after Platt), as each member records it
+        entry["fitted_weight"] = entry["stacking_weight"]
+        entry["stacking_weight"] = platt["scale"] * entry["fitted_weight"]
 
     val_probs = combiner(plain[0][kept])
     _, video_labels, video_scores = video_level(plain[2], plain[1], val_probs)

@@ -74,7 +74,10 @@ def _members(manifest: dict) -> list[str]:
     lines = []
     for entry in manifest.get("models", []):
         arch = entry.get("architecture") or shared
-        start = (entry.get("initial_weights") or {}).get("weights")
+        origin = entry.get("initial_weights") or {}
+        start = origin.get("weights")
+        if start and origin.get("continued_from"):
+            start += f", continued from {origin['continued_from'].get('bundle')}"
         weight = entry.get("stacking_weight")
         parts = [
             f"{arch.get('name')} {arch.get('input_size')} px",

@@ -93,7 +93,8 @@ def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict
                     member.spec,
                     {
                         "candidate": entry.get("candidate")
-                        or f"{bundle.id} {bundle.version} model {index}",
+                        or f"{bundle.id} {bundle.version} model {index}"
+                        + (f" ({modes[index]})" if index < len(modes) else ""),
                         "mode": entry.get("mode") or (modes[index] if index < len(modes) else None),
                         "initial_weights": entry.get("initial_weights")
                         or training.get("initial_weights")

@@ -861,15 +861,20 @@ def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
     from model.pretrained import describe
 
     if config.init_from:
+        # The weights' origin (and its licence) stays on top: continuing a model does not
+        # change where its weights came from, only how far they were trained since.
         manifest = read_manifest(config.init_from)
-        starts = {}
-        for mode in sorted(set(config.modes())):
-            index, entry, _ = _init_member(config.init_from, spec, mode)
-            starts[mode] = {"member": index, "initial_weights": entry.get("initial_weights")}
-        return {
-            "weights": f"bundle {manifest['name']} {manifest['version']} (continued training)",
-            "by_mode": starts,
+        modes = sorted(set(config.modes()))
+        members = {m: _init_member(config.init_from, spec, m)[0] for m in modes}
+        first = manifest["models"][next(iter(members.values()))]
+        origin = dict(first.get("initial_weights") or {"weights": "random (seeded)"})
+        earlier = origin.pop("continued_from", None)
+        origin["continued_from"] = {
+            "bundle": f"{manifest['name']} {manifest['version']}",
+            "member_by_mode": members,
+            **({"which_continued": earlier} if earlier else {}),
         }
+        return origin
     name = spec.architecture.pretrained
     if config.pretrained and name:
         return describe(name)

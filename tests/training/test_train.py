@@ -419,7 +419,8 @@ def test_training_can_continue_from_a_bundle_member_and_combine_can_pick_members
         main([*argv, "--candidates", "1", "--keep", "1", "--init-from", str(run / "bundle")]) == 0
     )
     start = load_bundle(out / "bundle").manifest["training"]["initial_weights"]
-    assert start["weights"].startswith("bundle ") and start["by_mode"]["supervised"]["member"] == 0
+    assert start["weights"] == "random (seeded)"  # the origin stays on top ...
+    assert start["continued_from"]["member_by_mode"] == {"supervised": 0}  # ... and what followed
 
     capsys.readouterr()
     code = main(

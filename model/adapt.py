@@ -189,10 +189,15 @@ def recalibrate(combiner, logits: np.ndarray, labels: np.ndarray) -> tuple[Any, 
     from model.calibration import fit_temperature
     from model.ensemble import MeanCombiner, StackingCombiner, fit_stacking
 
+    z = np.atleast_2d(np.asarray(logits, np.float64))
+    mean = z.mean(axis=0)
+    if mean[labels == 1].min() > mean[labels == 0].max():
+        # Perfectly separated: the fit would only find its search bound (absurd confidence).
+        return combiner, {"rule": "kept", "reason": "decisions perfectly separated"}
     if isinstance(combiner, MeanCombiner):
         temperature = fit_temperature(logits, labels)
         return MeanCombiner(temperature), {"rule": "temperature", "temperature": temperature}
-    platt = fit_stacking(_stacked_logit(combiner, logits)[None, :], labels, l2=0.0, balanced=False)
+    platt = fit_stacking(_stacked_logit(combiner, logits)[None, :], labels, l2=1e-3, balanced=False)
     a, c = platt.weights[0], platt.bias
     new = StackingCombiner(tuple(a * w for w in combiner.weights), a * combiner.bias + c)
     return new, {"rule": "platt", "scale": a, "offset": c}
@@ -284,6 +289,7 @@ def build_candidate(editable_bundle, adapt: list[Example]) -> Candidate:
     probs = combiner(logits)
     vs = video_scores(scored, probs)
     keep = ~np.isnan(vs)
+    reviewed_videos = np.array([e.reviewed for e in adapt], bool)
     rule = threshold_rule(editable_bundle.manifest)
     threshold, how = choose_threshold(
         labels[keep],
@@ -305,6 +311,13 @@ def build_candidate(editable_bundle, adapt: list[Example]) -> Candidate:
             or (editable_bundle.manifest.get("training") or {}).get("threshold_rule"),
             "heads": heads,
             "crops": len(crop_labels),
+            "adapt_auc_current": measure(
+                labels[keep & reviewed_videos],
+                video_scores(scored, editable_bundle.combiner(scored.logits))[
+                    keep & reviewed_videos
+                ],
+                0.5,
+            )["auc"],
         },
     )
 
@@ -384,9 +397,22 @@ def score_validation(bundle, examples: list[Example]) -> Scored:
     return Scored(examples, logits, np.array(owner, int), np.zeros(len(owner), int))
 
 
-def judge(sets: dict[str, dict[str, dict]], budget: float | None) -> list[str]:
-    """Why the candidate is worse (empty: not worse) from {set: {current, candidate}}."""
+def judge(
+    sets: dict[str, dict[str, dict]], budget: float | None, adapt_auc: float | None = None
+) -> list[str]:
+    """Why the candidate is worse (empty: not worse) from {set: {current, candidate}}.
+
+    ``adapt_auc`` is the current model's video AUC on the adapt part's *reviewed* videos
+    (presumed-real ones would inflate it): below 0.5 the decisions rank videos *against*
+    the model (flipped labels, a different task), and a
+    recalibration (monotone, slope >= 0) can only flatten the model, never learn that.
+    """
     reasons = []
+    if adapt_auc is not None and adapt_auc < 0.5:
+        reasons.append(
+            f"decisions: the current model's AUC on the adapt part is {adapt_auc:.3f} < 0.5, "
+            "so the decisions contradict the model (flipped labels?): not learning from them"
+        )
     for name, pair in sets.items():
         cur, cand = pair["current"], pair["candidate"]
         if cur["auc"] is not None and (

@@ -200,7 +200,7 @@ def run_adaptation(
                 f"the shipped validation set ({val_dir}) is missing, so the candidate could "
                 "only be checked on decisions: pass --allow-without-validation to accept that"
             )
-    reasons = adapt.judge(sets, budget) + reasons
+    reasons = adapt.judge(sets, budget, candidate.record.get("adapt_auc_current")) + reasons
     if settings.score_threshold is not None:
         notes.append(
             f"note: FIND_SCORE_THRESHOLD={settings.score_threshold} overrides every bundle's "

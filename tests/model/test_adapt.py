@@ -1,0 +1,330 @@
+"""Learning from the reviewers (issue 23): a guarded candidate, promotion, rollback.
+
+Plumbing tests use a tiny real bundle whose score rises with a crop's grey level, so
+reviewers' decisions can be made up with a known right answer; they run without shared
+data.  The last tests use real DFDC face crops from ``../shared/data`` and the shipped
+detector, and skip (saying why) when the data is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import review
+from bot.db import session_factory
+from bot.settings import Settings, shared_data_dir
+from bot.store import Analysis, Video
+from model.classifier import ArchSpec
+
+TINY = ArchSpec("xception_compact", 64, 0.125, 1)
+#: Enough channels to split by channel (model.adapt.MIN_GROUPS_FOR_GROUP_SPLIT).
+CHANNELS = [f"UCadapt{i:02d}xxxxxxxxxxxxxx" for i in range(12)]
+GREYS = list(range(130, 252, 1))
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def graded_bundle(tmp_path_factory) -> Path:
+    """Two tiny members whose logits rise with a uniform crop's grey level (above 128)."""
+    from model.bundle import write_bundle
+    from model.classifier import build_classifier
+
+    rng = np.random.default_rng(0)
+    models = [build_classifier(TINY, seed=1), build_classifier(TINY, seed=2)]
+    for model in models:
+        layer = model.get_layer("logit")
+        kernel, _ = layer.get_weights()
+        layer.set_weights(
+            [
+                (np.abs(rng.normal(0, 1, kernel.shape)) * 250).astype(np.float32),
+                np.array([-3.0], np.float32),
+            ]
+        )
+    return write_bundle(
+        tmp_path_factory.mktemp("graded") / "base",
+        models,
+        TINY,
+        threshold=0.5,
+        temperature=1.0,
+        name="tiny-graded",
+        version="1.0",
+        training={"threshold_rule": {"rule": "false_alarm_budget", "max_false_alarm_rate": 0.05}},
+        metrics={},
+        weights_dtype="float32",
+    )
+
+
+@pytest.fixture(scope="module")
+def grey_scores(graded_bundle) -> dict[int, float]:
+    """The base bundle's score of a video made of crops of each grey level."""
+    from model.bundle import load_bundle
+
+    bundle = load_bundle(graded_bundle)
+    crops = np.stack([_grey(g, 64) for g in GREYS])
+    probs = bundle.ensemble().predict(crops)
+    scores = dict(zip(GREYS, (float(p) for p in probs), strict=True))
+    assert all(np.diff(probs) > 0), "the test bundle must score brighter crops higher"
+    return scores
+
+
+def _grey(level: int, size: int) -> np.ndarray:
+    return np.full((size, size, 3), level, np.uint8)
+
+
+def _write_jpeg(path: Path, level: int, size: int = 96) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), _grey(level, size), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def seed(settings: Settings, scores: dict[int, float], *, flipped: bool = False) -> dict:
+    """One video per grey level: flagged ones decided, the rest analysed (presumed real).
+
+    The truth: a video is fake when its grey level is at least the median flagged one,
+    so the current threshold (0.5) flags many real videos: the learnt threshold must
+    rise.  ``flipped`` makes the reviewers say the opposite.
+    """
+    flagged = [g for g in GREYS if scores[g] >= 0.5]
+    cut = flagged[len(flagged) // 2]
+    sessions = session_factory(settings)
+    with sessions.begin() as session:
+        for i, g in enumerate(GREYS):
+            key = f"v{g:03d}xxxxxxx"[:11]
+            video = Video(
+                youtube_id=key,
+                channel_youtube_id=CHANNELS[i % len(CHANNELS)],
+                channel_title=f"Channel {i % len(CHANNELS)}",
+                state="flagged" if scores[g] >= 0.5 else "analysed",
+                score=scores[g],
+                verdict="fake" if scores[g] >= 0.5 else "real",
+            )
+            session.add(video)
+            session.flush()
+            analysis = Analysis(
+                video_id=video.id,
+                bundle_id="tiny-graded",
+                bundle_version="1.0",
+                frames_requested=32,
+                frames_decoded=32,
+                faces=2,
+                tracks=1,
+                scores={"tracks": [], "top_frames": []},
+                video_score=scores[g],
+                threshold=0.5,
+                verdict=video.verdict,
+                timings={},
+                crops=[],
+            )
+            session.add(analysis)
+            session.flush()
+            crops = []
+            for frame in (0, 1):
+                rel = f"crops/{key}/{analysis.id}-t0-f{frame}.jpg"
+                _write_jpeg(settings.media_dir / rel, g)
+                crops.append({"path": rel, "track": 0, "frame": frame, "t": 0.0, "score": 0.5})
+            analysis.crops = crops
+    for g in flagged:
+        key = f"v{g:03d}xxxxxxx"[:11]
+        fake = (g >= cut) != flipped
+        review.decide(
+            sessions,
+            key,
+            "confirmed" if fake else "dismissed",
+            "alice",
+            reason="impersonation" if fake else "not manipulated",
+        )
+    return {"cut": cut, "flagged": flagged}
+
+
+def synthetic_validation(root: Path, scores: dict[int, float], cut: int) -> Path:
+    """A validation folder in the shipped layout: real below the cut, fake above."""
+    for g in GREYS[::3]:
+        label = "fake" if g >= cut else "real"
+        _write_jpeg(root / label / f"g{g}" / "crop.jpg", g, 64)
+    return root
+
+
+def _with_base(settings: Settings, graded_bundle: Path, tmp_path: Path) -> Settings:
+    import shutil
+
+    base = tmp_path / "base-bundle"
+    shutil.copytree(graded_bundle, base)
+    return dataclasses.replace(settings, model_bundle=base)
+
+
+@pytest.fixture
+def adapt_settings(settings: Settings, graded_bundle: Path, tmp_path: Path) -> Settings:
+    """SQLite and PostgreSQL (when FIND_TEST_POSTGRES_URL is set), with a copy of the base."""
+    return _with_base(settings, graded_bundle, tmp_path)
+
+
+@pytest.fixture
+def sqlite_adapt_settings(sqlite_settings: Settings, graded_bundle: Path, tmp_path: Path):
+    """SQLite only: for the tests where the backend does not matter (the CI budget)."""
+    return _with_base(sqlite_settings, graded_bundle, tmp_path)
+
+
+# ------------------------------------------------------------- plumbing
+def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
+    adapt_settings: Settings, grey_scores: dict[int, float], tmp_path: Path
+) -> None:
+    from bot.review.learning import run_adaptation
+    from bot.service.status import collect_status, render_status
+    from bot.stages.analyse import Analyser
+    from model.bundle import load_bundle, read_manifest
+    from model.versions import bundles_root, read_pointer, rollback
+
+    seeded = seed(adapt_settings, grey_scores)
+    # A reversal counts as its final state: confirm the lowest real one, then reverse it.
+    low = f"v{seeded['flagged'][0]:03d}xxxxxxx"[:11]
+    sessions = session_factory(adapt_settings)
+    review.decide(
+        sessions,
+        low,
+        "confirmed",
+        "bob",
+        reason="impersonation",
+        expected_state="dismissed",
+        reversal_reason="misread",
+    )
+    review.decide(
+        sessions,
+        low,
+        "dismissed",
+        "carol",
+        reason="not manipulated",
+        expected_state="confirmed",
+        reversal_reason="appeal upheld",
+    )
+    from bot.review.learning import gather
+
+    labels = {e.key: (e.label, e.reviewed) for e in gather(adapt_settings)}
+    assert labels[low] == (0, True)  # dismissed, confirmed on appeal, dismissed again
+    assert len(labels) == len(GREYS)
+    analyser = Analyser(adapt_settings)
+    assert analyser.bundle.version == "1.0"
+    validation = synthetic_validation(tmp_path / "val", grey_scores, seeded["cut"])
+
+    report = run_adaptation(adapt_settings, validation_dir=validation)
+
+    assert report.promoted, report.summary()
+    check = report.sets["check"]
+    assert check["current"]["false_alarm_rate"] > 0.2  # the shifted truth: too many flags
+    assert check["candidate"]["false_alarm_rate"] <= 0.05
+    assert check["candidate"]["threshold"] > 0.5
+    assert check["candidate"]["threshold"] <= grey_scores[seeded["cut"]] + 1e-6
+    assert set(report.sets) == {"check", "validation"}
+    # The new version is on disk with its provenance; the base is untouched.
+    root = bundles_root(adapt_settings.data_dir)
+    manifest = read_manifest(report.directory)
+    record = manifest["training"]["adaptation"]
+    assert manifest["version"].startswith("1.0+adapted.")
+    assert record["from"]["version"] == "1.0"
+    assert low in record["decisions"]["adapt_videos"] + record["decisions"]["check_videos"]
+    assert record["heads"]["fine_tuned"] is False  # far below 50 reviewed videos per class
+    assert read_manifest(adapt_settings.model_bundle)["threshold"] == 0.5
+    assert load_bundle(report.directory).threshold == pytest.approx(manifest["threshold"])
+    pointer = read_pointer(root)
+    assert pointer["history"][-1]["dir"] == report.directory.name
+    # The running analyser takes the new bundle before its next video; status shows it.
+    assert analyser.refresh_bundle()
+    assert analyser.bundle.version == manifest["version"]
+    assert analyser.threshold == pytest.approx(manifest["threshold"])
+    status = collect_status(adapt_settings)
+    assert status["model"]["active"]["version"] == manifest["version"]
+    assert status["model"]["active"]["adapted"] is True
+    assert "adapted, promoted" in render_status(status)
+    # Rollback returns to the base and keeps the adapted version on disk.
+    gone, to = rollback(root, adapt_settings.model_bundle)
+    assert (gone, to) == (report.directory.name, "base")
+    assert report.directory.is_dir()
+    assert analyser.refresh_bundle()
+    assert analyser.bundle.version == "1.0"
+    assert collect_status(adapt_settings)["model"]["active"]["adapted"] is False
+
+
+def test_flipped_decisions_are_refused_with_the_numbers(
+    sqlite_adapt_settings: Settings, grey_scores: dict[int, float], tmp_path: Path
+) -> None:
+    from bot.review.learning import run_adaptation
+    from model.versions import bundles_root
+
+    seeded = seed(sqlite_adapt_settings, grey_scores, flipped=True)
+    validation = synthetic_validation(tmp_path / "val", grey_scores, seeded["cut"])
+
+    report = run_adaptation(sqlite_adapt_settings, validation_dir=validation)
+    assert not report.promoted, report.summary()
+    assert any("contradict" in r for r in report.reasons), report.reasons
+    assert "current" in report.table and "candidate" in report.table
+    root = bundles_root(sqlite_adapt_settings.data_dir)
+    assert not root.exists() or not any(root.iterdir())  # nothing written, nothing promoted
+
+
+def test_cli_adapt_refuses_without_validation_and_rollback_says_nothing_to_do(
+    sqlite_adapt_settings: Settings,
+    grey_scores: dict[int, float],
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
+) -> None:
+    from bot.cli import main
+
+    seed(sqlite_adapt_settings, grey_scores)
+    monkeypatch.setenv("FIND_DATA_DIR", str(sqlite_adapt_settings.data_dir))
+    monkeypatch.setenv("FIND_DATABASE_URL", sqlite_adapt_settings.database_url)
+    monkeypatch.setenv("FIND_MODEL_BUNDLE", str(sqlite_adapt_settings.model_bundle))
+    monkeypatch.setenv("FIND_SHARED_DATA", str(tmp_path / "no-shared-data"))
+
+    assert main(["model", "adapt", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: not promoted" in out and "validation check skipped" in out
+
+    assert main(["model", "adapt"]) == 1
+    out = capsys.readouterr().out
+    assert "refused" in out and "--allow-without-validation" in out
+
+    assert main(["model", "adapt", "--allow-without-validation", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["promoted"] and report["bundle"]
+    assert main(["model", "rollback"]) == 0
+    assert "active now: the base bundle" in capsys.readouterr().out
+    assert main(["model", "rollback"]) == 2  # a FindError: one line on stderr
+    assert "nothing to roll back" in capsys.readouterr().err
+
+
+def test_too_few_decisions_is_one_clear_line(sqlite_adapt_settings: Settings) -> None:
+    from bot.review.learning import AdaptRefused, run_adaptation
+
+    with pytest.raises(AdaptRefused, match="not enough decided videos"):
+        run_adaptation(sqlite_adapt_settings)
+
+
+def test_adapt_interval_setting(tmp_path: Path) -> None:
+    from bot.errors import SettingsError
+    from tests.conftest import make_settings
+
+    assert make_settings(tmp_path).adapt_interval_s is None
+    assert make_settings(tmp_path, FIND_ADAPT_INTERVAL="1d").adapt_interval_s == 86400
+    assert make_settings(tmp_path, FIND_ADAPT_INTERVAL="off").adapt_interval_s is None
+    with pytest.raises(SettingsError, match="FIND_ADAPT_INTERVAL"):
+        make_settings(tmp_path, FIND_ADAPT_INTERVAL="5m")
+
+
+# ------------------------------------------------------------ real data
+def _real_data() -> Path:
+    root = shared_data_dir() / "dfdc-faces"
+    if not (root / "val").is_dir() or not (root / "test").is_dir():
+        pytest.skip(f"real face data not found at {root} (see ../shared/data/MANIFEST.md)")
+    return root
+
+
+def test_shared_data_resolves_next_to_the_checkout() -> None:
+    """The worktree sees ../shared/data through bot.settings.shared_data_dir."""
+    root = _real_data()
+    assert (root / "val" / "real").is_dir()

@@ -81,13 +81,23 @@ class Example:
 
 @dataclass
 class Scored:
-    """Member logits of a set of examples' crops, and which example each crop is."""
+    """What each member's head sees for a set of examples' crops, and whose crop each is.
+
+    The members' bodies run once per crop; logits under any head (the current one or a
+    refitted one) are then a matrix product: current and candidate are compared on
+    exactly the same features, and a refitted candidate costs no second network pass.
+    """
 
     examples: list[Example]
-    logits: np.ndarray  # [members, crops]
+    features: list[np.ndarray]  # per member [crops, D]
     owner: np.ndarray  # example index per crop
     track: np.ndarray
-    features: list[np.ndarray] | None = None  # per member [crops, D] (adapt part only)
+
+    def logits(self, heads: list[tuple[np.ndarray, float]]) -> np.ndarray:
+        """``[members, crops]`` logits under ``heads`` (kernel [D], bias per member)."""
+        if not self.features or not len(self.owner):
+            return np.zeros((len(heads), 0))
+        return np.stack([f @ k + b for f, (k, b) in zip(self.features, heads, strict=True)])
 
     @property
     def labels(self) -> np.ndarray:
@@ -99,11 +109,31 @@ class Scored:
 
 @dataclass
 class Candidate:
-    models: list
-    specs: list
+    """A refitted combiner and threshold, and the members' heads (refitted or current)."""
+
+    heads: list[tuple[np.ndarray, float]]
     combiner: Any
     threshold: float
     record: dict = field(default_factory=dict)
+
+
+def current_heads(bundle) -> list[tuple[np.ndarray, float]]:
+    """Each member's ``logit`` layer as (kernel [D], bias), float64."""
+    heads = []
+    for model in bundle.ensemble().models:
+        kernel, bias = model.get_layer("logit").get_weights()
+        heads.append((np.asarray(kernel, np.float64)[:, 0], float(bias[0])))
+    return heads
+
+
+def install_heads(bundle, heads: list[tuple[np.ndarray, float]]) -> list:
+    """Put ``heads`` into ``bundle``'s models (in place) and return the models."""
+    models = bundle.ensemble().models
+    for model, (kernel, bias) in zip(models, heads, strict=True):
+        model.get_layer("logit").set_weights(
+            [kernel.astype(np.float32)[:, None], np.array([bias], np.float32)]
+        )
+    return models
 
 
 # ------------------------------------------------------------------ split
@@ -134,8 +164,8 @@ def read_crop(path: Path, size: int) -> np.ndarray | None:
     return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
-def score(bundle, examples: list[Example], *, features: bool = False) -> Scored:
-    """Every member's logit for every crop of ``examples`` (unreadable crops skipped)."""
+def score(bundle, examples: list[Example]) -> Scored:
+    """The members' head inputs for every crop of ``examples`` (unreadable crops skipped)."""
     size = bundle.input_size
     crops, owner, track = [], [], []
     for i, example in enumerate(examples):
@@ -145,27 +175,14 @@ def score(bundle, examples: list[Example], *, features: bool = False) -> Scored:
                 crops.append(image)
                 owner.append(i)
                 track.append(tr)
-    ensemble = bundle.ensemble()
+    return _scored(bundle, examples, crops, owner, track)
+
+
+def _scored(bundle, examples, crops, owner, track) -> Scored:
+    size = bundle.input_size
     batch = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    logits = ensemble.predict_logits(batch)
-    feats = None
-    if features and len(batch):
-        feats = [_features(ensemble, m, batch) for m in range(len(ensemble.members))]
-    return Scored(examples, logits, np.array(owner, int), np.array(track, int), feats)
-
-
-def _features(ensemble, index: int, crops: np.ndarray) -> np.ndarray:
-    """The input of member ``index``'s ``logit`` layer for ``crops`` (inference mode)."""
-    import keras
-
-    model = ensemble.members[index].model
-    head = model.get_layer("logit")
-    extractor = keras.Model(model.inputs, head.input)
-    out = [
-        np.asarray(extractor(ensemble.member_inputs(index, crops[i : i + 32]), training=False))
-        for i in range(0, len(crops), 32)
-    ]
-    return np.concatenate(out).astype(np.float64)
+    feats = [f.astype(np.float64) for f in bundle.ensemble().head_inputs(batch)]
+    return Scored(examples, feats, np.array(owner, int), np.array(track, int))
 
 
 def video_scores(scored: Scored, probs: np.ndarray) -> np.ndarray:
@@ -213,18 +230,18 @@ def threshold_rule(manifest: dict) -> dict:
     return {"target_recall": float(rule.get("target_recall", 0.9))}
 
 
-def refit_heads(models: list, scored: Scored, reviewed: np.ndarray) -> list[dict]:
-    """Refit each member's final dense layer on the reviewed crops' features (in place)."""
+def refit_heads(
+    heads: list[tuple[np.ndarray, float]], scored: Scored, reviewed: np.ndarray
+) -> tuple[list[tuple[np.ndarray, float]], list[dict]]:
+    """Refit each member's final dense layer on the reviewed crops' features."""
     from scipy.optimize import minimize
 
     y = scored.crop_labels()[reviewed].astype(np.float64)
     weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    reports = []
-    for model, feats in zip(models, scored.features or [], strict=True):
+    new_heads, reports = [], []
+    for (kernel, bias), feats in zip(heads, scored.features, strict=True):
         x = feats[reviewed]
-        layer = model.get_layer("logit")
-        kernel, bias = (np.asarray(v, np.float64) for v in layer.get_weights())
-        start = np.append(kernel.ravel(), bias.ravel())
+        start = np.append(kernel, bias)
 
         def loss(params, x=x, start=start):
             z = x @ params[:-1] + params[-1]
@@ -238,88 +255,84 @@ def refit_heads(models: list, scored: Scored, reviewed: np.ndarray) -> list[dict
 
         before = loss(start)[0]
         result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": HEAD_STEPS})
-        new = result.x
-        layer.set_weights(
-            [new[:-1].reshape(kernel.shape).astype(np.float32), new[-1:].astype(np.float32)]
-        )
+        new_heads.append((result.x[:-1], float(result.x[-1])))
         reports.append(
             {"loss_before": float(before), "loss_after": float(result.fun), "steps": result.nit}
         )
-    return reports
+    return new_heads, reports
 
 
-def build_candidate(editable_bundle, adapt: list[Example]) -> Candidate:
-    """Recalibrate (and, with enough reviewed videos, fine-tune the heads) on ``adapt``.
+def reviewed_counts(adapt: list[Example]) -> tuple[int, int]:
+    """Reviewed (not presumed-real) videos of the adapt part: (fake, real)."""
+    fake = sum(1 for e in adapt if e.reviewed and e.label == 1)
+    real = sum(1 for e in adapt if e.reviewed and e.label == 0)
+    return fake, real
 
-    ``editable_bundle`` is a freshly loaded copy of the current bundle: its models are
-    changed in place when the heads are refitted.
+
+def fine_tunes(adapt: list[Example]) -> bool:
+    """Whether the heads are refitted: enough reviewed videos of *each* class."""
+    return min(reviewed_counts(adapt)) >= MIN_VIDEOS_PER_CLASS
+
+
+def build_candidate(bundle, adapt: list[Example]) -> tuple[Candidate, Scored]:
+    """Recalibrate (and, when :func:`fine_tunes`, refit the heads) on ``adapt``.
+
+    Nothing in ``bundle`` changes: refitted heads are returned in the candidate, and
+    :func:`install_heads` puts them into a bundle's models once the guard has passed.
     """
     from model.calibration import choose_threshold
 
     labels = np.array([e.label for e in adapt])
     if len(set(labels.tolist())) < 2:
         raise AdaptError("the adapt part needs both confirmed fakes and real videos")
-    reviewed_fake = sum(1 for e in adapt if e.reviewed and e.label == 1)
-    reviewed_real = sum(1 for e in adapt if e.reviewed and e.label == 0)
-    tune = min(reviewed_fake, reviewed_real) >= MIN_VIDEOS_PER_CLASS
-    scored = score(editable_bundle, adapt, features=tune)
+    reviewed_fake, reviewed_real = reviewed_counts(adapt)
+    tune = fine_tunes(adapt)
+    scored = score(bundle, adapt)
     crop_labels = scored.crop_labels()
     if len(set(crop_labels.tolist())) < 2:
         raise AdaptError("the adapt part's crops lack a class (are the crops on disk?)")
-    ensemble = editable_bundle.ensemble()
-    heads: dict[str, Any] = {
+    heads_now = current_heads(bundle)
+    heads = heads_now
+    tuning: dict[str, Any] = {
         "fine_tuned": tune,
         "reviewed_videos": {"fake": reviewed_fake, "real": reviewed_real},
         "minimum_per_class": MIN_VIDEOS_PER_CLASS,
     }
-    logits = scored.logits
     if tune:
         reviewed = np.array([scored.examples[i].reviewed for i in scored.owner], bool)
-        heads["members"] = refit_heads(ensemble.models, scored, reviewed)
-        logits = (
-            np.stack(
-                [
-                    feats @ m.get_layer("logit").get_weights()[0][:, 0]
-                    for feats, m in zip(scored.features or [], ensemble.models, strict=True)
-                ]
-            )
-            + np.array([m.get_layer("logit").get_weights()[1][0] for m in ensemble.models])[:, None]
+        heads, tuning["members"] = refit_heads(heads_now, scored, reviewed)
+        tuning["rule"] = (
+            f"final dense layer only, class-balanced log loss + {HEAD_L2} x L2 to the "
+            f"current weights, at most {HEAD_STEPS} L-BFGS steps, reviewed crops only"
         )
-    combiner, calibration = recalibrate(editable_bundle.combiner, logits, crop_labels)
-    probs = combiner(logits)
-    vs = video_scores(scored, probs)
+    logits = scored.logits(heads)
+    combiner, calibration = recalibrate(bundle.combiner, logits, crop_labels)
+    vs = video_scores(scored, combiner(logits))
     keep = ~np.isnan(vs)
     reviewed_videos = np.array([e.reviewed for e in adapt], bool)
-    rule = threshold_rule(editable_bundle.manifest)
+    rule = threshold_rule(bundle.manifest)
     threshold, how = choose_threshold(
         labels[keep],
         vs[keep],
         rule.get("target_recall", 0.9),
         rule.get("max_false_alarm_rate"),
     )
-    return Candidate(
-        models=ensemble.models,
-        specs=list(editable_bundle.specs),
+    now_scores = video_scores(scored, bundle.combiner(scored.logits(heads_now)))
+    sure = keep & reviewed_videos
+    candidate = Candidate(
+        heads=heads,
         combiner=combiner,
         threshold=float(np.clip(threshold, 0.0, 1.0)),
         record={
             "calibration": calibration,
             "threshold_rule": how,
-            "threshold_rule_in_force": editable_bundle.manifest.get("training", {})
-            .get("adaptation", {})
-            .get("threshold_rule_in_force")
-            or (editable_bundle.manifest.get("training") or {}).get("threshold_rule"),
-            "heads": heads,
+            "threshold_rule_in_force": rule,
+            "heads": tuning,
             "crops": len(crop_labels),
-            "adapt_auc_current": measure(
-                labels[keep & reviewed_videos],
-                video_scores(scored, editable_bundle.combiner(scored.logits))[
-                    keep & reviewed_videos
-                ],
-                0.5,
-            )["auc"],
+            "adapt_auc_current": measure(labels[sure], now_scores[sure], 0.5)["auc"],
         },
     )
+    return candidate, scored
 
 
 # -------------------------------------------------------------- measures
@@ -341,17 +354,15 @@ def measure(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     }
 
 
-def measure_examples(scored: Scored, combiner, logits: np.ndarray | None, threshold: float):
-    probs = combiner(scored.logits if logits is None else logits)
-    return measure(scored.labels, video_scores(scored, probs), threshold)
-
-
-def candidate_logits(candidate: Candidate, scored: Scored, bundle_copy) -> np.ndarray:
-    """Logits of ``scored``'s crops under the candidate's (possibly refitted) members."""
-    if not candidate.record.get("heads", {}).get("fine_tuned"):
-        return scored.logits
-    rescored = score(bundle_copy, scored.examples)
-    return rescored.logits
+def compare(bundle, candidate: Candidate, scored: Scored) -> dict[str, dict]:
+    """Current and candidate measured on the same crops: {"current": .., "candidate": ..}."""
+    labels = scored.labels
+    now = video_scores(scored, bundle.combiner(scored.logits(current_heads(bundle))))
+    new = video_scores(scored, candidate.combiner(scored.logits(candidate.heads)))
+    return {
+        "current": measure(labels, now, bundle.threshold),
+        "candidate": measure(labels, new, candidate.threshold),
+    }
 
 
 def validation_examples(root: Path, per_class: int = VALIDATION_PER_CLASS, seed: int = 0):
@@ -386,15 +397,14 @@ def reframe_tight(path: Path, size: int, margin: float) -> np.ndarray | None:
 
 
 def score_validation(bundle, examples: list[Example]) -> Scored:
+    """Head inputs for validation crops, re-framed as the scanner frames faces."""
     crops, owner = [], []
     for i, example in enumerate(examples):
         image = reframe_tight(example.crops[0][0], bundle.input_size, bundle.crop_margin)
         if image is not None:
             crops.append(image)
             owner.append(i)
-    batch = np.stack(crops) if crops else np.zeros((0, bundle.input_size, bundle.input_size, 3))
-    logits = bundle.ensemble().predict_logits(batch.astype(np.uint8))
-    return Scored(examples, logits, np.array(owner, int), np.zeros(len(owner), int))
+    return _scored(bundle, examples, crops, owner, [0] * len(owner))
 
 
 def judge(

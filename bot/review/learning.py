@@ -160,24 +160,14 @@ def run_adaptation(
                 f"{_counts(examples)}); review more flagged videos and try again"
             )
     current = load_bundle(current_path)
-    editable = load_bundle(current_path)
     try:
-        candidate = adapt.build_candidate(editable, adapt_part)
+        candidate, _adapt_scored = adapt.build_candidate(current, adapt_part)
     except adapt.AdaptError as exc:
         raise AdaptRefused(str(exc)) from None
     budget = adapt.threshold_rule(current.manifest).get("max_false_alarm_rate")
 
     sets: dict[str, dict[str, dict]] = {}
-    check = adapt.score(current, check_part)
-    sets["check"] = {
-        "current": adapt.measure_examples(check, current.combiner, None, current.threshold),
-        "candidate": adapt.measure_examples(
-            check,
-            candidate.combiner,
-            adapt.candidate_logits(candidate, check, editable),
-            candidate.threshold,
-        ),
-    }
+    sets["check"] = adapt.compare(current, candidate, adapt.score(current, check_part))
     notes, reasons = [], []
     val_dir = validation_dir or shared_data_dir() / "dfdc-faces" / "val"
     if (val_dir / "real").is_dir() and (val_dir / "fake").is_dir():
@@ -185,14 +175,7 @@ def run_adaptation(
             val_dir, validation_per_class or adapt.VALIDATION_PER_CLASS
         )
         val = adapt.score_validation(current, val_examples)
-        tuned = candidate.record["heads"]["fine_tuned"]
-        val_logits = adapt.score_validation(editable, val_examples).logits if tuned else None
-        sets["validation"] = {
-            "current": adapt.measure_examples(val, current.combiner, None, current.threshold),
-            "candidate": adapt.measure_examples(
-                val, candidate.combiner, val_logits, candidate.threshold
-            ),
-        }
+        sets["validation"] = adapt.compare(current, candidate, val)
     else:
         notes.append(f"validation check skipped: no shipped validation set at {val_dir}")
         if not allow_without_validation:
@@ -253,8 +236,8 @@ def run_adaptation(
     try:
         write_bundle(
             staging,
-            candidate.models,
-            candidate.specs,
+            adapt.install_heads(current, candidate.heads),  # our own copy: nobody else uses it
+            list(current.specs),
             threshold=candidate.threshold,
             name=current.id,
             version=version,

@@ -328,3 +328,160 @@ def test_shared_data_resolves_next_to_the_checkout() -> None:
     """The worktree sees ../shared/data through bot.settings.shared_data_dir."""
     root = _real_data()
     assert (root / "val" / "real").is_dir()
+
+
+def _dfdc_videos(settings: Settings, root: Path, per_class: int, seed: int = 0) -> list[tuple]:
+    """Real DFDC test crops as analysed videos: (key, label, crop path), one crop each.
+
+    The crops are re-framed as the scanner frames faces (``model.adapt.reframe_tight``)
+    and stored as the analysis's evidence, exactly where the analyse stage puts them.
+    """
+    import cv2
+
+    from model.adapt import reframe_tight
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for label, name in ((0, "real"), (1, "fake")):
+        groups = sorted(p for p in (root / "test" / name).iterdir() if p.is_dir())
+        for n, i in enumerate(sorted(rng.permutation(len(groups))[:per_class])):
+            source = sorted(groups[i].glob("*.jpg"))[0]
+            key = f"{name[0]}{n:03d}{groups[i].name}"[:11]
+            rel = f"crops/{key}/1-t0-f0.jpg"
+            (settings.media_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            image = reframe_tight(source, 256, 0.3)
+            cv2.imwrite(str(settings.media_dir / rel), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            out.append((key, label, rel))
+    return out
+
+
+def _seed_scored(
+    settings: Settings,
+    videos: list[tuple],
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    flipped: bool = False,
+) -> None:
+    """Videos at or above ``threshold`` flagged and decided (true labels, or flipped)."""
+    sessions = session_factory(settings)
+    with sessions.begin() as session:
+        for i, ((key, _label, rel), score) in enumerate(zip(videos, scores, strict=True)):
+            flagged = score >= threshold
+            video = Video(
+                youtube_id=key,
+                channel_youtube_id=CHANNELS[i % len(CHANNELS)],
+                state="flagged" if flagged else "analysed",
+                score=float(score),
+                verdict="fake" if flagged else "real",
+            )
+            session.add(video)
+            session.flush()
+            session.add(
+                Analysis(
+                    video_id=video.id,
+                    bundle_id="find-default",
+                    bundle_version="test",
+                    frames_requested=32,
+                    frames_decoded=32,
+                    faces=1,
+                    tracks=1,
+                    scores={"tracks": [], "top_frames": []},
+                    video_score=float(score),
+                    threshold=threshold,
+                    verdict=video.verdict,
+                    timings={},
+                    crops=[{"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": float(score)}],
+                )
+            )
+    for (key, label, _rel), score in zip(videos, scores, strict=True):
+        if score >= threshold:
+            fake = bool(label) != flipped
+            review.decide(
+                sessions,
+                key,
+                "confirmed" if fake else "dismissed",
+                "alice",
+                reason="impersonation" if fake else "not manipulated",
+            )
+
+
+@pytest.fixture(scope="module")
+def default_scored(tmp_path_factory):
+    """The shipped detector, and its scores of re-framed real DFDC test crops."""
+    import cv2
+
+    from model.bundle import default_bundle_path, load_bundle
+
+    root = _real_data()
+    bundle = load_bundle(default_bundle_path())
+    media = tmp_path_factory.mktemp("dfdc-media")
+    holder = dataclasses.replace(
+        __import__("tests.conftest", fromlist=["make_settings"]).make_settings(media),
+    )
+    videos = _dfdc_videos(holder, root, per_class=90)
+    crops = np.stack(
+        [
+            cv2.resize(
+                cv2.cvtColor(cv2.imread(str(holder.media_dir / rel)), cv2.COLOR_BGR2RGB),
+                (bundle.input_size, bundle.input_size),
+                interpolation=cv2.INTER_AREA,
+            )
+            for _k, _l, rel in videos
+        ]
+    )
+    return bundle, holder.media_dir, videos, bundle.ensemble().predict(crops)
+
+
+def _real_settings(sqlite_settings: Settings, media_dir: Path, tmp_path: Path) -> Settings:
+    import shutil
+
+    from model.bundle import default_bundle_path
+
+    base = tmp_path / "default-copy"
+    shutil.copytree(default_bundle_path(), base)
+    return dataclasses.replace(sqlite_settings, model_bundle=base, media_dir=media_dir)
+
+
+def test_real_crops_a_shifted_threshold_is_learnt(sqlite_settings, default_scored, tmp_path):
+    """A deployment whose threshold is far too low: reviewers dismiss most flags; the
+    candidate learns a higher threshold, meets the false-alarm budget on held-out
+    decisions, keeps the validation AUC, and is promoted."""
+    from bot.review.learning import run_adaptation
+    from model.bundle import update_manifest
+
+    _bundle, media_dir, videos, scores = default_scored
+    labels = np.array([label for _k, label, _r in videos])
+    low = float(np.quantile(scores[labels == 0], 0.4))  # 60 % of real videos flagged
+    settings = _real_settings(sqlite_settings, media_dir, tmp_path)
+    update_manifest(settings.model_bundle, {"threshold": low})
+    _seed_scored(settings, videos, scores, low)
+
+    report = run_adaptation(settings, validation_per_class=40)
+
+    assert report.promoted, report.summary()
+    check, val = report.sets["check"], report.sets["validation"]
+    assert check["current"]["false_alarm_rate"] > 0.3
+    assert check["candidate"]["threshold"] > low
+    assert check["candidate"]["false_alarm_rate"] < check["current"]["false_alarm_rate"]
+    assert val["candidate"]["false_alarm_rate"] < val["current"]["false_alarm_rate"]
+    assert val["candidate"]["auc"] == pytest.approx(val["current"]["auc"], abs=1e-9)
+    assert report.record["heads"]["fine_tuned"] is False
+
+
+def test_real_crops_flipped_decisions_are_refused(sqlite_settings, default_scored, tmp_path):
+    """Every decision flipped, enough of them to refit the heads: the candidate ranks the
+    shipped validation set worse and the decisions contradict the model: refused."""
+    from bot.review.learning import run_adaptation
+
+    _bundle, media_dir, videos, scores = default_scored
+    settings = _real_settings(sqlite_settings, media_dir, tmp_path)
+    _seed_scored(settings, videos, scores, 0.0, flipped=True)  # everything reviewed
+
+    report = run_adaptation(settings, validation_per_class=40)
+
+    assert not report.promoted
+    assert report.record["heads"]["fine_tuned"] is True
+    val = report.sets["validation"]
+    assert val["candidate"]["auc"] < val["current"]["auc"] - 0.01, report.table
+    assert any(r.startswith("validation: AUC") for r in report.reasons), report.reasons

@@ -316,6 +316,44 @@ def test_adapt_interval_setting(tmp_path: Path) -> None:
         make_settings(tmp_path, FIND_ADAPT_INTERVAL="5m")
 
 
+def test_scheduled_adaptation_is_a_leader_job_that_waits_for_analyses(
+    sqlite_adapt_settings: Settings,
+    grey_scores: dict[int, float],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FIND_ADAPT_INTERVAL adds an `adapt` job to the scheduler (paused on a standby, like
+    discover); the job waits while this process analyses a video, then promotes."""
+    import threading
+    import time
+
+    from bot.service.periodic import PeriodicJobs
+    from bot.service.workers import ModelGate
+    from model.versions import POINTER, bundles_root
+
+    settings = dataclasses.replace(sqlite_adapt_settings, adapt_interval_s=3600)
+    seeded = seed(settings, grey_scores)
+    shared = tmp_path / "shared"
+    synthetic_validation(shared / "dfdc-faces" / "val", grey_scores, seeded["cut"])
+    monkeypatch.setenv("FIND_SHARED_DATA", str(shared))
+    gate, stop = ModelGate(), threading.Event()
+    jobs = PeriodicJobs(lambda: settings, stop, model_gate=gate)
+    jobs._start_scheduler(paused=True)  # how a standby starts: jobs held until it leads
+    try:
+        job = jobs.scheduler.get_job("adapt")
+        assert job is not None and job.trigger.interval.total_seconds() == 3600
+    finally:
+        jobs.scheduler.shutdown(wait=False)
+    pointer = bundles_root(settings.data_dir) / POINTER
+    with gate.shared():  # a video is being analysed in this process
+        worker = threading.Thread(target=jobs.run_adapt)
+        worker.start()
+        time.sleep(0.5)
+        assert worker.is_alive() and not pointer.exists()
+    worker.join(300)
+    assert not worker.is_alive() and pointer.exists()
+
+
 # ------------------------------------------------------------ real data
 def _real_data() -> Path:
     root = shared_data_dir() / "dfdc-faces"

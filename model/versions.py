@@ -16,9 +16,12 @@ engine-side (no database, no settings object): the daemon and the CLI pass the r
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,19 @@ def _write_pointer(root: Path, data: dict[str, Any]) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, root / POINTER)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One promotion or rollback at a time (a CLI run and the daemon's job may overlap):
+    the pointer is read, changed and replaced under an exclusive ``flock``."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".pointer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _base_key(manifest: dict) -> dict[str, str]:
@@ -110,11 +126,12 @@ def promote(root: str | Path, candidate: str | Path, base: str | Path, record: d
     if candidate.parent.resolve() != root.resolve():
         raise ValueError(f"{candidate} must be a folder directly under {root}")
     base_key = _base_key(read_manifest(base))
-    pointer = read_pointer(root) or {"base": base_key, "history": []}
-    if pointer.get("base") != base_key:  # adapted from another base before: start over
-        pointer = {"base": base_key, "history": [], "earlier_base": pointer.get("base")}
-    pointer["history"].append({"dir": candidate.name, **record})
-    _write_pointer(root, pointer)
+    with _locked(root):
+        pointer = read_pointer(root) or {"base": base_key, "history": []}
+        if pointer.get("base") != base_key:  # adapted from another base before: start over
+            pointer = {"base": base_key, "history": [], "earlier_base": pointer.get("base")}
+        pointer["history"].append({"dir": candidate.name, **record})
+        _write_pointer(root, pointer)
     return candidate
 
 
@@ -125,19 +142,20 @@ def rollback(root: str | Path, base: str | Path) -> tuple[str, str]:
     ``rolled_back`` list so the provenance of every version served is still there.
     """
     root = Path(root)
+    base_key = _base_key(read_manifest(base))
     pointer = read_pointer(root)
-    if (
-        not pointer
-        or not pointer["history"]
-        or pointer.get("base") != _base_key(read_manifest(base))
-    ):
+    if not pointer or not pointer["history"] or pointer.get("base") != base_key:
         raise BundleError(
             f"nothing to roll back: no adapted bundle of {base} is active (see "
             f"{root / POINTER}); the base bundle is in use"
         )
-    gone = pointer["history"].pop()
-    pointer.setdefault("rolled_back", []).append(gone)
-    _write_pointer(root, pointer)
+    with _locked(root):
+        pointer = read_pointer(root) or {"history": []}
+        if not pointer["history"]:
+            raise BundleError(f"nothing to roll back: {root / POINTER} lists no version")
+        gone = pointer["history"].pop()
+        pointer.setdefault("rolled_back", []).append(gone)
+        _write_pointer(root, pointer)
     to = pointer["history"][-1]["dir"] if pointer["history"] else "base"
     return gone["dir"], to
 

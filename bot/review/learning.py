@@ -246,10 +246,7 @@ def run_adaptation(
             crop_margin=current.crop_margin,
             weights_dtype=current.manifest.get("weights_dtype", "float16"),
             combiner=candidate.combiner.to_dict(),
-            member_info=[
-                {k: v for k, v in entry.items() if k not in _WRITTEN}
-                for entry in current.manifest["models"]
-            ],
+            member_info=_member_info(current.manifest["models"], candidate.combiner),
         )
         final = root / f"{current.id}-{version}"
         staging.rename(final)
@@ -272,6 +269,18 @@ def run_adaptation(
     report.promoted, report.directory = True, final
     log_event(log, "adapt.promoted", current=report.current, bundle=report.candidate)
     return report
+
+
+def _member_info(entries: list[dict], combiner: Any) -> list[dict]:
+    """The current members' descriptions, with the recalibrated stacking weights."""
+    weights = getattr(combiner, "weights", None)
+    info = []
+    for i, entry in enumerate(entries):
+        kept = {k: v for k, v in entry.items() if k not in _WRITTEN}
+        if weights is not None and "stacking_weight" in kept:
+            kept["stacking_weight"] = float(weights[i])
+        info.append(kept)
+    return info
 
 
 #: Manifest fields of a model entry that write_bundle computes itself.

@@ -159,20 +159,90 @@ def _with_base(settings: Settings, graded_bundle: Path, tmp_path: Path) -> Setti
 
 
 @pytest.fixture
-def adapt_settings(settings: Settings, graded_bundle: Path, tmp_path: Path) -> Settings:
-    """SQLite and PostgreSQL (when FIND_TEST_POSTGRES_URL is set), with a copy of the base."""
-    return _with_base(settings, graded_bundle, tmp_path)
-
-
-@pytest.fixture
 def sqlite_adapt_settings(sqlite_settings: Settings, graded_bundle: Path, tmp_path: Path):
-    """SQLite only: for the tests where the backend does not matter (the CI budget)."""
+    """SQLite with a copy of the base bundle (the database side runs on both backends in
+    ``test_which_videos_teach``; the model side does not depend on the backend)."""
     return _with_base(sqlite_settings, graded_bundle, tmp_path)
 
 
 # ------------------------------------------------------------- plumbing
+def test_which_videos_teach(settings: Settings) -> None:
+    """Final states after reversals; bank matches, declared-synthetic, undecided flags and
+    videos without crops on disk left out; unreviewed analysed videos presumed real."""
+    from bot.review.learning import gather
+
+    sessions = session_factory(settings)
+    rows = {
+        "confirmedxx": dict(state="flagged"),
+        "dismissedxx": dict(state="flagged"),
+        "appealedxxx": dict(state="flagged"),
+        "knownfakexx": dict(state="confirmed", verdict="known_fake", analysis=False),
+        "declaredxxx": dict(state="flagged", declared_synthetic=True),
+        "undecidedxx": dict(state="flagged"),
+        "presumedxxx": dict(state="analysed"),
+        "nocropsxxxx": dict(state="flagged", crops_on_disk=False),
+    }
+    with sessions.begin() as session:
+        for key, row in rows.items():
+            video = Video(
+                youtube_id=key,
+                channel_youtube_id=CHANNELS[0],
+                state=row["state"],
+                verdict=row.get("verdict", "fake"),
+                declared_synthetic=row.get("declared_synthetic"),
+            )
+            session.add(video)
+            session.flush()
+            if row.get("analysis", True):
+                rel = f"crops/{key}/1-t0-f0.jpg"
+                if row.get("crops_on_disk", True):
+                    _write_jpeg(settings.media_dir / rel, 200)
+                session.add(
+                    Analysis(
+                        video_id=video.id,
+                        bundle_id="b",
+                        bundle_version="1",
+                        frames_requested=1,
+                        frames_decoded=1,
+                        faces=1,
+                        tracks=1,
+                        scores={},
+                        video_score=0.9,
+                        threshold=0.5,
+                        verdict="fake",
+                        timings={},
+                        crops=[{"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": 0.9}],
+                    )
+                )
+    for key, decision in (
+        ("confirmedxx", "confirmed"),
+        ("dismissedxx", "dismissed"),
+        ("appealedxxx", "confirmed"),
+        ("declaredxxx", "confirmed"),
+        ("nocropsxxxx", "confirmed"),
+    ):
+        reason = "impersonation" if decision == "confirmed" else "not manipulated"
+        review.decide(sessions, key, decision, "alice", reason=reason)
+    review.decide(
+        sessions,
+        "appealedxxx",
+        "dismissed",
+        "bob",
+        reason="not manipulated",
+        expected_state="confirmed",
+        reversal_reason="appeal upheld",
+    )
+    got = {e.key: (e.label, e.reviewed) for e in gather(settings)}
+    assert got == {
+        "confirmedxx": (1, True),
+        "dismissedxx": (0, True),
+        "appealedxxx": (0, True),  # confirmed, then dismissed on appeal: counts as dismissed
+        "presumedxxx": (0, False),
+    }
+
+
 def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
-    adapt_settings: Settings, grey_scores: dict[int, float], tmp_path: Path
+    sqlite_adapt_settings: Settings, grey_scores: dict[int, float], tmp_path: Path
 ) -> None:
     from bot.review.learning import run_adaptation
     from bot.service.status import collect_status, render_status
@@ -180,10 +250,10 @@ def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
     from model.bundle import load_bundle, read_manifest
     from model.versions import bundles_root, read_pointer, rollback
 
-    seeded = seed(adapt_settings, grey_scores)
+    seeded = seed(sqlite_adapt_settings, grey_scores)
     # A reversal counts as its final state: confirm the lowest real one, then reverse it.
     low = f"v{seeded['flagged'][0]:03d}xxxxxxx"[:11]
-    sessions = session_factory(adapt_settings)
+    sessions = session_factory(sqlite_adapt_settings)
     review.decide(
         sessions,
         low,
@@ -204,14 +274,14 @@ def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
     )
     from bot.review.learning import gather
 
-    labels = {e.key: (e.label, e.reviewed) for e in gather(adapt_settings)}
+    labels = {e.key: (e.label, e.reviewed) for e in gather(sqlite_adapt_settings)}
     assert labels[low] == (0, True)  # dismissed, confirmed on appeal, dismissed again
     assert len(labels) == len(GREYS)
-    analyser = Analyser(adapt_settings)
+    analyser = Analyser(sqlite_adapt_settings)
     assert analyser.bundle.version == "1.0"
     validation = synthetic_validation(tmp_path / "val", grey_scores, seeded["cut"])
 
-    report = run_adaptation(adapt_settings, validation_dir=validation)
+    report = run_adaptation(sqlite_adapt_settings, validation_dir=validation)
 
     assert report.promoted, report.summary()
     check = report.sets["check"]
@@ -221,14 +291,14 @@ def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
     assert check["candidate"]["threshold"] <= grey_scores[seeded["cut"]] + 1e-6
     assert set(report.sets) == {"check", "validation"}
     # The new version is on disk with its provenance; the base is untouched.
-    root = bundles_root(adapt_settings.data_dir)
+    root = bundles_root(sqlite_adapt_settings.data_dir)
     manifest = read_manifest(report.directory)
     record = manifest["training"]["adaptation"]
     assert manifest["version"].startswith("1.0+adapted.")
     assert record["from"]["version"] == "1.0"
     assert low in record["decisions"]["adapt_videos"] + record["decisions"]["check_videos"]
     assert record["heads"]["fine_tuned"] is False  # far below 50 reviewed videos per class
-    assert read_manifest(adapt_settings.model_bundle)["threshold"] == 0.5
+    assert read_manifest(sqlite_adapt_settings.model_bundle)["threshold"] == 0.5
     assert load_bundle(report.directory).threshold == pytest.approx(manifest["threshold"])
     pointer = read_pointer(root)
     assert pointer["history"][-1]["dir"] == report.directory.name
@@ -236,17 +306,17 @@ def test_a_shifted_threshold_is_learnt_promoted_and_rolled_back(
     assert analyser.refresh_bundle()
     assert analyser.bundle.version == manifest["version"]
     assert analyser.threshold == pytest.approx(manifest["threshold"])
-    status = collect_status(adapt_settings)
+    status = collect_status(sqlite_adapt_settings)
     assert status["model"]["active"]["version"] == manifest["version"]
     assert status["model"]["active"]["adapted"] is True
     assert "adapted, promoted" in render_status(status)
     # Rollback returns to the base and keeps the adapted version on disk.
-    gone, to = rollback(root, adapt_settings.model_bundle)
+    gone, to = rollback(root, sqlite_adapt_settings.model_bundle)
     assert (gone, to) == (report.directory.name, "base")
     assert report.directory.is_dir()
     assert analyser.refresh_bundle()
     assert analyser.bundle.version == "1.0"
-    assert collect_status(adapt_settings)["model"]["active"]["adapted"] is False
+    assert collect_status(sqlite_adapt_settings)["model"]["active"]["adapted"] is False
 
 
 def test_flipped_decisions_are_refused_with_the_numbers(

@@ -196,6 +196,22 @@ def _print_summary(directory: Path, manifest: dict) -> None:
     test = ((manifest.get("metrics") or {}).get("test") or {}).get("frame_level")
     if test:
         rows.append(("test split", _rates(test)))
+    adaptation = training.get("adaptation")
+    if adaptation:
+        heads = (
+            "heads refitted"
+            if (adaptation.get("heads") or {}).get("fine_tuned")
+            else ("calibration and threshold only")
+        )
+        source = adaptation.get("from") or {}
+        rows.append(
+            (
+                "adapted",
+                f"from {source.get('version')} at {adaptation.get('promoted_at')} on reviewers' "
+                f"decisions ({heads}; split by {adaptation.get('split_by')}; "
+                f"see docs/adaptation.md)",
+            )
+        )
     if training.get("terms") or manifest.get("terms"):
         rows.append(("terms", training.get("terms") or manifest.get("terms")))
     for key, value in rows:

@@ -362,6 +362,9 @@ def test_cli_adapt_refuses_without_validation_and_rollback_says_nothing_to_do(
     assert main(["model", "adapt", "--allow-without-validation", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["promoted"] and report["bundle"]
+    assert main(["model", "info"]) == 0  # follows the pointer to the adapted version
+    info = capsys.readouterr().out
+    assert "+adapted." in info and "adapted:" in info and "calibration and threshold only" in info
     assert main(["model", "rollback"]) == 0
     assert "active now: the base bundle" in capsys.readouterr().out
     assert main(["model", "rollback"]) == 2  # a FindError: one line on stderr

@@ -39,7 +39,7 @@ from bot.store import KNOWN_FAKE_VERDICT, Video, VideoState, utcnow
 log = logging.getLogger("find.adapt")
 
 #: Presumed-real (analysed, never flagged) videos taken, newest first.
-PRESUMED_REAL_MAX = 2000
+PRESUMED_REAL_MAX = 500
 
 
 class AdaptRefused(FindError):

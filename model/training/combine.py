@@ -162,8 +162,8 @@ def combine(
 ) -> tuple[Path, dict]:
     """Fit the ensemble of ``bundles``' members on ``datasets``' validation split; write it."""
     from model.bundle import write_bundle
+    from model.calibration import choose_threshold
     from model.ensemble import StackingCombiner, fit_stacking
-    from model.training.calibration import choose_threshold
     from model.training.metrics import roc_auc
     from model.training.train import (
         TrainConfig,

@@ -9,7 +9,7 @@ The recipe (each step's rule is documented in docs/training.md):
    (:mod:`model.training.augment`), optional Self-Blended Images (:mod:`model.training.sbi`),
    BCE with label smoothing or focal loss, and balanced class weights;
 4. keep the ``keep`` best by validation ROC AUC, fit the temperature and the
-   threshold on their validation output (:mod:`model.training.calibration`);
+   threshold on their validation output (:mod:`model.calibration`);
 5. write the bundle, and evaluate it on the held-out test split.
 
 Everything a run produces lives in ``--out``: ``run.json`` (the config),
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import FindError
-from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
-from model.training.augment import NO_AUGMENT, AugmentConfig
-from model.training.cache import CacheConfig, CacheItem, CropCache
-from model.training.calibration import (
+from model.calibration import (
     calibrate_temperature,
     choose_threshold,
     ensemble_probabilities,
 )
+from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
+from model.training.augment import NO_AUGMENT, AugmentConfig
+from model.training.cache import CacheConfig, CacheItem, CropCache
 from model.training.curation import CropRef, CurationConfig, select_crops
 from model.training.datasets import Sample, load_dataset
 from model.training.metrics import aggregate_by_video, binary_metrics

@@ -775,7 +775,9 @@ def _write_bundle(
         metrics["test"] = level_metrics(test_videos, test_labels, test_probs, threshold)
     modes = config.modes()
     training = {
-        "config": {k: v for k, v in asdict(config).items() if k != "verbose"},
+        # Every knob as given, except what the manifest states once, derived, below
+        # (terms; whether SBI was used, which follows from the modes, not the --sbi flag).
+        "config": {k: v for k, v in asdict(config).items() if k not in {"verbose", "sbi", "terms"}},
         "datasets": config.datasets,
         "terms": config.terms or None,
         "splits": data.split.report,

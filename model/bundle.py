@@ -319,7 +319,7 @@ def _looks_like_weights(path: Path) -> bool:
         return False
 
 
-def _load_weights(model, path: Path) -> None:
+def load_weights_file(model, path: Path) -> None:
     """Load an ``.npz`` weight file into ``model``; ``BundleError`` if it does not fit."""
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -403,7 +403,7 @@ class ModelBundle:
                 models = []
                 for spec, file_path in zip(self.specs, self.model_files, strict=True):
                     model = build_classifier(spec)
-                    _load_weights(model, file_path)
+                    load_weights_file(model, file_path)
                     models.append(model)
                 self._ensemble = Ensemble(
                     models, self.input_size, specs=self.specs, combiner=self.combiner

@@ -172,6 +172,7 @@ class Ensemble:
         self.members = [Member(m, s) for m, s in zip(models, specs, strict=True)]
         self.combiner: Combiner = combiner or MeanCombiner(temperature)
         self._forwards: list = [None] * len(self.members)
+        self._feature_forwards: list = [None] * len(self.members)
 
     @property
     def models(self) -> list:
@@ -197,6 +198,47 @@ class Ensemble:
 
             self._forwards[index] = forward
         return self._forwards[index]
+
+    def _compiled_features(self, index: int):
+        """Member ``index`` up to the input of its final ``logit`` layer, compiled once."""
+        if self._feature_forwards[index] is None:
+            import keras
+            import tensorflow as tf
+
+            model = self.members[index].model
+            body = keras.Model(model.inputs[0], model.get_layer("logit").input)
+            size = self.members[index].spec.input_size
+
+            @tf.function(
+                input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+                reduce_retracing=True,
+            )
+            def forward(x):
+                return body(x, training=False)
+
+            self._feature_forwards[index] = forward
+        return self._feature_forwards[index]
+
+    def head_inputs(self, crops_uint8: np.ndarray) -> list[np.ndarray]:
+        """Per member, what its final dense layer (``logit``) reads: ``[N, D]`` each.
+
+        For refitting the heads on new labels (``model.adapt``): the bodies run once and
+        any head is then a matrix product.
+        """
+        crops = np.asarray(crops_uint8)
+        out = []
+        for index, member in enumerate(self.members):
+            if len(crops) == 0:
+                width = int(member.model.get_layer("logit").input.shape[-1])
+                out.append(np.zeros((0, width), np.float32))
+                continue
+            forward = self._compiled_features(index)
+            parts = [
+                forward(self.member_inputs(index, crops[i : i + BATCH_SIZE])).numpy()
+                for i in range(0, len(crops), BATCH_SIZE)
+            ]
+            out.append(np.concatenate(parts))
+        return out
 
     def member_inputs(self, index: int, crops_uint8: np.ndarray) -> np.ndarray:
         """Crops as member ``index`` reads them: resized to its size, normalised its way."""

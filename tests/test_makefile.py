@@ -43,3 +43,28 @@ def test_make_run_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
     assert "pip install" in _dry_run(venv, "run")
     os.utime(stamp, (newer, newer))
     assert "pip install" in _dry_run(venv, "install")  # asked for: always
+
+
+def test_make_bench_runs_every_benchmark_in_its_short_form(tmp_path: Path) -> None:
+    """Issue 22 item 1: quota, claims, scan and banks, each quick, through the venv's python."""
+    lines = [line for line in _dry_run(tmp_path / "venv", "bench").splitlines() if "bench" in line]
+    assert len(lines) == 4 and all(
+        line.startswith(f"{tmp_path / 'venv'}/bin/python") for line in lines
+    )
+    for script in (
+        "bench/quota.py --quick",
+        "-m bench.claims",
+        "bench/scan.py --quick",
+        "bench/banks.py --quick",
+    ):
+        assert sum(script in line for line in lines) == 1, script
+    readme = (ROOT / "README.md").read_text()
+    assert "| `python bench" not in readme and "| `.venv/bin/python bench/banks.py" in readme
+
+
+def test_the_licence_is_an_spdx_string() -> None:
+    """Issue 22 item 2: setuptools warns three times per install about a ``{text = ...}`` table."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"

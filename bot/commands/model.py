@@ -35,6 +35,86 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     register_combine(model_sub)
     info.set_defaults(handler=_info)
+    _register_adapt(model_sub)
+
+
+def _register_adapt(model_sub: argparse._SubParsersAction) -> None:
+    adapt = model_sub.add_parser(
+        "adapt",
+        help="learn from the reviewers' decisions: a guarded new bundle version",
+        description=(
+            "Refit the active bundle's calibration and threshold on the reviewed videos (and, "
+            "with at least 50 reviewed videos of each class, its classifier heads), then "
+            "compare it with the active bundle on held-out decisions and on the shipped "
+            "validation set. It is promoted (a new version under FIND_DATA_DIR/bundles, the "
+            "previous one kept) only if it is not worse; otherwise the numbers are printed "
+            "side by side and the exit code is 1. See docs/adaptation.md."
+        ),
+    )
+    adapt.add_argument(
+        "--dry-run", action="store_true", help="build and measure the candidate; promote nothing"
+    )
+    adapt.add_argument(
+        "--allow-without-validation",
+        action="store_true",
+        help="promote even when the shipped validation set (../shared/data/dfdc-faces/val) "
+        "is absent, on the held-out decisions alone",
+    )
+    adapt.add_argument("--json", action="store_true", help="print the report as JSON")
+    adapt.set_defaults(handler=_adapt)
+    rollback = model_sub.add_parser(
+        "rollback",
+        help="return to the bundle version before the last adaptation",
+        description=(
+            "Make the previous bundle version active again (the adapted one stays on disk). "
+            "Running daemons load it before their next video."
+        ),
+    )
+    rollback.set_defaults(handler=_rollback)
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from bot.commands.common import open_database
+    from bot.logs import quiet_native_logging
+    from bot.review.learning import run_adaptation
+
+    settings, _sessions = open_database(args)
+    quiet_native_logging()
+    report = run_adaptation(
+        settings,
+        dry_run=args.dry_run,
+        allow_without_validation=args.allow_without_validation,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "current": report.current,
+                    "candidate": report.candidate,
+                    "promoted": report.promoted,
+                    "dry_run": report.dry_run,
+                    "refused": report.reasons,
+                    "numbers": report.sets,
+                    "notes": report.notes,
+                    "bundle": str(report.directory) if report.directory else None,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(report.summary())
+    return 1 if report.reasons and not report.dry_run else 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from bot.commands.common import settings_from_args
+    from model.versions import bundles_root, rollback
+
+    settings = settings_from_args(args)
+    gone, to = rollback(bundles_root(settings.data_dir), settings.model_bundle)
+    now = "the base bundle " + str(settings.model_bundle) if to == "base" else to
+    print(f"rolled back: {gone} is no longer active; active now: {now}")
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -44,8 +124,10 @@ def _info(args: argparse.Namespace) -> int:
     if path is None:
         from bot.commands.common import settings_from_args
         from bot.commands.scan import resolve_bundle_path
+        from model.versions import active_bundle
 
-        path = resolve_bundle_path(None, settings_from_args(args).model_bundle)
+        settings = settings_from_args(args)
+        path = resolve_bundle_path(None, active_bundle(settings.data_dir, settings.model_bundle))
     directory = bundle_directory(path)
     manifest = read_manifest(directory)  # BundleError (one line) if unreadable
     problems = verify_bundle(directory)
@@ -74,7 +156,10 @@ def _members(manifest: dict) -> list[str]:
     lines = []
     for entry in manifest.get("models", []):
         arch = entry.get("architecture") or shared
-        start = (entry.get("initial_weights") or {}).get("weights")
+        origin = entry.get("initial_weights") or {}
+        start = origin.get("weights")
+        if start and origin.get("continued_from"):
+            start += f", continued from {origin['continued_from'].get('bundle')}"
         weight = entry.get("stacking_weight")
         parts = [
             f"{arch.get('name')} {arch.get('input_size')} px",
@@ -114,6 +199,22 @@ def _print_summary(directory: Path, manifest: dict) -> None:
     test = ((manifest.get("metrics") or {}).get("test") or {}).get("frame_level")
     if test:
         rows.append(("test split", _rates(test)))
+    adaptation = training.get("adaptation")
+    if adaptation:
+        heads = (
+            "heads refitted"
+            if (adaptation.get("heads") or {}).get("fine_tuned")
+            else ("calibration and threshold only")
+        )
+        source = adaptation.get("from") or {}
+        rows.append(
+            (
+                "adapted",
+                f"from {source.get('version')} at {adaptation.get('promoted_at')} on reviewers' "
+                f"decisions ({heads}; split by {adaptation.get('split_by')}; "
+                f"see docs/adaptation.md)",
+            )
+        )
     if training.get("terms") or manifest.get("terms"):
         rows.append(("terms", training.get("terms") or manifest.get("terms")))
     for key, value in rows:

@@ -121,7 +121,11 @@ def _scan(args: argparse.Namespace) -> int:
     from bot.commands.common import settings_from_args
 
     settings = settings_from_args(args)
-    bundle_path = resolve_bundle_path(args.bundle, settings.model_bundle)
+    from model.versions import active_bundle
+
+    bundle_path = resolve_bundle_path(
+        args.bundle, active_bundle(settings.data_dir, settings.model_bundle)
+    )
     frames = args.frames or settings.frames_per_video
     threshold = args.threshold if args.threshold is not None else settings.score_threshold
 

@@ -16,7 +16,8 @@ ARCH_CHOICES = tuple(name for name in ARCH_NAMES if name not in XCEPTION_NAMES)
 
 DATA_HELP = (
     "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review, faces, real "
-    "(auto-detected when omitted); repeat to combine datasets"
+    "(auto-detected when omitted); repeat to combine datasets; a *N suffix reads that "
+    "set's training crops N times per epoch"
 )
 
 
@@ -58,6 +59,12 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         default=None,
         help="start EfficientNet-Lite from random weights instead of ImageNet",
+    )
+    g.add_argument(
+        "--init-from",
+        metavar="BUNDLE",
+        help="start each candidate from the member of BUNDLE with its architecture and mode "
+        "(fine-tune a shipped bundle further) instead of ImageNet or random weights",
     )
     g.add_argument("--input-size", type=int, help="override the architecture's crop size")
     g.add_argument("--width", type=float, help="override the channel width factor")
@@ -177,7 +184,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("bundle", help="model bundle directory (or its manifest.json)")
-    p.add_argument("dataset", help=DATA_HELP.replace("; repeat to combine datasets", ""))
+    p.add_argument("dataset", help=DATA_HELP.split(";")[0])
     p.add_argument("--out", default="evaluation", help="report folder (default: ./evaluation)")
     p.add_argument(
         "--split",
@@ -284,7 +291,12 @@ def register_combine(model_sub: argparse._SubParsersAction) -> None:
             "OUT/bundle. See docs/training.md."
         ),
     )
-    p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="candidate bundle directories")
+    p.add_argument(
+        "bundles",
+        nargs="+",
+        metavar="BUNDLE",
+        help="candidate bundle directories; BUNDLE#I,J takes only its members I and J (from 0)",
+    )
     p.add_argument("--data", dest="datasets", action="append", required=True, help=DATA_HELP)
     p.add_argument("--out", required=True, help="output folder (the bundle goes to OUT/bundle)")
     p.add_argument("--name", default="find-ensemble", help="bundle name")

@@ -75,6 +75,7 @@ RESTART_ONLY = (
     "lease_s",
     "max_attempts",
     "model_bundle",
+    "adapt_interval_s",
     "frames_per_video",
     "score_threshold",
     "metrics_port",
@@ -145,7 +146,9 @@ class Daemon:
         )
         #: The scheduler role's jobs; None in a worker-only process.
         self.periodic = (
-            PeriodicJobs(self._current_settings, self._stop) if self.runs_scheduler else None
+            PeriodicJobs(self._current_settings, self._stop, model_gate=self.workers.model_gate)
+            if self.runs_scheduler
+            else None
         )
 
     def _current_settings(self) -> Settings:

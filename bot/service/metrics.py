@@ -93,6 +93,39 @@ class DatabaseCollector(Collector):
         budget = GaugeMetricFamily("find_quota_budget_units", "Daily YouTube API unit budget")
         budget.add_metric([], status["quota"]["budget"])
         yield budget
+        rates = {
+            "find_drift_videos_analysed": "Videos analysed in the last 7 days per channel/source",
+            "find_drift_videos_flagged": "Of those, flagged for review, per channel/source",
+            "find_drift_flag_rate": "Flagged / analysed over the last 7 days per channel/source",
+            "find_drift_decisions": "Review decisions in the last 7 days per channel/source",
+            "find_drift_dismiss_rate": "Dismissed / decisions over the last 7 days per "
+            "channel/source (a high value: the channel floods the queue with false alarms)",
+        }
+        fields = {
+            "find_drift_videos_analysed": "analysed",
+            "find_drift_videos_flagged": "flagged",
+            "find_drift_flag_rate": "flag_rate",
+            "find_drift_decisions": "decisions",
+            "find_drift_dismiss_rate": "dismiss_rate",
+        }
+        for metric, help_text in rates.items():
+            family = GaugeMetricFamily(metric, help_text, labels=["group"])
+            for row in status["drift"]:
+                if row[fields[metric]] is not None:
+                    family.add_metric([row["group"]], row[fields[metric]])
+            yield family
+        active = status["model"].get("active") or {}
+        if active.get("version"):
+            info = GaugeMetricFamily(
+                "find_active_bundle",
+                "1 for the bundle analyses use now (adapted: 1 if promoted by model adapt)",
+                labels=["name", "version", "adapted"],
+            )
+            info.add_metric(
+                [str(active["name"]), str(active["version"]), str(bool(active["adapted"])).lower()],
+                1,
+            )
+            yield info
         workers = GaugeMetricFamily("find_workers_alive", "Daemon processes seen recently")
         workers.add_metric([], sum(1 for w in status["workers"] if w["alive"]))
         yield workers

@@ -2,7 +2,8 @@
 
 APScheduler runs a full discover pass on the poll interval, a light one every minute
 (the channel feeds that are due, owed playlist reads, due lookups:
-:func:`bot.stages.discover.tick_once`) and retention cleanup every hour. Several
+:func:`bot.stages.discover.tick_once`), retention cleanup every hour and, with
+``FIND_ADAPT_INTERVAL``, the guarded adaptation to the reviewers' decisions. Several
 scheduler processes may run: the one holding the scheduler lock
 (:mod:`bot.service.leader`) is active, the others keep their jobs paused and take over
 when the lock frees. Only the active one mirrors the configured watchlist into the
@@ -38,8 +39,16 @@ class PeriodicJobs:
     in the daemon, and every job reads them when it starts.
     """
 
-    def __init__(self, settings_of: Callable[[], Settings], stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings_of: Callable[[], Settings],
+        stop: threading.Event,
+        *,
+        model_gate: Any = None,
+    ) -> None:
         self._settings_of = settings_of
+        #: Shared with this process's analyse workers (``StageWorkers.model_gate``).
+        self._model_gate = model_gate
         self._stop = stop
         self._lock: Any = None  # SchedulerLock
         self.active = False
@@ -98,6 +107,14 @@ class PeriodicJobs:
             id="retention",
             next_run_time=now + timedelta(seconds=30),
         )
+        if self.settings.adapt_interval_s:
+            scheduler.add_job(
+                self.run_adapt,
+                "interval",
+                seconds=self.settings.adapt_interval_s,
+                id="adapt",
+                next_run_time=now + timedelta(seconds=self.settings.adapt_interval_s),
+            )
         scheduler.start(paused=paused)
         self.scheduler = scheduler
 
@@ -193,6 +210,38 @@ class PeriodicJobs:
             clean_partials(self.settings.media_dir)
         except Exception as exc:
             log_event(log, "retention.partials_failed", logging.WARNING, error=repr(exc)[:300])
+
+    def run_adapt(self) -> None:
+        """The guarded adaptation (``find-bot model adapt``), never during an analysis here.
+
+        Only the active scheduler runs it (leader lock), so one host adapts at a time;
+        this process's analyses wait at the gate while it runs.  A refusal is logged by
+        :func:`bot.review.learning.run_adaptation` with its reasons.
+        """
+        import contextlib
+
+        from bot.review.learning import AdaptRefused, run_adaptation
+
+        gate = self._model_gate.exclusive() if self._model_gate else contextlib.nullcontext()
+        try:
+            with gate:
+                report = run_adaptation(self.settings)
+        except AdaptRefused as exc:
+            log_event(log, "adapt.skipped", reason=str(exc))
+            return
+        except FindError as exc:
+            log_event(log, "adapt.failed", logging.ERROR, error=str(exc))
+            return
+        except Exception as exc:
+            log.exception("adapt.crashed", extra={"error": repr(exc)[:500]})
+            return
+        log_event(
+            log,
+            "adapt.done",
+            promoted=report.promoted,
+            candidate=report.candidate,
+            refused="; ".join(report.reasons) or None,
+        )
 
     # ----------------------------------------------------------- reload
     def reload(self, old: Settings, new: Settings, *, new_sources: bool) -> None:

@@ -23,6 +23,7 @@ from bot.store import (
     Channel,
     PollRun,
     QuotaEntry,
+    ReviewDecision,
     SearchQuery,
     Video,
     VideoState,
@@ -36,6 +37,10 @@ from bot.youtube.quota import quota_day as _quota_day
 #: A worker not seen for this long is listed as gone (its heartbeat is every 10 s).
 WORKER_STALE_S = 120
 RECENT_ERRORS = 10
+#: The window of the per-channel flag and dismiss rates (drift signals).
+DRIFT_DAYS = 7
+#: Channels listed in the text status (all of them in --json and the metrics).
+DRIFT_LINES = 10
 
 
 def quota_day(now: datetime | None = None) -> str:
@@ -164,6 +169,7 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
                 .order_by(func.max(Analysis.id).desc())
             ).all()
         ]
+        drift = collect_drift(session, now)
     in_use = sorted({w["bundle"] for w in workers if w["alive"] and w["bundle"]})
     return {
         "database": settings.redacted_database_url,
@@ -184,9 +190,11 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         "model": {
             "configured": str(settings.model_bundle),
             "configured_name": _configured_bundle(settings),
+            "active": _active_bundle(settings),
             "in_use": in_use,
             "analyses_by_bundle": bundles,
         },
+        "drift": drift,
         "last_poll": None
         if last_poll is None
         else {
@@ -265,6 +273,85 @@ def _channel_status(session: Any, now: datetime) -> dict[str, Any]:
         if not waiting
         else _iso(now if waiting >= LOOKUP_BATCH or first_due <= now else first_due),
         "errors": errors,
+    }
+
+
+def collect_drift(session: Any, now: datetime, days: int = DRIFT_DAYS) -> list[dict[str, Any]]:
+    """Per channel (or source, for videos without one) over the last ``days`` days.
+
+    ``analysed``: videos with an analysis in the window; ``flagged``: those of them that
+    went to review (flagged, confirmed or dismissed now); ``decisions``/``dismissed``:
+    review decisions made in the window on the group's videos (a reversal counts as a
+    decision).  A channel that floods the queue with false alarms shows a high flag rate
+    *and* a high dismiss rate.  Busiest groups first.
+    """
+    since = now - timedelta(days=days)
+    group = func.coalesce(Video.channel_youtube_id, "source:" + Video.source)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(key: str, title: str | None) -> dict[str, Any]:
+        return rows.setdefault(
+            key,
+            {
+                "group": key,
+                "title": title,
+                "analysed": 0,
+                "flagged": 0,
+                "decisions": 0,
+                "dismissed": 0,
+            },
+        )
+
+    review = (VideoState.FLAGGED.value, VideoState.CONFIRMED.value, VideoState.DISMISSED.value)
+    analysed = (
+        select(
+            group, func.max(Video.channel_title), Video.state, func.count(func.distinct(Video.id))
+        )
+        .join(Analysis, Analysis.video_id == Video.id)
+        .where(Analysis.created_at >= since)
+        .group_by(group, Video.state)
+    )
+    for key, title, state, n in session.execute(analysed).all():
+        r = row(key, title)
+        r["analysed"] += int(n)
+        if state in review:
+            r["flagged"] += int(n)
+    decided = (
+        select(group, func.max(Video.channel_title), ReviewDecision.decision, func.count())
+        .join(ReviewDecision, ReviewDecision.video_id == Video.id)
+        .where(ReviewDecision.decided_at >= since)
+        .group_by(group, ReviewDecision.decision)
+    )
+    for key, title, decision, n in session.execute(decided).all():
+        r = row(key, title)
+        r["decisions"] += int(n)
+        if decision == VideoState.DISMISSED.value:
+            r["dismissed"] += int(n)
+    for r in rows.values():
+        r["flag_rate"] = round(r["flagged"] / r["analysed"], 4) if r["analysed"] else None
+        r["dismiss_rate"] = round(r["dismissed"] / r["decisions"], 4) if r["decisions"] else None
+    return sorted(rows.values(), key=lambda r: (-r["flagged"], -r["analysed"], r["group"]))
+
+
+def _active_bundle(settings: Settings) -> dict[str, Any] | None:
+    """The bundle analyses use now: an adapted version (with when and from what) or the base."""
+    try:
+        from model.bundle import read_manifest
+        from model.versions import active_bundle, active_entry, bundles_root
+
+        path = active_bundle(settings.data_dir, settings.model_bundle)
+        if path is None:
+            return None
+        manifest = read_manifest(path)
+        entry = active_entry(bundles_root(settings.data_dir), settings.model_bundle)
+    except Exception as exc:  # status must still print: say what is wrong instead
+        return {"error": str(exc)}
+    return {
+        "name": manifest.get("name"),
+        "version": manifest.get("version"),
+        "path": str(path),
+        "adapted": entry is not None,
+        "promoted_at": None if entry is None else entry.get("promoted_at"),
     }
 
 
@@ -381,8 +468,27 @@ def render_status(status: dict[str, Any]) -> str:
         f"model:    in use {', '.join(model['in_use']) or 'none (no analyse worker running)'}; "
         f"configured {model['configured_name'] or model['configured']}"
     )
+    active = model.get("active") or {}
+    if active.get("error"):
+        lines.append(f"          active bundle: {active['error']}")
+    elif active:
+        how = f"adapted, promoted {active['promoted_at']}" if active["adapted"] else "not adapted"
+        lines.append(f"          active {active['name']} {active['version']} ({how})")
     for row in model["analyses_by_bundle"]:
         lines.append(f"          {row['analyses']} analyses by {row['bundle']} {row['version']}")
+    lines += ["", f"drift (last {DRIFT_DAYS} days, per channel or source):"]
+    if not status["drift"]:
+        lines.append("  nothing analysed or decided")
+    for r in status["drift"][:DRIFT_LINES]:
+        name = r["group"] + (f" ({r['title']})" if r["title"] else "")
+        flag_rate = "n/a" if r["flag_rate"] is None else f"{r['flag_rate']:.0%}"
+        dismiss_rate = "n/a" if r["dismiss_rate"] is None else f"{r['dismiss_rate']:.0%}"
+        lines.append(
+            f"  {name}: {r['analysed']} analysed, {r['flagged']} flagged ({flag_rate}); "
+            f"{r['decisions']} decisions, {r['dismissed']} dismissed ({dismiss_rate})"
+        )
+    if len(status["drift"]) > DRIFT_LINES:
+        lines.append(f"  ... {len(status['drift']) - DRIFT_LINES} more (find-bot status --json)")
     lines += ["", "workers:"]
     if not status["workers"]:
         lines.append("  none seen in the last day")

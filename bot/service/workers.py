@@ -11,6 +11,7 @@ watchdog), counts of done and failed work, and the host faults being waited out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -66,8 +67,18 @@ class StageWorkers:
         self.failures: dict[str, int] = dict.fromkeys(STAGES, 0)
         #: stage -> the host fault its workers are backing off from (shown in status)
         self.host_faults: dict[str, HostFault] = {}
-        self.bundle_id: str | None = None
-        self.bundle_version: str | None = None
+        #: Held shared by each analysis, exclusively by the scheduled adaptation: a new
+        #: bundle is never built while this process analyses a video (docs/adaptation.md).
+        self.model_gate = ModelGate()
+
+    @property
+    def bundle_id(self) -> str | None:
+        """The bundle analysing now (it changes after `model adapt`/`rollback`)."""
+        return None if self._analyser is None else self._analyser.bundle_id
+
+    @property
+    def bundle_version(self) -> str | None:
+        return None if self._analyser is None else self._analyser.bundle_version
 
     @property
     def settings(self) -> Settings:
@@ -93,8 +104,6 @@ class StageWorkers:
         from bot.stages.analyse import Analyser
 
         self._analyser = Analyser(self.settings)  # loads the bundle: BundleError stops start-up
-        self.bundle_id = self._analyser.bundle_id
-        self.bundle_version = self._analyser.bundle_version
         self._analyser.warn_if_bundle_changed()
         return self._analyser
 
@@ -180,8 +189,10 @@ class StageWorkers:
             with self._inflight_lock:
                 self._inflight[owner] = (job, time.monotonic())
             started = time.perf_counter()
+            gate = self.model_gate.shared() if stage == "analyse" else contextlib.nullcontext()
             try:
-                apply = handler_fn(job)
+                with gate:
+                    apply = handler_fn(job)
             except StageFailure as failure:
                 self.failures[stage] += 1
                 _observe(stage, "failed", failure.kind, started)
@@ -254,6 +265,48 @@ class StageWorkers:
                     error=repr(exc)[:300],
                 )
         return released
+
+
+class ModelGate:
+    """A readers-writer gate: analyses share it, an adaptation takes it alone.
+
+    The adaptation waits for the videos in analysis to finish and holds new ones back
+    while it runs (writer preference, so a steady stream of videos cannot starve it).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
 
 
 def _observe(stage: str, outcome: str, kind: str | None, started: float) -> None:

@@ -69,20 +69,13 @@ class Analyser:
 
     def __init__(self, settings: Settings, *, scorer_factory: Any = None) -> None:
         quiet_native_logging()  # before the bundle imports TensorFlow
-        from model.bundle import BundleError, load_bundle
+        from model.versions import bundles_root, pointer_stamp
 
         self.settings = settings
-        path = settings.model_bundle
-        if path is None or not Path(path).expanduser().exists():
-            raise AnalyserUnavailable(
-                f"no model bundle at {path}: set FIND_MODEL_BUNDLE to a bundle directory "
-                "(see `find-bot model info`), or run with FIND_ANALYSE_WORKERS=0"
-            )
-        try:
-            self.bundle = load_bundle(path)
-            self.bundle.ensemble()  # build and load weights now: fail fast, not per video
-        except BundleError as exc:
-            raise AnalyserUnavailable(f"model bundle {path} is not usable: {exc}") from None
+        self._bundles_root = bundles_root(settings.data_dir)
+        self._pointer_stamp = pointer_stamp(self._bundles_root)
+        self._swap_lock = threading.Lock()
+        self.bundle = self._load_bundle()
         self._scorer_factory = scorer_factory
         self.matcher = banks.Matcher(
             session_factory(settings),
@@ -91,11 +84,72 @@ class Analyser:
             quality=settings.match_quality,
         )
         self._local = threading.local()
-        self.threshold = float(
-            settings.score_threshold
-            if settings.score_threshold is not None
-            else self.bundle.threshold
+
+    def _load_bundle(self) -> Any:
+        """The active bundle (an adaptation of FIND_MODEL_BUNDLE, or itself), weights loaded."""
+        from model.bundle import BundleError, load_bundle
+        from model.versions import active_bundle
+
+        configured = self.settings.model_bundle
+        if configured is None or not Path(configured).expanduser().exists():
+            raise AnalyserUnavailable(
+                f"no model bundle at {configured}: set FIND_MODEL_BUNDLE to a bundle directory "
+                "(see `find-bot model info`), or run with FIND_ANALYSE_WORKERS=0"
+            )
+        try:
+            path = active_bundle(self.settings.data_dir, configured)
+            bundle = load_bundle(path)
+            bundle.ensemble()  # build and load weights now: fail fast, not per video
+        except BundleError as exc:
+            raise AnalyserUnavailable(f"model bundle {configured} is not usable: {exc}") from None
+        return bundle
+
+    @property
+    def threshold(self) -> float:
+        """FIND_SCORE_THRESHOLD when set, else the active bundle's threshold."""
+        if self.settings.score_threshold is not None:
+            return float(self.settings.score_threshold)
+        return self.bundle.threshold
+
+    def _threshold_of(self, bundle: Any) -> float:
+        if self.settings.score_threshold is not None:
+            return float(self.settings.score_threshold)
+        return bundle.threshold
+
+    def refresh_bundle(self) -> bool:
+        """Between videos: load the newly active bundle after `model adapt`/`rollback`.
+
+        Polls the pointer file's mtime (one stat per video).  A bundle that fails to
+        load is logged and the current one kept: a bad promotion never stops analysis.
+        """
+        from model.versions import pointer_stamp
+
+        stamp = pointer_stamp(self._bundles_root)
+        if stamp == self._pointer_stamp:
+            return False
+        with self._swap_lock:
+            if stamp == self._pointer_stamp:
+                return False
+            self._pointer_stamp = stamp
+            old = f"{self.bundle.id} {self.bundle.version}"
+            try:
+                bundle = self._load_bundle()
+            except AnalyserUnavailable as exc:
+                log_event(
+                    log, "analyse.bundle_reload_failed", logging.ERROR, error=str(exc), keeping=old
+                )
+                return False
+            if (bundle.id, bundle.version) == (self.bundle.id, self.bundle.version):
+                return False
+            self.bundle = bundle
+        log_event(
+            log,
+            "analyse.bundle_reloaded",
+            previous=old,
+            bundle=bundle.id,
+            bundle_version=bundle.version,
         )
+        return True
 
     @property
     def bundle_id(self) -> str:
@@ -105,18 +159,21 @@ class Analyser:
     def bundle_version(self) -> str:
         return self.bundle.version
 
-    def scorer(self) -> Any:
+    def scorer(self, bundle: Any = None) -> Any:
+        """This thread's scorer for ``bundle`` (default: the active one), rebuilt on a swap."""
+        bundle = bundle or self.bundle
         scorer = getattr(self._local, "scorer", None)
-        if scorer is None:
+        if scorer is None or getattr(self._local, "bundle", None) is not bundle:
+            self._local.bundle = bundle
             if self._scorer_factory is not None:
-                scorer = self._scorer_factory(self.bundle)
+                scorer = self._scorer_factory(bundle)
             else:
                 from model.scoring import VideoScorer
 
                 scorer = VideoScorer(
-                    self.bundle,
+                    bundle,
                     frames=self.settings.frames_per_video,
-                    threshold=self.threshold,
+                    threshold=self._threshold_of(bundle),
                     reviewer_evidence=True,
                 )
             self._local.scorer = scorer
@@ -210,13 +267,15 @@ class Analyser:
             )
         with open(path, "rb"):  # unreadable (EACCES) is a host fault, not an undecodable video
             pass
+        self.refresh_bundle()  # a promoted or rolled-back bundle takes over between videos
+        bundle = self.bundle  # this video is scored, and recorded, by one bundle
         # Re-upload matching first: a known fake needs no model run.
         video_hash = vpdq.hash_video(path)
         matches = self.matcher.lookup(video_hash.features, exclude_youtube_id=job.youtube_id)
         known_fake = next((m for m in matches if m.bank == banks.FAKE), None)
         if known_fake is not None:
             return self._flag_known_fake(job, video_hash, known_fake)
-        result = self.scorer().score_path(path)
+        result = self.scorer(bundle).score_path(path)
         if result.verdict == "error":
             raise StageFailure(
                 result.error or f"{path}: cannot decode", permanent=True, kind="decode"
@@ -241,7 +300,9 @@ class Analyser:
             "evidence": round(float(result.timings.get("evidence_s", 0.0)), 4),
             "total": round(float(result.timings.get("total_s", 0.0)) + video_hash.seconds, 4),
         }
-        threshold = float(result.threshold if result.threshold is not None else self.threshold)
+        threshold = float(
+            result.threshold if result.threshold is not None else self._threshold_of(bundle)
+        )
         by_score = result.score is not None and result.score >= threshold
         benign = next((m for m in matches if m.bank == banks.BENIGN), None)
         face_check = None
@@ -286,8 +347,8 @@ class Analyser:
             partial=result.partial,
             frames=f"{result.frames_decoded}/{result.frames_decoded + result.frames_failed}",
             seconds=timings["total"],
-            bundle=self.bundle_id,
-            bundle_version=self.bundle_version,
+            bundle=bundle.id,
+            bundle_version=bundle.version,
         )
         settings = self.settings
         fingerprint = banks.fingerprint_record(video_hash)
@@ -318,8 +379,8 @@ class Analyser:
                 )
             analysis = Analysis(
                 video=video,
-                bundle_id=str(result.bundle_id or self.bundle_id),
-                bundle_version=str(result.bundle_version or self.bundle_version),
+                bundle_id=str(result.bundle_id or bundle.id),
+                bundle_version=str(result.bundle_version or bundle.version),
                 frames_requested=int(result.frames_requested),
                 frames_decoded=int(result.frames_decoded),
                 partial=bool(result.partial),

@@ -7,6 +7,10 @@ one thing that happens between a deepfake's creation and our scanner:
 * JPEG re-compression at a random quality (block artefacts, lost detail);
 * saturation / brightness jitter (colour grading, different encoders);
 * horizontal flip (mirrored re-uploads; also a free 2x on pose variety);
+* unsharp masking (in-camera and editing sharpening: studio photos and phone
+  footage are crisper than DFDC's re-encoded frames, and self-blends sharpen
+  their source half of the time — sharpening the whole image, real or fake,
+  keeps "crisp" from reading as "fake" while the blend's local mismatch stays);
 * Gaussian blur and downscale-upscale (YouTube's lower-resolution renditions).
 
 All functions take and return uint8 RGB ``H x W x 3`` arrays and draw their
@@ -43,6 +47,14 @@ def color_jitter(image: np.ndarray, saturation: float, brightness: float) -> np.
 def hflip(image: np.ndarray) -> np.ndarray:
     """Mirror left-right."""
     return np.ascontiguousarray(image[:, ::-1])
+
+
+def sharpen(image: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask: ``image + amount * (image - blur(image))``."""
+    if amount <= 0:
+        return image
+    blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma))
+    return cv2.addWeighted(image, 1.0 + amount, blurred, -float(amount), 0)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -105,6 +117,9 @@ class AugmentConfig:
     saturation: tuple[float, float] = (0.7, 1.3)
     brightness: tuple[float, float] = (0.75, 1.25)
     p_flip: float = 0.5
+    p_sharpen: float = 0.3
+    sharpen_amount: tuple[float, float] = (0.3, 1.0)
+    sharpen_sigma: tuple[float, float] = (0.8, 1.5)
     p_blur: float = 0.2
     blur_sigma: tuple[float, float] = (0.3, 1.5)
     p_downscale: float = 0.2
@@ -116,13 +131,15 @@ class AugmentConfig:
         return asdict(self)
 
 
-NO_AUGMENT = AugmentConfig(p_jpeg=0, p_color=0, p_flip=0, p_blur=0, p_downscale=0, p_fill=0)
+NO_AUGMENT = AugmentConfig(
+    p_jpeg=0, p_color=0, p_flip=0, p_sharpen=0, p_blur=0, p_downscale=0, p_fill=0
+)
 
 
 def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
     """Apply each augmentation with its probability, in the order a video experiences them.
 
-    Geometry first (flip), then capture-side changes (colour), then
+    Geometry first (flip), then capture-side changes (colour, sharpening), then
     delivery-side losses (downscale, blur) and finally the re-encode (JPEG),
     which must come last because it is the last thing YouTube does.
     """
@@ -131,6 +148,8 @@ def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) 
         out = hflip(out)
     if rng.random() < config.p_color:
         out = color_jitter(out, rng.uniform(*config.saturation), rng.uniform(*config.brightness))
+    if rng.random() < config.p_sharpen:
+        out = sharpen(out, rng.uniform(*config.sharpen_amount), rng.uniform(*config.sharpen_sigma))
     if rng.random() < config.p_downscale:
         out = downscale(out, rng.uniform(*config.downscale_factor))
     if rng.random() < config.p_blur:

@@ -32,9 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import FindError
 from model.classifier import ArchSpec
 
 log = logging.getLogger(__name__)
+
+
+class CombineError(FindError):
+    """The candidates given to ``model combine`` cannot be read as asked."""
 
 
 @dataclass
@@ -46,18 +51,40 @@ class Candidate:
     info: dict = field(default_factory=dict)
 
 
+def parse_candidate(text: str | Path) -> tuple[str, list[int] | None]:
+    """``BUNDLE`` (every member) or ``BUNDLE#I,J`` (those members, counted from 0)."""
+    path, sep, picked = str(text).rpartition("#")
+    if not sep:
+        return str(text), None
+    try:
+        indices = sorted({int(part) for part in picked.split(",")})
+    except ValueError:
+        indices = []
+    if not indices or min(indices) < 0:
+        raise CombineError(f"{text}: after '#' give member numbers such as #2,3")
+    return path, indices
+
+
 def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict]]:
-    """Every member of every bundle at ``paths``, plus each bundle's manifest."""
+    """The members of every bundle at ``paths`` (``BUNDLE#I,J``: only those), and manifests.
+
+    A member that was itself combined keeps its recorded candidate name and
+    mode, so re-combining a shipped bundle's members says where they came from.
+    """
     from model.bundle import load_bundle
 
     candidates, manifests = [], []
-    for path in paths:
+    for text in paths:
+        path, picked = parse_candidate(text)
         bundle = load_bundle(path)
         manifests.append(bundle.manifest)
         ensemble = bundle.ensemble()
-        for index, (member, entry) in enumerate(
-            zip(ensemble.members, bundle.manifest["models"], strict=True)
-        ):
+        entries = bundle.manifest["models"]
+        if picked and picked[-1] >= len(entries):
+            raise CombineError(f"{text}: the bundle has members 0 to {len(entries) - 1}")
+        for index, (member, entry) in enumerate(zip(ensemble.members, entries, strict=True)):
+            if picked is not None and index not in picked:
+                continue
             training = bundle.manifest.get("training") or {}
             modes = training.get("modes") or []
             candidates.append(
@@ -65,8 +92,10 @@ def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict
                     member.model,
                     member.spec,
                     {
-                        "candidate": f"{bundle.id} {bundle.version} model {index}",
-                        "mode": modes[index] if index < len(modes) else None,
+                        "candidate": entry.get("candidate")
+                        or f"{bundle.id} {bundle.version} model {index}"
+                        + (f" ({modes[index]})" if index < len(modes) else ""),
+                        "mode": entry.get("mode") or (modes[index] if index < len(modes) else None),
                         "initial_weights": entry.get("initial_weights")
                         or training.get("initial_weights")
                         or {"weights": "random (seeded)"},
@@ -133,8 +162,8 @@ def combine(
 ) -> tuple[Path, dict]:
     """Fit the ensemble of ``bundles``' members on ``datasets``' validation split; write it."""
     from model.bundle import write_bundle
+    from model.calibration import choose_threshold
     from model.ensemble import StackingCombiner, fit_stacking
-    from model.training.calibration import choose_threshold
     from model.training.metrics import roc_auc
     from model.training.train import (
         TrainConfig,
@@ -181,6 +210,9 @@ def combine(
     kept = [i for i, w in enumerate(stacking.weights) if w > 0]
     kept_stacking = StackingCombiner(tuple(stacking.weights[i] for i in kept), stacking.bias)
     combiner, platt = recalibrate(kept_stacking, plain[0][kept], plain[1])
+    for entry in report:  # the weight the bundle uses (after Platt), as each member records it
+        entry["fitted_weight"] = entry["stacking_weight"]
+        entry["stacking_weight"] = platt["scale"] * entry["fitted_weight"]
 
     val_probs = combiner(plain[0][kept])
     _, video_labels, video_scores = video_level(plain[2], plain[1], val_probs)

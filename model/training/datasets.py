@@ -71,6 +71,9 @@ class Sample:
     #: The held-out splits a sample without a fixed ``split`` may be dealt to (by identity,
     #: see :mod:`model.training.splits`); real-only footage goes to validation, never test.
     held_out: tuple[str, ...] = ("test", "val")
+    #: How many times each training crop is read per epoch (``PATH*N``): a small set of a
+    #: kind the rest lacks (crisp studio photos among compressed video) still gets seen.
+    repeat: int = 1
 
     @property
     def is_fake(self) -> bool:
@@ -609,8 +612,23 @@ def detect_format(root: Path) -> str:
     )
 
 
+_REPEAT = re.compile(r"^(?P<spec>.+)\*(?P<times>\d+)$")
+
+
+def parse_repeat(spec: str) -> tuple[str, int]:
+    """Split ``SPEC*N`` into the spec and N (1 when there is no suffix)."""
+    match = _REPEAT.match(spec)
+    if not match:
+        return spec, 1
+    times = int(match["times"])
+    if not 1 <= times <= 1000:
+        raise DatasetError(f"{spec}: the repeat count after '*' must be 1 to 1000")
+    return match["spec"], times
+
+
 def parse_spec(spec: str) -> tuple[str | None, Path]:
-    """Split a ``[FORMAT:]PATH`` command-line value."""
+    """Split a ``[FORMAT:]PATH[*N]`` command-line value into format and path."""
+    spec, _ = parse_repeat(spec)
     head, sep, tail = spec.partition(":")
     if sep and head in LOADERS:
         return head, Path(tail).expanduser()
@@ -618,11 +636,16 @@ def parse_spec(spec: str) -> tuple[str | None, Path]:
 
 
 def load_dataset(spec: str | Path, fmt: str | None = None) -> list[Sample]:
-    """Load a dataset given ``[FORMAT:]PATH``; the format is auto-detected if omitted."""
+    """Load a dataset given ``[FORMAT:]PATH[*N]``; the format is auto-detected if omitted.
+
+    ``*N`` repeats the set's training crops N times per epoch (see ``Sample.repeat``).
+    """
+    _, repeat = parse_repeat(str(spec))
     parsed_fmt, root = parse_spec(str(spec))
     fmt = fmt or parsed_fmt or detect_format(root)
     if fmt not in LOADERS:
         raise DatasetError(f"{spec}: unknown dataset format {fmt!r}; use one of {sorted(LOADERS)}")
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
-    return LOADERS[fmt](root)
+    samples = LOADERS[fmt](root)
+    return [_replace(s, repeat=repeat) for s in samples] if repeat > 1 else samples

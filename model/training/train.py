@@ -9,7 +9,7 @@ The recipe (each step's rule is documented in docs/training.md):
    (:mod:`model.training.augment`), optional Self-Blended Images (:mod:`model.training.sbi`),
    BCE with label smoothing or focal loss, and balanced class weights;
 4. keep the ``keep`` best by validation ROC AUC, fit the temperature and the
-   threshold on their validation output (:mod:`model.training.calibration`);
+   threshold on their validation output (:mod:`model.calibration`);
 5. write the bundle, and evaluate it on the held-out test split.
 
 Everything a run produces lives in ``--out``: ``run.json`` (the config),
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import FindError
-from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
-from model.training.augment import NO_AUGMENT, AugmentConfig
-from model.training.cache import CacheConfig, CacheItem, CropCache
-from model.training.calibration import (
+from model.calibration import (
     calibrate_temperature,
     choose_threshold,
     ensemble_probabilities,
 )
+from model.classifier import COMPACT_XCEPTION, FULL_XCEPTION, ArchSpec
+from model.training.augment import NO_AUGMENT, AugmentConfig
+from model.training.cache import CacheConfig, CacheItem, CropCache
 from model.training.curation import CropRef, CurationConfig, select_crops
 from model.training.datasets import Sample, load_dataset
 from model.training.metrics import aggregate_by_video, binary_metrics
@@ -60,6 +60,9 @@ class TrainConfig:
     arch: str = "auto"
     #: Start from ImageNet weights where the architecture has them (EfficientNet-Lite).
     pretrained: bool = True
+    #: A bundle whose member of the same architecture, input size and mode each
+    #: candidate starts from (continue training a shipped model); None: ImageNet/random.
+    init_from: str | None = None
     input_size: int | None = None  # overrides of the chosen architecture
     width: float | None = None
     middle_blocks: int | None = None
@@ -379,18 +382,19 @@ def _real_val_advice(config: TrainConfig, split: SplitResult) -> str:
 def mode_refs(mode: str, data: PreparedData) -> list[CropRef]:
     """The training crops a candidate of ``mode`` reads.
 
+    A dataset given as ``PATH*N`` has its crops listed N times.
     Supervised training leaves out real-only footage (``real:`` datasets):
     with no fakes from the same source, the network would learn "this
     camera/resolution is real" instead of anything about manipulation.
     SBI and mixed modes pair every real crop with its own self-blend, so
     such footage is balanced by construction and welcome.
     """
-    refs = data.refs["train"]
+    refs = [r for r in data.refs["train"] for _ in range(data.items[r.item].sample.repeat)]
     if mode == "supervised":
         return [r for r in refs if data.items[r.item].sample.dataset != "real"]
     if mode == "sbi":
         return [r for r in refs if r.label == 0]
-    return list(refs)
+    return refs
 
 
 # --------------------------------------------------------------------------- candidates
@@ -544,6 +548,8 @@ def train_candidate(
         from model.pretrained import load_imagenet
 
         load_imagenet(model, spec.architecture.pretrained)
+    if config.init_from:
+        _warm_start(model, config.init_from, spec, mode)
     if result_file.exists() and final_file.exists():
         model.load_weights(final_file)
         result = json.loads(result_file.read_text())
@@ -769,7 +775,9 @@ def _write_bundle(
         metrics["test"] = level_metrics(test_videos, test_labels, test_probs, threshold)
     modes = config.modes()
     training = {
-        "config": {k: v for k, v in asdict(config).items() if k != "verbose"},
+        # Every knob as given, except what the manifest states once, derived, below
+        # (terms; whether SBI was used, which follows from the modes, not the --sbi flag).
+        "config": {k: v for k, v in asdict(config).items() if k not in {"verbose", "sbi", "terms"}},
         "datasets": config.datasets,
         "terms": config.terms or None,
         "splits": data.split.report,
@@ -810,10 +818,65 @@ def _write_bundle(
     return bundle, summary
 
 
+def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, dict, Path]:
+    """The member of ``bundle`` a candidate of ``spec`` and ``mode`` continues from.
+
+    Same architecture and input size, and the same training mode when the
+    manifest records one (a DFDC-supervised member is a poor start for an
+    SBI-only candidate); the first matching member otherwise.
+    """
+    from model.bundle import bundle_directory, member_specs, read_manifest
+
+    manifest = read_manifest(bundle)
+    matches = [
+        (i, entry)
+        for i, (entry, member) in enumerate(
+            zip(manifest["models"], member_specs(manifest), strict=True)
+        )
+        if member.name == spec.name and member.input_size == spec.input_size
+    ]
+    same_mode = [(i, e) for i, e in matches if e.get("mode") == mode]
+    chosen = same_mode or matches
+    if not chosen:
+        raise TrainingError(
+            f"--init-from {bundle}: no member is a {spec.name} at {spec.input_size} px; "
+            "choose a bundle with one or train from the architecture's own start"
+        )
+    index, entry = chosen[0]
+    return index, entry, bundle_directory(bundle) / entry["file"]
+
+
+def _warm_start(model, bundle: str, spec: ArchSpec, mode: str) -> None:
+    from model.bundle import BundleError, load_weights_file
+
+    index, _, path = _init_member(bundle, spec, mode)
+    try:
+        load_weights_file(model, path)
+    except BundleError as exc:
+        raise TrainingError(f"--init-from {bundle}: {exc}") from exc
+    log.info("%s candidate starts from %s member %d", mode, bundle, index)
+
+
 def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
     """Where the members' weights started (the manifest must say, with the licence)."""
+    from model.bundle import read_manifest
     from model.pretrained import describe
 
+    if config.init_from:
+        # The weights' origin (and its licence) stays on top: continuing a model does not
+        # change where its weights came from, only how far they were trained since.
+        manifest = read_manifest(config.init_from)
+        modes = sorted(set(config.modes()))
+        members = {m: _init_member(config.init_from, spec, m)[0] for m in modes}
+        first = manifest["models"][next(iter(members.values()))]
+        origin = dict(first.get("initial_weights") or {"weights": "random (seeded)"})
+        earlier = origin.pop("continued_from", None)
+        origin["continued_from"] = {
+            "bundle": f"{manifest['name']} {manifest['version']}",
+            "member_by_mode": members,
+            **({"which_continued": earlier} if earlier else {}),
+        }
+        return origin
     name = spec.architecture.pretrained
     if config.pretrained and name:
         return describe(name)

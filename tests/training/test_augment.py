@@ -15,6 +15,7 @@ from model.training.augment import (
     gaussian_blur,
     hflip,
     jpeg_recompress,
+    sharpen,
 )
 
 
@@ -30,6 +31,7 @@ def test_each_transform_keeps_shape_and_dtype(image):
         hflip(image),
         gaussian_blur(image, 1.0),
         downscale(image, 0.5),
+        sharpen(image, 0.8, 1.2),
     ):
         assert out.shape == image.shape and out.dtype == np.uint8
 
@@ -67,3 +69,16 @@ def test_pipeline_is_seeded_and_can_be_disabled(image):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, image)
     np.testing.assert_array_equal(augment(image, np.random.default_rng(3), NO_AUGMENT), image)
+
+
+def test_sharpening_adds_detail_and_keeps_the_mean(image):
+    """Crisp footage exists on both sides of the label: training sharpens reals and fakes alike."""
+
+    def detail(x):
+        return np.abs(np.diff(x.astype(int), axis=1)).mean()
+
+    assert detail(sharpen(image, 0.3)) > detail(image)
+    assert detail(sharpen(image, 1.0)) > detail(sharpen(image, 0.3))
+    assert abs(sharpen(image, 1.0).mean() - image.mean()) < 2
+    np.testing.assert_array_equal(sharpen(image, 0.0), image)
+    assert AugmentConfig().p_sharpen > 0 and NO_AUGMENT.p_sharpen == 0

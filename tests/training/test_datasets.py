@@ -292,3 +292,17 @@ def test_shared_data_dir_defaults_beside_the_project_and_env_overrides(tmp_path,
     assert not has_shared_data()  # empty folder
     (tmp_path / "ffpp").mkdir()
     assert has_shared_data()
+
+
+def test_a_repeat_suffix_reads_a_small_set_more_often(tmp_path):
+    """``real:PATH*N``: the set's samples say N; the path and format parse as without it."""
+    from model.training.datasets import parse_repeat
+
+    touch(tmp_path / "photos" / "ann" / "a.jpg")
+    spec = f"real:{tmp_path / 'photos'}*8"
+    assert parse_repeat(spec) == (f"real:{tmp_path / 'photos'}", 8)
+    assert parse_spec(spec) == ("real", tmp_path / "photos")
+    assert [s.repeat for s in load_dataset(spec)] == [8]
+    assert [s.repeat for s in load_dataset(f"real:{tmp_path / 'photos'}")] == [1]
+    with pytest.raises(DatasetError, match="repeat count"):
+        load_dataset(f"real:{tmp_path / 'photos'}*0")

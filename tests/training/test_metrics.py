@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from model.training.calibration import (
+from model.calibration import (
     choose_threshold,
     ensemble_probabilities,
     fit_temperature,
@@ -158,7 +158,7 @@ def test_threshold_rule_false_alarm_budget_flags_as_much_as_the_budget_allows():
 
 
 def test_separated_validation_leaves_the_temperature_at_one():
-    from model.training.calibration import calibrate_temperature
+    from model.calibration import calibrate_temperature
 
     t, info = calibrate_temperature(np.array([-3.0, -1.0, 2.0, 5.0]), [0, 0, 1, 1])
     assert t == 1.0 and info["reason"] == "validation perfectly separated"

@@ -6,6 +6,7 @@ synthetic: these tests check the plumbing, not detection quality.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -182,6 +183,8 @@ def test_sbi_trains_from_real_faces_only(tmp_path):
     )
     manifest = load_bundle(out / "bundle").manifest
     assert manifest["training"]["sbi"] is True
+    # One source of truth (issue 22 item 4): the recorded config does not restate them.
+    assert not {"sbi", "terms"} & set(manifest["training"]["config"])
     validation = manifest["metrics"]["validation"]["video_level"]
     assert validation["positives"] == validation["negatives"] > 0  # self-blended val fakes
 
@@ -389,3 +392,46 @@ def test_the_advice_when_validation_has_no_real_faces_is_true(tmp_path):
     (clips / "person2.mp4").unlink()
     one = split_samples(load_dataset(str(clips)), seed=config.seed)
     assert "add real footage of more people" in _real_val_advice(config, one)
+
+
+def test_training_can_continue_from_a_bundle_member_and_combine_can_pick_members(
+    trained, tmp_path, capsys
+):
+    """``--init-from``: a candidate starts from the bundle's member of its architecture and mode;
+    ``BUNDLE#I`` hands ``model combine`` only that member."""
+    from model.classifier import build_classifier
+    from model.training.train import TrainingError, _warm_start
+
+    _, run, _ = trained
+    bundle = load_bundle(run / "bundle")
+    spec = bundle.specs[1]
+    model = build_classifier(spec, seed=99)
+    _warm_start(model, str(run / "bundle"), spec, "supervised")
+    expected = bundle.ensemble().members[0].model  # both members are supervised: the first
+    for got, want in zip(model.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)  # float16 in the bundle
+    other = dataclasses.replace(spec, input_size=spec.input_size * 2)
+    with pytest.raises(TrainingError, match="no member is a"):
+        _warm_start(build_classifier(other), str(run / "bundle"), other, "supervised")
+
+    export = trained[0]
+    out = tmp_path / "continued"
+    argv = ["train", "--data", str(export), "--out", str(out), *TINY, *FAST]
+    assert (
+        main([*argv, "--candidates", "1", "--keep", "1", "--init-from", str(run / "bundle")]) == 0
+    )
+    start = load_bundle(out / "bundle").manifest["training"]["initial_weights"]
+    assert start["weights"] == "random (seeded)"  # the origin stays on top ...
+    assert start["continued_from"]["member_by_mode"] == {"supervised": 0}  # ... and what followed
+
+    capsys.readouterr()
+    code = main(
+        [
+            "model", "combine", f"{run / 'bundle'}#1", "--data", str(export),
+            "--out", str(tmp_path / "one"), "--name", "one",
+        ]
+    )  # fmt: skip
+    assert code == 0 and capsys.readouterr().out.count("val AUC") == 1
+    assert main(["model", "combine", f"{run / 'bundle'}#7", "--data", str(export), "--out",
+                 str(tmp_path / "bad")]) == 2  # fmt: skip
+    assert "members 0 to 1" in capsys.readouterr().err

@@ -65,6 +65,25 @@ def test_the_manifest_names_its_data_terms_and_its_measured_quality():
     assert manifest["metrics"]["test"]["frame_level"]["ece"] <= 0.05
 
 
+def test_the_manifest_states_each_fact_once():
+    """Issue 22 item 4: no recorded ``config`` restates ``sbi`` or ``terms`` (stated, derived,
+    beside it), down through the provenance of the bundles it was combined from."""
+    restated = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "config" and isinstance(value, dict):
+                    restated.extend(f"{path}.config.{k}" for k in ("sbi", "terms") if k in value)
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(read_manifest(DEFAULT), "")
+    assert not restated, restated
+
+
 def test_model_info_without_arguments_shows_the_default(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("FIND_MODEL_BUNDLE", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here

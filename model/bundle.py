@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import tempfile
 import threading
@@ -62,18 +63,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _json_safe(value: Any) -> Any:
-    """Convert numpy scalars/arrays and paths so that ``json.dumps`` accepts ``value``."""
+def json_safe(value: Any) -> Any:
+    """``value`` as JSON can hold it: numpy scalars/arrays and paths converted, NaN/inf as None.
+
+    Manifests are written with ``allow_nan=False`` (NaN is not JSON), and metrics of
+    a one-class or empty set are not finite: every record FIND writes goes through here.
+    """
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
+        return [json_safe(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -154,7 +161,7 @@ def write_bundle(
                 "architecture": member_spec.to_dict(),
                 "input_size": member_spec.input_size,
                 "normalisation": member_spec.architecture.description,
-                **_json_safe(info[i]),
+                **json_safe(info[i]),
             }
         )
     input_size = max(s.input_size for s in specs)
@@ -179,8 +186,8 @@ def write_bundle(
         "temperature": float(combiner.get("temperature", 1.0)),
         "weights_dtype": weights_dtype,
         "models": files,
-        "training": _json_safe(training),
-        "metrics": _json_safe(metrics),
+        "training": json_safe(training),
+        "metrics": json_safe(metrics),
     }
     _write_manifest(directory, manifest)
     return directory
@@ -212,7 +219,7 @@ def update_manifest(path: str | Path, changes: dict) -> dict:
     if protected & set(changes):
         raise ValueError(f"cannot change {sorted(protected & set(changes))} of a bundle")
     directory = bundle_directory(path)
-    manifest = {**read_manifest(directory), **_json_safe(changes)}
+    manifest = {**read_manifest(directory), **json_safe(changes)}
     _write_manifest(directory, manifest)
     return manifest
 

@@ -141,7 +141,7 @@ def run_adaptation(
 ) -> AdaptReport:
     """Build a candidate from the active bundle and the decisions; promote it if not worse."""
     from model import adapt
-    from model.bundle import load_bundle, write_bundle
+    from model.bundle import json_safe, load_bundle, write_bundle
     from model.versions import active_bundle_path, bundles_root, promote
 
     now = now or utcnow()
@@ -242,7 +242,7 @@ def run_adaptation(
             name=current.id,
             version=version,
             training={**(current.manifest.get("training") or {}), "adaptation": record},
-            metrics={**(current.manifest.get("metrics") or {}), "adaptation": _finite(sets)},
+            metrics={**(current.manifest.get("metrics") or {}), "adaptation": sets},
             crop_margin=current.crop_margin,
             weights_dtype=current.manifest.get("weights_dtype", "float16"),
             combiner=candidate.combiner.to_dict(),
@@ -263,7 +263,7 @@ def run_adaptation(
             "from": record["from"],
             "decisions": record["decisions"]["adapt"],
             "last_decision_id": record["decisions"]["last_decision_id"],
-            "numbers": _finite(sets),
+            "numbers": json_safe(sets),
         },
     )
     report.promoted, report.directory = True, final
@@ -285,16 +285,3 @@ def _member_info(entries: list[dict], combiner: Any) -> list[dict]:
 
 #: Manifest fields of a model entry that write_bundle computes itself.
 _WRITTEN = {"file", "sha256", "bytes", "params", "architecture", "input_size", "normalisation"}
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf are not JSON: None instead (AUC of a one-class set is None already)."""
-    import math
-
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

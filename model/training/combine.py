@@ -167,7 +167,6 @@ def combine(
     from model.training.metrics import roc_auc
     from model.training.train import (
         TrainConfig,
-        _finite,
         level_metrics,
         prepare_data,
         video_level,
@@ -257,7 +256,7 @@ def combine(
         name=name,
         version=version or _dt.date.today().isoformat(),
         training=training,
-        metrics=_finite(metrics),
+        metrics=metrics,
         combiner=combiner.to_dict(),
         member_info=member_info,
     )

@@ -812,7 +812,7 @@ def _write_bundle(
         name=config.name,
         version=config.version,
         training=training,
-        metrics=_finite(metrics),
+        metrics=metrics,
     )
     summary = {"threshold": threshold, "temperature": temperature, "metrics": metrics}
     return bundle, summary
@@ -881,17 +881,6 @@ def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
     if config.pretrained and name:
         return describe(name)
     return {"weights": "random (seeded)"}
-
-
-def _finite(value):
-    """Replace NaN/inf (JSON cannot hold them) with None."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def config_from_args(args) -> TrainConfig:

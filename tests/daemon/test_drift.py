@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from bot.db import session_factory
 from bot.settings import Settings
-from bot.store import Analysis, ReviewDecision, Video, utcnow
+from bot.store import ReviewDecision, Video, utcnow
+from tests.records import analysis_of
 
 FLOODER = "UCfloodsxxxxxxxxxxxxxxxx"
 QUIET = "UCquietxxxxxxxxxxxxxxxxx"
@@ -35,24 +36,8 @@ def _video(
     )
     session.add(video)
     session.flush()
-    session.add(
-        Analysis(
-            video_id=video.id,
-            bundle_id="b",
-            bundle_version="1",
-            frames_requested=1,
-            frames_decoded=1,
-            faces=1,
-            tracks=1,
-            scores={},
-            video_score=video.score,
-            threshold=0.5,
-            verdict="fake" if state != "analysed" else "real",
-            timings={},
-            crops=[],
-            created_at=when,
-        )
-    )
+    verdict = "fake" if state != "analysed" else "real"
+    session.add(analysis_of(video, verdict=verdict, created_at=when))
     if decision:
         session.add(
             ReviewDecision(

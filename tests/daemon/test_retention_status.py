@@ -26,6 +26,7 @@ from bot.store import (
 )
 from tests.conftest import make_settings
 from tests.daemon.helpers import FIND_BOT, PROJECT_ROOT, clean_env
+from tests.records import analysis_of
 
 STATES = ["new", "downloaded", "analysed", "flagged", "confirmed", "dismissed", "skipped", "failed"]
 
@@ -111,22 +112,7 @@ def test_row_retention_deletes_old_finished_rows_but_keeps_evidence(settings: Se
     _populate(settings, age_days=40)
     with session_scope(settings) as session:
         video = session.scalars(select(Video).where(Video.state == "analysed")).one()
-        session.add(
-            Analysis(
-                video=video,
-                bundle_id="b",
-                bundle_version="1",
-                frames_requested=1,
-                frames_decoded=1,
-                faces=0,
-                tracks=0,
-                scores={},
-                threshold=0.5,
-                verdict="no_face",
-                timings={},
-                crops=[],
-            )
-        )
+        session.add(analysis_of(video, faces=0, tracks=0, video_score=None, verdict="no_face"))
         session.add(
             QuotaEntry(
                 day="2000-01-01", method="search.list", units=100, at=utcnow() - timedelta(days=40)

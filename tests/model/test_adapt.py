@@ -18,8 +18,9 @@ import pytest
 from bot import review
 from bot.db import session_factory
 from bot.settings import Settings, shared_data_dir
-from bot.store import Analysis, Video
+from bot.store import Video
 from model.classifier import ArchSpec
+from tests.records import analysis_of
 
 TINY = ArchSpec("xception_compact", 64, 0.125, 1)
 #: Enough channels to split by channel (model.adapt.MIN_GROUPS_FOR_GROUP_SPLIT).
@@ -106,20 +107,14 @@ def seed(settings: Settings, scores: dict[int, float], *, flipped: bool = False)
             )
             session.add(video)
             session.flush()
-            analysis = Analysis(
-                video_id=video.id,
+            analysis = analysis_of(
+                video,
                 bundle_id="tiny-graded",
                 bundle_version="1.0",
                 frames_requested=32,
                 frames_decoded=32,
                 faces=2,
-                tracks=1,
                 scores={"tracks": [], "top_frames": []},
-                video_score=scores[g],
-                threshold=0.5,
-                verdict=video.verdict,
-                timings={},
-                crops=[],
             )
             session.add(analysis)
             session.flush()
@@ -197,23 +192,8 @@ def test_which_videos_teach(settings: Settings) -> None:
                 rel = f"crops/{key}/1-t0-f0.jpg"
                 if row.get("crops_on_disk", True):
                     _write_jpeg(settings.media_dir / rel, 200)
-                session.add(
-                    Analysis(
-                        video_id=video.id,
-                        bundle_id="b",
-                        bundle_version="1",
-                        frames_requested=1,
-                        frames_decoded=1,
-                        faces=1,
-                        tracks=1,
-                        scores={},
-                        video_score=0.9,
-                        threshold=0.5,
-                        verdict="fake",
-                        timings={},
-                        crops=[{"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": 0.9}],
-                    )
-                )
+                crop = {"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": 0.9}
+                session.add(analysis_of(video, video_score=0.9, verdict="fake", crops=[crop]))
     for key, decision in (
         ("confirmedxx", "confirmed"),
         ("dismissedxx", "dismissed"),
@@ -488,21 +468,17 @@ def _seed_scored(
             )
             session.add(video)
             session.flush()
+            crop = {"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": float(score)}
             session.add(
-                Analysis(
-                    video_id=video.id,
+                analysis_of(
+                    video,
                     bundle_id="find-default",
                     bundle_version="test",
                     frames_requested=32,
                     frames_decoded=32,
-                    faces=1,
-                    tracks=1,
                     scores={"tracks": [], "top_frames": []},
-                    video_score=float(score),
                     threshold=threshold,
-                    verdict=video.verdict,
-                    timings={},
-                    crops=[{"path": rel, "track": 0, "frame": 0, "t": 0.0, "score": float(score)}],
+                    crops=[crop],
                 )
             )
     for (key, label, _rel), score in zip(videos, scores, strict=True):

@@ -1,9 +1,17 @@
-"""Frame sampling: read a few evenly spread frames of a video by seeking.
+"""Frame sampling: read a few evenly spread frames of a video, decoding as little as possible.
 
 A deepfake verdict does not need every frame: 32 frames spread over the video
-see every person who is on screen for more than a few seconds, and reading
-them by seeking costs a fraction of decoding the whole file (about 5x less for
-a one-minute 720p H.264 video).
+see every person who is on screen for more than a few seconds.  Which reader
+is cheapest depends on the file (docs/detection.md, "Performance"), so
+``sample_frames`` first lists the packets (no decoding) and then:
+
+* long uploads with a keyframe in every sampling segment: decode just those
+  keyframes (``_read_keyframes``);
+* otherwise decode forward with PyAV, jumping to a keyframe when one lies
+  before the next sample, and, when samples are several frames apart, letting
+  the decoder skip the frames no other frame refers to (half of a typical
+  H.264 file's B-frames: a sample may move by a frame or two);
+* when PyAV cannot read the file, OpenCV's own reading and seeking.
 
 A file that yields no frame at all is an error (``VideoDecodeError``), never
 "no faces": a corrupt download, a truncated file or a codec the OpenCV wheel
@@ -35,6 +43,9 @@ _OPENCV_SEEK_BACK = 16
 #: away: 0.5 keeps it inside its own segment, so each of the N equal segments of the
 #: video still gives exactly one frame.
 KEYFRAME_SNAP = 0.5
+#: Let the decoder skip frames nothing refers to when samples are at least this many
+#: frames apart: a skipped frame is never more than a frame or two from a decoded one.
+SKIP_NONREF_INTERVAL = 4
 
 
 class VideoDecodeError(FindError):
@@ -113,7 +124,7 @@ def _count_frames(path: Path) -> int:
 
 
 def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
-    """Decode ``n`` frames spread evenly over the video at ``path``, by seeking.
+    """Decode ``n`` frames spread evenly over the video at ``path`` (see the module note).
 
     Frames that fail to decode (a truncated tail, a seek past a wrong frame
     count) are skipped and listed in ``failed_indices``; the caller sees
@@ -139,12 +150,14 @@ def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
             total = _count_frames(path)
             cap = cv2.VideoCapture(str(path))
         wanted = sample_indices(total, n)
-        keys = keyframe_positions(path)
-        keyframes = None if keys is None else [index for index, _pts in keys]
+        packets = packet_index(path)
+        keys = None if packets is None else packets.keyframe_positions()
         snapped = snap_to_keyframes(wanted, keys, total)
         read = _read_keyframes(path, snapped, fps) if snapped else None
+        if read is None and packets is not None:
+            read = _read_forward(path, wanted, packets, fps)
         if read is None:
-            read = _read_indices(cap, wanted, fps, keyframes)
+            read = _read_indices(cap, wanted, fps, None if packets is None else packets.keyframes)
         frames, indices, stamps, failed = read
     finally:
         cap.release()
@@ -165,9 +178,20 @@ def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
     )
 
 
-def keyframe_positions(path: str | Path) -> list[tuple[int, int]] | None:
-    """(frame index in display order, pts) of each keyframe, read from the container's
-    packets without decoding anything (PyAV); None when PyAV is missing or fails.
+@dataclass(frozen=True)
+class PacketIndex:
+    """Every video packet's pts in display order, and which are keyframes: read from the
+    container without decoding anything, it maps a decoded frame's pts to its index."""
+
+    pts: list[int]
+    keyframes: list[int]  # display indices of the keyframes
+
+    def keyframe_positions(self) -> list[tuple[int, int]]:
+        return [(index, self.pts[index]) for index in self.keyframes]
+
+
+def packet_index(path: str | Path) -> PacketIndex | None:
+    """The ``PacketIndex`` of the first video stream; None when PyAV is missing or fails.
 
     A seek restarts decoding at the keyframe before the target, so where a
     video has few keyframes (DFDC clips: 2 in 300 frames; YouTube uploads: one
@@ -188,7 +212,15 @@ def keyframe_positions(path: str | Path) -> list[tuple[int, int]] | None:
     except Exception:  # any demuxer trouble: fall back to OpenCV's own seeking
         return None
     stamps.sort()
-    return [(i, pts) for i, (pts, key) in enumerate(stamps) if key]
+    return PacketIndex(
+        pts=[pts for pts, _key in stamps], keyframes=[i for i, (_, key) in enumerate(stamps) if key]
+    )
+
+
+def keyframe_positions(path: str | Path) -> list[tuple[int, int]] | None:
+    """(frame index in display order, pts) of each keyframe (see ``packet_index``)."""
+    packets = packet_index(path)
+    return None if packets is None else packets.keyframe_positions()
 
 
 def keyframe_indices(path: str | Path) -> list[int] | None:
@@ -258,7 +290,7 @@ def _read_keyframes(
                 if frame is None:
                     failed.append(index)
                     continue
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(_av_rgb(frame))
                 indices.append(index)
                 seconds = float((pts - base) * stream.time_base) if stream.time_base else 0.0
                 stamps.append(round(index / fps if fps > 0 else seconds, 3))
@@ -267,6 +299,110 @@ def _read_keyframes(
     if not frames:
         return None
     return frames, indices, stamps, failed
+
+
+def _av_rgb(frame) -> np.ndarray:
+    """A PyAV frame as upright RGB: phone videos store a rotation that OpenCV applies
+    when it reads and PyAV does not."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = round(getattr(frame, "rotation", 0) or 0) // 90 % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=quarter_turns)) if quarter_turns else rgb
+
+
+class _SkipTooFar(Exception):
+    """Skipping frames moved a sample out of its segment: read again without skipping."""
+
+
+def _read_forward(
+    path: Path, wanted: list[int], packets: PacketIndex, fps: float
+) -> tuple[list[np.ndarray], list[int], list[float], list[int]] | None:
+    """Decode forward with PyAV to each wanted frame (sorted); None on any trouble.
+
+    Before each sample, jump to the last keyframe at or before it when that
+    keyframe lies ahead of the decoder (nothing before a keyframe is needed).
+    With samples ``SKIP_NONREF_INTERVAL`` frames apart or more, the decoder
+    skips frames no other frame refers to (``skip_frame = NONREF``), and each
+    sample is the decoded frame nearest to it, never one already taken and
+    never outside its half-interval: on the DFDC 1080p clips that halves the
+    decoding (docs/detection.md, "Performance").
+    """
+    interval = (wanted[-1] - wanted[0]) / (len(wanted) - 1) if len(wanted) > 1 else float("inf")
+    tolerance = max(1.0, KEYFRAME_SNAP * interval)
+    for skip in (True, False) if interval >= SKIP_NONREF_INTERVAL else (False,):
+        try:
+            return _decode_forward(path, wanted, packets, fps, skip, tolerance)
+        except _SkipTooFar:  # only raised when skipping: read again, every frame
+            continue
+        except Exception:  # any decoder trouble: the caller falls back to OpenCV
+            return None
+    return None
+
+
+def _decode_forward(
+    path: Path,
+    wanted: list[int],
+    packets: PacketIndex,
+    fps: float,
+    skip: bool,
+    tolerance: float,
+) -> tuple[list[np.ndarray], list[int], list[float], list[int]] | None:
+    import bisect
+
+    import av
+
+    index_of = {pts: i for i, pts in enumerate(packets.pts)}
+    frames: list[np.ndarray] = []
+    indices: list[int] = []
+    failed = [index for index in wanted if index >= len(packets.pts)]
+    targets = [index for index in wanted if index < len(packets.pts)]
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if skip:
+            stream.codec_context.skip_frame = "NONREF"
+        position = 0  # index of the next frame the decoder returns
+        previous: tuple[int, object] | None = None  # last decoded frame before the target
+        decoded = None
+        t = 0
+        while t < len(targets):
+            target = targets[t]
+            k = bisect.bisect_right(packets.keyframes, target) - 1
+            if decoded is None or (k >= 0 and packets.keyframes[k] > position):
+                start = packets.keyframes[k] if k >= 0 else 0
+                container.seek(packets.pts[start], stream=stream, backward=True, any_frame=False)
+                decoded, position, previous = container.decode(stream), start, None
+            # decode up to the first frame at or past the target
+            current: tuple[int, object] | None = None
+            for frame in decoded:
+                index = index_of.get(frame.pts)
+                if index is None:
+                    raise ValueError(f"decoded a frame with unknown pts {frame.pts}")
+                if index < position:  # before the keyframe we jumped to
+                    continue
+                position = index + 1
+                if index >= target:
+                    current = (index, frame)
+                    break
+                previous = (index, frame)
+            taken = indices[-1] if indices else -1
+            options = [c for c in (previous, current) if c is not None and c[0] > taken]
+            if not options:  # the file ends before this sample (and all later ones)
+                failed.extend(targets[t:])
+                break
+            index, frame = min(options, key=lambda c: (abs(c[0] - target), -c[0]))
+            if abs(index - target) > tolerance:
+                if skip:
+                    raise _SkipTooFar
+                failed.append(target)
+            else:
+                frames.append(_av_rgb(frame))
+                indices.append(index)
+            previous = current  # the frame past this target may serve the next one
+            t += 1
+    if not frames:
+        return None
+    stamps = [round(i / fps, 3) if fps > 0 else 0.0 for i in indices]
+    return frames, indices, stamps, sorted(failed)
 
 
 def _read_indices(

@@ -175,3 +175,53 @@ def test_short_gops_read_only_the_keyframes_nearest_the_samples(tmp_path):
     dense = sample_frames(path, n=40)  # not snapped: every third frame, exactly
     assert dense.indices == sample_indices(120, 40)
     assert [synth.decode_index(f) for f in dense.frames] == dense.indices
+
+
+def test_sparse_samples_let_the_decoder_skip_unreferenced_frames(tmp_path):
+    """Issue 19 item 3: with samples 10 frames apart in a long-GOP H.264 file (B-frames, one
+    keyframe), the decoder skips the frames nothing refers to; each sample is then the
+    decoded frame nearest its target: at most a frame away, each one distinct, the pixels
+    those of the index reported."""
+    frames = synth.index_frames(240)
+    noise = np.random.default_rng(1)
+    for frame in frames:  # motion below the numbers: the encoder uses B-frames
+        frame[120:] = noise.integers(0, 256, frame[120:].shape, dtype=np.uint8)
+    path = synth.encode_video(tmp_path / "bframes.mp4", frames, gop=250)
+    wanted = sample_indices(240, 24)
+    sample = sample_frames(path, n=24)
+    assert sample.decoded == 24 and not sample.failed_indices
+    assert [synth.decode_index(f) for f in sample.frames] == sample.indices
+    assert sample.indices == sorted(set(sample.indices))
+    offsets = [got - want for got, want in zip(sample.indices, wanted, strict=True)]
+    assert max(abs(o) for o in offsets) <= 1
+    assert any(offsets), "no sample moved: the decoder decoded every frame"
+    assert sample.timestamps_s == [round(i / 30.0, 3) for i in sample.indices]
+
+
+@pytest.mark.parametrize("gop", [10, 250], ids=["keyframes", "forward"])
+@pytest.mark.parametrize("degrees", [90, 180, -90])
+def test_phone_videos_come_out_upright_as_opencv_shows_them(tmp_path, degrees, gop):
+    """A rotation stored in the container (phone uploads) is applied by OpenCV when it
+    reads; both PyAV readers (keyframes only, forward) must give the same upright picture."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames = synth.index_frames(90)
+    for frame in frames:
+        frame[120:, :40] = (0, 255, 0)  # an asymmetric mark: a wrong turn changes pixels
+    plain = synth.encode_video(tmp_path / "plain.mp4", frames, gop=gop)
+    turned = tmp_path / "turned.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation",
+         str(degrees), "-i", str(plain), "-c", "copy", str(turned)],
+        check=True,
+    )  # fmt: skip
+    sample = sample_frames(turned, n=4)
+    capture = cv2.VideoCapture(str(turned))
+    for index, frame in zip(sample.indices, sample.frames, strict=True):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, expected = capture.read()
+        assert ok and frame.shape == expected.shape
+        assert np.abs(frame.astype(int) - expected[..., ::-1].astype(int)).mean() < 2
+    capture.release()

@@ -12,7 +12,8 @@ the aligned face and mouth residuals of ``model.liveness`` and whether the
 track is static; the number of tracks before and after ``merge_split_tracks``;
 and, for issue 19 item 4, the tracks found and CPU seconds of detection with
 ``FaceDetector.detect`` (every frame at full detection scale) against
-``detect_video`` (probe frames at full scale, the others sized from them).
+``detect_video`` (probe frames whole, the others in windows around the probed
+faces), and how many of the full-scale faces ``detect_video`` finds too.
 The numbers are in docs/detection.md ("Live and static faces").
 """
 
@@ -35,7 +36,7 @@ OUT = Path(__file__).resolve().parent / "out" / "liveness"
 def measure(path: Path, detector, label: str, frames: int = 32) -> dict:
     from model.frames import sample_frames
     from model.liveness import is_static, track_motion
-    from model.tracks import build_tracks, merge_split_tracks
+    from model.tracks import build_tracks, iou, merge_split_tracks
 
     sample = sample_frames(path, frames)
     t0 = time.process_time()
@@ -56,8 +57,17 @@ def measure(path: Path, detector, label: str, frames: int = 32) -> dict:
                 "static": is_static(motion),
             }
         )
+    # faces the full-scale detection found that detect_video found too, and how well they agree
+    overlaps = [
+        max((iou(a.box, b.box) for b in fast_faces), default=0.0)
+        for full_faces, fast_faces in zip(full, fast, strict=True)
+        for a in full_faces
+    ]
     return {
         "label": label,
+        "faces_full": len(overlaps),
+        "faces_kept": sum(o >= 0.5 for o in overlaps),
+        "box_iou": sorted(overlaps)[len(overlaps) // 2] if overlaps else None,
         "tracks_full": len(merge_split_tracks(build_tracks(full))),
         "before": len(before),
         "after": len(tracks),
@@ -71,7 +81,8 @@ def report(result: dict) -> None:
     head = (
         f"{result['label'][:34]:<34} tracks {result['before']}->{result['after']} "
         f"(full-scale {result['tracks_full']})  detect cpu {result['detect_full_cpu']:.2f}"
-        f" -> {result['detect_fast_cpu']:.2f} s"
+        f" -> {result['detect_fast_cpu']:.2f} s, faces {result['faces_kept']}"
+        f" of {result['faces_full']}"
     )
     print(head)
     for n, row in enumerate(result["rows"]):
@@ -122,7 +133,7 @@ def main() -> None:
     print("\nsummary per input class (tracks with >= 2 faces)")
     summary: dict[str, list] = {}
     for name, result in results:
-        entry = summary.setdefault(name, [0, 0, 0, 0, 0, 0.0, 0.0])
+        entry = summary.setdefault(name, [0, 0, 0, 0, 0, 0.0, 0.0, 0, 0])
         judged = [r for r in result["rows"] if r["motion"] is not None]
         entry[0] += 1
         entry[1] += len(judged)
@@ -131,14 +142,17 @@ def main() -> None:
         entry[4] += result["after"] - result["tracks_full"]
         entry[5] += result["detect_full_cpu"]
         entry[6] += result["detect_fast_cpu"]
+        entry[7] += result["faces_full"]
+        entry[8] += result["faces_kept"]
     print(
         f"{'class':<20}{'clips':>6}{'tracks':>7}{'static':>7}{'merged':>7}{'fast-full':>10}"
-        f"{'det cpu full':>13}{'fast':>7}"
+        f"{'det cpu full':>13}{'fast':>7}{'faces kept':>12}"
     )
-    for name, (clips, tracks, static, merged, diff, full, fast) in summary.items():
+    for name, entry in summary.items():
+        clips, tracks, static, merged, diff, full, fast, faces, kept = entry
         print(
             f"{name:<20}{clips:>6}{tracks:>7}{static:>7}{merged:>7}{diff:>10}"
-            f"{full / clips:>13.2f}{fast / clips:>7.2f}"
+            f"{full / clips:>13.2f}{fast / clips:>7.2f}{f'{kept}/{faces}':>12}"
         )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -31,10 +31,17 @@ DETECT_FACE_PX = 24
 #: Frames per MTCNN call: batching is ~30% faster than one call per frame, and
 #: the cap bounds the memory of the image pyramid.
 DETECT_BATCH = 8
-#: ``detect_video`` probes every this-many-th sampled frame at the full detection scale...
-PROBE_EVERY = 4
-#: ...and looks for faces down to this fraction of the smallest probed face in the others.
+#: ``detect_video`` detects every this-many-th sampled frame (and the last) on the whole
+#: frame at the full detection scale: the probes...
+PROBE_EVERY = 8
+#: ...and, in the frames between, looks only in a window around each face a neighbouring
+#: probe found: a square this many face sizes across...
+FOLLOW_WINDOW = 3.0
+#: ...shrunk until a face of this fraction of the probed size measures ``DETECT_FACE_PX``.
 FOLLOW_FRACTION = 0.5
+#: A frame whose thumbnail differs from a probe's by more than this (mean absolute grey
+#: difference, 0-255) is another shot: the probe's faces say nothing about it.
+SHOT_CHANGE = 30.0
 
 
 @dataclass(frozen=True)
@@ -82,32 +89,93 @@ class FaceDetector:
         return min(1.0, self.max_side / max(height, width), DETECT_FACE_PX / max(1, self.min_size))
 
     def detect_video(self, frames_rgb: list[np.ndarray]) -> list[list[Face]]:
-        """Detect faces in a video's sampled frames, most of them on smaller images.
+        """Detect faces in a video's sampled frames, most of them in small windows.
 
-        Every ``PROBE_EVERY``-th frame (spread over the whole video) is
-        detected at the full detection scale; the smallest face found there
-        sizes the rest: they are shrunk until a face of ``FOLLOW_FRACTION`` of
-        that size measures ``DETECT_FACE_PX``.  A person seen at 150 px in a
-        720p video is then looked for at about a third of the pixels, while a
-        face half as large as any probed one is still found.  Without a face
-        in the probe, every frame gets the full scale (nothing to size from).
+        The probes (every ``PROBE_EVERY``-th frame and the last) are detected
+        whole, at the full detection scale.  A frame between two probes of the
+        same shot is searched only around the faces those probes found: a
+        window ``FOLLOW_WINDOW`` face sizes across, shrunk so a face half the
+        probed size is still found -- a few thousand pixels instead of a
+        whole frame, since a person filmed in one shot stays near where the
+        probes saw them.  A frame is detected whole instead (at the smaller
+        scale the probed faces allow) when no probe of its shot found a face,
+        when its windows come back empty (the person moved away), or when it
+        belongs to another shot than both its probes (``SHOT_CHANGE``): a cut,
+        where new faces can appear anywhere.  docs/detection.md measures what
+        this costs and finds.
         """
-        if len(frames_rgb) <= PROBE_EVERY or len({f.shape for f in frames_rgb}) != 1:
+        from model.tracks import iou
+
+        n = len(frames_rgb)
+        if n <= 2 or len({f.shape for f in frames_rgb}) != 1:
             return self.detect(frames_rgb)
-        probe = list(range(0, len(frames_rgb), PROBE_EVERY))
-        rest = [i for i in range(len(frames_rgb)) if i % PROBE_EVERY]
+        probes = sorted({*range(0, n, PROBE_EVERY), n - 1})
         results: list[list[Face]] = [[] for _ in frames_rgb]
-        for i, faces in zip(probe, self.detect([frames_rgb[i] for i in probe]), strict=True):
+        for i, faces in zip(probes, self.detect([frames_rgb[i] for i in probes]), strict=True):
             results[i] = faces
-        sizes = [min(face.box[2], face.box[3]) for i in probe for face in results[i]]
-        height, width = frames_rgb[0].shape[:2]
-        scale = self.detection_scale(height, width)
-        if sizes:
-            scale = min(scale, DETECT_FACE_PX / max(self.min_size, FOLLOW_FRACTION * min(sizes)))
-        followed = self.detect([frames_rgb[i] for i in rest], scale=scale)
-        for i, faces in zip(rest, followed, strict=True):
-            results[i] = faces
+        thumbs = [_thumbnail(frame) for frame in frames_rgb]
+        windows: dict[int, list[Face]] = {}  # frame -> the probed faces to look around
+        whole: list[int] = []  # frames detected whole
+        for i in range(n):
+            if i in probes:
+                continue
+            k = next(j for j, p in enumerate(probes) if p > i)
+            same_shot = [
+                p
+                for p in (probes[k - 1], probes[k])
+                if np.abs(thumbs[i] - thumbs[p]).mean() <= SHOT_CHANGE
+            ]
+            around: list[Face] = []  # one window per face: the nearer probe's box
+            for p in sorted(same_shot, key=lambda p: abs(p - i)):
+                around += [f for f in results[p] if all(iou(f.box, g.box) < 0.5 for g in around)]
+            if around:
+                windows[i] = around
+            else:
+                whole.append(i)
+        found = self._detect_in_windows(frames_rgb, windows)
+        for i, faces in found.items():
+            if faces:
+                results[i] = faces
+            else:
+                whole.append(i)
+        if whole:
+            sizes = [min(face.box[2], face.box[3]) for p in probes for face in results[p]]
+            scale = self.detection_scale(*frames_rgb[0].shape[:2])
+            if sizes:
+                smallest = max(self.min_size, FOLLOW_FRACTION * min(sizes))
+                scale = min(scale, DETECT_FACE_PX / smallest)
+            whole.sort()
+            detected = self.detect([frames_rgb[i] for i in whole], scale=scale)
+            for i, faces in zip(whole, detected, strict=True):
+                results[i] = faces
         return results
+
+    def _detect_in_windows(
+        self, frames_rgb: list[np.ndarray], windows: dict[int, list[Face]]
+    ) -> dict[int, list[Face]]:
+        """Faces found in the windows around ``windows[i]``'s faces in frame i, mapped back
+        to frame pixels; a face seen by two overlapping windows is kept once."""
+        from model.tracks import iou
+
+        margin = FOLLOW_WINDOW - 1.0
+        pixels = round(FOLLOW_WINDOW * DETECT_FACE_PX / FOLLOW_FRACTION)
+        jobs = [(i, face) for i, faces in windows.items() for face in faces]
+        crops = [crop_face(frames_rgb[i], face, pixels, margin=margin) for i, face in jobs]
+        found: dict[int, list[Face]] = {i: [] for i in windows}
+        with self._lock:
+            for start in range(0, len(crops), 4 * DETECT_BATCH):
+                part = crops[start : start + 4 * DETECT_BATCH]
+                rows = self._model().detect_faces(part, output_type="numpy", box_format="xyxy")
+                for row in np.asarray(rows).reshape(-1, 16):
+                    i, face = jobs[start + int(row[0])]
+                    left, top, side = crop_box(face, margin)
+                    shape = frames_rgb[i].shape
+                    mapped = self._to_face(row, pixels / side, shape, offset=(left, top))
+                    if mapped is not None and all(iou(mapped.box, f.box) < 0.5 for f in found[i]):
+                        found[i].append(mapped)
+        for faces in found.values():
+            faces.sort(key=lambda f: -f.confidence)
+        return found
 
     def detect(
         self, frames_rgb: list[np.ndarray], batch: int = DETECT_BATCH, scale: float | None = None
@@ -141,13 +209,24 @@ class FaceDetector:
             faces.sort(key=lambda f: -f.confidence)
         return results
 
-    def _to_face(self, row: np.ndarray, scale: float, shape: tuple[int, ...]) -> Face | None:
-        """Turn one MTCNN output row into a full-resolution ``Face``, or None if filtered."""
+    def _to_face(
+        self,
+        row: np.ndarray,
+        scale: float,
+        shape: tuple[int, ...],
+        offset: tuple[float, float] = (0.0, 0.0),
+    ) -> Face | None:
+        """Turn one MTCNN output row into a full-resolution ``Face``, or None if filtered.
+
+        ``scale`` is the detection image's size over the frame's; ``offset`` the frame
+        position of the detection image's top-left corner (a window's)."""
         confidence = float(row[5])
         if confidence < self.min_confidence:
             return None
         height, width = shape[0], shape[1]
-        x1, y1, x2, y2 = (float(v) / scale for v in row[1:5])
+        dx, dy = offset
+        x1, x2 = (float(v) / scale + dx for v in (row[1], row[3]))
+        y1, y2 = (float(v) / scale + dy for v in (row[2], row[4]))
         x1, y1 = max(0.0, x1), max(0.0, y1)
         x2, y2 = min(float(width), x2), min(float(height), y2)
         w, h = round(x2 - x1), round(y2 - y1)
@@ -155,10 +234,18 @@ class FaceDetector:
             return None
         # Columns 6-10 hold the x of the five keypoints, 11-15 their y.
         keypoints = {
-            name: (round(float(row[6 + k]) / scale), round(float(row[11 + k]) / scale))
+            name: (round(float(row[6 + k]) / scale + dx), round(float(row[11 + k]) / scale + dy))
             for k, name in enumerate(KEYPOINT_NAMES)
         }
         return Face(box=(round(x1), round(y1), w, h), confidence=confidence, keypoints=keypoints)
+
+
+def _thumbnail(frame: np.ndarray) -> np.ndarray:
+    """A 32x18 grey copy of a frame, to tell shots apart."""
+    import cv2
+
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def _downscale(frame: np.ndarray, scale: float) -> np.ndarray:

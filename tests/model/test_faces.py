@@ -118,19 +118,24 @@ def test_crop_face_on_a_detected_face(detector):
     assert again.confidence > 0.95
 
 
-def test_detect_video_probes_at_full_scale_and_follows_on_smaller_frames(detector):
-    """Issue 19 item 4: frames between the probes are detected on smaller images, sized
-    from the smallest probed face, and still find faces half that size."""
+def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(detector):
+    """Issue 19 item 4: between the probes, a face is looked for only in a small window
+    around where the probes saw it; a frame is detected whole where that cannot work --
+    the face left the picture (an empty window), or the picture changed as at a cut
+    (a jump across the frame; another shot with a second, smaller person the probes
+    never see)."""
     head = synth.astronaut()[0:300, 100:380]
     big = cv2.resize(head, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # face ~170 px
     small = cv2.resize(head, None, fx=1.1, fy=1.1, interpolation=cv2.INTER_AREA)  # face ~90 px
     frames = []
     for i in range(12):
         frame = synth.background(1280, 720)
-        if i != 7:
-            frame[60 : 60 + big.shape[0], 80 : 80 + big.shape[1]] = big
-        if i == 5:  # a second, smaller person in one frame the probe never sees
-            frame[300 : 300 + small.shape[0], 900 : 900 + small.shape[1]] = small
+        if i == 5:  # a cut: another shot (darker), the person elsewhere and someone else
+            frame //= 3
+            frame[380 : 380 + small.shape[0], 100 : 100 + small.shape[1]] = small
+        x = 700 if i in (3, 5) else 80  # frame 3: the person jumped across the picture
+        if i != 7:  # frame 7: the person left the picture
+            frame[60 : 60 + big.shape[0], x : x + big.shape[1]] = big
         frames.append(frame)
     seen: list[tuple[int, int]] = []
     mtcnn = detector._model()
@@ -151,6 +156,10 @@ def test_detect_video_probes_at_full_scale_and_follows_on_smaller_frames(detecto
         ordered = zip(sorted(a, key=lambda f: f.box), sorted(b, key=lambda f: f.box), strict=True)
         for fa, fb in ordered:
             assert _close(fa.box, fb.box, 0.1 * fb.box[2])
-    # 3 probes (frames 0, 4, 8) at 768x432, the 9 others at about half that side.
-    assert sorted(seen, reverse=True)[:3] == [(432, 768)] * 3
-    assert all(h * w < 0.4 * 432 * 768 for h, w in sorted(seen, reverse=True)[3:])
+    # 3 probes (frames 0, 8 and the last) whole at 768x432; the 7 frames of the probes' shot
+    # followed in one 144 px window each; whole, on smaller images: frame 7 (its window came
+    # back empty), frames 3 and 5 (the picture changed as much as at a cut).
+    assert seen.count((432, 768)) == 3
+    assert seen.count((144, 144)) == 7
+    others = [shape for shape in seen if shape not in ((432, 768), (144, 144))]
+    assert len(others) == 3 and all(h * w < 0.4 * 432 * 768 for h, w in others)

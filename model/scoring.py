@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,25 @@ def _track_summary(
     return summary, top
 
 
+def _total_seconds(timings: dict[str, float]) -> float:
+    """A file's wall time: every stage, with only the part of the decoding it waited for
+    (all of it, unless the file was decoded while the previous one was scored)."""
+    decode = timings.get("decode_wait_s", timings.get("decode_s", 0.0))
+    stages = ("detect_s", "classify_s", "evidence_s")
+    return decode + sum(timings.get(stage, 0.0) for stage in stages)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One file decoded (or the one-line reason it could not be), and how long that took."""
+
+    path: Path
+    kind: str
+    sample: FrameSample | None
+    error: str | None
+    seconds: float
+
+
 class VideoScorer:
     """Turns a file path into a ``VideoResult`` with one bundle and one face detector.
 
@@ -210,26 +230,64 @@ class VideoScorer:
         Bundle problems (``BundleError`` while building the ensemble) do
         raise: they concern every file, not this one.
         """
-        path = Path(path)
-        timings: dict[str, float] = {}
+        return self._score_loaded(self._load_timed(Path(path)))
+
+    def score_paths(self, paths: Iterable[str | Path]) -> Iterator[VideoResult]:
+        """Score files in order, decoding the next file while this one is scored.
+
+        Decoding runs in FFmpeg (the GIL released) and MTCNN and the
+        classifiers leave part of two cores idle between their calls, so on
+        the DFDC 1080p clips overlapping the two saves most of the decoding's
+        wall time (docs/detection.md, "Performance").  ``timings["decode_s"]``
+        stays the decoding's own time; ``timings["decode_wait_s"]`` is how long
+        scoring waited for it, and ``total_s`` counts the wait.  One decoded
+        file waits in memory at a time (32 frames: ~200 MB at 1080p).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
+            pending = pool.submit(self._load_timed, paths[0])
+            for following in [*paths[1:], None]:
+                start = time.perf_counter()
+                loaded = pending.result()
+                waited = time.perf_counter() - start
+                if following is not None:
+                    pending = pool.submit(self._load_timed, following)
+                yield self._score_loaded(loaded, waited)
+
+    def _load_timed(self, path: Path) -> _Loaded:
+        """Decode one file (never raises for bad input: the error is kept for its result)."""
         start = time.perf_counter()
         kind = "image" if is_image_path(path) else "video"
-        failed = {"kind": kind, "frames_requested": 1 if kind == "image" else self.frames}
         try:
             kind, sample = self._load(path)
+            return _Loaded(path, kind, sample, None, time.perf_counter() - start)
         except VideoDecodeError as exc:
-            timings["decode_s"] = timings["total_s"] = time.perf_counter() - start
-            return self._result(
-                path, verdict="error", score=None, error=str(exc), timings=timings, **failed
-            )
+            error = str(exc)
         except Exception as exc:  # OpenCV raising on exotic input is still bad input
-            timings["decode_s"] = timings["total_s"] = time.perf_counter() - start
             error = f"{path}: cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
+        return _Loaded(path, kind, None, error, time.perf_counter() - start)
+
+    def _score_loaded(self, loaded: _Loaded, waited: float | None = None) -> VideoResult:
+        timings = {"decode_s": loaded.seconds}
+        if waited is not None:
+            timings["decode_wait_s"] = waited
+        if loaded.sample is None:
+            timings["total_s"] = loaded.seconds if waited is None else waited
+            requested = 1 if loaded.kind == "image" else self.frames
             return self._result(
-                path, verdict="error", score=None, error=error, timings=timings, **failed
+                loaded.path,
+                verdict="error",
+                score=None,
+                error=loaded.error,
+                timings=timings,
+                kind=loaded.kind,
+                frames_requested=requested,
             )
-        timings["decode_s"] = time.perf_counter() - start
-        return self.score_sample(path, kind, sample, timings)
+        return self.score_sample(loaded.path, loaded.kind, loaded.sample, timings)
 
     def score_sample(
         self,
@@ -254,7 +312,7 @@ class VideoScorer:
             detections = detect(sample.frames)
         except Exception as exc:  # odd frames (a 2-pixel-high video) can make MTCNN raise
             timings["detect_s"] = time.perf_counter() - t0
-            timings["total_s"] = sum(timings.values())
+            timings["total_s"] = _total_seconds(timings)
             error = f"{path}: face detection failed ({type(exc).__name__}: {exc})"
             return self._result(
                 Path(path),
@@ -268,7 +326,7 @@ class VideoScorer:
         n_faces = sum(len(faces) for faces in detections)
         if n_faces == 0:
             timings["classify_s"] = 0.0
-            timings["total_s"] = sum(timings.values())
+            timings["total_s"] = _total_seconds(timings)
             return self._result(
                 Path(path), verdict="no_face", score=None, faces=0, timings=timings, **base
             )
@@ -324,7 +382,7 @@ class VideoScorer:
         if not math.isfinite(video_score):
             raise FloatingPointError(f"{path}: the model produced a non-finite score")
         verdict = "fake" if video_score >= self.threshold else "real"
-        timings["total_s"] = sum(timings.values())
+        timings["total_s"] = _total_seconds(timings)
         return self._result(
             Path(path),
             verdict=verdict,

@@ -99,7 +99,7 @@ _HEADER = f"{'VERDICT':<8} {'SCORE':>6} {'FACES':>5} {'TRACKS':>6} {'FRAMES':>7}
 def format_row(result) -> str:
     score = "-" if result.score is None else f"{result.score:.3f}"
     frames = f"{result.frames_decoded}/{result.frames_requested}"
-    seconds = sum(v for k, v in result.timings.items() if k != "total_s")
+    seconds = result.timings.get("total_s", 0.0)
     verdict = result.verdict + ("*" if result.partial else "")
     row = (
         f"{verdict:<8} {score:>6} {result.faces:>5} {len(result.tracks):>6} "
@@ -164,10 +164,12 @@ def _scan(args: argparse.Namespace) -> int:
         )
         print(_HEADER, flush=True)
     counts: dict[str, int] = {}
-    progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
-    for path in progress:
-        progress.set_postfix_str(path.name[:40])
-        result = scorer.score_path(path)
+    progress = tqdm(
+        total=len(paths), unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False
+    )
+    for result in scorer.score_paths(paths):  # the next file decodes while this one is scored
+        progress.set_postfix_str(Path(result.path).name[:40])
+        progress.update()
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
         if result.partial:
             counts["partial"] = counts.get("partial", 0) + 1

@@ -19,6 +19,7 @@ default and filter small faces ourselves after detection.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,12 @@ FOLLOW_FRACTION = 0.5
 #: A frame whose thumbnail differs from a probe's by more than this (mean absolute grey
 #: difference, 0-255) is another shot: the probe's faces say nothing about it.
 SHOT_CHANGE = 30.0
+
+
+def is_probe(position: int) -> bool:
+    """Whether ``detect_video`` detects the frame at this position of a sample whole
+    (the last frame is a probe too, but only known once the sample is complete)."""
+    return position % PROBE_EVERY == 0
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ class FaceDetector:
         and shrinks the smallest face worth keeping to ``DETECT_FACE_PX`` pixels."""
         return min(1.0, self.max_side / max(height, width), DETECT_FACE_PX / max(1, self.min_size))
 
-    def detect_video(self, frames_rgb: list[np.ndarray]) -> list[list[Face]]:
+    def detect_video(
+        self, frames_rgb: list[np.ndarray], probed: Mapping[int, list[Face]] | None = None
+    ) -> list[list[Face]]:
         """Detect faces in a video's sampled frames, most of them in small windows.
 
         The probes (every ``PROBE_EVERY``-th frame and the last) are detected
@@ -103,6 +112,9 @@ class FaceDetector:
         belongs to another shot than both its probes (``SHOT_CHANGE``): a cut,
         where new faces can appear anywhere.  docs/detection.md measures what
         this costs and finds.
+
+        ``probed`` holds probe frames already detected (by position: see
+        ``is_probe``), as the scorer does while the rest of a video decodes.
         """
         from model.tracks import iou
 
@@ -111,8 +123,13 @@ class FaceDetector:
             return self.detect(frames_rgb)
         probes = sorted({*range(0, n, PROBE_EVERY), n - 1})
         results: list[list[Face]] = [[] for _ in frames_rgb]
-        for i, faces in zip(probes, self.detect([frames_rgb[i] for i in probes]), strict=True):
+        known = probed or {}
+        todo = [i for i in probes if i not in known]
+        for i, faces in zip(todo, self.detect([frames_rgb[i] for i in todo]), strict=True):
             results[i] = faces
+        for i in probes:
+            if i in known:
+                results[i] = list(known[i])
         thumbs = [_thumbnail(frame) for frame in frames_rgb]
         windows: dict[int, list[Face]] = {}  # frame -> the probed faces to look around
         whole: list[int] = []  # frames detected whole

@@ -20,7 +20,7 @@ cannot decode (AV1) must not be reported as a clean video.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,12 +123,20 @@ def _count_frames(path: Path) -> int:
     return count
 
 
-def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
+def sample_frames(
+    path: str | Path, n: int = 32, on_frame: Callable[[np.ndarray], None] | None = None
+) -> FrameSample:
     """Decode ``n`` frames spread evenly over the video at ``path`` (see the module note).
 
     Frames that fail to decode (a truncated tail, a seek past a wrong frame
     count) are skipped and listed in ``failed_indices``; the caller sees
     ``decoded < requested``.  Raises ``VideoDecodeError`` when nothing decodes.
+
+    ``on_frame`` is called with each frame as soon as it is decoded (from the
+    decoding thread), so a caller can start on the first frames while the
+    rest decode.  A reader that gives up half-way (the file then read another
+    way) will have announced frames the result does not hold: the returned
+    ``frames`` are the truth, compare by identity.
     """
     import cv2
 
@@ -153,11 +161,13 @@ def sample_frames(path: str | Path, n: int = 32) -> FrameSample:
         packets = packet_index(path)
         keys = None if packets is None else packets.keyframe_positions()
         snapped = snap_to_keyframes(wanted, keys, total)
-        read = _read_keyframes(path, snapped, fps) if snapped else None
+        emit = on_frame or _ignore
+        read = _read_keyframes(path, snapped, fps, emit) if snapped else None
         if read is None and packets is not None:
-            read = _read_forward(path, wanted, packets, fps)
+            read = _read_forward(path, wanted, packets, fps, emit)
         if read is None:
-            read = _read_indices(cap, wanted, fps, None if packets is None else packets.keyframes)
+            keyframes = None if packets is None else packets.keyframes
+            read = _read_indices(cap, wanted, fps, keyframes, emit)
         frames, indices, stamps, failed = read
     finally:
         cap.release()
@@ -262,8 +272,12 @@ def snap_to_keyframes(
     return chosen
 
 
+def _ignore(frame: np.ndarray) -> None:
+    """The default ``on_frame``: nobody is waiting for frames one by one."""
+
+
 def _read_keyframes(
-    path: Path, keys: list[tuple[int, int]], fps: float
+    path: Path, keys: list[tuple[int, int]], fps: float, emit: Callable[[np.ndarray], None]
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]] | None:
     """Decode just the keyframes ``keys`` (index, pts) with PyAV, one seek each; None on
     any trouble (the caller reads with OpenCV instead).  No frame threading: it would
@@ -291,6 +305,7 @@ def _read_keyframes(
                     failed.append(index)
                     continue
                 frames.append(_av_rgb(frame))
+                emit(frames[-1])
                 indices.append(index)
                 seconds = float((pts - base) * stream.time_base) if stream.time_base else 0.0
                 stamps.append(round(index / fps if fps > 0 else seconds, 3))
@@ -314,7 +329,11 @@ class _SkipTooFar(Exception):
 
 
 def _read_forward(
-    path: Path, wanted: list[int], packets: PacketIndex, fps: float
+    path: Path,
+    wanted: list[int],
+    packets: PacketIndex,
+    fps: float,
+    emit: Callable[[np.ndarray], None],
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]] | None:
     """Decode forward with PyAV to each wanted frame (sorted); None on any trouble.
 
@@ -330,7 +349,7 @@ def _read_forward(
     tolerance = max(1.0, KEYFRAME_SNAP * interval)
     for skip in (True, False) if interval >= SKIP_NONREF_INTERVAL else (False,):
         try:
-            return _decode_forward(path, wanted, packets, fps, skip, tolerance)
+            return _decode_forward(path, wanted, packets, fps, skip, tolerance, emit)
         except _SkipTooFar:  # only raised when skipping: read again, every frame
             continue
         except Exception:  # any decoder trouble: the caller falls back to OpenCV
@@ -345,6 +364,7 @@ def _decode_forward(
     fps: float,
     skip: bool,
     tolerance: float,
+    emit: Callable[[np.ndarray], None],
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]] | None:
     import bisect
 
@@ -396,6 +416,7 @@ def _decode_forward(
                 failed.append(target)
             else:
                 frames.append(_av_rgb(frame))
+                emit(frames[-1])
                 indices.append(index)
             previous = current  # the frame past this target may serve the next one
             t += 1
@@ -406,7 +427,11 @@ def _decode_forward(
 
 
 def _read_indices(
-    cap, wanted: list[int], fps: float, keyframes: list[int] | None = None
+    cap,
+    wanted: list[int],
+    fps: float,
+    keyframes: list[int] | None = None,
+    emit: Callable[[np.ndarray], None] = _ignore,
 ) -> tuple[list[np.ndarray], list[int], list[float], list[int]]:
     """Read the frames at ``wanted`` (sorted) from an open capture.
 
@@ -465,6 +490,7 @@ def _read_indices(
         msec = cap.get(cv2.CAP_PROP_POS_MSEC)
         stamp = actual / fps if fps > 0 else (msec / 1000.0 if msec and msec > 0 else 0.0)
         frames.append(_to_rgb(frame))
+        emit(frames[-1])
         indices.append(actual)
         stamps.append(round(float(stamp), 3))
     return frames, indices, stamps, failed

@@ -25,17 +25,18 @@ Aggregation rule (see docs/detection.md):
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from model.bundle import ModelBundle
 from model.evidence import EvidenceView, build_views
-from model.faces import Face, FaceDetector, crop_face
+from model.faces import Face, FaceDetector, crop_face, is_probe
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
 from model.liveness import Motion, is_static, track_motion
 from model.tracks import Track, build_tracks, merge_split_tracks
@@ -163,7 +164,8 @@ def _track_summary(
 
 def _total_seconds(timings: dict[str, float]) -> float:
     """A file's wall time: every stage, with only the part of the decoding it waited for
-    (all of it, unless the file was decoded while the previous one was scored)."""
+    (decoding overlaps the detection of the frames already decoded, or the scoring
+    of the previous file)."""
     decode = timings.get("decode_wait_s", timings.get("decode_s", 0.0))
     stages = ("detect_s", "classify_s", "evidence_s")
     return decode + sum(timings.get(stage, 0.0) for stage in stages)
@@ -177,7 +179,10 @@ class _Loaded:
     kind: str
     sample: FrameSample | None
     error: str | None
-    seconds: float
+    seconds: float  # the decoding's own wall time
+    waited: float | None = None  # how long scoring waited for it (decoding overlapped)
+    probed: dict[int, list[Face]] = field(default_factory=dict)  # probe faces found meanwhile
+    probe_s: float = 0.0  # detection time spent on them
 
 
 class VideoScorer:
@@ -218,52 +223,57 @@ class VideoScorer:
             **kwargs,
         )
 
-    def _load(self, path: Path) -> tuple[str, FrameSample]:
+    def _load(self, path: Path, on_frame=None) -> tuple[str, FrameSample]:
         if is_image_path(path):
             image = read_image(path)
             return "image", FrameSample([image], [0], [0.0], 1, 1, 0.0, 1)
-        return "video", sample_frames(path, self.frames)
+        return "video", sample_frames(path, self.frames, on_frame=on_frame)
 
     def score_path(self, path: str | Path) -> VideoResult:
         """Score one file.  Bad input never raises: it yields verdict ``error``.
 
-        Bundle problems (``BundleError`` while building the ensemble) do
-        raise: they concern every file, not this one.
+        The video decodes in a thread while the probe frames already decoded
+        go through face detection, so the wait for decoding is mostly hidden
+        (docs/detection.md, "Performance").  Bundle problems (``BundleError``
+        while building the ensemble) do raise: they concern every file, not
+        this one.
         """
-        return self._score_loaded(self._load_timed(Path(path)))
+        return self._score_loaded(self._load_probing(Path(path)))
 
     def score_paths(self, paths: Iterable[str | Path]) -> Iterator[VideoResult]:
         """Score files in order, decoding the next file while this one is scored.
 
         Decoding runs in FFmpeg (the GIL released) and MTCNN and the
-        classifiers leave part of two cores idle between their calls, so on
-        the DFDC 1080p clips overlapping the two saves most of the decoding's
-        wall time (docs/detection.md, "Performance").  ``timings["decode_s"]``
-        stays the decoding's own time; ``timings["decode_wait_s"]`` is how long
-        scoring waited for it, and ``total_s`` counts the wait.  One decoded
-        file waits in memory at a time (32 frames: ~200 MB at 1080p).
+        classifiers leave part of two cores idle between their calls, so
+        overlapping the two saves most of the decoding's wall time.  One
+        decoded file waits in memory at a time (32 frames: ~200 MB at 1080p).
         """
         from concurrent.futures import ThreadPoolExecutor
 
         paths = [Path(p) for p in paths]
         if not paths:
             return
+        yield self.score_path(paths[0])  # probes while it decodes: nothing to overlap yet
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
-            pending = pool.submit(self._load_timed, paths[0])
-            for following in [*paths[1:], None]:
+            pending = pool.submit(self._load_timed, paths[1]) if len(paths) > 1 else None
+            for following in [*paths[2:], None]:
+                if pending is None:
+                    break
                 start = time.perf_counter()
                 loaded = pending.result()
                 waited = time.perf_counter() - start
                 if following is not None:
                     pending = pool.submit(self._load_timed, following)
-                yield self._score_loaded(loaded, waited)
+                else:
+                    pending = None
+                yield self._score_loaded(replace(loaded, waited=waited))
 
-    def _load_timed(self, path: Path) -> _Loaded:
+    def _load_timed(self, path: Path, on_frame=None) -> _Loaded:
         """Decode one file (never raises for bad input: the error is kept for its result)."""
         start = time.perf_counter()
         kind = "image" if is_image_path(path) else "video"
         try:
-            kind, sample = self._load(path)
+            kind, sample = self._load(path, on_frame)
             return _Loaded(path, kind, sample, None, time.perf_counter() - start)
         except VideoDecodeError as exc:
             error = str(exc)
@@ -271,12 +281,58 @@ class VideoScorer:
             error = f"{path}: cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
         return _Loaded(path, kind, None, error, time.perf_counter() - start)
 
-    def _score_loaded(self, loaded: _Loaded, waited: float | None = None) -> VideoResult:
-        timings = {"decode_s": loaded.seconds}
-        if waited is not None:
-            timings["decode_wait_s"] = waited
+    def _load_probing(self, path: Path) -> _Loaded:
+        """Decode a video in a thread and detect faces on its probe frames as they arrive.
+
+        The probes are the whole-frame detections of ``detect_video``, most of
+        its cost; the decoder announces each frame (``sample_frames(on_frame=)``)
+        and this thread detects every probe while the later frames decode.  A
+        probe is kept only if the finished sample holds that very frame (a
+        reader that gave up half-way announced frames it then dropped).
+        """
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        if is_image_path(path):
+            return self._load_timed(path)
+        arrived: queue.SimpleQueue = queue.SimpleQueue()
+        finished = object()
+
+        def decode() -> _Loaded:
+            try:
+                return self._load_timed(path, on_frame=arrived.put)
+            finally:
+                arrived.put(finished)
+
+        seen: dict[int, tuple[np.ndarray, list[Face]]] = {}
+        waited = probing = 0.0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
+            future = pool.submit(decode)
+            for position in itertools.count():
+                start = time.perf_counter()
+                frame = arrived.get()
+                waited += time.perf_counter() - start
+                if frame is finished:
+                    break
+                if is_probe(position):
+                    start = time.perf_counter()
+                    seen[position] = (frame, self.detector.detect([frame])[0])
+                    probing += time.perf_counter() - start
+            loaded = future.result()
         if loaded.sample is None:
-            timings["total_s"] = loaded.seconds if waited is None else waited
+            return replace(loaded, waited=waited)
+        frames = loaded.sample.frames
+        probed = {
+            i: faces for i, (frame, faces) in seen.items() if i < len(frames) and frames[i] is frame
+        }
+        return replace(loaded, waited=waited, probed=probed, probe_s=probing)
+
+    def _score_loaded(self, loaded: _Loaded) -> VideoResult:
+        timings = {"decode_s": loaded.seconds}
+        if loaded.waited is not None:
+            timings["decode_wait_s"] = loaded.waited
+        if loaded.sample is None:
+            timings["total_s"] = _total_seconds(timings)
             requested = 1 if loaded.kind == "image" else self.frames
             return self._result(
                 loaded.path,
@@ -287,7 +343,9 @@ class VideoScorer:
                 kind=loaded.kind,
                 frames_requested=requested,
             )
-        return self.score_sample(loaded.path, loaded.kind, loaded.sample, timings)
+        return self.score_sample(
+            loaded.path, loaded.kind, loaded.sample, timings, loaded.probed, loaded.probe_s
+        )
 
     def score_sample(
         self,
@@ -295,8 +353,11 @@ class VideoScorer:
         kind: str,
         sample: FrameSample,
         timings: dict[str, float] | None = None,
+        probed: dict[int, list[Face]] | None = None,
+        probe_s: float = 0.0,
     ) -> VideoResult:
-        """Score already decoded frames (used by ``score_path`` and by the benchmark)."""
+        """Score already decoded frames (used by ``score_path`` and by the benchmark);
+        ``probed``: probe frames already detected, and the ``probe_s`` seconds that took."""
         timings = dict(timings or {})
         base = {
             "kind": kind,
@@ -306,10 +367,12 @@ class VideoScorer:
             "fps": sample.fps,
             "total_frames": sample.total_frames,
         }
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - probe_s
         try:
-            detect = self.detector.detect_video if kind == "video" else self.detector.detect
-            detections = detect(sample.frames)
+            if kind == "video":
+                detections = self.detector.detect_video(sample.frames, probed)
+            else:
+                detections = self.detector.detect(sample.frames)
         except Exception as exc:  # odd frames (a 2-pixel-high video) can make MTCNN raise
             timings["detect_s"] = time.perf_counter() - t0
             timings["total_s"] = _total_seconds(timings)

@@ -19,7 +19,6 @@ default and filter small faces ourselves after detection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,12 +42,6 @@ FOLLOW_FRACTION = 0.5
 #: A frame whose thumbnail differs from a probe's by more than this (mean absolute grey
 #: difference, 0-255) is another shot: the probe's faces say nothing about it.
 SHOT_CHANGE = 30.0
-
-
-def is_probe(position: int) -> bool:
-    """Whether ``detect_video`` detects the frame at this position of a sample whole
-    (the last frame is a probe too, but only known once the sample is complete)."""
-    return position % PROBE_EVERY == 0
 
 
 @dataclass(frozen=True)
@@ -95,9 +88,7 @@ class FaceDetector:
         and shrinks the smallest face worth keeping to ``DETECT_FACE_PX`` pixels."""
         return min(1.0, self.max_side / max(height, width), DETECT_FACE_PX / max(1, self.min_size))
 
-    def detect_video(
-        self, frames_rgb: list[np.ndarray], probed: Mapping[int, list[Face]] | None = None
-    ) -> list[list[Face]]:
+    def detect_video(self, frames_rgb: list[np.ndarray]) -> list[list[Face]]:
         """Detect faces in a video's sampled frames, most of them in small windows.
 
         The probes (every ``PROBE_EVERY``-th frame and the last) are detected
@@ -107,65 +98,26 @@ class FaceDetector:
         probed size is still found -- a few thousand pixels instead of a
         whole frame, since a person filmed in one shot stays near where the
         probes saw them.  A frame is detected whole instead (at the smaller
-        scale the probed faces allow) when no probe of its shot found a face,
+        scale its probes' faces allow) when no probe of its shot found a face,
         when its windows come back empty (the person moved away), or when it
         belongs to another shot than both its probes (``SHOT_CHANGE``): a cut,
         where new faces can appear anywhere.  docs/detection.md measures what
-        this costs and finds.
-
-        ``probed`` holds probe frames already detected (by position: see
-        ``is_probe``), as the scorer does while the rest of a video decodes.
+        this costs and finds.  ``follow_video`` does the same frame by frame,
+        while a video decodes.
         """
-        from model.tracks import iou
-
         n = len(frames_rgb)
-        if n <= 2 or len({f.shape for f in frames_rgb}) != 1:
-            return self.detect(frames_rgb)
-        probes = sorted({*range(0, n, PROBE_EVERY), n - 1})
-        results: list[list[Face]] = [[] for _ in frames_rgb]
-        known = probed or {}
-        todo = [i for i in probes if i not in known]
-        for i, faces in zip(todo, self.detect([frames_rgb[i] for i in todo]), strict=True):
-            results[i] = faces
-        for i in probes:
-            if i in known:
-                results[i] = list(known[i])
-        thumbs = [_thumbnail(frame) for frame in frames_rgb]
-        windows: dict[int, list[Face]] = {}  # frame -> the probed faces to look around
-        whole: list[int] = []  # frames detected whole
-        for i in range(n):
-            if i in probes:
-                continue
-            k = next(j for j, p in enumerate(probes) if p > i)
-            same_shot = [
-                p
-                for p in (probes[k - 1], probes[k])
-                if np.abs(thumbs[i] - thumbs[p]).mean() <= SHOT_CHANGE
-            ]
-            around: list[Face] = []  # one window per face: the nearer probe's box
-            for p in sorted(same_shot, key=lambda p: abs(p - i)):
-                around += [f for f in results[p] if all(iou(f.box, g.box) < 0.5 for g in around)]
-            if around:
-                windows[i] = around
-            else:
-                whole.append(i)
-        found = self._detect_in_windows(frames_rgb, windows)
-        for i, faces in found.items():
-            if faces:
-                results[i] = faces
-            else:
-                whole.append(i)
-        if whole:
-            sizes = [min(face.box[2], face.box[3]) for p in probes for face in results[p]]
-            scale = self.detection_scale(*frames_rgb[0].shape[:2])
-            if sizes:
-                smallest = max(self.min_size, FOLLOW_FRACTION * min(sizes))
-                scale = min(scale, DETECT_FACE_PX / smallest)
-            whole.sort()
-            detected = self.detect([frames_rgb[i] for i in whole], scale=scale)
-            for i, faces in zip(whole, detected, strict=True):
-                results[i] = faces
-        return results
+        probes = sorted({*range(0, n, PROBE_EVERY), n - 1}) if n else []
+        probed = dict(zip(probes, self.detect([frames_rgb[i] for i in probes]), strict=True))
+        follower = self.follow_video()
+        for i, frame in enumerate(frames_rgb):
+            follower.add(frame, probed.get(i))
+        return follower.finish()
+
+    def follow_video(self) -> VideoFaces:
+        """A ``VideoFaces`` that detects a video's frames as they are added (see
+        ``detect_video``): each stretch between two probes is done once its
+        closing probe arrives, so detection keeps pace with decoding."""
+        return VideoFaces(self)
 
     def _detect_in_windows(
         self, frames_rgb: list[np.ndarray], windows: dict[int, list[Face]]
@@ -255,6 +207,84 @@ class FaceDetector:
             for k, name in enumerate(KEYPOINT_NAMES)
         }
         return Face(box=(round(x1), round(y1), w, h), confidence=confidence, keypoints=keypoints)
+
+
+class VideoFaces:
+    """Detect faces frame by frame as a video decodes: ``add`` each frame, then ``finish``.
+
+    Positions that are multiples of ``PROBE_EVERY`` are probes, detected whole
+    when added; the frames since the previous probe are then searched in
+    windows around the two probes' faces (``FaceDetector.detect_video``).
+    ``finish`` makes the last frame a probe too and returns one list of faces
+    per frame.
+    """
+
+    def __init__(self, detector: FaceDetector):
+        self.detector = detector
+        self.frames: list[np.ndarray] = []
+        self.results: list[list[Face] | None] = []
+        self._thumbs: list[np.ndarray] = []
+        self._probe: int | None = None  # position of the latest probe
+
+    def add(self, frame: np.ndarray, faces: list[Face] | None = None) -> None:
+        """Add the next frame; ``faces``: its detections when already known."""
+        position = len(self.frames)
+        self.frames.append(frame)
+        self._thumbs.append(_thumbnail(frame))
+        self.results.append(faces)
+        if position % PROBE_EVERY == 0:
+            self._close_stretch(position)
+
+    def finish(self) -> list[list[Face]]:
+        """The faces of every frame added (the last one detected whole)."""
+        last = len(self.frames) - 1
+        if last >= 0 and self._probe != last:
+            self._close_stretch(last)
+        return [faces or [] for faces in self.results]
+
+    def _close_stretch(self, probe: int) -> None:
+        """Detect ``probe`` whole, then the frames between the previous probe and it."""
+        if self.results[probe] is None:
+            self.results[probe] = self.detector.detect([self.frames[probe]])[0]
+        previous, self._probe = self._probe, probe
+        if previous is None:
+            return
+        from model.tracks import iou
+
+        ends = (previous, probe)
+        windows: dict[int, list[Face]] = {}  # frame -> the probed faces to look around
+        whole: list[int] = []  # frames detected whole
+        for i in range(previous + 1, probe):
+            same_shot = [
+                p
+                for p in sorted(ends, key=lambda p: abs(p - i))
+                if self.frames[p].shape == self.frames[i].shape
+                and np.abs(self._thumbs[i] - self._thumbs[p]).mean() <= SHOT_CHANGE
+            ]
+            around: list[Face] = []  # one window per face: the nearer probe's box
+            for p in same_shot:
+                around += [
+                    f for f in self.results[p] or [] if all(iou(f.box, g.box) < 0.5 for g in around)
+                ]
+            if around:
+                windows[i] = around
+            else:
+                whole.append(i)
+        for i, faces in self.detector._detect_in_windows(self.frames, windows).items():
+            if faces:
+                self.results[i] = faces
+            else:
+                whole.append(i)
+        sizes = [min(f.box[2], f.box[3]) for p in ends for f in self.results[p] or []]
+        for shape in {self.frames[i].shape for i in whole}:
+            same = sorted(i for i in whole if self.frames[i].shape == shape)
+            scale = self.detector.detection_scale(*shape[:2])
+            if sizes:
+                smallest = max(self.detector.min_size, FOLLOW_FRACTION * min(sizes))
+                scale = min(scale, DETECT_FACE_PX / smallest)
+            detected = self.detector.detect([self.frames[i] for i in same], scale=scale)
+            for i, faces in zip(same, detected, strict=True):
+                self.results[i] = faces
 
 
 def _thumbnail(frame: np.ndarray) -> np.ndarray:

@@ -25,10 +25,9 @@ Aggregation rule (see docs/detection.md):
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import numpy as np
 
 from model.bundle import ModelBundle
 from model.evidence import EvidenceView, build_views
-from model.faces import Face, FaceDetector, crop_face, is_probe
+from model.faces import Face, FaceDetector, crop_face
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
 from model.liveness import Motion, is_static, track_motion
 from model.tracks import Track, build_tracks, merge_split_tracks
@@ -181,8 +180,8 @@ class _Loaded:
     error: str | None
     seconds: float  # the decoding's own wall time
     waited: float | None = None  # how long scoring waited for it (decoding overlapped)
-    probed: dict[int, list[Face]] = field(default_factory=dict)  # probe faces found meanwhile
-    probe_s: float = 0.0  # detection time spent on them
+    faces: list[list[Face]] | None = None  # detected while it decoded, one list per frame
+    detect_s: float = 0.0  # the detection time that took
 
 
 class VideoScorer:
@@ -223,7 +222,9 @@ class VideoScorer:
             **kwargs,
         )
 
-    def _load(self, path: Path, on_frame=None) -> tuple[str, FrameSample]:
+    def _load(
+        self, path: Path, on_frame: Callable[[np.ndarray], None] | None = None
+    ) -> tuple[str, FrameSample]:
         if is_image_path(path):
             image = read_image(path)
             return "image", FrameSample([image], [0], [0.0], 1, 1, 0.0, 1)
@@ -232,13 +233,13 @@ class VideoScorer:
     def score_path(self, path: str | Path) -> VideoResult:
         """Score one file.  Bad input never raises: it yields verdict ``error``.
 
-        The video decodes in a thread while the probe frames already decoded
-        go through face detection, so the wait for decoding is mostly hidden
+        The video decodes in a thread while the frames already decoded go
+        through face detection, so the wait for decoding is mostly hidden
         (docs/detection.md, "Performance").  Bundle problems (``BundleError``
         while building the ensemble) do raise: they concern every file, not
         this one.
         """
-        return self._score_loaded(self._load_probing(Path(path)))
+        return self._score_loaded(self._load_following(Path(path)))
 
     def score_paths(self, paths: Iterable[str | Path]) -> Iterator[VideoResult]:
         """Score files in order, decoding the next file while this one is scored.
@@ -254,21 +255,21 @@ class VideoScorer:
         if not paths:
             return
         yield self.score_path(paths[0])  # probes while it decodes: nothing to overlap yet
+        if len(paths) == 1:
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
-            pending = pool.submit(self._load_timed, paths[1]) if len(paths) > 1 else None
-            for following in [*paths[2:], None]:
-                if pending is None:
-                    break
+            future = pool.submit(self._load_timed, paths[1])
+            for n in range(1, len(paths)):
                 start = time.perf_counter()
-                loaded = pending.result()
+                loaded = future.result()
                 waited = time.perf_counter() - start
-                if following is not None:
-                    pending = pool.submit(self._load_timed, following)
-                else:
-                    pending = None
+                if n + 1 < len(paths):
+                    future = pool.submit(self._load_timed, paths[n + 1])
                 yield self._score_loaded(replace(loaded, waited=waited))
 
-    def _load_timed(self, path: Path, on_frame=None) -> _Loaded:
+    def _load_timed(
+        self, path: Path, on_frame: Callable[[np.ndarray], None] | None = None
+    ) -> _Loaded:
         """Decode one file (never raises for bad input: the error is kept for its result)."""
         start = time.perf_counter()
         kind = "image" if is_image_path(path) else "video"
@@ -281,14 +282,15 @@ class VideoScorer:
             error = f"{path}: cannot decode ({type(exc).__name__}: {exc})".splitlines()[0]
         return _Loaded(path, kind, None, error, time.perf_counter() - start)
 
-    def _load_probing(self, path: Path) -> _Loaded:
-        """Decode a video in a thread and detect faces on its probe frames as they arrive.
+    def _load_following(self, path: Path) -> _Loaded:
+        """Decode a video in a thread while this one detects its faces, frame by frame.
 
-        The probes are the whole-frame detections of ``detect_video``, most of
-        its cost; the decoder announces each frame (``sample_frames(on_frame=)``)
-        and this thread detects every probe while the later frames decode.  A
-        probe is kept only if the finished sample holds that very frame (a
-        reader that gave up half-way announced frames it then dropped).
+        The decoder announces each frame (``sample_frames(on_frame=)``) and
+        ``FaceDetector.follow_video`` detects each stretch between two probes
+        as soon as its closing probe has decoded, so detection keeps pace with
+        decoding instead of waiting for it.  The detections are used only if
+        the finished sample holds exactly the frames followed (a reader that
+        gave up half-way announced frames it then dropped).
         """
         import queue
         from concurrent.futures import ThreadPoolExecutor
@@ -304,28 +306,39 @@ class VideoScorer:
             finally:
                 arrived.put(finished)
 
-        seen: dict[int, tuple[np.ndarray, list[Face]]] = {}
-        waited = probing = 0.0
+        follower = self.detector.follow_video()
+        waited = detecting = 0.0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
             future = pool.submit(decode)
-            for position in itertools.count():
+            while True:
                 start = time.perf_counter()
                 frame = arrived.get()
                 waited += time.perf_counter() - start
                 if frame is finished:
                     break
-                if is_probe(position):
-                    start = time.perf_counter()
-                    seen[position] = (frame, self.detector.detect([frame])[0])
-                    probing += time.perf_counter() - start
+                if follower is None:
+                    continue
+                start = time.perf_counter()
+                try:
+                    follower.add(frame)
+                except Exception:  # odd frames (2 px high) can make MTCNN raise:
+                    follower = None  # score_sample detects again and reports it
+                detecting += time.perf_counter() - start
             loaded = future.result()
         if loaded.sample is None:
             return replace(loaded, waited=waited)
         frames = loaded.sample.frames
-        probed = {
-            i: faces for i, (frame, faces) in seen.items() if i < len(frames) and frames[i] is frame
-        }
-        return replace(loaded, waited=waited, probed=probed, probe_s=probing)
+        if follower is None or len(frames) != len(follower.frames):
+            return replace(loaded, waited=waited)
+        if any(a is not b for a, b in zip(frames, follower.frames, strict=True)):
+            return replace(loaded, waited=waited)
+        start = time.perf_counter()
+        try:
+            faces = follower.finish()
+        except Exception:
+            return replace(loaded, waited=waited)
+        detecting += time.perf_counter() - start
+        return replace(loaded, waited=waited, faces=faces, detect_s=detecting)
 
     def _score_loaded(self, loaded: _Loaded) -> VideoResult:
         timings = {"decode_s": loaded.seconds}
@@ -344,7 +357,7 @@ class VideoScorer:
                 frames_requested=requested,
             )
         return self.score_sample(
-            loaded.path, loaded.kind, loaded.sample, timings, loaded.probed, loaded.probe_s
+            loaded.path, loaded.kind, loaded.sample, timings, loaded.faces, loaded.detect_s
         )
 
     def score_sample(
@@ -353,11 +366,11 @@ class VideoScorer:
         kind: str,
         sample: FrameSample,
         timings: dict[str, float] | None = None,
-        probed: dict[int, list[Face]] | None = None,
-        probe_s: float = 0.0,
+        faces: list[list[Face]] | None = None,
+        detect_s: float = 0.0,
     ) -> VideoResult:
         """Score already decoded frames (used by ``score_path`` and by the benchmark);
-        ``probed``: probe frames already detected, and the ``probe_s`` seconds that took."""
+        ``faces``: the frames' detections when already made, in ``detect_s`` seconds."""
         timings = dict(timings or {})
         base = {
             "kind": kind,
@@ -367,10 +380,12 @@ class VideoScorer:
             "fps": sample.fps,
             "total_frames": sample.total_frames,
         }
-        t0 = time.perf_counter() - probe_s
+        t0 = time.perf_counter() - detect_s
         try:
-            if kind == "video":
-                detections = self.detector.detect_video(sample.frames, probed)
+            if faces is not None:
+                detections = faces
+            elif kind == "video":
+                detections = self.detector.detect_video(sample.frames)
             else:
                 detections = self.detector.detect(sample.frames)
         except Exception as exc:  # odd frames (a 2-pixel-high video) can make MTCNN raise

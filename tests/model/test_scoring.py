@@ -103,9 +103,9 @@ def test_score_paths_decodes_ahead_and_keeps_order_and_errors(scorer, media_dir)
 
 
 def test_faces_detected_while_the_video_decodes_are_those_found_afterwards(scorer, media_dir):
-    """Issue 19 item 3: score_path detects the probe frames while the later frames still
-    decode; the verdict, tracks and boxes are those of detecting the finished sample, and
-    scoring waited for decoding no longer than the decoding took."""
+    """Issue 19 item 3: score_path detects faces while the later frames still decode;
+    the verdict, tracks and boxes are those of detecting the finished sample, and scoring
+    waited for decoding no longer than the decoding took."""
     from model.frames import sample_frames
 
     path = media_dir / "two_faces.mp4"
@@ -113,7 +113,7 @@ def test_faces_detected_while_the_video_decodes_are_those_found_afterwards(score
     afterwards = scorer.score_sample(path, "video", sample_frames(path, scorer.frames))
     assert overlapped.to_dict()["tracks"] == afterwards.to_dict()["tracks"]
     assert overlapped.score == pytest.approx(afterwards.score)
-    assert sorted(scorer._load_probing(path).probed) == [0]  # 6 frames: one probe before the last
+    assert len(scorer._load_following(path).faces) == 6  # detected while it decoded
     timings = overlapped.timings
     assert 0.0 <= timings["decode_wait_s"] <= timings["decode_s"] + 0.05
     stages = timings["decode_wait_s"] + timings["detect_s"] + timings["classify_s"]

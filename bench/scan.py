@@ -14,11 +14,10 @@ a keyframe every 250 frames; one face moving over a textured background).
 Every input class runs in its own process (so the peak memory printed is that
 of one scanning process, TensorFlow and the bundle included), scores its first
 video once untimed (graph tracing, MTCNN warm-up) and then every video once.
-It prints seconds per video split into decode / detect / classify, the share
-of decoding, CPU seconds and peak RSS, one file at a time; the seconds per
-video of a scan of the class's files as ``scan DIR`` runs it (the next file
-decoding while this one is scored) and the share of that time the scan waited
-on decoding; the decoders compared on the first
+It prints seconds per video split into decode (the decoding's own time) and
+the part of it the scan waited for (the rest overlaps face detection), detect
+and classify, the file's total wall time, the shares of decoding and of
+waiting, CPU seconds and peak RSS; the decoders compared on the first
 file of each class (seek to every sampled frame, grab sequentially, PyAV threaded
 sequential decode, and what ``model.frames.sample_frames`` picks: keyframes
 only, or OpenCV reading forward within groups of pictures); and the naive
@@ -226,13 +225,7 @@ def worker(args: argparse.Namespace) -> None:
         entry["verdict"] = result.verdict
         entry["faces"] = result.faces
         runs.append(entry)
-    # as `scan DIR` runs: the next file decodes while this one is scored (a class of one
-    # file is scanned three times over)
-    queue = paths if len(paths) > 1 else paths * 3
-    start = time.perf_counter()
-    waits = [r.timings.get("decode_wait_s", 0.0) for r in scorer.score_paths(queue)]
-    pipelined = {"seconds": (time.perf_counter() - start) / len(queue), "wait_s": mean(waits)}
-    out = {"runs": runs, "pipelined": pipelined, "peak_rss_mb": peak_rss_mb()}
+    out = {"runs": runs, "peak_rss_mb": peak_rss_mb()}
     if args.decoders:
         # the first video of the class: seeking alone costs ~10 s on a DFDC clip
         out["decoders"] = [compare_decoders(paths[0], args.frames)]
@@ -329,12 +322,11 @@ def main() -> None:
         print(f"  {name}: {len(videos)} video(s) in {seconds:.0f} s", flush=True)
 
     print(f"\n{args.frames} sampled frames per video; seconds per video (mean over the class)")
-    print("one file at a time: decode is the decoding's own time, wait the part of it the")
-    print("scan waited for (the rest overlapped face detection), total the file's wall time;")
-    print("pipelined: a scan of the class's files, the next decoding while this one is scored")
+    print("decode is the decoding's own time, wait the part of it the scan waited for (the")
+    print("rest overlapped face detection), total the file's wall time")
     header = (
         f"{'input class':<20}{'videos':>7}{'decode':>8}{'wait':>6}{'detect':>8}{'classify':>9}"
-        f"{'total':>7}{'cpu s':>7}{'decode%':>8}{'wait%':>6}{'pipelined':>10}{'wait%':>6}"
+        f"{'total':>7}{'cpu s':>7}{'decode%':>8}{'wait%':>6}"
         f"{'peak MB':>8}{'naive':>7}{'ratio':>7}"
     )
     print(header)
@@ -344,7 +336,6 @@ def main() -> None:
         stages = ("decode_s", "decode_wait_s", "detect_s", "classify_s")
         row = {k: mean(r[k] for r in runs) for k in stages}
         total = mean(r["total_s"] for r in runs)
-        piped = result["pipelined"]
         naive = result.get("naive", {}).get("total_s")
         ratio = f"{naive / runs[0]['total_s']:>6.1f}x" if naive else f"{'-':>7}"
         print(
@@ -352,8 +343,7 @@ def main() -> None:
             f"{row['detect_s']:>8.2f}{row['classify_s']:>9.2f}{total:>7.2f}"
             f"{mean(r['cpu_s'] for r in runs):>7.2f}"
             f"{100 * row['decode_s'] / max(total, 1e-9):>7.0f}%"
-            f"{100 * row['decode_wait_s'] / max(total, 1e-9):>5.0f}%{piped['seconds']:>10.2f}"
-            f"{100 * piped['wait_s'] / max(piped['seconds'], 1e-9):>5.0f}%"
+            f"{100 * row['decode_wait_s'] / max(total, 1e-9):>5.0f}%"
             f"{result['peak_rss_mb']:>8.0f}" + (f"{naive:>7.1f}" if naive else f"{'-':>7}") + ratio
         )
     if args.decoders:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -163,8 +163,7 @@ def _track_summary(
 
 def _total_seconds(timings: dict[str, float]) -> float:
     """A file's wall time: every stage, with only the part of the decoding it waited for
-    (decoding overlaps the detection of the frames already decoded, or the scoring
-    of the previous file)."""
+    (decoding overlaps the detection of the frames already decoded)."""
     decode = timings.get("decode_wait_s", timings.get("decode_s", 0.0))
     stages = ("detect_s", "classify_s", "evidence_s")
     return decode + sum(timings.get(stage, 0.0) for stage in stages)
@@ -179,7 +178,7 @@ class _Loaded:
     sample: FrameSample | None
     error: str | None
     seconds: float  # the decoding's own wall time
-    waited: float | None = None  # how long scoring waited for it (decoding overlapped)
+    waited: float | None = None  # how long scoring waited for it (detection overlapped)
     faces: list[list[Face]] | None = None  # detected while it decoded, one list per frame
     detect_s: float = 0.0  # the detection time that took
 
@@ -240,32 +239,6 @@ class VideoScorer:
         this one.
         """
         return self._score_loaded(self._load_following(Path(path)))
-
-    def score_paths(self, paths: Iterable[str | Path]) -> Iterator[VideoResult]:
-        """Score files in order, decoding the next file while this one is scored.
-
-        Decoding runs in FFmpeg (the GIL released) and MTCNN and the
-        classifiers leave part of two cores idle between their calls, so
-        overlapping the two saves most of the decoding's wall time.  One
-        decoded file waits in memory at a time (32 frames: ~200 MB at 1080p).
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        paths = [Path(p) for p in paths]
-        if not paths:
-            return
-        yield self.score_path(paths[0])  # probes while it decodes: nothing to overlap yet
-        if len(paths) == 1:
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="find-decode") as pool:
-            future = pool.submit(self._load_timed, paths[1])
-            for n in range(1, len(paths)):
-                start = time.perf_counter()
-                loaded = future.result()
-                waited = time.perf_counter() - start
-                if n + 1 < len(paths):
-                    future = pool.submit(self._load_timed, paths[n + 1])
-                yield self._score_loaded(replace(loaded, waited=waited))
 
     def _load_timed(
         self, path: Path, on_frame: Callable[[np.ndarray], None] | None = None

@@ -164,12 +164,10 @@ def _scan(args: argparse.Namespace) -> int:
         )
         print(_HEADER, flush=True)
     counts: dict[str, int] = {}
-    progress = tqdm(
-        total=len(paths), unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False
-    )
-    for result in scorer.score_paths(paths):  # the next file decodes while this one is scored
-        progress.set_postfix_str(Path(result.path).name[:40])
-        progress.update()
+    progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
+    for path in progress:
+        progress.set_postfix_str(path.name[:40])
+        result = scorer.score_path(path)
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
         if result.partial:
             counts["partial"] = counts.get("partial", 0) + 1

@@ -83,25 +83,6 @@ def test_corrupt_and_missing_files_are_errors_not_exceptions(scorer, media_dir):
         json.dumps(result.to_dict())
 
 
-def test_score_paths_decodes_ahead_and_keeps_order_and_errors(scorer, media_dir):
-    """Issue 19 item 3: a scan of many files decodes the next one while this one is scored;
-    the results are those of one file at a time, in order, bad files included, and each
-    says how long scoring waited for its frames."""
-    names = ["one_face.mp4", "corrupt.mp4", "two_faces.mp4", "missing.mp4", "astronaut.png"]
-    paths = [media_dir / name for name in names]
-    piped = list(scorer.score_paths(paths))
-    alone = [scorer.score_path(path) for path in paths]
-    assert [r.path for r in piped] == [str(p) for p in paths]
-    for a, b in zip(piped, alone, strict=True):
-        assert (a.verdict, a.faces, a.error, a.frames_decoded) == (
-            b.verdict, b.faces, b.error, b.frames_decoded,
-        )  # fmt: skip
-        assert a.score == pytest.approx(b.score) if b.score is not None else a.score is None
-        stages = sum(a.timings.get(k, 0.0) for k in ("detect_s", "classify_s"))
-        assert a.timings["total_s"] == pytest.approx(a.timings["decode_wait_s"] + stages)
-    assert list(scorer.score_paths([])) == []
-
-
 def test_faces_detected_while_the_video_decodes_are_those_found_afterwards(scorer, media_dir):
     """Issue 19 item 3: score_path detects faces while the later frames still decode;
     the verdict, tracks and boxes are those of detecting the finished sample, and scoring

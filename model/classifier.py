@@ -88,25 +88,20 @@ def _channels(base: int, width: float) -> int:
     return max(8, round(base * width / 8) * 8)
 
 
-def build_classifier(spec: ArchSpec, seed: int | None = None, dtype: str | None = None):
+def build_classifier(spec: ArchSpec, seed: int | None = None):
     """Build an untrained classifier of ``spec``'s architecture: one logit out.
 
-    Input: ``spec.preprocess(crops)``; ``dtype`` as for :func:`build_xception`.
+    Input: ``spec.preprocess(crops)``.
     """
-    return spec.architecture.build(spec, seed, dtype)
+    return spec.architecture.build(spec, seed)
 
 
-def build_xception(spec: ArchSpec, seed: int | None = None, dtype: str | None = None):
+def build_xception(spec: ArchSpec, seed: int | None = None):
     """Build an untrained Xception classifier: float input in [-1, 1], one logit out.
 
     Input: ``(batch, input_size, input_size, 3)`` float32 already passed through
     ``preprocess``.  Output: ``(batch, 1)`` logit.  Every layer is named, so
     weight files map onto the graph by name and order.
-
-    ``dtype`` is a Keras dtype policy for every layer but the logit (which
-    stays float32); None (the global policy, float32 by default) is what
-    training and inference use.  Variables stay float32 under a mixed policy,
-    so the same weight files would load.
     """
     import keras
     from keras import layers
@@ -118,32 +113,30 @@ def build_xception(spec: ArchSpec, seed: int | None = None, dtype: str | None = 
         return _channels(base, spec.width)
 
     def sep(x, filters: int, name: str):
-        x = layers.SeparableConv2D(
-            filters, 3, padding="same", use_bias=False, name=name, dtype=dtype
-        )(x)
-        return layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+        return layers.BatchNormalization(name=f"{name}_bn")(x)
 
     def down_block(x, filters: int, name: str, first_relu: bool = True):
         residual = layers.Conv2D(
-            filters, 1, strides=2, padding="same", use_bias=False, name=f"{name}_res", dtype=dtype
+            filters, 1, strides=2, padding="same", use_bias=False, name=f"{name}_res"
         )(x)
-        residual = layers.BatchNormalization(name=f"{name}_res_bn", dtype=dtype)(residual)
+        residual = layers.BatchNormalization(name=f"{name}_res_bn")(residual)
         if first_relu:
-            x = layers.Activation("relu", name=f"{name}_relu1", dtype=dtype)(x)
+            x = layers.Activation("relu", name=f"{name}_relu1")(x)
         x = sep(x, filters, f"{name}_sep1")
-        x = layers.Activation("relu", name=f"{name}_relu2", dtype=dtype)(x)
+        x = layers.Activation("relu", name=f"{name}_relu2")(x)
         x = sep(x, filters, f"{name}_sep2")
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool", dtype=dtype)(x)
-        return layers.add([x, residual], name=f"{name}_add", dtype=dtype)
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
+        return layers.add([x, residual], name=f"{name}_add")
 
     inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
     # Entry flow.
-    x = layers.Conv2D(c(32), 3, strides=2, use_bias=False, name="entry_conv1", dtype=dtype)(inputs)
-    x = layers.BatchNormalization(name="entry_conv1_bn", dtype=dtype)(x)
-    x = layers.Activation("relu", name="entry_conv1_relu", dtype=dtype)(x)
-    x = layers.Conv2D(c(64), 3, use_bias=False, name="entry_conv2", dtype=dtype)(x)
-    x = layers.BatchNormalization(name="entry_conv2_bn", dtype=dtype)(x)
-    x = layers.Activation("relu", name="entry_conv2_relu", dtype=dtype)(x)
+    x = layers.Conv2D(c(32), 3, strides=2, use_bias=False, name="entry_conv1")(inputs)
+    x = layers.BatchNormalization(name="entry_conv1_bn")(x)
+    x = layers.Activation("relu", name="entry_conv1_relu")(x)
+    x = layers.Conv2D(c(64), 3, use_bias=False, name="entry_conv2")(x)
+    x = layers.BatchNormalization(name="entry_conv2_bn")(x)
+    x = layers.Activation("relu", name="entry_conv2_relu")(x)
     x = down_block(x, c(128), "entry_block1", first_relu=False)
     x = down_block(x, c(256), "entry_block2")
     x = down_block(x, c(728), "entry_block3")
@@ -152,34 +145,34 @@ def build_xception(spec: ArchSpec, seed: int | None = None, dtype: str | None = 
         name = f"middle_block{i + 1}"
         residual = x
         for j in range(3):
-            x = layers.Activation("relu", name=f"{name}_relu{j + 1}", dtype=dtype)(x)
+            x = layers.Activation("relu", name=f"{name}_relu{j + 1}")(x)
             x = sep(x, c(728), f"{name}_sep{j + 1}")
-        x = layers.add([x, residual], name=f"{name}_add", dtype=dtype)
+        x = layers.add([x, residual], name=f"{name}_add")
     # Exit flow.
     residual = layers.Conv2D(
-        c(1024), 1, strides=2, padding="same", use_bias=False, name="exit_res", dtype=dtype
+        c(1024), 1, strides=2, padding="same", use_bias=False, name="exit_res"
     )(x)
-    residual = layers.BatchNormalization(name="exit_res_bn", dtype=dtype)(residual)
-    x = layers.Activation("relu", name="exit_relu1", dtype=dtype)(x)
+    residual = layers.BatchNormalization(name="exit_res_bn")(residual)
+    x = layers.Activation("relu", name="exit_relu1")(x)
     x = sep(x, c(728), "exit_sep1")
-    x = layers.Activation("relu", name="exit_relu2", dtype=dtype)(x)
+    x = layers.Activation("relu", name="exit_relu2")(x)
     x = sep(x, c(1024), "exit_sep2")
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="exit_pool", dtype=dtype)(x)
-    x = layers.add([x, residual], name="exit_add", dtype=dtype)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="exit_pool")(x)
+    x = layers.add([x, residual], name="exit_add")
     x = sep(x, c(1536), "exit_sep3")
-    x = layers.Activation("relu", name="exit_relu3", dtype=dtype)(x)
+    x = layers.Activation("relu", name="exit_relu3")(x)
     x = sep(x, c(2048), "exit_sep4")
-    x = layers.Activation("relu", name="exit_relu4", dtype=dtype)(x)
-    x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
-    x = layers.Dropout(0.5, name="dropout", dtype=dtype)(x)
+    x = layers.Activation("relu", name="exit_relu4")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
     logit = layers.Dense(1, name="logit", dtype="float32")(x)
     return keras.Model(inputs, logit, name=spec.name)
 
 
-def _build_lite(spec: ArchSpec, seed: int | None, dtype: str | None):
+def _build_lite(spec: ArchSpec, seed: int | None):
     from model.efficientnet_lite import build_efficientnet_lite
 
-    return build_efficientnet_lite(spec.name, spec.input_size, seed=seed, dtype=dtype)
+    return build_efficientnet_lite(spec.name, spec.input_size, seed=seed)
 
 
 def _lite_preprocess(batch_uint8_rgb: np.ndarray) -> np.ndarray:
@@ -192,7 +185,7 @@ def _lite_preprocess(batch_uint8_rgb: np.ndarray) -> np.ndarray:
 class Architecture:
     """One kind of bundle member: how to build it, how it reads pixels, how it starts."""
 
-    build: Callable  # (spec, seed, dtype) -> keras.Model with one logit
+    build: Callable  # (spec, seed) -> keras.Model with one logit
     preprocess: Callable[[np.ndarray], np.ndarray]
     #: Key of ``model.pretrained.SOURCES`` with its ImageNet weights (None: random init).
     pretrained: str | None

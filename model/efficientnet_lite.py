@@ -86,15 +86,13 @@ def build_efficientnet_lite(
     *,
     classes: int = 1,
     seed: int | None = None,
-    dtype: str | None = None,
     name: str | None = None,
 ):
     """Build EfficientNet-Lite ``variant`` for ``input_size`` px crops; ``classes`` logits out.
 
     Layer names follow the PyTorch state dict of the pretrained weights
     (``blocks.<i>.<part>``), which :func:`model.pretrained.load_imagenet`
-    maps onto them.  ``dtype`` is a Keras dtype policy for every layer but
-    the logits (see ``model.classifier.build_classifier``).
+    maps onto them.
     """
     import keras
     from keras import layers
@@ -106,17 +104,17 @@ def build_efficientnet_lite(
         keras.utils.set_random_seed(seed)
 
     def bn(x, layer_name: str):
-        return layers.BatchNormalization(
-            momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=layer_name, dtype=dtype
-        )(x)
+        return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=layer_name)(
+            x
+        )
 
     def relu6(x, layer_name: str):
-        return layers.ReLU(max_value=6.0, name=layer_name, dtype=dtype)(x)
+        return layers.ReLU(max_value=6.0, name=layer_name)(x)
 
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = layers.Conv2D(
-        STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv", dtype=dtype
-    )(inputs)
+    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(
+        inputs
+    )
     x = relu6(bn(x, "stem_bn"), "stem_relu")
     block = 0
     for index, (repeats, kernel, stride, expand, filters_in, filters_out) in enumerate(STAGES):
@@ -134,7 +132,6 @@ def build_efficientnet_lite(
                     padding="same",
                     use_bias=False,
                     name=f"{prefix}.expand_conv",
-                    dtype=dtype,
                 )(x)
                 x = relu6(bn(x, f"{prefix}.bn0"), f"{prefix}.expand_relu")
             x = layers.DepthwiseConv2D(
@@ -143,7 +140,6 @@ def build_efficientnet_lite(
                 padding="same",
                 use_bias=False,
                 name=f"{prefix}.depthwise_conv",
-                dtype=dtype,
             )(x)
             x = relu6(bn(x, f"{prefix}.bn1"), f"{prefix}.depthwise_relu")
             x = layers.Conv2D(
@@ -152,17 +148,14 @@ def build_efficientnet_lite(
                 padding="same",
                 use_bias=False,
                 name=f"{prefix}.project_conv",
-                dtype=dtype,
             )(x)
             x = bn(x, f"{prefix}.bn2")
             if block_stride == 1 and block_in == filters_out:
-                x = layers.add([x, shortcut], name=f"{prefix}.add", dtype=dtype)
+                x = layers.add([x, shortcut], name=f"{prefix}.add")
             block += 1
-    x = layers.Conv2D(
-        HEAD_FILTERS, 1, padding="same", use_bias=False, name="head_conv", dtype=dtype
-    )(x)
+    x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, name="head_conv")(x)
     x = relu6(bn(x, "head_bn"), "head_relu")
-    x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
-    x = layers.Dropout(params.dropout, name="dropout", dtype=dtype)(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(params.dropout, name="dropout")(x)
     logits = layers.Dense(classes, name="logit", dtype="float32")(x)
     return keras.Model(inputs, logits, name=name or variant)

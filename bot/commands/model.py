@@ -86,21 +86,19 @@ def _adapt(args: argparse.Namespace) -> int:
         allow_without_validation=args.allow_without_validation,
     )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "current": report.current,
-                    "candidate": report.candidate,
-                    "promoted": report.promoted,
-                    "dry_run": report.dry_run,
-                    "refused": report.reasons,
-                    "numbers": report.sets,
-                    "notes": report.notes,
-                    "bundle": str(report.directory) if report.directory else None,
-                },
-                indent=2,
-            )
-        )
+        from model.bundle import json_safe
+
+        document = {
+            "current": report.current,
+            "candidate": report.candidate,
+            "promoted": report.promoted,
+            "dry_run": report.dry_run,
+            "refused": report.reasons,
+            "numbers": report.sets,  # an AUC of a one-class set is NaN: null in JSON
+            "notes": report.notes,
+            "bundle": str(report.directory) if report.directory else None,
+        }
+        print(json.dumps(json_safe(document), indent=2, allow_nan=False))
     else:
         print(report.summary())
     return 1 if report.reasons and not report.dry_run else 0

@@ -340,7 +340,11 @@ def test_cli_adapt_refuses_without_validation_and_rollback_says_nothing_to_do(
     assert "refused" in out and "--allow-without-validation" in out
 
     assert main(["model", "adapt", "--allow-without-validation", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+
+    def strict(constant: str):
+        raise AssertionError(f"not JSON: {constant}")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=strict)
     assert report["promoted"] and report["bundle"]
     assert main(["model", "info"]) == 0  # follows the pointer to the adapted version
     info = capsys.readouterr().out

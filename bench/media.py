@@ -36,21 +36,37 @@ def real_clips(root: Path) -> dict[str, list[Path]]:
 def encode(
     path: Path,
     frames_rgb: Iterable[np.ndarray],
-    size: tuple[int, int],
+    size: tuple[int, int] | None = None,
     fps: float = 30.0,
     codec: str = "libx264",
     gop: int = 250,
+    faststart: bool = True,
 ) -> Path:
-    """Encode RGB frames (any iterable: long videos are streamed) into ``path``, atomically."""
+    """Encode RGB frames (any iterable: long videos are streamed) into ``path``, atomically.
+
+    The shape of a YouTube download, which OpenCV's ``mp4v`` writer cannot
+    make: H.264 (or VP9) with a keyframe exactly every ``gop`` frames (no
+    scene-cut extras), the moov atom first unless ``faststart`` is off.
+    ``size`` (width, height) defaults to the first frame's.  An existing file
+    is kept: the benchmarks reuse what they encoded before.
+    """
+    import itertools
+
     import imageio_ffmpeg
 
     if path.exists():
         return path
+    frames = iter(frames_rgb)
+    if size is None:
+        first = next(frames)
+        size = (first.shape[1], first.shape[0])
+        frames = itertools.chain([first], frames)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     params = ["-g", str(gop)]
     if codec == "libx264":
-        params += ["-preset", "veryfast", "-crf", "23", "-movflags", "+faststart"]
+        params += ["-preset", "veryfast", "-crf", "23", "-sc_threshold", "0"]
+        params += ["-movflags", "+faststart"] if faststart else []
     elif codec == "libvpx-vp9":
         params += ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "36"]
     writer = imageio_ffmpeg.write_frames(
@@ -64,7 +80,7 @@ def encode(
         ffmpeg_log_level="error",
     )
     writer.send(None)
-    for frame in frames_rgb:
+    for frame in frames:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
     tmp.rename(path)

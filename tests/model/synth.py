@@ -51,39 +51,6 @@ def decode_index(frame_rgb: np.ndarray) -> int:
     return value
 
 
-def encode_video(
-    path: Path,
-    frames_rgb: list[np.ndarray],
-    fps: float = 30.0,
-    codec: str = "libx264",
-    gop: int = 250,
-    faststart: bool = True,
-) -> Path:
-    """Encode frames with imageio-ffmpeg's FFmpeg (H.264 by default, long GOP, moov first):
-    the shape of a YouTube download, which OpenCV's ``mp4v`` writer cannot produce."""
-    import imageio_ffmpeg
-
-    height, width = frames_rgb[0].shape[:2]
-    params = ["-g", str(gop)] + (["-movflags", "+faststart"] if faststart else [])
-    if codec == "libx264":  # keyframes exactly every ``gop`` frames: no scene-cut extras
-        params += ["-sc_threshold", "0"]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        fps=fps,
-        codec=codec,
-        pix_fmt_out="yuv420p",
-        macro_block_size=1,
-        output_params=params,
-        ffmpeg_log_level="error",
-    )
-    writer.send(None)
-    for frame in frames_rgb:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    return path
-
-
 def index_frames(n_frames: int) -> list[np.ndarray]:
     """The frames ``index_video`` writes, for other encoders."""
     frames = []

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.media import encode
 from model.frames import (
     VideoDecodeError,
     iter_media_paths,
@@ -133,7 +134,7 @@ def h264_index_video(tmp_path_factory) -> Path:
     noise = np.random.default_rng(0)
     for frame in frames:  # texture below the numbers: the moov atom is a small part of the file
         frame[120:] = noise.integers(0, 256, frame[120:].shape, dtype=np.uint8)
-    return synth.encode_video(path, frames, gop=250, faststart=True)
+    return encode(path, frames, gop=250)
 
 
 def test_long_gop_h264_reads_forward_and_lands_on_the_requested_frames(h264_index_video):
@@ -163,7 +164,7 @@ def test_short_gops_read_only_the_keyframes_nearest_the_samples(tmp_path):
     just those keyframes (PyAV, one seek each); the spread stays even."""
     from model.frames import keyframe_positions, snap_to_keyframes
 
-    path = synth.encode_video(tmp_path / "gop10.mp4", synth.index_frames(120), gop=10)
+    path = encode(tmp_path / "gop10.mp4", synth.index_frames(120), gop=10)
     keys = keyframe_positions(path)
     assert [index for index, _pts in keys] == list(range(0, 120, 10))
     assert [k for k, _ in snap_to_keyframes(sample_indices(120, 4), keys, 120)] == [10, 40, 70, 100]
@@ -186,7 +187,7 @@ def test_sparse_samples_let_the_decoder_skip_unreferenced_frames(tmp_path):
     noise = np.random.default_rng(1)
     for frame in frames:  # motion below the numbers: the encoder uses B-frames
         frame[120:] = noise.integers(0, 256, frame[120:].shape, dtype=np.uint8)
-    path = synth.encode_video(tmp_path / "bframes.mp4", frames, gop=250)
+    path = encode(tmp_path / "bframes.mp4", frames, gop=250)
     wanted = sample_indices(240, 24)
     sample = sample_frames(path, n=24)
     assert sample.decoded == 24 and not sample.failed_indices
@@ -210,7 +211,7 @@ def test_phone_videos_come_out_upright_as_opencv_shows_them(tmp_path, degrees, g
     frames = synth.index_frames(90)
     for frame in frames:
         frame[120:, :40] = (0, 255, 0)  # an asymmetric mark: a wrong turn changes pixels
-    plain = synth.encode_video(tmp_path / "plain.mp4", frames, gop=gop)
+    plain = encode(tmp_path / "plain.mp4", frames, gop=gop)
     turned = tmp_path / "turned.mp4"
     subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation",

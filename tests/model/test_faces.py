@@ -157,9 +157,9 @@ def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(det
         for fa, fb in ordered:
             assert _close(fa.box, fb.box, 0.1 * fb.box[2])
     # 3 probes (frames 0, 8 and the last) whole at 768x432; the 7 frames of the probes' shot
-    # followed in one 144 px window each; whole, on smaller images: frame 7 (its window came
+    # followed in one 192 px window each; whole, on smaller images: frame 7 (its window came
     # back empty), frames 3 and 5 (the picture changed as much as at a cut).
     assert seen.count((432, 768)) == 3
-    assert seen.count((144, 144)) == 7
-    others = [shape for shape in seen if shape not in ((432, 768), (144, 144))]
+    assert seen.count((192, 192)) == 7
+    others = [shape for shape in seen if shape not in ((432, 768), (192, 192))]
     assert len(others) == 3 and all(h * w < 0.4 * 432 * 768 for h, w in others)

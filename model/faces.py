@@ -253,8 +253,6 @@ class VideoFaces:
         previous, self._probe = self._probe, probe
         if previous is None:
             return
-        from model.tracks import iou
-
         ends = (previous, probe)
         sizes = [min(f.box[2], f.box[3]) for p in ends for f in self.results[p] or []]
         windows: dict[int, list[Face]] = {}  # frame -> the probed faces to look around
@@ -266,11 +264,7 @@ class VideoFaces:
                 if self.frames[p].shape == self.frames[i].shape
                 and np.abs(self._thumbs[i] - self._thumbs[p]).mean() <= SHOT_CHANGE
             ]
-            around: list[Face] = []  # one window per face: the nearer probe's box
-            for p in same_shot:
-                around += [
-                    f for f in self.results[p] or [] if all(iou(f.box, g.box) < 0.5 for g in around)
-                ]
+            around = _window_faces(i, [(p, self.results[p] or []) for p in same_shot])
             height, width = self.frames[i].shape[:2]
             whole_px = height * width * self._whole_scale(self.frames[i].shape, sizes) ** 2
             if around and len(around) * WINDOW_PX**2 < whole_px:
@@ -298,6 +292,51 @@ class VideoFaces:
             smallest = max(self.detector.min_size, FOLLOW_FRACTION * min(sizes))
             scale = min(scale, DETECT_FACE_PX / smallest)
         return scale
+
+
+def _window_faces(position: int, probes: list[tuple[int, list[Face]]]) -> list[Face]:
+    """Where to look for faces in the frame at ``position``: one box per person seen by
+    its probes (position, faces), nearer probe first.
+
+    A face of the nearer probe that the other probe also saw -- about as large
+    (within 1.5x) and within 3 face sizes -- is looked for where the two
+    sightings interpolate to: a person walking across the picture stays in
+    one window.  Any other face gets a window where its probe saw it, unless
+    it overlaps one already chosen.
+    """
+    from model.tracks import iou
+
+    chosen: list[Face] = []
+    (near, near_faces), *rest = probes if probes else [(position, [])]
+    far, far_faces = rest[0] if rest else (position, [])
+    paired: set[int] = set()
+    for face in near_faces:
+        size = max(face.box[2:])
+        matches = [
+            (centre_gap(face.box, other.box), j)
+            for j, other in enumerate(far_faces)
+            if j not in paired
+            and 1 / 1.5 <= max(other.box[2:]) / size <= 1.5
+            and centre_gap(face.box, other.box) <= 3 * size
+        ]
+        if matches:
+            _gap, j = min(matches)
+            paired.add(j)
+            t = (position - near) / (far - near)
+            box = tuple(
+                round(a + t * (b - a)) for a, b in zip(face.box, far_faces[j].box, strict=True)
+            )
+            face = Face(box=box, confidence=face.confidence, keypoints={})
+        chosen.append(face)
+    for j, face in enumerate(far_faces):
+        if j not in paired and all(iou(face.box, g.box) < 0.5 for g in chosen):
+            chosen.append(face)
+    return chosen
+
+
+def centre_gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Distance between two (x, y, w, h) boxes' centres, in pixels."""
+    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
 
 
 def _thumbnail(frame: np.ndarray) -> np.ndarray:

@@ -163,3 +163,36 @@ def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(det
     assert seen.count((192, 192)) == 7
     others = [shape for shape in seen if shape not in ((432, 768), (192, 192))]
     assert len(others) == 3 and all(h * w < 0.4 * 432 * 768 for h, w in others)
+
+
+def test_a_person_walking_across_the_picture_is_followed_in_one_window(detector):
+    """Issue 19 item 4: when both probes of a stretch saw the same person (about as large,
+    a few face sizes apart), each frame between is searched in one window where the two
+    sightings interpolate to -- not two, and no frame falls back to a whole-frame search."""
+    head = synth.astronaut()[0:300, 100:380]
+    small = cv2.resize(head, None, fx=1.1, fy=1.1, interpolation=cv2.INTER_AREA)  # face ~90 px
+    frames = []
+    for i in range(17):  # probes 0, 8, 16
+        frame = synth.background(1280, 720)
+        x = 60 + 30 * i
+        frame[200 : 200 + small.shape[0], x : x + small.shape[1]] = small
+        frames.append(frame)
+    seen: list[tuple[int, int]] = []
+    mtcnn = detector._model()
+    original = mtcnn.detect_faces
+
+    def recording(images, **kwargs):
+        seen.extend(image.shape[:2] for image in images)
+        return original(images, **kwargs)
+
+    mtcnn.detect_faces = recording
+    try:
+        fast = detector.detect_video(frames)
+    finally:
+        del mtcnn.detect_faces
+    full = detector.detect(frames)
+    assert [len(f) for f in fast] == [len(f) for f in full] == [1] * 17
+    for [a], [b] in zip(fast, full, strict=True):  # MTCNN's box at another scale: ~10 % apart
+        assert _close(a.box, b.box, 0.15 * b.box[2])
+    assert seen.count((192, 192)) == 14  # one window for each frame between the probes
+    assert len(seen) == 3 + 14  # the probes, and nothing detected whole

@@ -138,3 +138,32 @@ def test_help_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scan_prints_each_row_into_a_pipe_as_soon_as_its_file_is_done(
+    tiny_bundle_dir, media_dir, tmp_path
+):
+    """Issue 19 item 5: each verdict reaches a pipe when its file is done, not when the
+    whole directory is (a block-buffered pipe would deliver the six rows at once)."""
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for n in range(6):
+        shutil.copy(media_dir / "two_faces.mp4", folder / f"{n}.mp4")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "scan", str(folder), "--bundle", str(tiny_bundle_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        arrived = [time.perf_counter() for line in process.stdout if ".mp4" in line]
+        assert process.wait(timeout=300) == 0
+    finally:
+        process.kill()
+    assert len(arrived) == 6
+    # scanning one file takes well over 0.1 s, so rows written as files finish are spread
+    assert arrived[-1] - arrived[0] > 0.5, "the rows arrived together, at the end"

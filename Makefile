@@ -76,10 +76,16 @@ LITE_RUN    ?= $(RUNS)/lite0
 XCEPTION_RUN ?= $(RUNS)/xception
 ## The Xception members to stack; BUNDLE#I,J takes members I and J of a bundle.
 XCEPTION_BUNDLE ?= $(XCEPTION_RUN)/bundle
+## What combine-default stacks: candidate bundles, BUNDLE#I,J for some members of one.
+COMBINE ?= $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle '$(XCEPTION_BUNDLE)'
 PHOTOS_TRAIN   ?= $(RUNS)/real-photos-train
 PHOTOS_HELDOUT ?= $(RUNS)/real-photos-heldout
 LITE_INIT   ?=
 LITE_EPOCHS ?= 3
+## The Lite0 candidates, one per mode, trained side by side (LITE_MODES=sbi: just that one).
+LITE_MODES  ?= sbi,mixed
+comma := ,
+LITE_COUNT   = $(words $(subst $(comma), ,$(LITE_MODES)))
 BUNDLE      ?= model/bundles/default
 TERMS = Trained on DFDC face crops (Deepfake Detection Challenge, Meta/Kaggle 2020, research use) \
 	and real clips from GRID (CC BY 4.0), LRS2 (BBC, research use) and MEAD (research use), \
@@ -93,7 +99,7 @@ LITE_DATA = $(TRAIN_DATA) --data 'real:$(PHOTOS_TRAIN)*20'
 TRAIN_LITE = $(BIN)/find-bot train $(LITE_DATA) $(if $(LITE_INIT),--init-from $(LITE_INIT)) \
 	--arch efficientnet_lite0 --input-size 160 --cache-dir $(CACHE) --cache-crop-size 192 \
 	--epochs $(LITE_EPOCHS) --steps-per-epoch 350 --batch-size 32 --learning-rate 2e-4 \
-	--candidates 2 --candidate-modes sbi,mixed --keep 2 \
+	--candidates $(LITE_COUNT) --candidate-modes $(LITE_MODES) --keep $(LITE_COUNT) \
 	--name find-lite0 --terms "$(TERMS)" --out $(LITE_RUN) --quiet --resume
 TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
 	--arch compact --input-size 96 --width 0.35 --middle-blocks 2 \
@@ -109,7 +115,7 @@ photos-holdout: $(INSTALLED)
 
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
 train-lite: photos-holdout
-	pids=""; for i in 0 1; do \
+	pids=""; for i in $$(seq 0 $$(($(LITE_COUNT) - 1))); do \
 		TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(TRAIN_LITE) --only-candidates $$i & \
 		pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p || exit 1; done
@@ -123,8 +129,7 @@ train-xception: $(INSTALLED)
 	$(TRAIN_XCEPTION) --max-false-alarm-rate 0.05
 
 combine-default: photos-holdout
-	$(BIN)/find-bot model combine $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle \
-		'$(XCEPTION_BUNDLE)' $(LITE_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
+	$(BIN)/find-bot model combine $(COMBINE) $(LITE_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
 		--max-false-alarm-rate 0.05 --name find-default --terms "$(TERMS)" --out $(RUNS)/ensemble
 	rm -rf $(BUNDLE) && cp -r $(RUNS)/ensemble/bundle $(BUNDLE)
 

@@ -46,6 +46,7 @@ def seed_video(
     published_days_ago: float = 2.0,
     threshold: float = 0.5,
     partial: bool = False,
+    static_tracks: tuple[int, ...] = (),
 ) -> Seeded:
     """Insert a video and one analysis in the contract's record format, with crops on disk."""
     sessions = session_factory(settings)
@@ -77,11 +78,23 @@ def seed_video(
                 for f in range(8)
             ]
             track_list.append(
-                {"track": t, "score": max(x["score"] for x in frames), "faces": 8, "frames": frames}
+                {
+                    "track": t,
+                    "score": max(x["score"] for x in frames),
+                    "faces": 8,
+                    "frames": frames,
+                    "static": t in static_tracks,
+                }
             )
         top = sorted(
             (
-                {"track": tr["track"], "frame": fr["frame"], "t": fr["t"], "score": fr["score"]}
+                {
+                    "track": tr["track"],
+                    "frame": fr["frame"],
+                    "t": fr["t"],
+                    "score": fr["score"],
+                    "static": tr["static"],
+                }
                 for tr in track_list
                 for fr in tr["frames"]
             ),

@@ -372,3 +372,15 @@ def test_list_and_show_by_source(cli, settings):
     assert code == 0 and "submitted_file by bob: user report #7" in out
     with pytest.raises(SystemExit):
         cli("review", "list", "--source", "email")
+
+
+def test_show_marks_a_still_picture_in_the_scene_static(cli, settings):
+    """Issue 19 item 1: a static track stays in the evidence, marked as a still picture."""
+    from tests.review.conftest import seed_video
+
+    seed_video(settings, "vidSTATIC01", score=0.9, tracks=2, static_tracks=(1,))
+    code, out, _ = cli("review", "show", "vidSTATIC01")
+    assert code == 0
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if "track " in line}
+    assert "static (a still picture in the scene)" in lines["track 1"]
+    assert "static" not in lines["track 0"]

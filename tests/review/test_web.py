@@ -393,3 +393,13 @@ def test_queue_filters_on_the_source_and_pages_show_it(web):
     assert 'id="youtube-link"' in client.get("/videos/vidAAAAAAA1", headers=HTML).text
     bad = client.get("/queue?source=email", headers=HTML)
     assert bad.status_code == 400 and "Unknown source" in bad.text
+
+
+def test_a_still_picture_in_the_scene_is_marked_static_on_the_video_page(web):
+    """Issue 19 item 1: the web page lists a static track, marked, beside the live one."""
+    client, s = web
+    seed_video(s, "vidSTATIC02", score=0.9, tracks=2, static_tracks=(1,))
+    _login(client)
+    page = client.get("/videos/vidSTATIC02", headers=HTML).text
+    assert page.count('class="badge static"') == 1
+    assert re.search(r"<td>live</td>", page)

@@ -118,6 +118,23 @@ def test_crop_face_on_a_detected_face(detector):
     assert again.confidence > 0.95
 
 
+def _detect_video_recording_sizes(detector, frames):
+    """``detector.detect_video(frames)``, and the (height, width) of every image MTCNN saw."""
+    seen: list[tuple[int, int]] = []
+    mtcnn = detector._model()
+    original = mtcnn.detect_faces
+
+    def recording(images, **kwargs):
+        seen.extend(image.shape[:2] for image in images)
+        return original(images, **kwargs)
+
+    mtcnn.detect_faces = recording
+    try:
+        return detector.detect_video(frames), seen
+    finally:
+        del mtcnn.detect_faces
+
+
 def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(detector):
     """Issue 19 item 4: between the probes, a face is looked for only in a small window
     around where the probes saw it; a frame is detected whole where that cannot work --
@@ -137,19 +154,7 @@ def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(det
         if i != 7:  # frame 7: the person left the picture
             frame[60 : 60 + big.shape[0], x : x + big.shape[1]] = big
         frames.append(frame)
-    seen: list[tuple[int, int]] = []
-    mtcnn = detector._model()
-    original = mtcnn.detect_faces
-
-    def recording(images, **kwargs):
-        seen.extend(image.shape[:2] for image in images)
-        return original(images, **kwargs)
-
-    mtcnn.detect_faces = recording
-    try:
-        fast = detector.detect_video(frames)
-    finally:
-        del mtcnn.detect_faces
+    fast, seen = _detect_video_recording_sizes(detector, frames)
     full = detector.detect(frames)
     assert [len(f) for f in fast] == [len(f) for f in full] == [1] * 5 + [2] + [1] + [0] + [1] * 4
     for a, b in zip(fast, full, strict=True):
@@ -177,19 +182,7 @@ def test_a_person_walking_across_the_picture_is_followed_in_one_window(detector)
         x = 60 + 30 * i
         frame[200 : 200 + small.shape[0], x : x + small.shape[1]] = small
         frames.append(frame)
-    seen: list[tuple[int, int]] = []
-    mtcnn = detector._model()
-    original = mtcnn.detect_faces
-
-    def recording(images, **kwargs):
-        seen.extend(image.shape[:2] for image in images)
-        return original(images, **kwargs)
-
-    mtcnn.detect_faces = recording
-    try:
-        fast = detector.detect_video(frames)
-    finally:
-        del mtcnn.detect_faces
+    fast, seen = _detect_video_recording_sizes(detector, frames)
     full = detector.detect(frames)
     assert [len(f) for f in fast] == [len(f) for f in full] == [1] * 17
     for [a], [b] in zip(fast, full, strict=True):  # MTCNN's box at another scale: ~10 % apart

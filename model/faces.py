@@ -131,9 +131,8 @@ class FaceDetector:
         from model.tracks import iou
 
         margin = FOLLOW_WINDOW - 1.0
-        pixels = WINDOW_PX
         jobs = [(i, face) for i, faces in windows.items() for face in faces]
-        crops = [crop_face(frames_rgb[i], face, pixels, margin=margin) for i, face in jobs]
+        crops = [crop_face(frames_rgb[i], face, WINDOW_PX, margin=margin) for i, face in jobs]
         found: dict[int, list[Face]] = {i: [] for i in windows}
         with self._lock:
             for start in range(0, len(crops), 4 * DETECT_BATCH):
@@ -143,7 +142,7 @@ class FaceDetector:
                     i, face = jobs[start + int(row[0])]
                     left, top, side = crop_box(face, margin)
                     shape = frames_rgb[i].shape
-                    mapped = self._to_face(row, pixels / side, shape, offset=(left, top))
+                    mapped = self._to_face(row, WINDOW_PX / side, shape, offset=(left, top))
                     if mapped is not None and all(iou(mapped.box, f.box) < 0.5 for f in found[i]):
                         found[i].append(mapped)
         for faces in found.values():
@@ -304,11 +303,13 @@ def _window_faces(position: int, probes: list[tuple[int, list[Face]]]) -> list[F
     one window.  Any other face gets a window where its probe saw it, unless
     it overlaps one already chosen.
     """
-    from model.tracks import iou
+    from model.tracks import centre_gap, iou
 
+    if not probes:
+        return []
+    (near, near_faces), *rest = probes
+    far, far_faces = rest[0] if rest else (near, [])
     chosen: list[Face] = []
-    (near, near_faces), *rest = probes if probes else [(position, [])]
-    far, far_faces = rest[0] if rest else (position, [])
     paired: set[int] = set()
     for face in near_faces:
         size = max(face.box[2:])
@@ -332,11 +333,6 @@ def _window_faces(position: int, probes: list[tuple[int, list[Face]]]) -> list[F
         if j not in paired and all(iou(face.box, g.box) < 0.5 for g in chosen):
             chosen.append(face)
     return chosen
-
-
-def centre_gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Distance between two (x, y, w, h) boxes' centres, in pixels."""
-    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
 
 
 def _thumbnail(frame: np.ndarray) -> np.ndarray:

@@ -53,14 +53,18 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def centre_distance(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Distance between box centres, in units of the larger box side."""
+def centre_gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Distance between two (x, y, w, h) boxes' centres, in pixels."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     dx = (ax + aw / 2) - (bx + bw / 2)
     dy = (ay + ah / 2) - (by + bh / 2)
-    scale = max(aw, ah, bw, bh, 1)
-    return (dx * dx + dy * dy) ** 0.5 / scale
+    return (dx * dx + dy * dy) ** 0.5
+
+
+def centre_distance(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Distance between box centres, in units of the larger box side."""
+    return centre_gap(a, b) / max(a[2], a[3], b[2], b[3], 1)
 
 
 def _affinity(track_box: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> float:

@@ -298,12 +298,13 @@ class VideoScorer:
                     follower = None  # score_sample detects again and reports it
                 detecting += time.perf_counter() - start
             loaded = future.result()
-        if loaded.sample is None:
-            return replace(loaded, waited=waited)
-        frames = loaded.sample.frames
-        if follower is None or len(frames) != len(follower.frames):
-            return replace(loaded, waited=waited)
-        if any(a is not b for a, b in zip(frames, follower.frames, strict=True)):
+        frames = loaded.sample.frames if loaded.sample is not None else None
+        if (
+            frames is None
+            or follower is None
+            or len(frames) != len(follower.frames)
+            or any(a is not b for a, b in zip(frames, follower.frames, strict=True))
+        ):
             return replace(loaded, waited=waited)
         start = time.perf_counter()
         try:

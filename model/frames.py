@@ -227,18 +227,6 @@ def packet_index(path: str | Path) -> PacketIndex | None:
     )
 
 
-def keyframe_positions(path: str | Path) -> list[tuple[int, int]] | None:
-    """(frame index in display order, pts) of each keyframe (see ``packet_index``)."""
-    packets = packet_index(path)
-    return None if packets is None else packets.keyframe_positions()
-
-
-def keyframe_indices(path: str | Path) -> list[int] | None:
-    """Frame indices of the keyframes, in display order (see ``keyframe_positions``)."""
-    keys = keyframe_positions(path)
-    return None if keys is None else [index for index, _pts in keys]
-
-
 def snap_to_keyframes(
     wanted: list[int], keys: list[tuple[int, int]] | None, total: int
 ) -> list[tuple[int, int]] | None:

@@ -138,9 +138,9 @@ def h264_index_video(tmp_path_factory) -> Path:
 
 
 def test_long_gop_h264_reads_forward_and_lands_on_the_requested_frames(h264_index_video):
-    from model.frames import keyframe_indices
+    from model.frames import packet_index
 
-    assert keyframe_indices(h264_index_video) == [0]
+    assert packet_index(h264_index_video).keyframes == [0]
     sample = sample_frames(h264_index_video, n=12)
     assert sample.decoded == 12 and not sample.failed_indices
     assert [synth.decode_index(f) for f in sample.frames] == sample.indices
@@ -162,10 +162,10 @@ def test_truncated_faststart_h264_counts_only_distinct_frames(tmp_path, h264_ind
 def test_short_gops_read_only_the_keyframes_nearest_the_samples(tmp_path):
     """Issue 19 item 3: with a keyframe near every sampled position, the sampler decodes
     just those keyframes (PyAV, one seek each); the spread stays even."""
-    from model.frames import keyframe_positions, snap_to_keyframes
+    from model.frames import packet_index, snap_to_keyframes
 
     path = encode(tmp_path / "gop10.mp4", synth.index_frames(120), gop=10)
-    keys = keyframe_positions(path)
+    keys = packet_index(path).keyframe_positions()
     assert [index for index, _pts in keys] == list(range(0, 120, 10))
     assert [k for k, _ in snap_to_keyframes(sample_indices(120, 4), keys, 120)] == [10, 40, 70, 100]
     assert snap_to_keyframes(sample_indices(120, 40), keys, 120) is None  # denser than the GOPs

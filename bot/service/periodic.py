@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,34 @@ RETENTION_INTERVAL_S = 3600
 #: How often the scheduler role reads the channel feeds that are due (each channel has
 #: its own jittered time; this is only how finely those times are honoured).
 TICK_S = 60
+
+
+class _Outcome:
+    """Whether a job's body ran to its end (see :func:`_job_failures`)."""
+
+    ok = False
+
+
+@contextmanager
+def _job_failures(
+    event: str, *, failed: str = "failed", crashed: str = "crashed"
+) -> Iterator[_Outcome]:
+    """Run one periodic job's body; its failure is logged, never raised.
+
+    A ``FindError`` (a bad setting, a spent quota, an unreachable database: said in one
+    line already) becomes ``<event>.<failed>``; anything else is a bug and becomes
+    ``<event>.<crashed>`` with its traceback.  Neither reaches APScheduler, so the job
+    simply runs again at its next time.  ``outcome.ok`` tells the caller whether to go on.
+    """
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except FindError as exc:
+        log_event(log, f"{event}.{failed}", logging.ERROR, error=str(exc))
+    except Exception as exc:
+        log.exception(f"{event}.{crashed}", extra={"error": repr(exc)[:500]})
+    else:
+        outcome.ok = True
 
 
 class PeriodicJobs:
@@ -132,18 +161,15 @@ class PeriodicJobs:
             log_event(log, "discover.unavailable", logging.ERROR, error=str(exc))
             return
         started = utcnow()
-        try:
-            with self.discover_lock:
-                result = discover_once(settings, reader=self._reader(settings))
-        except FindError as exc:
-            log_event(log, "discover.failed", logging.ERROR, error=str(exc))
+        with _job_failures("discover") as outcome:
+            try:
+                with self.discover_lock:
+                    result = discover_once(settings, reader=self._reader(settings))
+            finally:
+                if self.settings is not settings:
+                    self._after_stale_pass()
+        if not outcome.ok:
             return
-        except Exception as exc:
-            log.exception("discover.crashed", extra={"error": repr(exc)[:500]})
-            return
-        finally:
-            if self.settings is not settings:
-                self._after_stale_pass()
         self.last_poll = started.isoformat(timespec="seconds")  # discover logs its own summary
         resume_at = getattr(result, "resume_at", None)
         if getattr(result, "quota_exhausted", False) and resume_at and self.scheduler:
@@ -159,13 +185,10 @@ class PeriodicJobs:
         if not self.discover_lock.acquire(blocking=False):
             return
         try:
-            from bot.stages.discover import tick_once
+            with _job_failures("discover", failed="tick_failed", crashed="tick_crashed"):
+                from bot.stages.discover import tick_once
 
-            tick_once(settings, reader=self._reader(settings))
-        except FindError as exc:
-            log_event(log, "discover.tick_failed", logging.ERROR, error=str(exc))
-        except Exception as exc:
-            log.exception("discover.tick_crashed", extra={"error": repr(exc)[:500]})
+                tick_once(settings, reader=self._reader(settings))
         finally:
             self.discover_lock.release()
 
@@ -198,10 +221,9 @@ class PeriodicJobs:
     def run_retention(self) -> None:
         from bot.stages.retention import run_retention
 
-        try:
+        with _job_failures("retention") as outcome:
             report = run_retention(self.settings)
-        except Exception as exc:
-            log.exception("retention.crashed", extra={"error": repr(exc)[:500]})
+        if not outcome.ok:
             return
         log_event(log, "retention.done", **report.as_fields())
         try:  # temp folders of downloads that died with their worker
@@ -218,22 +240,17 @@ class PeriodicJobs:
         this process's analyses wait at the gate while it runs.  A refusal is logged by
         :func:`bot.review.learning.run_adaptation` with its reasons.
         """
-        import contextlib
-
         from bot.review.learning import AdaptRefused, run_adaptation
 
-        gate = self._model_gate.exclusive() if self._model_gate else contextlib.nullcontext()
-        try:
-            with gate:
-                report = run_adaptation(self.settings)
-        except AdaptRefused as exc:
-            log_event(log, "adapt.skipped", reason=str(exc))
-            return
-        except FindError as exc:
-            log_event(log, "adapt.failed", logging.ERROR, error=str(exc))
-            return
-        except Exception as exc:
-            log.exception("adapt.crashed", extra={"error": repr(exc)[:500]})
+        gate = self._model_gate.exclusive() if self._model_gate else nullcontext()
+        with _job_failures("adapt") as outcome:
+            try:
+                with gate:
+                    report = run_adaptation(self.settings)
+            except AdaptRefused as exc:  # not a failure: too few decisions, or no better
+                log_event(log, "adapt.skipped", reason=str(exc))
+                return
+        if not outcome.ok:
             return
         log_event(
             log,

@@ -82,6 +82,11 @@ PHOTOS_TRAIN   ?= $(RUNS)/real-photos-train
 PHOTOS_HELDOUT ?= $(RUNS)/real-photos-heldout
 LITE_INIT   ?=
 LITE_EPOCHS ?= 3
+## Input size, cached crop size (the scanner's framing, 1.2x the input) and learning rate of
+## the Lite0 candidates; with LITE_INIT a larger LITE_SIZE continues a smaller member (FixRes).
+LITE_SIZE   ?= 160
+LITE_CROP   ?= 192
+LITE_LR     ?= 2e-4
 ## The Lite0 candidates, one per mode, trained side by side (LITE_MODES=sbi: just that one).
 LITE_MODES  ?= sbi,mixed
 comma := ,
@@ -97,8 +102,8 @@ TRAIN_DATA = --data faces:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/gri
 ## The photos are 108 of ~20,000 real crops: read 20 times per epoch so they count.
 LITE_DATA = $(TRAIN_DATA) --data 'real:$(PHOTOS_TRAIN)*20'
 TRAIN_LITE = $(BIN)/find-bot train $(LITE_DATA) $(if $(LITE_INIT),--init-from $(LITE_INIT)) \
-	--arch efficientnet_lite0 --input-size 160 --cache-dir $(CACHE) --cache-crop-size 192 \
-	--epochs $(LITE_EPOCHS) --steps-per-epoch 350 --batch-size 32 --learning-rate 2e-4 \
+	--arch efficientnet_lite0 --input-size $(LITE_SIZE) --cache-dir $(CACHE) --cache-crop-size $(LITE_CROP) \
+	--epochs $(LITE_EPOCHS) --steps-per-epoch 350 --batch-size 32 --learning-rate $(LITE_LR) \
 	--candidates $(LITE_COUNT) --candidate-modes $(LITE_MODES) --keep $(LITE_COUNT) \
 	--name find-lite0 --terms "$(TERMS)" --out $(LITE_RUN) --quiet --resume
 TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
@@ -129,7 +134,7 @@ train-xception: $(INSTALLED)
 	$(TRAIN_XCEPTION) --max-false-alarm-rate 0.05
 
 combine-default: photos-holdout
-	$(BIN)/find-bot model combine $(COMBINE) $(LITE_DATA) --cache-dir $(CACHE) --cache-crop-size 192 \
+	$(BIN)/find-bot model combine $(COMBINE) $(LITE_DATA) --cache-dir $(CACHE) --cache-crop-size $(LITE_CROP) \
 		--max-false-alarm-rate 0.05 --name find-default --terms "$(TERMS)" --out $(RUNS)/ensemble
 	rm -rf $(BUNDLE) && cp -r $(RUNS)/ensemble/bundle $(BUNDLE)
 

@@ -821,28 +821,41 @@ def _write_bundle(
 def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, dict, Path]:
     """The member of ``bundle`` a candidate of ``spec`` and ``mode`` continues from.
 
-    Same architecture and input size, and the same training mode when the
-    manifest records one (a DFDC-supervised member is a poor start for an
-    SBI-only candidate); the first matching member otherwise.
+    Same architecture (and shape); the same training mode when the manifest
+    records one (a DFDC-supervised member is a poor start for an SBI-only
+    candidate), then the same input size.  A member trained at another input
+    size is a valid start: every architecture here ends in global pooling, so
+    its weights fit any input, and continuing a low-resolution model at a
+    higher one is how a larger input is reached cheaply (the "FixRes" recipe).
     """
     from model.bundle import bundle_directory, member_specs, read_manifest
 
     manifest = read_manifest(bundle)
     matches = [
-        (i, entry)
+        (i, entry, member)
         for i, (entry, member) in enumerate(
             zip(manifest["models"], member_specs(manifest), strict=True)
         )
-        if member.name == spec.name and member.input_size == spec.input_size
+        if (member.name, member.width, member.middle_blocks)
+        == (spec.name, spec.width, spec.middle_blocks)
     ]
-    same_mode = [(i, e) for i, e in matches if e.get("mode") == mode]
-    chosen = same_mode or matches
-    if not chosen:
+    if not matches:
         raise TrainingError(
-            f"--init-from {bundle}: no member is a {spec.name} at {spec.input_size} px; "
+            f"--init-from {bundle}: no member is a {spec.name} of this shape; "
             "choose a bundle with one or train from the architecture's own start"
         )
-    index, entry = chosen[0]
+    index, entry, member = max(
+        matches,
+        key=lambda m: (m[1].get("mode") == mode, m[2].input_size == spec.input_size, -m[0]),
+    )
+    if member.input_size != spec.input_size:
+        log.info(
+            "--init-from %s: member %d was trained at %d px, continuing at %d px",
+            bundle,
+            index,
+            member.input_size,
+            spec.input_size,
+        )
     return index, entry, bundle_directory(bundle) / entry["file"]
 
 

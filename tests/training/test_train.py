@@ -410,7 +410,12 @@ def test_training_can_continue_from_a_bundle_member_and_combine_can_pick_members
     expected = bundle.ensemble().members[0].model  # both members are supervised: the first
     for got, want in zip(model.get_weights(), expected.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)  # float16 in the bundle
-    other = dataclasses.replace(spec, input_size=spec.input_size * 2)
+    larger = dataclasses.replace(spec, input_size=spec.input_size * 2)  # FixRes: same weights
+    model = build_classifier(larger, seed=99)
+    _warm_start(model, str(run / "bundle"), larger, "supervised")
+    for got, want in zip(model.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    other = dataclasses.replace(spec, width=spec.width * 2)
     with pytest.raises(TrainingError, match="no member is a"):
         _warm_start(build_classifier(other), str(run / "bundle"), other, "supervised")
 

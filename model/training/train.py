@@ -818,7 +818,7 @@ def _write_bundle(
     return bundle, summary
 
 
-def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, dict, Path]:
+def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, ArchSpec, Path]:
     """The member of ``bundle`` a candidate of ``spec`` and ``mode`` continues from.
 
     Same architecture (and shape); the same training mode when the manifest
@@ -848,26 +848,25 @@ def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, dict, Pat
         matches,
         key=lambda m: (m[1].get("mode") == mode, m[2].input_size == spec.input_size, -m[0]),
     )
-    if member.input_size != spec.input_size:
-        log.info(
-            "--init-from %s: member %d was trained at %d px, continuing at %d px",
-            bundle,
-            index,
-            member.input_size,
-            spec.input_size,
-        )
-    return index, entry, bundle_directory(bundle) / entry["file"]
+    return index, member, bundle_directory(bundle) / entry["file"]
 
 
 def _warm_start(model, bundle: str, spec: ArchSpec, mode: str) -> None:
     from model.bundle import BundleError, load_weights_file
 
-    index, _, path = _init_member(bundle, spec, mode)
+    index, member, path = _init_member(bundle, spec, mode)
     try:
         load_weights_file(model, path)
     except BundleError as exc:
         raise TrainingError(f"--init-from {bundle}: {exc}") from exc
-    log.info("%s candidate starts from %s member %d", mode, bundle, index)
+    log.info(
+        "%s candidate starts from %s member %d (trained at %d px, continues at %d px)",
+        mode,
+        bundle,
+        index,
+        member.input_size,
+        spec.input_size,
+    )
 
 
 def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:

@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.terminal import has_controls, printable
+
 #: Libraries whose INFO lines are noise at our scale: httpx alone writes an unstructured
 #: ``HTTP Request: GET .../feeds/videos.xml`` line per feed read (~96,000 a day at 1,000
 #: channels); FIND's own events already say what was read and what came of it.
@@ -39,14 +41,25 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _render(value: Any) -> str:
+    """A field value as one token: quoted and escaped by ``json.dumps`` when it needs to be.
+
+    Values from outside (a file name, a title, a ``Path``) may hold a newline
+    followed by a forged log line, or terminal escapes: any control character
+    (:func:`bot.terminal.has_controls`) gets the quoted, escaped form too, as
+    do spaces, ``=`` and quotes, which would make one field read as several.
+    """
     text = str(value)
-    return json.dumps(text) if (" " in text or "=" in text or not text) else text
+    if not text or " " in text or "=" in text or '"' in text or has_controls(text):
+        return json.dumps(text)
+    return text
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        parts = [stamp[:-4] + "Z", record.levelname, record.name, record.getMessage()]
+        # A library's message may quote outside text (a request line, a path): escaped too.
+        message = printable(record.getMessage())
+        parts = [stamp[:-4] + "Z", record.levelname, printable(record.name), message]
         parts += [f"{k}={_render(v)}" for k, v in _fields(record).items()]
         line = " ".join(parts)
         if record.exc_info:

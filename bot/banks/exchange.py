@@ -30,6 +30,7 @@ from bot.banks.entries import (
 )
 from bot.logs import log_event
 from bot.store import BankEntry, BankHash
+from bot.terminal import from_spreadsheet_cell, json_text, spreadsheet_cell
 from bot.youtube.ids import is_video_id, shown
 
 log = logging.getLogger("find.banks")
@@ -73,8 +74,9 @@ def export_bank(session: Session, out: IO[str], fmt: str, bank: str | None = Non
             row = {"format": JSONL_FORMAT, **meta, "youtube_id": entry.youtube_id}
             row["vpdq"] = [f.to_vpdq() for f in frames]
             row["faces"] = [f.to_vpdq() for f in faces]
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
+            out.write(json_text(row) + "\n")
+        else:  # cells as review export writes them: no live formula, no raw control character
+            meta = {key: spreadsheet_cell(value) for key, value in meta.items()}
             writer.writerow(
                 {**meta, "signal_type": "vpdq", "signal": json.dumps([f.to_vpdq() for f in frames])}
             )
@@ -226,6 +228,11 @@ def _bank_of(path: Path, where: str, value: Any, default: str | None) -> str:
     return bank
 
 
+def _unguarded(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV row with the ``'`` that :func:`export_bank` put before formula-like cells removed."""
+    return {k: from_spreadsheet_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
 def _text(row: dict[str, Any], key: str, limit: int) -> str | None:
     """An optional text field: a string (cut to ``limit``) or null, nothing else."""
     value = row.get(key)
@@ -347,7 +354,7 @@ def _read_csv(
     total = 0
     while True:
         try:
-            row = next(reader)
+            row = _unguarded(next(reader))
         except StopIteration:
             break
         except csv.Error as exc:

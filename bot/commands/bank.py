@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
+
+from bot.terminal import echo, json_text, printable
 
 BANK_NAMES = ("fake", "benign")  # bot.banks.BANKS, spelled out so --help stays light
 
@@ -76,16 +77,17 @@ def _list(args: argparse.Namespace) -> int:
         entries = banks.list_entries(session, args.bank)
     if args.json:
         for entry in entries:
-            print(json.dumps(entry.to_json(), ensure_ascii=False))
+            echo(json_text(entry.to_json()))
         return 0
     if not entries:
         print("the banks are empty" if not args.bank else f"the {args.bank} bank is empty")
         return 0
     print(f"{'ID':>5} {'BANK':<7} {'FRAMES':>6} {'FACES':>5}  {'ADDED':<16}  CONTENT / TITLE")
     for e in entries:
-        print(
+        what = f"{e.content_id} / {e.title or ''} ({e.source})"  # one row, whatever they hold
+        echo(
             f"{e.id:>5} {e.bank:<7} {e.frames:>6} {e.faces:>5}  "
-            f"{e.created_at:%Y-%m-%d %H:%M}  {e.content_id} / {e.title or ''} ({e.source})"
+            f"{e.created_at:%Y-%m-%d %H:%M}  {printable(what)}"
         )
     counts = {b: sum(1 for e in entries if e.bank == b) for b in BANK_NAMES}
     print(
@@ -154,7 +156,9 @@ def _add(args: argparse.Namespace) -> int:
             added_by=args.by,
             note=args.note,
         )
-        print(f"{content_id}: added to the {entry.bank} bank ({len(frames)} frame hashes)")
+        echo(
+            f"{printable(content_id)}: added to the {entry.bank} bank ({len(frames)} frame hashes)"
+        )
     return 0
 
 
@@ -164,7 +168,7 @@ def _remove(args: argparse.Namespace) -> int:
     _settings, sessions = _open(args)
     with sessions.begin() as session:
         info = banks.remove_entry(session, args.entry)
-    print(f"{info.content_id}: removed from the {info.bank} bank")
+    echo(f"{printable(info.content_id)}: removed from the {info.bank} bank")
     return 0
 
 
@@ -180,7 +184,7 @@ def _export(args: argparse.Namespace) -> int:
         with tmp.open("w", encoding="utf-8", newline="") as out:
             count = banks.export_bank(session, out, args.format, args.bank)
         tmp.replace(args.output)
-    print(f"{args.output}: {count} entr{'y' if count == 1 else 'ies'}", file=sys.stderr)
+    echo(f"{printable(args.output)}: {count} entr{'y' if count == 1 else 'ies'}", file=sys.stderr)
     return 0
 
 
@@ -194,14 +198,14 @@ def _import(args: argparse.Namespace) -> int:
         entries = banks.read_bank_file(args.file, args.bank)  # checks everything before writing
     except banks.BankFileRejected as exc:
         for problem in exc.problems:  # one line per bad line, then the one-line refusal
-            print(problem, file=sys.stderr)
+            echo(printable(problem), file=sys.stderr)
         raise
     with sessions.begin() as session:
         summary = banks.import_entries(
             session, entries, f"import:{args.source or args.file.name}"[:200]
         )
-    print(
-        f"{args.file}: {summary.added} entr{'y' if summary.added == 1 else 'ies'} added "
+    echo(
+        f"{printable(args.file)}: {summary.added} entr{'y' if summary.added == 1 else 'ies'} added "
         f"({summary.hashes} hashes), {summary.skipped} already in a bank and skipped"
     )
     return 0

@@ -34,6 +34,7 @@ def _requeue(args: argparse.Namespace) -> int:
     from bot import db
     from bot.commands.common import settings_from_args
     from bot.requeue import requeue
+    from bot.terminal import printable
 
     settings = settings_from_args(args)
     db.check_schema(settings)
@@ -47,7 +48,8 @@ def _requeue(args: argparse.Namespace) -> int:
     )
     verb = "would requeue" if args.dry_run else "requeued"
     for item in done:
+        # The stored error quotes outside text (a server's reply, a file name): one line each.
         why = f"  (was {item.kind}: {(item.error or '')[:120]})" if item.kind else ""
-        print(f"{verb} {item.youtube_id}: {item.from_state} -> {item.to_state}{why}")
+        print(printable(f"{verb} {item.youtube_id}: {item.from_state} -> {item.to_state}{why}"))
     print(f"{len(done)} video(s) {verb}" + (" (dry run: nothing changed)" if args.dry_run else ""))
     return 0

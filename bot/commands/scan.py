@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.commands.common import int_between, probability
 from bot.errors import FindError
+from bot.terminal import printable
 
 
 class NoBundleError(FindError):
@@ -103,7 +104,7 @@ def format_row(result) -> str:
     verdict = result.verdict + ("*" if result.partial else "")
     row = (
         f"{verdict:<8} {score:>6} {result.faces:>5} {len(result.tracks):>6} "
-        f"{frames:>7} {seconds:>5.1f}s  {result.path}"
+        f"{frames:>7} {seconds:>5.1f}s  {printable(result.path)}"  # a newline in a name: one row
     )
     if result.partial:
         row += "\n         * partial: too few frames decoded, not a full verdict"
@@ -113,7 +114,7 @@ def format_row(result) -> str:
     elif static:
         row += f"\n         {static} static track(s) (pictures in the scene) not counted"
     if result.error:
-        row += f"\n         {result.error}"
+        row += f"\n         {printable(result.error)}"
     return row
 
 
@@ -140,7 +141,7 @@ def _scan(args: argparse.Namespace) -> int:
         raise FindError(f"no video or image files found in {', '.join(args.paths)}")
     missing = [p for p in paths if not p.is_file()]
     for path in missing:
-        print(f"find-bot: error: {path}: no such file", file=sys.stderr)
+        print(f"find-bot: error: {printable(path)}: no such file", file=sys.stderr)
     paths = [p for p in paths if p.is_file()]
     if not paths:
         return 1
@@ -166,7 +167,7 @@ def _scan(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
     for path in progress:
-        progress.set_postfix_str(path.name[:40])
+        progress.set_postfix_str(printable(path.name[:40]))
         result = scorer.score_path(path)
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
         if result.partial:
@@ -192,6 +193,7 @@ def partial_warning(result) -> str:
     """The one-line stderr warning for a verdict reached on too few decoded frames."""
     tried = result.frames_decoded + result.frames_failed
     return (
-        f"find-bot: warning: {result.path}: only {result.frames_decoded} of {tried} sampled "
-        "frames decoded (truncated or damaged file?): the verdict is partial, not a full one"
+        f"find-bot: warning: {printable(result.path)}: only {result.frames_decoded} of {tried} "
+        "sampled frames decoded (truncated or damaged file?): the verdict is partial, "
+        "not a full one"
     )

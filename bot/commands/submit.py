@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _submit(args: argparse.Namespace) -> int:
     from bot.commands.common import open_database
     from bot.stages.submit import Submitter, default_submitter, submit
+    from bot.terminal import printable
 
     settings, sessions = open_database(args)
     submitter = Submitter(
@@ -45,11 +46,11 @@ def _submit(args: argparse.Namespace) -> int:
         priority=args.priority,
     )
     outcomes = submit(settings, sessions, args.inputs, submitter)
-    for outcome in outcomes:
+    for outcome in outcomes:  # messages quote file names and URLs: one line each, escaped
         if outcome.status == "refused":
-            print(f"find-bot: {outcome.message}", file=sys.stderr)
+            print(f"find-bot: {printable(outcome.message)}", file=sys.stderr)
         else:
-            print(outcome.message)
+            print(printable(outcome.message))
     added = sum(o.status == "added" for o in outcomes)
     if added:
         print(

@@ -61,9 +61,10 @@ def json_text(value: Any, **options: Any) -> str:
 
     ``json.dumps`` escapes C0 controls but passes DEL, C1 controls (``\\x9b`` is
     a one-byte CSI) and bidi overrides through when non-ASCII stays readable;
-    those can only sit inside JSON strings, where ``\\uXXXX`` is the same text.
+    those can only sit inside JSON strings, where ``\\uXXXX`` is the same text.  A raw
+    newline can only be ``indent``'s, between values: it stays.
     """
-    return _CONTROLS.sub(_json_escape, json.dumps(value, ensure_ascii=False, **options))
+    return _CONTROLS_BUT_NEWLINE.sub(_json_escape, json.dumps(value, ensure_ascii=False, **options))
 
 
 def echo(text: object = "", *, file: IO[str] | None = None) -> None:

@@ -8,14 +8,13 @@ rules (compare-and-set decisions, append-only history, export format).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.commands.common import int_between, probability
 from bot.errors import FindError
-from bot.terminal import echo, printable
+from bot.terminal import echo, json_text, printable
 
 #: bot.store.REVIEW_STATES, spelled out so `--help` does not import SQLAlchemy;
 #: tests/review/test_cli.py keeps the two equal.
@@ -224,7 +223,7 @@ def _list(args: argparse.Namespace) -> int:
     now = utcnow()
     if args.json:
         for item in page.items:
-            print(json.dumps(item.to_json(now), ensure_ascii=False))
+            echo(json_text(item.to_json(now)))
         return 0
     if not page.items:
         echo(f"no {args.state} videos match ({page.total} in total)")
@@ -266,7 +265,7 @@ def _show(args: argparse.Namespace) -> int:
     with sessions() as session:
         video = review.get_video(session, args.video)
     if args.json:
-        print(json.dumps(video.to_json(), indent=2, ensure_ascii=False))
+        echo(json_text(video.to_json(), indent=2))
         return 0
     a = video.analysis
     rows = [
@@ -303,15 +302,16 @@ def _show(args: argparse.Namespace) -> int:
         faces = (
             f", faces {m.faces_matched}/{m.faces_compared}" if m.faces_compared is not None else ""
         )
+        entry = f"{m.content_id}{' ' + m.matched_url if m.matched_url else ''}"
         echo(
-            f"{'bank:':<11}{what} {m.bank}-bank entry {m.content_id}"
-            f"{' ' + m.matched_url if m.matched_url else ''} ({m.matched_title or 'untitled'}): "
+            f"{'bank:':<11}{what} {m.bank}-bank entry {printable(entry)} "
+            f"({printable(m.matched_title or 'untitled')}): "
             f"{m.frames_matched}/{m.frames_compared} frames ({m.query_share:.0%}) of this video, "
             f"{m.bank_share:.0%} of that one{faces}"
         )
     path = review.media_path(settings, video)
     if path is not None:
-        echo(f"{'media:':<11}{path}")
+        echo(f"{'media:':<11}{printable(path)}")
     if a is not None:
         echo("\ntracks (live first, strongest first):")
         for t in a.track_rows:
@@ -332,13 +332,13 @@ def _show(args: argparse.Namespace) -> int:
                 where = str(path) if path else f"{crop.path} (missing)"
                 echo(
                     f"  [{crop.index}] track {crop.track} at {_secs(crop.t)}, score "
-                    f"{_fmt(crop.score)}: {where}"
+                    f"{_fmt(crop.score)}: {printable(where)}"
                 )
                 if crop.upscaled_from:
                     echo(f"      upscaled from {crop.upscaled_from} px (a small face: blur)")
                 extra = review.crop_path(settings, a, crop.index, "context")
                 if extra is not None:
-                    echo(f"      context: {extra}")
+                    echo(f"      context: {printable(extra)}")
         if len(video.analyses) > 1:
             echo(
                 f"\n{len(video.analyses) - 1} earlier analysis(es): "
@@ -350,13 +350,13 @@ def _show(args: argparse.Namespace) -> int:
     echo("\ndecisions:" if video.decisions else "\ndecisions: none yet")
     for d in video.decisions:
         note = f": {printable(d.note)}" if d.note else ""
-        reason = f" [{d.policy_reason}]" if d.policy_reason else ""
+        reason = f" [{printable(d.policy_reason)}]" if d.policy_reason else ""
         echo(
             f"  {_when(d.decided_at)}  {'REVERSED to ' if d.is_reversal else ''}{d.decision} by "
-            f"{d.reviewer}{reason} (was {d.previous_state}){note}"
+            f"{printable(d.reviewer)}{reason} (was {d.previous_state}){note}"
         )
         if d.reversal_reason:
-            echo(f"      appeal: {d.reversal_reason}")
+            echo(f"      appeal: {printable(d.reversal_reason)}")
     return 0
 
 
@@ -390,8 +390,10 @@ def _decide(args: argparse.Namespace) -> int:
 def _print_decision(video: str, info) -> None:  # type: ignore[no-untyped-def]
     kind = "reversed to " if info.is_reversal else ""
     echo(
-        f"{video}: {kind}{info.decision} by {info.reviewer} at {_when(info.decided_at)} "
-        f"[{info.policy_reason}] (was {info.previous_state})"
+        printable(
+            f"{video}: {kind}{info.decision} by {info.reviewer} at {_when(info.decided_at)} "
+            f"[{info.policy_reason}] (was {info.previous_state})"
+        )
     )
 
 
@@ -426,7 +428,7 @@ def _reasons(args: argparse.Namespace) -> int:
     from bot.commands.common import settings_from_args
 
     for reason in settings_from_args(args).policy_reasons:
-        echo(reason)
+        echo(printable(reason))
     return 0
 
 
@@ -441,8 +443,8 @@ def _export(args: argparse.Namespace) -> int:
                 raise FindError("--format dataset needs --output DIR (a new directory)")
             summary = review.export_dataset(session, settings, args.output, since=args.since)
             echo(
-                f"{summary.directory}: {summary.videos} video(s), {summary.crops} crop(s) "
-                f"({summary.fake} fake, {summary.real} real); "
+                f"{printable(summary.directory)}: {summary.videos} video(s), "
+                f"{summary.crops} crop(s) ({summary.fake} fake, {summary.real} real); "
                 f"{summary.missing_crops} crop file(s) no longer on disk were left out"
             )
             return 0
@@ -453,7 +455,7 @@ def _export(args: argparse.Namespace) -> int:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 count = review.export_report(session, out, args.format, states, args.since)
-            echo(f"{args.output}: {count} video(s)", file=sys.stderr)
+            echo(f"{printable(args.output)}: {count} video(s)", file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from bot.logs import log_event
 from bot.review.evidence import crop_path
-from bot.review.queries import ReviewError, analysis_info, decision_info
+from bot.review.queries import (
+    QueueFilter,
+    ReviewError,
+    analysis_info,
+    decision_info,
+    queue_conditions,
+    queue_order,
+)
 from bot.settings import Settings
 from bot.store import (
     KNOWN_FAKE_VERDICT,
@@ -32,7 +39,7 @@ from bot.store import (
     Video,
     VideoState,
 )
-from bot.terminal import spreadsheet_cell
+from bot.terminal import json_text, spreadsheet_cell
 
 log = logging.getLogger("find.review")
 
@@ -67,20 +74,34 @@ REPORT_FIELDS = (
 
 
 def _export_videos(
-    session: Session, states: Iterable[str], since: datetime | None
+    session: Session,
+    states: Iterable[str],
+    since: datetime | None,
+    queue_filter: QueueFilter | None = None,
 ) -> Iterator[Video]:
-    query = select(Video).where(Video.state.in_(list(states))).order_by(Video.id)
-    if since is not None:
-        query = query.where(func.coalesce(Video.published_at, Video.discovered_at) >= since)
+    if queue_filter is not None:  # the web page's filter: its videos in its order, every page
+        query = select(Video).where(*queue_conditions(queue_filter))
+        query = query.order_by(*queue_order(queue_filter))
+    else:
+        query = select(Video).where(Video.state.in_(list(states))).order_by(Video.id)
+        if since is not None:
+            query = query.where(func.coalesce(Video.published_at, Video.discovered_at) >= since)
     # Stream in id order so a large export never loads everything at once.
     yield from session.scalars(query.execution_options(yield_per=200))
 
 
 def report_rows(
-    session: Session, states: Iterable[str] = REVIEW_STATES, since: datetime | None = None
+    session: Session,
+    states: Iterable[str] = REVIEW_STATES,
+    since: datetime | None = None,
+    queue_filter: QueueFilter | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One reporting row per video: its latest analysis and latest decision."""
-    for video in _export_videos(session, states, since):
+    """One reporting row per video: its latest analysis and latest decision.
+
+    ``queue_filter`` (the web page's filter, paging ignored) replaces ``states`` and
+    ``since`` when given.
+    """
+    for video in _export_videos(session, states, since, queue_filter):
         analysis = video.latest_analysis
         last = video.decisions[-1] if video.decisions else None
         yield {
@@ -126,25 +147,28 @@ def export_report(
     fmt: str,
     states: Iterable[str] = REVIEW_STATES,
     since: datetime | None = None,
+    queue_filter: QueueFilter | None = None,
 ) -> int:
     """Write a CSV or JSONL report to ``out``; returns the number of videos written.
 
     JSONL rows carry the full decision history; CSV rows the latest decision
     and the number of decisions (spreadsheets do not do nested lists).  CSV
     cells that a spreadsheet would run as a formula (a title ``=HYPERLINK(...)``)
-    start with ``'`` (:func:`bot.terminal.spreadsheet_cell`).
+    start with ``'`` and show control characters escaped, JSONL strings too
+    (:func:`bot.terminal.spreadsheet_cell`, :func:`bot.terminal.json_text`): a
+    report written to a terminal cannot drive it.
     """
     count = 0
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        for row in report_rows(session, states, since):
+        for row in report_rows(session, states, since, queue_filter):
             row = {**row, "decisions": len(row["decisions"])}
             writer.writerow({key: spreadsheet_cell(value) for key, value in row.items()})
             count += 1
     elif fmt == "jsonl":
-        for row in report_rows(session, states, since):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for row in report_rows(session, states, since, queue_filter):
+            out.write(json_text(row) + "\n")
             count += 1
     else:
         raise ReviewError(f"export format {fmt!r} is not one of csv, jsonl, dataset")

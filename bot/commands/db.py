@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from bot.commands.common import settings_from_args
+from bot.terminal import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,8 @@ def _upgrade(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     db.upgrade(settings, args.revision)
-    print(f"database {settings.redacted_database_url} is at {db.current_revision(settings)}")
+    url = printable(settings.redacted_database_url)  # a SQLite path may hold anything
+    print(f"database {url} is at {db.current_revision(settings)}")
     return 0
 
 
@@ -79,7 +81,7 @@ def _current(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     current, head = db.current_revision(settings), db.head_revision()
     state = "up to date" if current == head else "needs `find-bot db upgrade`"
-    print(f"database: {settings.redacted_database_url}")
+    print(f"database: {printable(settings.redacted_database_url)}")
     print(f"current:  {current or 'none (empty database)'}")
     print(f"head:     {head} ({state})")
     return 0

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bot.commands.common import int_between, probability
+from bot.terminal import printable
 
 #: Real-footage sets taken one clip each (never-trained-on sets first).
 REAL_SETS = ("misc", "voxceleb2", "lrs2")
@@ -219,6 +220,9 @@ def _serve(settings, port: int, password: str) -> int:
 
 
 def say(line: str) -> None:
-    """Progress on stdout, flushed at once (``make demo`` and tests read it as it comes)."""
-    print(line, flush=True)
+    """Progress on stdout, flushed at once (``make demo`` and tests read it as it comes).
+
+    Lines quote sample file names and titles: one line each, controls escaped.
+    """
+    print(printable(line), flush=True)
     sys.stdout.flush()

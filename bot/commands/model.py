@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from bot.terminal import echo, printable
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("model", help="inspect model bundles")
@@ -100,7 +102,7 @@ def _adapt(args: argparse.Namespace) -> int:
         }
         print(json.dumps(json_safe(document), indent=2, allow_nan=False))
     else:
-        print(report.summary())
+        echo(report.summary())  # names and notes from the bundles' manifests
     return 1 if report.reasons and not report.dry_run else 0
 
 
@@ -111,7 +113,7 @@ def _rollback(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     gone, to = rollback(bundles_root(settings.data_dir), settings.model_bundle)
     now = "the base bundle " + str(settings.model_bundle) if to == "base" else to
-    print(f"rolled back: {gone} is no longer active; active now: {now}")
+    echo(printable(f"rolled back: {gone} is no longer active; active now: {now}"))
     return 0
 
 
@@ -139,7 +141,7 @@ def _info(args: argparse.Namespace) -> int:
     if problems:
         print("verification: FAILED")
         for problem in problems:
-            print(f"  - {problem}")
+            echo(f"  - {printable(problem)}")
         return 1
     print(
         f"verification: OK (format {manifest['format_version']}, "
@@ -216,12 +218,12 @@ def _print_summary(directory: Path, manifest: dict) -> None:
     if training.get("terms") or manifest.get("terms"):
         rows.append(("terms", training.get("terms") or manifest.get("terms")))
     for key, value in rows:
-        print(f"{key + ':':<14}{value}")
+        echo(f"{key + ':':<14}{printable(value)}")  # a bundle may come from anyone
     evaluations = manifest.get("evaluations") or {}
     for name, result in evaluations.items():
         frame, video = result.get("frame_level") or {}, result.get("video_level") or {}
         level = video if video.get("n") else frame
-        print(f"{'evaluation:':<14}{name}: {_rates(level)}")
+        echo(f"{'evaluation:':<14}{printable(name)}: {_rates(level)}")
     if not manifest.get("metrics") and not evaluations:
         print(
             "warning:      this bundle records no metrics and no evaluations: its quality is "

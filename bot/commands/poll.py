@@ -113,6 +113,7 @@ def poll_once(
     from bot.db import session_scope
     from bot.stages.discover import discover_once
     from bot.stages.discover.watchlist import sync_watchlist
+    from bot.terminal import printable
 
     with session_scope(settings) as session:
         change = sync_watchlist(settings, session)
@@ -121,13 +122,13 @@ def poll_once(
     report = discover_once(settings, hold=hold, force_feeds=True)
     print(report.summary())
     print(_quota_line(settings))
-    for error in report.errors:
-        print(f"  ! {error}")
+    for error in report.errors:  # they quote channel ids, queries and servers' replies
+        print(f"  ! {printable(error)}")
     downloads = download_due(settings) if download else None
     if downloads is not None:
         print(downloads)
         for error in downloads.errors:
-            print(f"  - {error}")
+            print(f"  - {printable(error)}")
     return report, downloads
 
 

@@ -15,6 +15,7 @@ import getpass
 import sys
 
 from bot.errors import FindError
+from bot.terminal import printable
 
 #: new name -> old name under ``find-bot review``
 _LEGACY = {
@@ -128,7 +129,8 @@ def _list(args: argparse.Namespace) -> int:
     for r in rows:
         flags = ("active" if r.active else "disabled") + ("" if r.has_password else ", no password")
         created = r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        print(f"{r.name:<30} {flags:<24} created {created}")
+        name = printable(r.name)  # checked when added; a row written by other means is not
+        print(f"{name:<30} {flags:<24} created {created}")
     return 0
 
 
@@ -148,5 +150,5 @@ def _revoke(args: argparse.Namespace) -> int:
 
     _settings, sessions = open_database(args)
     ended = reviewers.revoke_sessions(sessions, args.name)
-    print(f"reviewer {args.name}: {ended} web session(s) ended")
+    print(f"reviewer {printable(args.name)}: {ended} web session(s) ended")
     return 0

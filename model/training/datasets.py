@@ -16,6 +16,8 @@ Supported layouts (see ``docs/training.md`` for the full description):
 ``review``   the review queue's labelled export (``labels.jsonl`` + ``crops/``)
 ``faces``    tight face crops in a fixed split: ``{train,val,test}/{real,fake}/<group>/*.jpg``
 ``real``     real footage only (videos and/or photos), for Self-Blended Images
+``talkingheads`` real and generated talking-face clips listed in ``labels.csv`` (by person
+             and generator)
 """
 
 from __future__ import annotations
@@ -531,6 +533,76 @@ def load_face_crops(root: Path) -> list[Sample]:
     return samples
 
 
+# --------------------------------------------------------------------------- talking heads
+
+#: Suffixes that label one person's clips by what was done with them (``Elon_Musk_musev``,
+#: ``roop_car_woman_target``/``_swapped``); stripped so a person is one identity on both sides.
+_PERSON_SUFFIXES = ("_swapped", "_target", "_musev", "_memo", "_portrait")
+
+
+def person_of(identity: str) -> str:
+    """The person behind a ``labels.csv`` identity (see :data:`_PERSON_SUFFIXES`)."""
+    for suffix in _PERSON_SUFFIXES:
+        if identity.endswith(suffix):
+            return identity[: -len(suffix)]
+    return identity
+
+
+def _is_talking_heads(root: Path) -> bool:
+    """A ``labels.csv`` naming each clip's person and method beside ``videos/``."""
+    labels = root / "labels.csv"
+    if not (labels.is_file() and (root / "videos").is_dir()):
+        return False
+    with labels.open(encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    return {"name", "label", "method", "identity"} <= set(header)
+
+
+def load_talking_heads(root: Path) -> list[Sample]:
+    """``../shared/data/talking-heads``: real and generated talking-face clips with ``labels.csv``.
+
+    Each clip is one sample whose identities are its *person* and, for a fake, its
+    *generator*: the splitter's union-find then keeps a person and a generator each in one
+    split (the set's README: split by identity and by generator, never by clip), and a
+    real person shown beside their own fake (Theresa May, Andrew Ng, the roop targets) is
+    never on the other side of it.  ``method`` is the generator (``real-…`` for reals), for
+    leave-one-generator-out reports.
+    """
+    import csv
+
+    root = Path(root)
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise DatasetError(f"{root}: labels.csv not found; expected the talking-heads layout")
+    by_name: dict[str, dict[str, str]] = {}
+    with labels.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            by_name[row["name"]] = row
+    samples: list[Sample] = []
+    for path in _media_files(root / "videos", VIDEO_EXTENSIONS):
+        row = by_name.get(path.stem)
+        if row is None:
+            raise DatasetError(f"{path}: not listed in {labels}; the set is incomplete")
+        label = FAKE if row["label"] == "fake" else REAL
+        person = f"th:{person_of(row['identity'])}"
+        identities = (person, f"th-method:{row['method']}") if label == FAKE else (person,)
+        samples.append(
+            Sample(
+                key=f"talkingheads:{path.relative_to(root).as_posix()}",
+                path=path,
+                label=label,
+                media="video",
+                video_id=f"talkingheads/{path.stem}",
+                identities=identities,
+                dataset="talkingheads",
+                method=row["method"],
+            )
+        )
+    if not samples:
+        raise DatasetError(f"{root}: videos/ holds no clips")
+    return samples
+
+
 # --------------------------------------------------------------------------- real-only footage
 
 
@@ -582,6 +654,7 @@ LOADERS: dict[str, Callable[[Path], list[Sample]]] = {
     "review": load_review_export,
     "faces": load_face_crops,
     "real": load_real_footage,
+    "talkingheads": load_talking_heads,
 }
 
 
@@ -592,6 +665,8 @@ def detect_format(root: Path) -> str:
         raise DatasetError(f"{root}: dataset folder not found")
     if (root / "labels.jsonl").is_file():
         return "review"
+    if _is_talking_heads(root):
+        return "talkingheads"
     if (root / "original_sequences").is_dir() or (root / "manipulated_sequences").is_dir():
         return "ffpp"
     if (root / "List_of_testing_videos.txt").is_file() or (root / "Celeb-synthesis").is_dir():

@@ -164,3 +164,34 @@ def test_separated_validation_leaves_the_temperature_at_one():
     assert t == 1.0 and info["reason"] == "validation perfectly separated"
     t, info = calibrate_temperature(np.array([-3.0, 1.0, -1.0, 5.0]), [0, 0, 1, 1])
     assert info["rule"] == "nll" and info["nll_after"] <= info["nll_before"]
+
+
+def test_per_source_threshold_holds_the_budget_on_every_real_source_not_the_pooled_one():
+    from model.calibration import per_source_threshold
+
+    # A large source whose reals score low (DFDC-like) and a small crisp one whose reals
+    # score high: a pooled 10 % budget is met by the large source alone and flags most of
+    # the crisp one; the per-source rule must keep both within 10 %.
+    big_reals = [i / 100 for i in range(100)]  # 0.00 .. 0.99 -> 90 % cut near 0.90
+    crisp_reals = [0.90 + i / 200 for i in range(20)]  # 0.900 .. 0.995
+    tiny_reals = [0.999]  # below min_reals: reported, cannot bind
+    fakes = [0.95, 0.97, 0.999, 0.9999]
+    labels = [0] * 121 + [1] * 4
+    scores = big_reals + crisp_reals + tiny_reals + fakes
+    sources = ["dfdc"] * 100 + ["crisp"] * 20 + ["tiny"] + ["dfdc", "dfdc", "crisp", "crisp"]
+
+    pooled, _ = choose_threshold(labels, scores, max_false_alarm_rate=0.10)
+    assert np.mean(np.array(crisp_reals) >= pooled) > 0.3  # the failure being fixed: 35 %
+
+    t, info = per_source_threshold(labels, scores, sources, 0.10, min_reals=10)
+    assert info["rule"] == "false_alarm_budget_per_source"
+    assert info["binding_source"] == "crisp"
+    assert info["sources"]["crisp"]["false_alarm_rate"] <= 0.10
+    assert info["sources"]["dfdc"]["false_alarm_rate"] <= 0.10
+    assert info["sources"]["tiny"]["own_threshold"] is None  # too few reals to bind
+    # The lowest such threshold: the crisp source's own budget threshold, flagging 2 of 20.
+    assert 0.985 < t <= 0.99 and info["sources"]["crisp"]["false_alarm_rate"] == 0.10
+    assert info["recall"] == pytest.approx(2 / 4)  # the price, reported
+    assert info["recall_by_source"] == {"crisp": 1.0, "dfdc": 0.0}
+    with pytest.raises(ValueError, match="no real source"):
+        per_source_threshold([0, 1], [0.1, 0.9], ["a", "a"], 0.1, min_reals=10)

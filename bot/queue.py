@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT_KINDS, HostFault, describe, fault_kind
 from bot.logs import log_event
-from bot.store import STAGE_INPUT, Video, VideoState, Worker, utcnow
+from bot.store import STAGE_INPUT, Video, VideoSource, VideoState, Worker, utcnow
 
 log = logging.getLogger("find.queue")
 
@@ -86,6 +86,9 @@ class Job:
     attempt: int
     media_path: str | None
     title: str | None
+    #: The page a submitted URL came from: what the download stage opens again for a
+    #: submission whose media store is gone (a YouTube id needs none).
+    source_url: str | None = None
 
 
 def backoff_delay(attempt: int, base_s: float = 30.0, cap_s: float = 6 * 3600) -> float:
@@ -212,6 +215,7 @@ class WorkQueue:
                     attempt=video.attempts,
                     media_path=video.media_path,
                     title=video.title,
+                    source_url=video.source_url,
                 )
             log_event(
                 log,
@@ -229,7 +233,9 @@ class WorkQueue:
 
         Stores are alive while a ``workers`` row names them with a recent heartbeat.
         Leased videos are left alone; with ``media_shared`` nothing is released (every
-        host reads every file).
+        host reads every file).  A submitted *file* has no page to download again: it
+        ends in ``failed`` instead, keeping its path and store, so its host can requeue it
+        when it is back, or the file can be submitted again elsewhere.
         """
         if self.media_shared:
             return []
@@ -238,6 +244,7 @@ class WorkQueue:
             Worker.media_host.is_not(None), Worker.last_seen_at >= now - timedelta(seconds=grace_s)
         )
         released: dict[str, list[str]] = {}
+        stranded: dict[str, list[str]] = {}  # submitted files: no page to download again
         with self.sessions.begin() as session:
             videos = session.scalars(
                 select(Video)
@@ -254,23 +261,37 @@ class WorkQueue:
             for video in videos:
                 host = str(video.media_host)
                 released.setdefault(host, []).append(video.youtube_id)
-                video.state = VideoState.NEW.value
-                video.last_error = (
-                    f"media store {host} has not been seen for {grace_s:g}s (host gone?): "
-                    "downloaded again where a worker is alive"
-                )
+                gone = f"media store {host} has not been seen for {grace_s:g}s (host gone?)"
                 video.last_error_kind = MEDIA_HOST_GONE
-                video.media_path = video.media_host = video.media_size = None
                 video.attempts = 0
                 video.next_attempt_at = video.lease_owner = video.lease_expires_at = None
+                if video.source == VideoSource.SUBMITTED_FILE.value:
+                    stranded.setdefault(host, []).append(video.youtube_id)
+                    video.state = VideoState.FAILED.value
+                    video.last_error = (
+                        f"{gone}: this submitted file was only there: when that host is back, "
+                        f"run `find-bot requeue {video.youtube_id}` on it, or submit the file "
+                        "again on a live host"
+                    )
+                    continue
+                video.state = VideoState.NEW.value
+                video.last_error = f"{gone}: downloaded again where a worker is alive"
+                video.media_path = video.media_host = video.media_size = None
         for host, ids in released.items():
+            lost = len(stranded.get(host, ()))
             log_event(
                 log,
                 "queue.media_host_gone",
                 logging.WARNING,
                 media_host=host,
                 videos=len(ids),
-                note="its downloaded videos go back to download",
+                submitted_files=lost,
+                note="its downloaded videos go back to download"
+                + (
+                    ", its submitted files fail until it is back or they are submitted again"
+                    if lost
+                    else ""
+                ),
             )
         return [i for ids in released.values() for i in ids]
 

@@ -20,7 +20,8 @@ runs for the ``download`` stage.  For one video it
    postpone the video without using an attempt.
 
 The page yt-dlp opens is ``FIND_MEDIA_URL_TEMPLATE`` (YouTube's watch page by
-default; the tests point it at a local media server).
+default; the tests point it at a local media server); for a submission (a ``sub-`` key)
+it is the submitted URL, downloaded again when its media store is gone.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from bot.logs import log_event
 from bot.mediahost import media_host_id
 from bot.queue import Apply, Job, StageFailure, StageHandler
 from bot.settings import Settings
-from bot.store import Video, VideoState
+from bot.store import SUBMISSION_KEY_PREFIX, Video, VideoState
 from bot.youtube.ids import is_media_key, require_media_key, shown
 
 log = logging.getLogger("find.download")
@@ -233,11 +234,26 @@ def make_download_handler(
                 permanent=True,
                 kind="invalid_id",
             )
+        url = None  # a YouTube id: FIND_MEDIA_URL_TEMPLATE
+        if job.youtube_id.startswith(SUBMISSION_KEY_PREFIX):
+            url = job.source_url
+            if url is None:
+                raise StageFailure(
+                    f"{job.youtube_id} is a submitted file whose copy is not on this host: "
+                    "submit the file again (find-bot submit PATH)",
+                    permanent=True,
+                    kind="media_missing",
+                )
         check_media_dir(settings, job.youtube_id)
         if not store:  # the media store's id (bot.mediahost): which workers can analyse it
             store.append(media_host_id(settings.media_dir))
         path, size = download_video(
-            settings, job.youtube_id, retry_base_s=retry_base_s, timeout_s=timeout_s, sleep=sleep
+            settings,
+            job.youtube_id,
+            url=url,
+            retry_base_s=retry_base_s,
+            timeout_s=timeout_s,
+            sleep=sleep,
         )
 
         def apply(session: Session, video: Video) -> None:

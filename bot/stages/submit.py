@@ -19,6 +19,12 @@ nothing half-way: one line saying what is wrong and what to do.  The same URL
 (its key) or the same bytes (``content_sha256``) never make a second video.
 Submitted videos never wait for a Data API lookup (``lookup_due_at`` stays
 None): the quota is spent on YouTube discoveries only.
+
+Like a download, a submission records the id of the media store it was placed in
+(``videos.media_host``, :mod:`bot.mediahost`), so only workers that see that store
+analyse it.  When that store is gone, a submitted URL is downloaded again like any video;
+a submitted file cannot be, so it fails (:data:`bot.queue.MEDIA_HOST_GONE`) and
+submitting the same file again on a live host puts it back (:func:`submit_file`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import log_event
-from bot.queue import StageFailure
+from bot.mediahost import media_host_id
+from bot.queue import MEDIA_HOST_GONE, StageFailure
 from bot.settings import Settings
 from bot.stages.download import (
     PARTIAL_DIR,
@@ -224,6 +231,7 @@ def submit_url(
         path,
         submitter,
         key=key,
+        media_host=media_host_id(settings.media_dir),
         source=VideoSource.SUBMITTED_URL,
         size=size,
         digest=digest,
@@ -247,6 +255,8 @@ def submit_file(
     duration = check_media_file(settings, shown, path)
     digest = sha256_file(path)
     existing = _existing(sessions, digest=digest)
+    if existing is not None and _stranded(existing):
+        return _replace_stranded(settings, sessions, shown, path, existing)
     if existing is not None:
         return _duplicate(shown, existing)
     key = SUBMISSION_KEY_PREFIX + digest[:12]
@@ -257,6 +267,7 @@ def submit_file(
         final,
         submitter,
         key=key,
+        media_host=media_host_id(settings.media_dir),
         source=VideoSource.SUBMITTED_FILE,
         size=final.stat().st_size,
         digest=digest,
@@ -304,6 +315,55 @@ def _existing(
         return video
 
 
+#: How a submitted file ends when no worker can read its copy: its media store is gone
+#: (:meth:`bot.queue.WorkQueue.release_gone_media`), or a worker found no file.
+_STRANDED_KINDS = frozenset({MEDIA_HOST_GONE, "media_missing"})
+
+
+def _stranded(video: Video) -> bool:
+    """A submitted file that stopped because no worker can read its copy: submitting the
+    same bytes again is how a person brings it back, so that is not a duplicate."""
+    return (
+        video.source == VideoSource.SUBMITTED_FILE.value
+        and video.state in (VideoState.FAILED.value, VideoState.SKIPPED.value)
+        and video.last_error_kind in _STRANDED_KINDS
+    )
+
+
+def _replace_stranded(
+    settings: Settings, sessions: sessionmaker[Session], shown: str, path: Path, video: Video
+) -> Outcome:
+    """Put the same bytes in this host's store and send the stranded video back to analysis.
+
+    Its key, submitter and note stay (the bytes are the same video); only where the file
+    lives changes.  Guarded on the row still being stranded, so two hosts re-submitting at
+    once cannot both claim it (the loser's copy is removed).
+    """
+    final = _place(settings, path, video.youtube_id)
+    with sessions.begin() as session:
+        row = session.get(Video, video.id, with_for_update=True)
+        if row is None or not _stranded(row):
+            if row is None or row.media_path != str(final):
+                with contextlib.suppress(OSError):
+                    final.unlink()
+            return _duplicate(shown, row or video)
+        row.state = VideoState.DOWNLOADED.value
+        row.media_path = str(final)
+        row.media_host = media_host_id(settings.media_dir)
+        row.media_size = final.stat().st_size
+        row.media_deleted_at = None
+        row.attempts = 0
+        row.last_error = row.last_error_kind = None
+        row.next_attempt_at = row.lease_owner = row.lease_expires_at = None
+    return Outcome(
+        shown,
+        "added",
+        f"{shown}: {video.youtube_id} had no readable copy ({video.last_error_kind}); "
+        "the file is in place here again, queued for analysis",
+        key=video.youtube_id,
+    )
+
+
 def _duplicate(shown: str, video: Video) -> Outcome:
     return Outcome(
         shown,
@@ -320,6 +380,7 @@ def _record(
     submitter: Submitter,
     *,
     key: str,
+    media_host: str,
     source: VideoSource,
     size: int,
     digest: str,
@@ -344,6 +405,7 @@ def _record(
                     priority=1 if submitter.priority else 0,
                     state=VideoState.DOWNLOADED.value,
                     media_path=str(path),
+                    media_host=media_host,
                     media_size=size,
                 )
             )

@@ -7,6 +7,7 @@ disappears its downloaded videos go back to download after the lease.
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections import defaultdict
 from pathlib import Path
@@ -165,3 +166,100 @@ def test_a_download_records_its_media_store(sqlite_ingestion) -> None:  # type: 
     video = _videos(settings)["storedhere1"]
     assert video.state == VideoState.DOWNLOADED.value
     assert video.media_host == media_host_id(settings.media_dir)
+
+
+# ------------------------------------------- submissions (issue 30 item 2)
+def _submit(monkeypatch, tmp_path: Path, env: dict[str, str], *inputs: str) -> int:
+    """``find-bot submit`` for real, on the host whose media directory ``env`` names."""
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FIND_DATA_DIR", str(tmp_path / "data"))
+    return main(["submit", *inputs, "--submitter", "alice"])
+
+
+def _sent_in(ingestion, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    return Path(shutil.copyfile(ingestion.samples["short"], inbox / "sent-in.mp4"))
+
+
+def test_a_submitted_file_waits_for_the_host_that_holds_it(  # type: ignore[no-untyped-def]
+    sqlite_ingestion, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """A second host, which cannot see this host's disk, never claims a submitted file."""
+    ing = sqlite_ingestion
+    assert _submit(monkeypatch, tmp_path, ing.env(), str(_sent_in(ing, tmp_path))) == 0
+    settings = ing.settings()
+    [video] = _videos(settings).values()
+    here = media_host_id(settings.media_dir)
+    assert (video.source, video.media_host) == ("submitted_file", here)
+
+    sessions = session_factory(settings)
+    elsewhere = WorkQueue(sessions, media_host=media_host_id(tmp_path / "media-b"))
+    assert elsewhere.claim("analyse", "host-b/analyse-0") is None  # not its file
+    job = WorkQueue(sessions, media_host=here).claim("analyse", "host-a/analyse-0")
+    assert job is not None and job.youtube_id == video.youtube_id
+
+
+def test_a_gone_hosts_submissions_are_fetched_again_or_submitted_again(  # type: ignore[no-untyped-def]
+    sqlite_ingestion, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """A submitted URL goes back to download like any video; a submitted file, which has no
+    page to download again, fails with a line saying what to do, and submitting it again on
+    a live host puts it back (not refused as a duplicate)."""
+    from bot.queue import run_one
+    from bot.stages.download import make_download_handler
+
+    ing = sqlite_ingestion
+    ing.media.state.add("report.mp4", ing.samples["long"])
+    url = f"{ing.media.url}/report.mp4"
+    local = _sent_in(ing, tmp_path)
+    assert _submit(monkeypatch, tmp_path, ing.env(), url, str(local)) == 0
+    host_a = media_host_id(ing.settings().media_dir)
+    media_b = tmp_path / "media-b"
+    settings_b = ing.settings(FIND_MEDIA_DIR=str(media_b))
+    host_b = media_host_id(media_b)
+    queue_b = WorkQueue(session_factory(settings_b), media_host=host_b)
+    by_source = {v.source: v for v in _videos(settings_b).values()}
+    assert {v.media_host for v in by_source.values()} == {host_a}
+
+    # Host a is gone (no daemon reports its store): both rows are handled, nothing is charged.
+    released = queue_b.release_gone_media(1.0)
+    assert sorted(released) == sorted(v.youtube_id for v in by_source.values())
+    now = _videos(settings_b)
+    from_url, from_file = (
+        now[by_source[s].youtube_id] for s in ("submitted_url", "submitted_file")
+    )
+    assert (from_url.state, from_url.media_host, from_url.media_path) == ("new", None, None)
+    assert (from_url.last_error_kind, from_url.attempts) == (MEDIA_HOST_GONE, 0)
+    assert (from_file.state, from_file.last_error_kind, from_file.attempts) == (
+        "failed",
+        MEDIA_HOST_GONE,
+        0,
+    )
+    assert f"find-bot requeue {from_file.youtube_id}" in from_file.last_error
+    assert "submit the file again" in from_file.last_error
+    assert queue_b.claim("analyse", "host-b/analyse-0") is None  # nothing host b can read
+
+    # Host b downloads the submitted URL again, from its page.
+    fetched = ing.media.state.count("report.mp4")
+    job = run_one(queue_b, "download", "host-b/download-0", make_download_handler(settings_b))
+    assert job is not None and job.youtube_id == from_url.youtube_id
+    again = _videos(settings_b)[from_url.youtube_id]
+    assert (again.state, again.media_host) == ("downloaded", host_b)
+    assert Path(again.media_path).parent == media_b and Path(again.media_path).is_file()
+    assert ing.media.state.count("report.mp4") > fetched
+
+    # The same file submitted again on host b is put back, under the same key.
+    capsys.readouterr()
+    env_b = ing.env(FIND_MEDIA_DIR=str(media_b))
+    assert _submit(monkeypatch, tmp_path, env_b, str(local)) == 0
+    assert "in place here again" in capsys.readouterr().out
+    back = _videos(settings_b)[from_file.youtube_id]
+    assert (back.state, back.media_host, back.last_error_kind) == ("downloaded", host_b, None)
+    assert Path(back.media_path).parent == media_b and Path(back.media_path).is_file()
+    claimed = {queue_b.claim("analyse", "host-b/analyse-0").youtube_id for _ in range(2)}
+    assert claimed == {from_url.youtube_id, from_file.youtube_id}

@@ -31,7 +31,10 @@ QUIET_LIBRARIES = (
     "apscheduler",
 )
 
-_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+#: Record attributes that are not event fields.  ``color_message`` is uvicorn's ANSI-coloured
+#: copy of its message (every ``uvicorn.*`` logger, in ``web`` and ``websub``): the message
+#: itself is already on the line, and the copy would put raw escape codes in the log.
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

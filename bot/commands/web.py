@@ -50,14 +50,6 @@ def check_web_settings(settings, host: str | None = None) -> None:  # type: igno
         )
 
 
-class _DropColorMessage(logging.Filter):
-    """uvicorn attaches an ANSI-coloured copy of each message; our one-line format needs none."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.__dict__.pop("color_message", None)
-        return True
-
-
 def _web(args: argparse.Namespace) -> int:
     from bot import db
     from bot.commands.common import settings_from_args
@@ -70,8 +62,6 @@ def _web(args: argparse.Namespace) -> int:
     check_web_settings(settings, host)
     db.check_schema(settings)
     app = create_app(settings)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).addFilter(_DropColorMessage())
     log_event(
         logging.getLogger("find.web"),
         "web.start",

@@ -426,3 +426,6 @@ def test_find_bot_websub_exits_0_on_sigterm(sqlite_settings: Settings, tmp_path:
             proc.wait()
     log = out.read_text()
     assert "websub.stopped" in log and "signal=SIGTERM" in log and "Traceback" not in log
+    # Issue 30 item 5: uvicorn's ANSI-coloured copy of each message stays out of the log.
+    assert "Started server process" in log
+    assert "color_message" not in log and "\x1b" not in log

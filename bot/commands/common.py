@@ -51,3 +51,20 @@ probability = arg_type(partial(parse_float, minimum=0.0, maximum=1.0))
 def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
     """``type=`` for a whole-number flag within ``minimum..maximum``."""
     return arg_type(parse_int, minimum=minimum, maximum=maximum)
+
+
+def ask(question: str, *, secret: bool = False) -> str | None:
+    """Ask one question on the terminal; ``None`` when input ended (Ctrl-D) instead.
+
+    Every interactive prompt goes through here, so that Ctrl-D is an answer ("no",
+    "nothing given") the caller turns into its one-line error, never an ``EOFError``
+    traceback.  ``secret``: not echoed (getpass), for passwords.
+    """
+    import getpass
+    import sys
+
+    try:
+        return getpass.getpass(question) if secret else input(question)
+    except EOFError:
+        print(file=sys.stderr)  # end the prompt's line: the error goes on its own
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.commands.common import settings_from_args
+from bot.commands.common import ask, settings_from_args
 from bot.terminal import printable
 
 
@@ -68,8 +68,8 @@ def _confirm_downgrade(settings, revision: str) -> None:  # type: ignore[no-unty
     )
     if sys.stdin.isatty():
         print(f"{warning}.", file=sys.stderr)
-        answer = input("Type 'yes' to downgrade: ")
-        if answer.strip().lower() == "yes":
+        answer = ask("Type 'yes' to downgrade: ")  # Ctrl-D (None) is no
+        if answer is not None and answer.strip().lower() == "yes":
             return
         raise FindError("downgrade cancelled: nothing changed")
     raise FindError(f"{warning}: refusing without --yes (back it up first)")

@@ -11,9 +11,9 @@ list them, so that new users learn one spelling.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 
+from bot.commands.common import ask
 from bot.errors import FindError
 from bot.terminal import printable
 
@@ -103,8 +103,11 @@ def _add(args: argparse.Namespace) -> int:
     else:
         if not sys.stdin.isatty():
             raise FindError("no terminal to ask for the password: use --password-stdin")
-        password = getpass.getpass(f"password for {args.name}: ")
-        if getpass.getpass("again: ") != password:
+        password = ask(f"password for {args.name}: ", secret=True)
+        again = None if password is None else ask("again: ", secret=True)
+        if password is None or again is None:  # Ctrl-D
+            raise FindError("no password given (input ended); nothing was changed")
+        if again != password:
             raise FindError("the two passwords differ; nothing was changed")
     if password is not None:
         reviewers.validate_password(password)

@@ -8,6 +8,7 @@ PostgreSQL gets a pre-ping pool so a restarted server does not kill a worker.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # ln() for the review queue's reach order (bot.youtube.views.reach), as PostgreSQL has
+    # it: SQLite has it only when built with its math functions, which not every build is.
+    dbapi_connection.create_function("ln", 1, _ln, deterministic=True)
+
+
+def _ln(value: float | None) -> float | None:
+    return math.log(value) if value is not None and value > 0 else None
 
 
 _engines: dict[str, Engine] = {}

@@ -135,6 +135,9 @@ class Settings:
     #: Percent of the daily budget reserved for search.list (when queries are configured);
     #: the rest is the channels' (resolution, videos.list lookups, playlist reads).
     search_share: int = 50
+    #: Units a day (of the channels' share) the scheduler may spend refreshing the view
+    #: counts of flagged videos, 50 per videos.list unit (bot.youtube.views); 0: never.
+    views_budget: int = 100
     max_duration_s: int = 3600
     min_published_at: datetime | None = None
     skip_live: bool = True
@@ -469,6 +472,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "quota_daily_budget": lambda raw: parse_int(raw, minimum=1, maximum=10_000_000),
     "enrich_wait_s": lambda raw: parse_duration(raw, minimum=0),
     "search_share": parse_percent,
+    "views_budget": lambda raw: parse_int(raw, minimum=0, maximum=10_000_000),
     "channel_feeds": parse_bool,
     "media_shared": parse_bool,
     "feed_url_template": parse_url_template,

@@ -261,6 +261,19 @@ class Video(Base):
     #: The uploader's own disclosure of altered or synthetic content
     #: (``status.containsSyntheticMedia`` in videos.list); None: not reported.
     declared_synthetic: Mapped[bool | None] = mapped_column(Boolean)
+    #: YouTube videos: the view count (``statistics.viewCount``) at its last measurement
+    #: (the lookup, then the flagged videos' refresh: bot.youtube.views) and the one before,
+    #: so the queue can put what is spreading first.  None: never measured (local files).
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    views_at: Mapped[datetime | None]
+    views_before: Mapped[int | None] = mapped_column(BigInteger)
+    views_before_at: Mapped[datetime | None]
+    #: Views gained per day between the last two measurements (after the first one: since
+    #: publication), the growth the queue's ``reach`` order weighs the score with.
+    views_per_day: Mapped[float | None] = mapped_column(Float)
+    #: Demo samples only: the label their data set gives them (``real`` or ``fake``), shown
+    #: as "known real — demo label" so a newcomer can tell a false alarm (``find-bot demo``).
+    demo_label: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     analyses: Mapped[list[Analysis]] = relationship(

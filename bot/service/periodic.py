@@ -2,7 +2,8 @@
 
 APScheduler runs a full discover pass on the poll interval, a light one every minute
 (the channel feeds that are due, owed playlist reads, due lookups:
-:func:`bot.stages.discover.tick_once`), retention cleanup every hour and, with
+:func:`bot.stages.discover.tick_once`), retention cleanup every hour, the flagged videos'
+view counts every hour within ``FIND_VIEWS_BUDGET`` (:mod:`bot.youtube.views`) and, with
 ``FIND_ADAPT_INTERVAL``, the guarded adaptation to the reviewers' decisions. Several
 scheduler processes may run: the one holding the scheduler lock
 (:mod:`bot.service.leader`) is active, the others keep their jobs paused and take over
@@ -136,6 +137,16 @@ class PeriodicJobs:
             id="retention",
             next_run_time=now + timedelta(seconds=30),
         )
+        if self.settings.views_budget:
+            from bot.youtube.views import REFRESH_INTERVAL_S
+
+            scheduler.add_job(
+                self.run_views,
+                "interval",
+                seconds=REFRESH_INTERVAL_S,
+                id="views",
+                next_run_time=now + timedelta(seconds=90),
+            )
         if self.settings.adapt_interval_s:
             scheduler.add_job(
                 self.run_adapt,
@@ -232,6 +243,24 @@ class PeriodicJobs:
             clean_partials(self.settings.media_dir)
         except Exception as exc:
             log_event(log, "retention.partials_failed", logging.WARNING, error=repr(exc)[:300])
+
+    def run_views(self) -> None:
+        """Refresh the view counts of flagged videos within FIND_VIEWS_BUDGET
+        (:mod:`bot.youtube.views`): the queue's reach order reads them."""
+        from bot.db import session_factory
+        from bot.stages.discover import make_client
+        from bot.youtube.views import refresh_flagged_views
+
+        settings = self.settings
+        with _job_failures("views") as outcome:
+            client = make_client(settings)
+            report = refresh_flagged_views(settings, session_factory(settings), client, utcnow())
+        if not outcome.ok:
+            return
+        if report.calls or report.stopped or report.errors:
+            level = logging.WARNING if report.errors else logging.INFO
+            errors = "; ".join(report.errors[:5]) or None
+            log_event(log, "views.refreshed", level, **report.as_fields(), errors=errors)
 
     def run_adapt(self) -> None:
         """The guarded adaptation (``find-bot model adapt``), never during an analysis here.

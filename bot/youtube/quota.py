@@ -42,6 +42,10 @@ log = logging.getLogger("find.quota")
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
+#: The ledger's name for the videos.list calls that refresh flagged videos' view counts
+#: (bot.youtube.views), kept apart so FIND_VIEWS_BUDGET can be checked against the ledger.
+VIEWS_METHOD = "videos.list:views"
+
 #: Unit cost of each Data API method we call
 #: (developers.google.com/youtube/v3/determine_quota_cost).
 COSTS: dict[str, int] = {
@@ -49,6 +53,7 @@ COSTS: dict[str, int] = {
     "playlistItems.list": 1,
     "videos.list": 1,
     "search.list": 100,
+    VIEWS_METHOD: 1,
 }
 
 #: Outcome YouTube uses when the project's real quota is gone for the day.

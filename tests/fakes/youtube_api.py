@@ -79,6 +79,8 @@ class FakeVideo:
     #: status.containsSyntheticMedia: the uploader declared altered or synthetic content.
     synthetic: bool = False
     description: str = ""
+    #: statistics.viewCount (tests raise it to make a video spread); None: hidden.
+    views: int | None = 0
 
 
 @dataclass
@@ -561,6 +563,12 @@ class FakeYouTubeState:
                     "publicStatsViewable": True,
                     "madeForKids": False,
                 }
+            if "statistics" in parts:
+                # Counts are strings on the wire; a hidden count is simply absent.
+                stats = {"likeCount": "0", "favoriteCount": "0", "commentCount": "0"}
+                if video.views is not None:
+                    stats["viewCount"] = str(video.views)
+                item["statistics"] = stats
             items.append(item)
         return 200, _list_body("youtube#videoListResponse", items, per_page=len(items))
 

@@ -8,9 +8,9 @@ upload was seen, and the download stage may take it at once: yt-dlp reads the
 duration, live status and availability from the watch page itself and skips
 what should be skipped, so nothing waits for the Data API.
 
-What feeds and notifications do not say (duration, live status, privacy)
-comes from :func:`lookup_waiting`: ``videos.list`` at 1 unit per 50 ids.  A
-call is made when 50 rows are waiting, or when the oldest has waited its
+What feeds and notifications do not say (duration, live status, privacy, and the view
+count: :mod:`bot.youtube.views`) comes from :func:`lookup_waiting`: ``videos.list`` at
+1 unit per 50 ids.  A call is made when 50 rows are waiting, or when the oldest has waited its
 ``lookup_due_at`` (``FIND_ENRICH_WAIT`` after it was found; searches and
 one-shot runs at once).  So a quiet day shares a few calls between all its
 uploads instead of paying one per upload.  A row the lookup finds too long,
@@ -35,6 +35,7 @@ from bot.store import Video, VideoSource, VideoState
 from bot.youtube.client import parse_duration, parse_rfc3339
 from bot.youtube.ids import checked_video_id
 from bot.youtube.quota import QuotaExhausted
+from bot.youtube.views import record_views, view_count
 
 if TYPE_CHECKING:
     from bot.youtube.client import YouTubeClient
@@ -273,6 +274,7 @@ def _apply_lookup(
                 )
             else:
                 _fill(video, item)
+                record_views(video, view_count(item), now)
                 reason = skip_reason(video, settings)
             if reason is not None and free:
                 video.state = VideoState.SKIPPED.value

@@ -25,7 +25,7 @@ import calendar
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.errors import FindError
@@ -36,6 +36,10 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 #: YouTube lists 15 entries; more than this is not a YouTube feed.
 MAX_ENTRIES = 100
 ATOM_FEED_TAG = "{http://www.w3.org/2005/Atom}feed"
+#: Entries dated further than this ahead of our clock are not believed (clocks differ a
+#: little; an upload dated next year is a lie): the feed poller and the push receiver
+#: both drop them (:func:`from_the_future`), so neither stores them.
+MAX_CLOCK_SKEW = timedelta(minutes=15)
 
 
 class FeedError(FindError):
@@ -81,6 +85,12 @@ def parse_youtube_atom(body: bytes, channel_id: str, *, what: str) -> list[FeedE
             f"has (at most {MAX_ENTRIES} accepted)"
         )
     return [_entry(raw, channel_id, what) for raw in raw_entries]
+
+
+def from_the_future(entry: FeedEntry, now: datetime) -> bool:
+    """Is ``entry`` dated more than :data:`MAX_CLOCK_SKEW` after ``now``?  Such an entry is
+    dropped and counted (``future=N``), by whichever reader met it."""
+    return entry.published_at is not None and entry.published_at - now > MAX_CLOCK_SKEW
 
 
 def _check_safe_xml(body: bytes, what: str) -> None:

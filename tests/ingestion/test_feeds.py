@@ -357,3 +357,48 @@ def test_poll_once_reads_the_feeds(sqlite_ingestion, monkeypatch, tmp_path, caps
     assert set(_videos(ing.base)) == uploads
     assert main(["poll", "--once", "--no-download"]) == 0  # read again at once, 304
     assert "feeds: 1 read (1 unchanged, 0 failed)" in capsys.readouterr().out
+
+
+def test_feed_entries_dated_far_ahead_are_not_stored(sqlite_ingestion, caplog) -> None:
+    """Issue 30 item 5: the feed poller drops an entry dated 400 days ahead, as the push
+    receiver does (one rule, bot.youtube.atom.from_the_future); a few minutes of clock
+    skew is believed.  The dropped entry is not kept as seen either: a real upload listed
+    below it at the next read is still found."""
+    import logging
+
+    ing = sqlite_ingestion
+    clock = Clock(ing)
+    channel = ing.channel("Liar")
+
+    def serve(*entries: tuple[str, timedelta]) -> None:
+        rendered = [
+            youtube_feeds.feed_entry(
+                video_id, channel.id, title=video_id, channel_title="Liar", published_at=when
+            )
+            for video_id, when in ((v, clock.now + ahead) for v, ahead in entries)
+        ]
+        document = youtube_feeds.channel_feed(
+            channel.id, "Liar", rendered, created=datetime(2015, 1, 1, tzinfo=UTC)
+        )
+        ing.youtube.serve_feed_document(channel.id, document)
+
+    serve(("fromfuture1", timedelta(days=400)), ("smallskew01", timedelta(minutes=5)))
+    settings = _feeds_settings(ing, CHANNELS=channel.id)
+    client = ing.client(settings, clock=clock)
+    _sync(settings)
+    caplog.set_level(logging.INFO, logger="find.feeds")
+    report = discover_once(settings, client, now=clock.now)
+    assert not report.errors, report.errors
+    assert set(_videos(settings)) == {"smallskew01"}
+    [read] = [r for r in caplog.records if r.getMessage() == "feeds.read"]
+    assert (read.future, read.new) == (1, 1)
+    assert _channel(settings, channel.id).feed_seen == ["smallskew01"]
+
+    clock.advance(hours=1)
+    serve(
+        ("fromfuture1", timedelta(days=400)),
+        ("newupload01", timedelta(minutes=-1)),
+        ("smallskew01", timedelta(minutes=-55)),
+    )
+    discover_once(settings, client, now=clock.now, force_feeds=True)
+    assert set(_videos(settings)) == {"smallskew01", "newupload01"}

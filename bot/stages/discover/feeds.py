@@ -49,7 +49,13 @@ from bot.logs import log_event
 from bot.settings import Settings
 from bot.stages.discover.lookup import Candidate, lookup_due, record_finds
 from bot.store import Channel, utcnow
-from bot.youtube.atom import MAX_DOCUMENT_BYTES, FeedEntry, FeedError, parse_youtube_atom
+from bot.youtube.atom import (
+    MAX_DOCUMENT_BYTES,
+    FeedEntry,
+    FeedError,
+    from_the_future,
+    parse_youtube_atom,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -275,6 +281,8 @@ class FeedPass:
     unchanged: int = 0
     failed: int = 0
     found: set[str] = field(default_factory=set)
+    #: Entries dated too far ahead to believe (bot.youtube.atom.from_the_future): dropped.
+    future: int = 0
     fallbacks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -322,7 +330,13 @@ def read_feeds(
     candidates: list[Candidate] = []
     for task, read in outcomes:
         if read.status == "changed":
-            entries, hidden[task.id] = _new_entries(task, read.entries)
+            # An entry dated far ahead is not believed, as in a push notification: it is
+            # neither stored nor kept as seen (nor the cursor), as if the feed lacked it.
+            believed = [e for e in read.entries if not from_the_future(e, now)]
+            result.future += len(read.entries) - len(believed)
+            full = len(read.entries) >= FEED_SIZE
+            read.entries = believed
+            entries, hidden[task.id] = _new_entries(task, believed, full=full)
             candidates += [_candidate(task, e) for e in entries]
     due = lookup_due(settings, now, at_once=not hold)
     result.found = record_finds(settings, sessions, candidates, now, lookup_due=due)
@@ -376,12 +390,13 @@ def read_feeds(
         log_event(
             log,
             "feeds.read",
-            logging.INFO if result.found or result.failed else logging.DEBUG,
+            logging.INFO if result.found or result.failed or result.future else logging.DEBUG,
             channels=len(reads),
             changed=result.read,
             unchanged=result.unchanged,
             failed=result.failed,
             new=len(result.found),
+            future=result.future,
         )
     return result
 
@@ -456,8 +471,11 @@ def _feed_worth_trying(settings: Settings, task: _FeedTask, now: datetime) -> bo
     return now >= task.checked_at + timedelta(seconds=backoff)
 
 
-def _new_entries(task: _FeedTask, entries: list[FeedEntry]) -> tuple[list[FeedEntry], bool]:
-    """The entries above the first one already seen, and whether uploads may be hidden.
+def _new_entries(
+    task: _FeedTask, entries: list[FeedEntry], *, full: bool
+) -> tuple[list[FeedEntry], bool]:
+    """The entries above the first one already seen, and whether uploads may be hidden
+    (``full``: the feed listed as many entries as it can show).
 
     Seen: the ids of the last read, or, for a channel read only through its playlist
     so far, the playlist cursor.  A channel never read before contributes its whole
@@ -473,7 +491,7 @@ def _new_entries(task: _FeedTask, entries: list[FeedEntry]) -> tuple[list[FeedEn
         if entry.video_id in seen:
             return new, False
         new.append(entry)
-    return new, len(entries) >= FEED_SIZE
+    return new, full
 
 
 def _apply_changed(

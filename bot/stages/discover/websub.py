@@ -25,7 +25,7 @@ Two halves:
   (``X-Hub-Signature``, HMAC of the body with that subscription's secret), be a
   YouTube Atom document of that very channel (:mod:`bot.youtube.atom`), and its entries
   recent (an old video's edit is notified too, and is not an upload) and not
-  dated more than ``MAX_CLOCK_SKEW`` in the future.  New ids
+  dated more than ``bot.youtube.atom.MAX_CLOCK_SKEW`` in the future.  New ids
   become video rows idempotently (:func:`bot.stages.discover.lookup.record_finds`), so a
   replayed notification changes nothing.  Anything else is refused with a
   4xx and a log line (``websub.refused``, at most one a minute per status
@@ -55,7 +55,7 @@ from bot.logs import LogLimiter, log_event
 from bot.settings import CHANNEL_ID_RE, Settings
 from bot.stages.discover.lookup import Candidate, lookup_due, record_finds
 from bot.store import Channel, utcnow
-from bot.youtube.atom import FeedError, parse_youtube_atom
+from bot.youtube.atom import FeedError, from_the_future, parse_youtube_atom
 
 if TYPE_CHECKING:
     import httpx
@@ -79,8 +79,6 @@ MAX_REQUESTS_PER_PASS = 100
 MAX_NOTIFICATION_BYTES = 256 * 1024
 #: Entries published longer ago than this are edits of old videos, not uploads.
 MAX_ENTRY_AGE = timedelta(days=2)
-#: Entries dated further than this in the future are not believed (clocks differ a little).
-MAX_CLOCK_SKEW = timedelta(minutes=15)
 #: Leases accepted from the hub's verification, in seconds.
 MIN_LEASE_S, MAX_LEASE_S = 60, 30 * 86400
 #: Signature algorithms a hub may use (Google's uses sha1).
@@ -395,7 +393,7 @@ class Receiver:
         except FeedError as exc:
             return self.refuse(400, channel_id, str(exc))
         now = self.clock()
-        future = [e for e in entries if e.published_at and e.published_at - now > MAX_CLOCK_SKEW]
+        future = [e for e in entries if from_the_future(e, now)]
         recent = [
             e
             for e in entries

@@ -1,8 +1,12 @@
 """Banks in and out of FIND: JSON lines (``find-bank/1``) and a ThreatExchange-style CSV.
 
 A file is streamed line by line within :class:`ImportLimits` and checked whole before
-anything is imported: every bad line is reported (file and line, one line each) and then
-the whole file is refused.  Hashes travel as PDQ/vPDQ signals, never as media.
+anything is imported: bad lines are reported (file and line, one line each: the first
+``reported_problems``, then how many more) and then the whole file is refused.  Memory does
+not grow with the number of bad lines, and a CSV row may not run on (an unclosed quote)
+past ``line_bytes``.  Both formats carry the same fields, checked by the same code, so an
+entry exported in either is imported back the same.  Hashes travel as PDQ/vPDQ signals,
+never as media.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bot.banks.entries import (
 from bot.logs import log_event
 from bot.store import BankEntry, BankHash
 from bot.terminal import from_spreadsheet_cell, json_text, spreadsheet_cell
-from bot.youtube.ids import is_video_id, shown
+from bot.youtube.ids import is_media_key, shown
 
 log = logging.getLogger("find.banks")
 
@@ -40,7 +44,19 @@ JSONL_FORMAT = "find-bank/1"
 #: ``bank_entries.content_id`` holds this many characters.
 CONTENT_ID_CHARS = 200
 
-CSV_FIELDS = ("signal_type", "signal", "bank", "content_id", "title", "source", "note", "added_at")
+#: The CSV columns: ThreatExchange's two, then ours (the JSON-lines fields), so either format
+#: carries an entry whole.
+CSV_FIELDS = (
+    "signal_type",
+    "signal",
+    "bank",
+    "content_id",
+    "title",
+    "source",
+    "note",
+    "added_at",
+    "youtube_id",
+)
 
 
 def export_bank(session: Session, out: IO[str], fmt: str, bank: str | None = None) -> int:
@@ -69,9 +85,10 @@ def export_bank(session: Session, out: IO[str], fmt: str, bank: str | None = Non
             "source": entry.source,
             "note": entry.note,
             "added_at": entry.created_at.isoformat(),
+            "youtube_id": entry.youtube_id,
         }
         if writer is None:
-            row = {"format": JSONL_FORMAT, **meta, "youtube_id": entry.youtube_id}
+            row = {"format": JSONL_FORMAT, **meta}
             row["vpdq"] = [f.to_vpdq() for f in frames]
             row["faces"] = [f.to_vpdq() for f in faces]
             out.write(json_text(row) + "\n")
@@ -125,6 +142,8 @@ class ImportLimits:
     total_hashes: int = 2_000_000
     #: Bad lines reported one by one before the rest are only counted.
     reported_problems: int = 20
+    #: Characters kept of one bad line's message (it may quote the line).
+    problem_chars: int = 1000
 
 
 class BankFileRejected(BankError):
@@ -133,6 +152,33 @@ class BankFileRejected(BankError):
     def __init__(self, message: str, problems: list[str]) -> None:
         super().__init__(message)
         self.problems = problems
+
+
+class _Problems:
+    """A file's bad lines: the first ``limits.reported_problems`` messages, and how many.
+
+    A file of millions of bad lines must cost no memory per line: only what is shown is
+    kept (4 M kept messages were 806 MB).
+    """
+
+    def __init__(self, limits: ImportLimits) -> None:
+        self.limits = limits
+        self.shown: list[str] = []
+        self.count = 0
+
+    def append(self, message: str) -> None:
+        self.count += 1
+        if len(self.shown) < self.limits.reported_problems:
+            self.shown.append(message[: self.limits.problem_chars])
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def report(self, path: Path) -> list[str]:
+        """The kept lines, then one saying how many more there were."""
+        more = self.count - len(self.shown)
+        tail = [f"{path}: ... and {more} more bad line{'s' if more != 1 else ''}"] if more else []
+        return self.shown + tail
 
 
 class _BadLine(ValueError):
@@ -144,11 +190,12 @@ def read_bank_file(
 ) -> list[ImportedEntry]:
     """Read and check a whole bank file, streaming it line by line, before anything is written.
 
-    Every bad line is reported (``BankFileRejected.problems``, one line each, naming the
-    file and line) and then the whole file is refused: an import is all or nothing.
+    Bad lines are reported (``BankFileRejected.problems``, one line each, naming the file
+    and line; past ``limits.reported_problems`` only counted) and then the whole file is
+    refused: an import is all or nothing.
     """
     limits = limits or ImportLimits()
-    problems: list[str] = []
+    problems = _Problems(limits)
     with path.open("rb") as raw:
         lines = _text_lines(path, raw, limits, problems)
         first = _first_content(lines)
@@ -159,13 +206,10 @@ def read_bank_file(
         else:
             entries = _read_csv(path, first, lines, default_bank, limits, problems)
     if problems:
-        shown = problems[: limits.reported_problems]
-        if len(problems) > len(shown):
-            shown.append(f"{path}: ... and {len(problems) - len(shown)} more bad lines")
         raise BankFileRejected(
-            f"{path}: {len(problems)} bad line{'s' if len(problems) != 1 else ''}, nothing "
+            f"{path}: {problems.count} bad line{'s' if problems.count != 1 else ''}, nothing "
             "imported; fix or remove them and import again",
-            shown,
+            problems.report(path),
         )
     if not entries:
         raise BankError(
@@ -179,7 +223,7 @@ _Line = tuple[int, str]
 
 
 def _text_lines(
-    path: Path, raw: IO[bytes], limits: ImportLimits, problems: list[str]
+    path: Path, raw: IO[bytes], limits: ImportLimits, problems: _Problems
 ) -> Iterator[_Line]:
     """(number, text) per line, decoded as UTF-8 (a BOM is dropped); bad lines reported here."""
     number = 0
@@ -243,6 +287,16 @@ def _text(row: dict[str, Any], key: str, limit: int) -> str | None:
     return value[:limit]
 
 
+def _youtube_id(row: dict[str, Any]) -> str | None:
+    """The entry's video key: a YouTube id or a submission key (``sub-...``), as stored."""
+    youtube_id = _text(row, "youtube_id", 16)
+    if youtube_id is not None and not is_media_key(youtube_id):
+        raise _BadLine(
+            f"youtube_id {shown(youtube_id)!r} is not a YouTube video id or a submission key"
+        )
+    return youtube_id
+
+
 def _content_id(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _BadLine(f"content_id must be a string, not {type(value).__name__}")
@@ -275,13 +329,21 @@ class _TooBig(_BadLine):
     """The file as a whole is over the limit: reading stops here."""
 
 
+class _RowTooLong(Exception):
+    """A CSV row ran on over more than ``line_bytes`` characters: reading stops here.
+
+    A quoted cell may span lines, so an unclosed quote swallows the rest of the file into
+    one cell (an 80 MB file cost 7.9 GB and minutes before this bound).
+    """
+
+
 def _read_jsonl(
     path: Path,
     first: _Line,
     lines: Iterator[_Line],
     default_bank: str | None,
     limits: ImportLimits,
-    problems: list[str],
+    problems: _Problems,
 ) -> list[ImportedEntry]:
     entries: list[ImportedEntry] = []
     total = 0
@@ -294,14 +356,11 @@ def _read_jsonl(
                 raise _BadLine("not a JSON object")
             if row.get("format", JSONL_FORMAT) != JSONL_FORMAT:
                 raise _BadLine(f"format is not {JSONL_FORMAT}")
-            youtube_id = _text(row, "youtube_id", 16)
-            if youtube_id is not None and not is_video_id(youtube_id):
-                raise _BadLine(f"youtube_id {shown(youtube_id)!r} is not a YouTube video id")
             entry = ImportedEntry(
                 bank=_bank_of(path, str(number), row.get("bank"), default_bank),
                 content_id=_content_id(row.get("content_id")),
                 title=_text(row, "title", 500),
-                youtube_id=youtube_id,
+                youtube_id=_youtube_id(row),
                 note=_text(row, "note", 10_000),
                 added_at=_when(row.get("added_at")),
                 frames=_features(row.get("vpdq"), "vpdq"),
@@ -329,23 +388,40 @@ def _read_csv(
     lines: Iterator[_Line],
     default_bank: str | None,
     limits: ImportLimits,
-    problems: list[str],
+    problems: _Problems,
 ) -> list[ImportedEntry]:
     numbered = itertools.chain([first], lines)
     where = {"line": first[0]}
+    pending = {"start": first[0], "chars": 0}  # the CSV row being read: quoted cells span lines
 
     def texts() -> Iterator[str]:
         for number, text in numbered:
             where["line"] = number
+            if not pending["chars"]:
+                pending["start"] = number
+            pending["chars"] += len(text)
+            if pending["chars"] > limits.line_bytes:
+                raise _RowTooLong(
+                    f"{path}:{pending['start']}: a CSV row starting here runs on past "
+                    f"{limits.line_bytes} characters (an unclosed quote?); fix its quoting "
+                    "and import again (the rest of the file was not read)"
+                )
             yield text
 
-    # Long videos make long vpdq signals: allow a field as long as a line may be.
+    def next_row() -> dict[str, Any]:
+        pending["chars"] = 0
+        return _unguarded(next(reader))
+
+    # Long videos make long vpdq signals: allow a field as long as a line may be (texts()
+    # bounds a row, and so its fields, whatever this process-wide limit is).
     csv.field_size_limit(max(csv.field_size_limit(), limits.line_bytes))
     reader = csv.DictReader(texts())
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise BankError(f"{path}: not a bank file ({exc})") from None
+    except _RowTooLong as exc:
+        raise BankError(str(exc)) from None
     if not fieldnames or not {"signal_type", "signal"} <= set(fieldnames):
         raise BankError(
             f"{path}: not a bank file: JSON lines, or a CSV whose header has signal_type and signal"
@@ -354,8 +430,11 @@ def _read_csv(
     total = 0
     while True:
         try:
-            row = _unguarded(next(reader))
+            row = next_row()
         except StopIteration:
+            break
+        except _RowTooLong as exc:  # nothing after an unclosed quote can be read as rows
+            problems.append(str(exc))
             break
         except csv.Error as exc:
             problems.append(f"{path}:{where['line']}: not a CSV row ({exc}); fix or remove it")
@@ -373,6 +452,7 @@ def _read_csv(
                     bank=_bank_of(path, str(number), row.get("bank"), default_bank),
                     content_id=content_id,
                     title=_text(row, "title", 500),
+                    youtube_id=_youtube_id(row),
                     note=_text(row, "note", 10_000),
                     added_at=_when(row.get("added_at")),
                 )

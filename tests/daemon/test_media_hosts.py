@@ -263,3 +263,42 @@ def test_a_gone_hosts_submissions_are_fetched_again_or_submitted_again(  # type:
     assert Path(back.media_path).parent == media_b and Path(back.media_path).is_file()
     claimed = {queue_b.claim("analyse", "host-b/analyse-0").youtube_id for _ in range(2)}
     assert claimed == {from_url.youtube_id, from_file.youtube_id}
+
+
+def test_a_submitted_file_requeued_where_its_copy_is_not_is_skipped_not_fetched(  # type: ignore[no-untyped-def]
+    sqlite_ingestion, monkeypatch, tmp_path: Path, capsys
+) -> None:
+    """``requeue`` on a host without the file sends it to download: a submitted file has no
+    page, so it is skipped with what to do (never FIND_MEDIA_URL_TEMPLATE with a sub- key),
+    and submitting it again there puts it back."""
+    from bot.queue import run_one
+    from bot.requeue import requeue
+    from bot.stages.download import make_download_handler
+
+    ing = sqlite_ingestion
+    local = _sent_in(ing, tmp_path)
+    assert _submit(monkeypatch, tmp_path, ing.env(), str(local)) == 0
+    media_b = tmp_path / "media-b"
+    settings_b = ing.settings(FIND_MEDIA_DIR=str(media_b))
+    sessions = session_factory(settings_b)
+    [key] = _videos(settings_b)
+    with session_scope(settings_b) as session:  # it ended in failed, as a gone store leaves it
+        video = session.scalars(select(Video)).one()
+        video.state = VideoState.FAILED.value
+        Path(video.media_path).unlink()  # (one machine here: host b must not see host a's file)
+    [moved] = requeue(sessions, settings_b, video_ids=[key])
+    assert moved.to_state == "new"  # not on host b's disk
+
+    requests = len(ing.media.state.requests)
+    queue_b = WorkQueue(sessions, media_host=media_host_id(media_b))
+    run_one(queue_b, "download", "host-b/download-0", make_download_handler(settings_b))
+    video = _videos(settings_b)[key]
+    assert (video.state, video.last_error_kind) == ("skipped", "media_missing")
+    assert "submit the file again" in video.last_error
+    assert len(ing.media.state.requests) == requests  # no page was opened
+
+    capsys.readouterr()
+    assert _submit(monkeypatch, tmp_path, ing.env(FIND_MEDIA_DIR=str(media_b)), str(local)) == 0
+    assert "in place here again" in capsys.readouterr().out
+    back = _videos(settings_b)[key]
+    assert (back.state, back.media_host) == ("downloaded", media_host_id(media_b))

@@ -31,6 +31,7 @@ from bot.review.evidence import (
     CROP_VIEWS,
     MEDIA_TYPES,
     crop_path,
+    evidence_image,
     media_path,
     render_score_plot,
     score_series,
@@ -56,9 +57,12 @@ from bot.review.queries import (
     ReviewError,
     VideoDetail,
     VideoNotFound,
+    decisive_crop,
     get_analysis,
     get_video,
     list_queue,
+    queue_after,
+    still_queued,
 )
 
 __all__ = [
@@ -86,13 +90,17 @@ __all__ = [
     "VideoNotFound",
     "crop_path",
     "decide",
+    "decisive_crop",
+    "evidence_image",
     "export_dataset",
     "export_report",
     "get_analysis",
     "get_video",
     "list_queue",
     "media_path",
+    "queue_after",
     "render_score_plot",
     "report_rows",
     "score_series",
+    "still_queued",
 ]

@@ -41,6 +41,12 @@ def crop_path(
         return None
     crop = analysis.crops[index]
     relative = {"crop": crop.path, "heatmap": crop.heatmap, "context": crop.context}[view]
+    return evidence_image(settings, relative)
+
+
+def evidence_image(settings: Settings, relative: str | None) -> Path | None:
+    """The image file stored at ``relative`` (a crop record's path) if it may be served: a
+    JPEG or PNG inside the media directory that still exists (retention deletes crops)."""
     target = _inside_media(settings, relative)
     if target is None or target.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         return None

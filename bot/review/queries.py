@@ -18,6 +18,7 @@ from bot.store import (
     KNOWN_FAKE_VERDICT,
     MAX_ROW_ID,
     REVIEW_STATES,
+    SUBMISSION_KEY_PREFIX,
     Analysis,
     BankMatch,
     ReviewDecision,
@@ -102,6 +103,16 @@ class QueueItem:
     #: Where it came from (:class:`~bot.store.VideoSource`) and, for submissions, who sent it.
     source: str = VideoSource.YOUTUBE_UPLOAD.value
     submitted_by: str | None = None
+    #: The queue's thumbnail: the decisive crop of the newest analysis (:func:`decisive_crop`),
+    #: served by the crop route as ``/crops/<analysis_id>/<index>``; None when there is none.
+    thumbnail: CropInfo | None = None
+
+    @property
+    def local_file(self) -> bool:
+        """A file handed to ``find-bot submit``: no URL, no channel, its title is the file name."""
+        return self.source == VideoSource.SUBMITTED_FILE.value or (
+            self.url is None and self.youtube_id.startswith(SUBMISSION_KEY_PREFIX)
+        )
 
     @property
     def age_since(self) -> datetime:
@@ -186,6 +197,35 @@ class AnalysisInfo:
     @property
     def top_frames(self) -> list[dict[str, Any]]:
         return list(self.scores.get("top_frames", []) or [])
+
+    @property
+    def decisive_crop(self) -> CropInfo | None:
+        """The crop that best shows why the video scored as it did (:func:`decisive_crop`)."""
+        return decisive_crop(self.scores, self.crops)
+
+
+def decisive_crop(scores: dict[str, Any], crops: list[CropInfo]) -> CropInfo | None:
+    """The strongest crop of the track that decided the video's score, else the first crop.
+
+    The video's score is its strongest live track's (a static picture in the scene only
+    decides when there is no live face), so that track's best crop is what a reviewer
+    should see first: the queue shows it as the row's thumbnail.  Crops are stored in
+    evidence order (live tracks first, strongest first), so the first crop is the
+    fallback when the scores name no track that has a crop.
+    """
+    if not crops:
+        return None
+    tracks = [
+        t
+        for t in scores.get("tracks", []) or []
+        if isinstance(t, dict) and isinstance(t.get("score"), int | float)
+    ]
+    tracks.sort(key=lambda t: (bool(t.get("static", False)), -float(t["score"])))
+    for track in tracks:
+        own = [c for c in crops if c.track == track.get("track")]
+        if own:
+            return max(own, key=lambda c: c.score if c.score is not None else -1.0)
+    return crops[0]
 
 
 @dataclass(frozen=True)
@@ -393,8 +433,9 @@ def _match_info(m: BankMatch) -> MatchInfo:
     )
 
 
-def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
-    """One page of videos in ``flt.state``, highest score first."""
+def queue_conditions(flt: QueueFilter) -> list[Any]:
+    """The WHERE clauses of ``flt`` (state, channel, source, since, min score): one home for
+    what a filter selects, shared by the queue page, "next item" and the web export."""
     age_col = func.coalesce(Video.published_at, Video.discovered_at)
     where = [Video.state == flt.state]
     if flt.channel:
@@ -405,19 +446,68 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
         where.append(age_col >= flt.since)
     if flt.min_score is not None:
         where.append(Video.score >= flt.min_score)
+    return where
 
-    total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+
+def queue_order(flt: QueueFilter) -> list[Any]:
+    """The ORDER BY of the queue, ending in ``Video.id`` so the order is total (paging and
+    "next item" never skip or repeat a video)."""
     # Re-uploads of confirmed fakes first: certain, quick decisions with no model score.
-    videos = session.scalars(
-        select(Video)
-        .where(*where)
-        .order_by(
-            case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1),
-            Video.score.desc().nulls_last(),
-            Video.id,
+    return [
+        case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1),
+        Video.score.desc().nulls_last(),
+        Video.id,
+    ]
+
+
+def queue_after(session: Session, flt: QueueFilter, youtube_id: str, count: int = 20) -> list[str]:
+    """Up to ``count`` ids that follow ``youtube_id`` in the queue ``flt`` (its order, any page).
+
+    When ``youtube_id`` is not (or no longer) in the filter, the queue's first ids.  The
+    ids are streamed in order until the current one is passed: one indexed scan of the
+    state, fine for queues of many thousands of videos.
+    """
+    ids = session.scalars(
+        select(Video.youtube_id)
+        .where(*queue_conditions(flt))
+        .order_by(*queue_order(flt))
+        .execution_options(yield_per=500)
+    )
+    head: list[str] = []
+    after: list[str] | None = None
+    for key in ids:
+        if after is not None:
+            after.append(key)
+            if len(after) >= count:
+                break
+        elif key == youtube_id:
+            after = []
+        elif len(head) < count:
+            head.append(key)
+    return head if after is None else after
+
+
+def still_queued(session: Session, flt: QueueFilter, youtube_ids: list[str]) -> list[str]:
+    """``youtube_ids`` that are still in the queue ``flt``, in the given order (after a
+    decision: the ones no other reviewer decided meanwhile)."""
+    if not youtube_ids:
+        return []
+    present = set(
+        session.scalars(
+            select(Video.youtube_id).where(
+                Video.youtube_id.in_(youtube_ids), *queue_conditions(flt)
+            )
         )
-        .limit(flt.limit)
-        .offset(flt.offset)
+    )
+    return [key for key in youtube_ids if key in present]
+
+
+def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
+    """One page of videos in ``flt.state``, highest score first."""
+    where = queue_conditions(flt)
+    total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+    videos = session.scalars(
+        select(Video).where(*where).order_by(*queue_order(flt)).limit(flt.limit).offset(flt.offset)
     ).all()
     latest = _newest_per_video(session, Analysis, [v.id for v in videos])
     decided = _newest_per_video(session, ReviewDecision, [v.id for v in videos])
@@ -443,10 +533,17 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             decided_by=decided[v.id].reviewer if v.id in decided else None,
             decided_at=decided[v.id].decided_at if v.id in decided else None,
             policy_reason=decided[v.id].policy_reason if v.id in decided else None,
+            thumbnail=_thumbnail(latest.get(v.id)),
         )
         for v in videos
     ]
     return QueuePage(items=items, total=total, filter=flt)
+
+
+def _thumbnail(analysis: Analysis | None) -> CropInfo | None:
+    if analysis is None:
+        return None
+    return decisive_crop(dict(analysis.scores or {}), _crops(analysis))
 
 
 def _newest_per_video(

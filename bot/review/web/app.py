@@ -26,15 +26,18 @@ Security model (see docs/review.md):
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import re
 import secrets
 import threading
 import time
+from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -62,6 +65,11 @@ PAGE_SIZE = 25
 SESSION_MAX_AGE_S = int(web_sessions.SESSION_MAX_AGE.total_seconds())
 SESSION_COOKIE = "find_session"
 YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+#: The queue form's fields, each a keyword of :func:`_queue_filter`: the video page, "next"
+#: and the export carry them so a reviewer stays in the filter they chose.
+QUEUE_PARAMS = ("state", "channel", "since", "min_score", "source")
+#: Export formats of the queue page (``bot.review.export_report``) and their media types.
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
 #: Failed logins allowed in LOGIN_WINDOW_S before answering 429: for one account from one
 #: address (guessing), for one account from anywhere (guessing spread over addresses), and
@@ -190,6 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; "
+            "script-src 'self'; "
             "form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'",
         )
@@ -401,6 +410,8 @@ def create_app(settings: Settings) -> FastAPI:
             result = review.list_queue(session, flt)
         base = {k: v for k, v in form.items() if v}
         pages = max(1, -(-result.total // PAGE_SIZE))
+        context = "" if error else _queue_query(form)
+        thresholds = Counter(i.threshold for i in result.items if i.threshold is not None)
         return render(
             request,
             "queue.html",
@@ -411,6 +422,14 @@ def create_app(settings: Settings) -> FastAPI:
             error=error,
             states=REVIEW_STATES,
             sources=review.SOURCES,
+            # Shown once above the table; a row flagged against another one says so.
+            threshold=thresholds.most_common(1)[0][0] if thresholds else None,
+            thumbnails={
+                i.youtube_id
+                for i in result.items
+                if i.thumbnail and review.evidence_image(settings, i.thumbnail.path)
+            },
+            queue_query=context,
             page_number=flt.offset // PAGE_SIZE + 1,
             pages=pages,
             prev_url=_url("/queue", base, page=flt.offset // PAGE_SIZE) if flt.offset else None,
@@ -418,6 +437,58 @@ def create_app(settings: Settings) -> FastAPI:
             if result.has_next
             else None,
             now=utcnow(),
+        )
+
+    @app.get("/queue/next")
+    def queue_next(request: Request, after: str = "") -> Response:
+        """The video after ``after`` in the filter of the query string (the ``n`` key)."""
+        require_reviewer(request)
+        params, flt = queue_context(request.query_params)
+        with app.state.sessions() as session:
+            following = review.queue_after(session, flt, after, count=1)
+        return RedirectResponse(next_url(request, params, following), status_code=303)
+
+    def queue_context(values: Mapping[str, str]) -> tuple[dict[str, str], review.QueueFilter]:
+        """The queue filter a video page was opened from (a bad one: the default queue)."""
+        params = _queue_params(values)
+        try:
+            return params, _filter_of(params)
+        except ValueError:
+            return {}, review.QueueFilter()
+
+    def next_url(request: Request, params: dict[str, str], following: list[str]) -> str:
+        """The first of ``following`` (the ids after the current video, in the filter's
+        order), opened in the same filter; when none is left, the queue, saying so."""
+        query = _queue_query(params)
+        if following:
+            return f"/videos/{following[0]}" + (f"?{query}" if query else "")
+        note = "No more videos in this filter."
+        flash = request.session.get("flash")
+        request.session["flash"] = f"{flash} {note}" if flash else note
+        return "/queue" + (f"?{query}" if query else "")
+
+    @app.get("/queue/export.{fmt}")
+    def queue_export(request: Request, fmt: str) -> Response:
+        """Every video of the queue's filter (all pages) as CSV or JSONL, like
+        ``find-bot review export``: spreadsheet formulas neutralised, control characters
+        escaped (:func:`bot.review.export_report`)."""
+        reviewer = require_reviewer(request)
+        if fmt not in EXPORT_TYPES:
+            raise StarletteHTTPException(404, "Export as .csv or .jsonl.")
+        params = _queue_params(request.query_params)
+        try:
+            flt = _filter_of(params)
+        except ValueError as exc:
+            raise StarletteHTTPException(400, f"{exc} Fix the filter and export again.") from None
+        out = io.StringIO()
+        with app.state.sessions() as session:
+            count = review.export_report(session, out, fmt, queue_filter=flt)
+        log_event(log, "web.exported", reviewer=reviewer, format=fmt, videos=count, **params)
+        name = f"find-{flt.state}-{utcnow():%Y%m%d-%H%M}.{fmt}"
+        return Response(
+            out.getvalue(),
+            media_type=EXPORT_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     def video_or_404(youtube_id: str) -> review.VideoDetail:
@@ -439,6 +510,7 @@ def create_app(settings: Settings) -> FastAPI:
         error: str | None = None,
         note: str = "",
         seek: float | None = None,
+        queue_query: str = "",
     ) -> Response:
         video = video_or_404(youtube_id)
         # Crops removed by media retention are listed as gone, not shown as broken images.
@@ -468,6 +540,9 @@ def create_app(settings: Settings) -> FastAPI:
             reasons=settings.policy_reasons,
             playable=review.media_path(settings, video) is not None,
             seek=seek,
+            # The filter it was opened from (``state=…&source=…``, "" for the default queue):
+            # the back link, "next" and the decision form keep the reviewer in it.
+            queue_query=queue_query,
         )
 
     @app.get("/videos/{youtube_id}", response_class=HTMLResponse)
@@ -476,7 +551,10 @@ def create_app(settings: Settings) -> FastAPI:
             seek = max(0.0, min(float(t), 86_400.0)) if t else None
         except ValueError:
             seek = None
-        return video_page(request, require_reviewer(request), youtube_id, seek=seek)
+        reviewer = require_reviewer(request)
+        params, _flt = queue_context(request.query_params)
+        context = _queue_query(params)
+        return video_page(request, reviewer, youtube_id, seek=seek, queue_query=context)
 
     @app.post("/videos/{youtube_id}/decision", response_class=HTMLResponse)
     def decision(
@@ -487,12 +565,17 @@ def create_app(settings: Settings) -> FastAPI:
         reason: str = Form(""),
         reversal_reason: str = Form(""),
         expected_state: str = Form(""),
+        queue: str = Form(""),
         csrf_token_field: str = Form("", alias="csrf_token"),
     ) -> Response:
         check_csrf(request, csrf_token_field)
         reviewer = require_reviewer(request)
         if not YOUTUBE_ID_RE.match(youtube_id):
             raise StarletteHTTPException(404, "No such video.")
+        params, flt = queue_context(dict(parse_qsl(queue[:2000])))
+        context = _queue_query(params)
+        with app.state.sessions() as session:  # before the decision moves it out of the filter
+            following = review.queue_after(session, flt, youtube_id)
         try:
             review.decide(
                 app.state.sessions,
@@ -511,16 +594,30 @@ def create_app(settings: Settings) -> FastAPI:
                 "state; decide again to add a superseding decision."
             )
             return video_page(
-                request, reviewer, youtube_id, status_code=409, error=message, note=note
+                request,
+                reviewer,
+                youtube_id,
+                status_code=409,
+                error=message,
+                note=note,
+                queue_query=context,
             )
         except review.VideoNotFound:
             raise StarletteHTTPException(404, "No such video.") from None
         except review.ReviewError as exc:
             return video_page(
-                request, reviewer, youtube_id, status_code=400, error=str(exc), note=note
+                request,
+                reviewer,
+                youtube_id,
+                status_code=400,
+                error=str(exc),
+                note=note,
+                queue_query=context,
             )
         request.session["flash"] = f"{youtube_id} {decision} by {reviewer}."
-        return RedirectResponse("/queue", status_code=303)
+        with app.state.sessions() as session:  # skip those decided meanwhile by others
+            following = review.still_queued(session, flt, following)
+        return RedirectResponse(next_url(request, params, following), status_code=303)
 
     @app.get("/crops/{analysis_id}/{index}")
     def crop(request: Request, analysis_id: int, index: int) -> Response:
@@ -603,6 +700,26 @@ def _queue_filter(
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
+
+
+def _filter_of(params: Mapping[str, str]) -> review.QueueFilter:
+    """The filter of :func:`_queue_params`' output (first page); ``ValueError`` if invalid."""
+    fields = {**dict.fromkeys(QUEUE_PARAMS, ""), "state": VideoState.FLAGGED.value, **params}
+    return _queue_filter(page=1, **fields)
+
+
+def _queue_params(values: Mapping[str, str]) -> dict[str, str]:
+    """The queue filter's fields in ``values`` (a query string or form), without empty ones and
+    without the default state, so the plain queue's links stay plain (``/videos/<id>``)."""
+    params = {k: str(values.get(k) or "").strip()[:200] for k in QUEUE_PARAMS}
+    if params.get("state") == VideoState.FLAGGED.value:
+        params["state"] = ""
+    return {k: v for k, v in params.items() if v}
+
+
+def _queue_query(params: Mapping[str, str]) -> str:
+    """``params`` (a queue filter) as a query string, "" for the default queue."""
+    return urlencode(_queue_params(params))
 
 
 def _url(path: str, params: dict[str, str], **extra: Any) -> str:

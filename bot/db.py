@@ -58,6 +58,55 @@ def dispose_engines() -> None:
         _engines.popitem()[1].dispose()
 
 
+#: SQLite's words for a database that cannot be used right now (not a bad query).
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk I/O error")
+#: PostgreSQL SQLSTATEs of a server that went away: shut down, crashed, not yet accepting.
+_PG_GONE = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` (or an exception it was raised from) "the database cannot be reached"?
+
+    A refused or dropped connection, a server shutting down, an exhausted pool or a
+    locked SQLite file: conditions of the database, the same for every query, that end by
+    themselves (:mod:`bot.outage` waits them out).  A bad query, a constraint or a
+    deadlock is not one: it says something about the work and is reported as such.
+    """
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PoolTimeout):
+            return True
+        if isinstance(current, DBAPIError):
+            return current.connection_invalidated or _driver_unavailable(current.orig)
+        if _driver_unavailable(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _driver_unavailable(error: BaseException | None) -> bool:
+    """The DBAPI driver's own error (psycopg, sqlite3) says the database is unreachable."""
+    import sqlite3
+
+    if error is None:
+        return False
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if not names & {"OperationalError", "InterfaceError"}:  # every DBAPI driver has both
+        return False
+    if isinstance(error, sqlite3.Error):
+        return str(error).startswith(_SQLITE_UNAVAILABLE)
+    if not type(error).__module__.startswith("psycopg"):
+        return False
+    # None: the connection itself failed (psycopg 3 says sqlstate, psycopg2 pgcode)
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return code is None or code.startswith("08") or code in _PG_GONE
+
+
 def _create_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -74,7 +123,12 @@ def _create_engine(database_url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     else:
         # Each worker thread holds a connection for its job and one for its heartbeat.
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # A server that does not answer (a dropped network) fails a connect in seconds
+        # instead of hanging the thread that asked (unless the URL says otherwise).
+        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
+        )
     return engine
 
 

@@ -25,6 +25,10 @@ How it holds together with several daemons on several machines:
   hit only the *write* of a finished result (the analysis crops), the result
   is kept in memory and the retry in this process writes it without redoing
   the work.
+* **database outages** (:mod:`bot.outage`): a job that lost the database on the
+  way (a bank lookup, the commit) is given back without spending an attempt, a
+  finished result is kept for the retry as above, and the error goes up to the
+  worker, which waits the outage out.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import FindError
 from bot.hostfault import HOST_FAULT_KINDS, HostFault, describe, fault_kind
 from bot.logs import log_event
+from bot.outage import OUTAGE
 from bot.store import STAGE_INPUT, Video, VideoSource, VideoState, Worker, utcnow
 
 log = logging.getLogger("find.queue")
@@ -394,8 +399,16 @@ class Heartbeat:
                 if not self.queue.heartbeat(self.job):
                     self.lost.set()
                     return
-            except Exception:  # a DB hiccup: keep trying until the lease really expires
-                log.warning("heartbeat failed", extra={"video": self.job.youtube_id}, exc_info=True)
+            except Exception as exc:  # a DB hiccup: keep trying until the lease really expires
+                outage = OUTAGE.failed(exc, where=self.job.worker)  # told once there
+                log.log(
+                    logging.DEBUG if outage else logging.WARNING,
+                    "queue.heartbeat_failed",
+                    extra={"video": self.job.youtube_id},
+                    exc_info=not outage,
+                )
+                continue
+            OUTAGE.succeeded()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -436,6 +449,9 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             queue.release(job)
             raise
+        if OUTAGE.failed(exc, where=worker):  # the database, not the video (a bank lookup)
+            _give_back(queue, job)
+            raise
         failure = host_failure(exc, stage, job)
         if failure is None:
             log.exception("stage crashed", extra={"video": job.youtube_id, "stage": stage})
@@ -446,6 +462,12 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
         try:
             queue.complete(job, apply)
         except Exception as exc:
+            if OUTAGE.failed(exc, where=worker):
+                # The work is sound; the database went away before it was recorded. Keep
+                # it for the retry here, and give the video back if the database allows.
+                queue.keep_result(job, apply)
+                _give_back(queue, job)
+                raise
             # apply() or the commit failed: the transaction rolled back, so record a
             # failure instead of leaving the video leased (and the worker crashed) until expiry.
             failure = host_failure(exc, stage, job)
@@ -467,6 +489,16 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
         if failure.kind in HOST_FAULT_KINDS and not failure.counts_as_attempt:
             raise HostFault(str(failure), kind=failure.kind)
     return job
+
+
+def _give_back(queue: WorkQueue, job: Job) -> None:
+    """Release ``job`` after a database outage hit it, uncharged; if the database is still
+    away, its lease expires instead (the caller re-raises the outage, told once)."""
+    try:
+        queue.release(job)
+    except Exception as exc:
+        if not OUTAGE.failed(exc, where=job.worker):
+            log.warning("queue.release_failed", extra={"video": job.youtube_id}, exc_info=True)
 
 
 def host_failure(exc: BaseException, stage: str, job: Job) -> StageFailure | None:

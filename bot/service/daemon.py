@@ -24,7 +24,9 @@ re-reads the settings file; an invalid, missing or empty file, one that
 would empty the watchlist without ``FIND_CHANNELS=none``, or one that no longer
 sets a setting in force (:mod:`bot.service.reload`), is rejected with one log
 line and the old settings stay in force.  A worker that meets a host fault
-(:mod:`bot.hostfault`) backs off instead of failing video after video.  Under
+(:mod:`bot.hostfault`) backs off instead of failing video after video.  A database
+outage is logged once when it starts and once when it ends, with its length
+(:mod:`bot.outage`), and the workers claim again within seconds of its end.  Under
 systemd the daemon reports READY, STATUS, RELOADING/STOPPING and watchdog pings
 (:mod:`bot.service.systemd`).
 """
@@ -47,6 +49,7 @@ from bot.errors import SettingsError, StartupError
 from bot.hostfault import check_writable
 from bot.logs import configure_logging, log_event
 from bot.mediahost import media_host_id
+from bot.outage import OUTAGE
 from bot.queue import Job, StageHandler, WorkQueue
 from bot.service import systemd
 from bot.service.periodic import PeriodicJobs
@@ -194,6 +197,7 @@ class Daemon:
                 f"id ({exc.strerror or exc}); check the directory's permissions"
             ) from None
         self.workers.build(counts)
+        OUTAGE.probe_with(self._probe_database)  # notices the database's return in seconds
         self._register_worker("starting")
         if self.settings.metrics_port and self._metrics is None:
             from bot.service.metrics import start_metrics_server
@@ -366,6 +370,7 @@ class Daemon:
         if self.periodic is not None:
             self.periodic.stop()
         released = self.workers.drain(self.grace_s, self._hurry)
+        OUTAGE.probe_with(None)
         self._register_worker("stopped")
         if self._metrics is not None:
             self._metrics.shutdown()
@@ -418,7 +423,17 @@ class Daemon:
         try:  # a host that is gone leaves its downloads to the living (bot.mediahost)
             self.queue.release_gone_media(max(float(self.settings.lease_s), 3 * self.heartbeat_s))
         except Exception as exc:  # never stop work over it; the next heartbeat tries again
-            log_event(log, "daemon.release_failed", logging.WARNING, error=repr(exc)[:300])
+            if OUTAGE.failed(exc, where="heartbeat"):  # told once there
+                log.debug("daemon.release_failed", extra={"error": repr(exc)[:300]})
+            else:
+                log_event(log, "daemon.release_failed", logging.WARNING, error=repr(exc)[:300])
+
+    def _probe_database(self) -> None:
+        """One cheap query: raises while the database is unreachable (see bot.outage)."""
+        from sqlalchemy import text
+
+        with self.queue.sessions() as session:
+            session.execute(text("select 1"))
 
     def _register_worker(self, status: str, *, quiet: bool = False) -> None:
         """Upsert this process's ``workers`` row (what ``find-bot status`` lists)."""
@@ -441,5 +456,9 @@ class Daemon:
                 row.status = status[:300]
                 row.media_host = self.queue.media_host
         except Exception as exc:  # status is informative; never stop work over it
-            if not quiet:  # (quiet: start-up already failed with its own one line)
+            if OUTAGE.failed(exc, where="heartbeat"):  # told once there
+                log.debug("daemon.heartbeat_failed", extra={"error": repr(exc)[:300]})
+            elif not quiet:  # (quiet: start-up already failed with its own one line)
                 log_event(log, "daemon.heartbeat_failed", logging.WARNING, error=repr(exc)[:300])
+            return
+        OUTAGE.succeeded()

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.db import get_engine
+from bot.outage import OUTAGE
 from bot.settings import Settings
 
 log = logging.getLogger("find.leader")
@@ -55,9 +56,13 @@ class SchedulerLock:
             won = bool(self._conn.execute(text(_LOCK_SQL)).scalar())
             self._conn.commit()  # session-level lock: survives the commit, no idle transaction
         except Exception as exc:  # database unreachable: not the leader, try again later
-            log.warning("leader.lock_failed", extra={"error": repr(exc)[:300]})
+            if OUTAGE.failed(exc, where="scheduler"):  # told once there
+                log.debug("leader.lock_failed", extra={"error": repr(exc)[:300]})
+            else:
+                log.warning("leader.lock_failed", extra={"error": repr(exc)[:300]})
             self._drop_connection()
             return False
+        OUTAGE.succeeded()
         if not won:
             self._drop_connection()  # a standby holds no connection
         return won
@@ -72,7 +77,10 @@ class SchedulerLock:
             self._conn.execute(text("select 1"))
             self._conn.commit()
         except Exception as exc:
-            log.warning("leader.lock_lost", extra={"error": repr(exc)[:300]})
+            if OUTAGE.failed(exc, where="scheduler"):  # told once there
+                log.debug("leader.lock_lost", extra={"error": repr(exc)[:300]})
+            else:
+                log.warning("leader.lock_lost", extra={"error": repr(exc)[:300]})
             self._drop_connection()
             return False
         return True

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.logs import log_event
+from bot.outage import OUTAGE
 from bot.settings import Settings
 
 log = logging.getLogger("find.metrics")
@@ -68,7 +69,10 @@ class DatabaseCollector(Collector):
         try:
             status = collect_status(self.settings)
         except Exception as exc:  # a scrape must not crash the daemon; report the failure
-            log_event(log, "metrics.scrape_failed", logging.WARNING, error=repr(exc)[:300])
+            if OUTAGE.failed(exc, where="metrics"):  # told once there; find_database_up says 0
+                log.debug("metrics.scrape_failed", extra={"error": repr(exc)[:300]})
+            else:
+                log_event(log, "metrics.scrape_failed", logging.WARNING, error=repr(exc)[:300])
             up = GaugeMetricFamily("find_database_up", "1 if the database answered the scrape")
             up.add_metric([], 0)
             yield up

@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.errors import FindError, SettingsError, StartupError
 from bot.logs import log_event
+from bot.outage import OUTAGE
 from bot.settings import Settings
 from bot.store import utcnow
 
@@ -48,16 +49,20 @@ def _job_failures(
 
     A ``FindError`` (a bad setting, a spent quota, an unreachable database: said in one
     line already) becomes ``<event>.<failed>``; anything else is a bug and becomes
-    ``<event>.<crashed>`` with its traceback.  Neither reaches APScheduler, so the job
+    ``<event>.<crashed>`` with its traceback; a database outage is told once by
+    :mod:`bot.outage` and only at debug here.  None reaches APScheduler, so the job
     simply runs again at its next time.  ``outcome.ok`` tells the caller whether to go on.
     """
     outcome = _Outcome()
     try:
         yield outcome
-    except FindError as exc:
-        log_event(log, f"{event}.{failed}", logging.ERROR, error=str(exc))
     except Exception as exc:
-        log.exception(f"{event}.{crashed}", extra={"error": repr(exc)[:500]})
+        if OUTAGE.failed(exc, where=event):  # told once there; the job runs again later
+            log.debug(f"{event}.{failed}", extra={"error": repr(exc)[:500]})
+        elif isinstance(exc, FindError):
+            log_event(log, f"{event}.{failed}", logging.ERROR, error=str(exc))
+        else:
+            log.exception(f"{event}.{crashed}", extra={"error": repr(exc)[:500]})
     else:
         outcome.ok = True
 
@@ -348,7 +353,9 @@ class PeriodicJobs:
         if self.active and not self._lock.held():
             self.active = False
             self.scheduler.pause()
-            log_event(log, "scheduler.standby", logging.WARNING, note="lost the scheduler lock")
+            # In a database outage (told once by bot.outage) the lock went with the connection.
+            level = logging.INFO if OUTAGE.down else logging.WARNING
+            log_event(log, "scheduler.standby", level, note="lost the scheduler lock")
         elif not self.active and self._lock.acquire():
             self.active = True
             self.sync_watchlist()

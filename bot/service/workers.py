@@ -4,7 +4,9 @@ Each thread loops claim → work → record through :func:`bot.queue.run_one` un
 daemon's stop event is set. The lease owner is per thread (``host:pid/analyse-0``) so
 two threads of one process can never complete each other's video. A host fault (a
 read-only or full media disk, :mod:`bot.hostfault`) makes the thread back off instead
-of failing video after video; any other error backs off too, and never kills it.
+of failing video after video; any other error backs off too, and never kills it.  A
+database outage is told once for the process (:mod:`bot.outage`), and its back-off ends
+as soon as the database answers again.
 The pool also keeps what the daemon reports: the jobs in flight (for shutdown and the
 watchdog), counts of done and failed work, and the host faults being waited out.
 """
@@ -21,6 +23,7 @@ from typing import Any
 from bot.errors import StartupError
 from bot.hostfault import HostFault
 from bot.logs import log_event
+from bot.outage import OUTAGE
 from bot.queue import Job, StageFailure, StageHandler, WorkQueue, run_one
 from bot.settings import Settings
 
@@ -32,6 +35,11 @@ STAGES = ("download", "analyse")
 #: up to the maximum, before it claims again: every video would meet the same fault.
 HOST_FAULT_BACKOFF_S = 5.0
 HOST_FAULT_MAX_BACKOFF_S = 300.0
+#: Any other error backs off doubling from 2 s up to this ...
+ERROR_MAX_BACKOFF_S = 60.0
+#: ... and a database outage up to this: the wait also ends as soon as the database is
+#: back (bot.outage), so claiming resumes within a second or two of its return.
+OUTAGE_MAX_BACKOFF_S = 15.0
 
 
 class StageWorkers:
@@ -139,6 +147,7 @@ class StageWorkers:
             try:
                 job = run_one(self.queue, stage, owner, handler)
                 errors = 0
+                OUTAGE.succeeded()
             except HostFault as fault:  # the video is postponed; the disk needs the operator
                 faults += 1
                 delay = min(HOST_FAULT_MAX_BACKOFF_S, HOST_FAULT_BACKOFF_S * 2 ** (faults - 1))
@@ -157,7 +166,15 @@ class StageWorkers:
                 continue
             except Exception as exc:  # DB down, a bug in apply: back off, never die
                 errors += 1
-                delay = min(60.0, 2.0**errors)
+                if OUTAGE.failed(exc, where=owner):  # told once there; woken when it is back
+                    delay = min(OUTAGE_MAX_BACKOFF_S, 2.0**errors)
+                    log.debug(
+                        "worker.error",
+                        extra={"stage": stage, "worker": owner, "error": repr(exc)[:500]},
+                    )
+                    OUTAGE.wait(delay, self._stop)
+                    continue
+                delay = min(ERROR_MAX_BACKOFF_S, 2.0**errors)
                 log_event(
                     log,
                     "worker.error",
@@ -257,6 +274,9 @@ class StageWorkers:
                 self.queue.release(job)
                 released += 1
             except Exception as exc:  # the lease will simply expire instead
+                if OUTAGE.failed(exc, where="shutdown"):
+                    log.debug("daemon.release_failed", extra={"video": job.youtube_id})
+                    continue
                 log_event(
                     log,
                     "daemon.release_failed",

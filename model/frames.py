@@ -15,7 +15,10 @@ is cheapest depends on the file (docs/detection.md, "Performance"), so
 
 A file that yields no frame at all is an error (``VideoDecodeError``), never
 "no faces": a corrupt download, a truncated file or a codec the OpenCV wheel
-cannot decode (AV1) must not be reported as a clean video.
+cannot decode (AV1) must not be reported as a clean video.  A file that ends
+before its container says it does (a cut download whose header, written first,
+still promises every frame) is ``truncated``: whatever it still decodes is
+only part of the video (``model.scoring`` calls the verdict partial).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ KEYFRAME_SNAP = 0.5
 #: Let the decoder skip frames nothing refers to when samples are at least this many
 #: frames apart: a skipped frame is never more than a frame or two from a decoded one.
 SKIP_NONREF_INTERVAL = 4
+#: A container that gives a duration but no frame count (Matroska, WebM) is truncated
+#: when its last video packet ends more than this before that duration: the duration
+#: covers the audio too, which may run a little longer than the picture.
+TRUNCATION_TOLERANCE_S = 1.0
 
 
 class VideoDecodeError(FindError):
@@ -64,6 +71,8 @@ class FrameSample:
     fps: float  # frames per second reported by the container (0.0 if unknown)
     total_frames: int  # frame count reported by the container (or counted)
     failed_indices: list[int] = field(default_factory=list)  # wanted but not decodable
+    #: The container promises more than the file holds (``PacketIndex.truncated``).
+    truncated: bool = False
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -185,6 +194,7 @@ def sample_frames(
         fps=fps,
         total_frames=total,
         failed_indices=failed,
+        truncated=packets is not None and packets.truncated(),
     )
 
 
@@ -195,9 +205,24 @@ class PacketIndex:
 
     pts: list[int]
     keyframes: list[int]  # display indices of the keyframes
+    #: Frames the container's index promises (``nb_frames``; 0 when it does not say), and
+    #: the video packets the file holds (empty ones too: an AVI's repeated frames).
+    promised_frames: int = 0
+    held_frames: int = 0
+    #: The duration the container promises, and where the last video packet ends, seconds.
+    promised_s: float = 0.0
+    held_s: float = 0.0
 
     def keyframe_positions(self) -> list[tuple[int, int]]:
         return [(index, self.pts[index]) for index in self.keyframes]
+
+    def truncated(self) -> bool:
+        """Does the container promise more than the file holds?  A download cut off after
+        the header (a faststart MP4's moov atom, an AVI's, a WebM's duration) still lists
+        every frame; only the packets before the cut are there."""
+        if self.promised_frames > 0:
+            return self.held_frames < self.promised_frames
+        return self.promised_s > 0 and self.held_s < self.promised_s - TRUNCATION_TOLERANCE_S
 
 
 def packet_index(path: str | Path) -> PacketIndex | None:
@@ -216,14 +241,32 @@ def packet_index(path: str | Path) -> PacketIndex | None:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stamps: list[tuple[int, bool]] = []
+            end: int | None = None  # where the last packet ends, in the stream's time base
+            held = 0
             for packet in container.demux(stream):
+                held += packet.pts is not None
                 if packet.pts is not None and packet.size:
                     stamps.append((packet.pts, bool(packet.is_keyframe)))
+                    stop = packet.pts + (packet.duration or 0)
+                    end = stop if end is None else max(end, stop)
+            base = stream.time_base
+            start = stream.start_time or 0
+            if stream.duration and base:
+                promised_s = float(stream.duration * base)
+            else:
+                promised_s = (container.duration or 0) / 1_000_000  # av.time_base units
+            held_s = float((end - start) * base) if end is not None and base else 0.0
+            promised_frames = int(stream.frames or 0)
     except Exception:  # any demuxer trouble: fall back to OpenCV's own seeking
         return None
     stamps.sort()
     return PacketIndex(
-        pts=[pts for pts, _key in stamps], keyframes=[i for i, (_, key) in enumerate(stamps) if key]
+        pts=[pts for pts, _key in stamps],
+        keyframes=[i for i, (_, key) in enumerate(stamps) if key],
+        promised_frames=promised_frames,
+        held_frames=held,
+        promised_s=promised_s,
+        held_s=held_s,
     )
 
 

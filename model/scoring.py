@@ -18,9 +18,10 @@ Aggregation rule (see docs/detection.md):
 * verdict: ``fake`` when the video score >= threshold, else ``real``;
   ``no_face`` when no face passed the detector's filters; ``error`` when the
   file could not be decoded;
-* partial: when fewer than ``MIN_DECODED_FRACTION`` of the frames the sampler
-  tried to read decoded (a truncated file), the verdict is kept but marked
-  ``partial``: it was reached on a fraction of the video.
+* partial: when the file is truncated (its container promises more than it
+  holds, ``model.frames``), however many frames still decoded, or fewer than
+  ``MIN_DECODED_FRACTION`` of the frames the sampler tried to read decoded, the
+  verdict is kept but marked ``partial``: it was reached on a fraction of the video.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class VideoResult:
     frames_requested: int = 0
     frames_decoded: int = 0
     frames_failed: int = 0  # frames the sampler tried to read but could not decode
+    #: The file ends before its container says (a cut download): partial, whatever decoded.
+    truncated: bool = False
     fps: float = 0.0
     total_frames: int = 0
     faces: int = 0
@@ -79,9 +82,11 @@ class VideoResult:
 
     @property
     def partial(self) -> bool:
-        """True when the verdict rests on too few of the frames that should have decoded."""
+        """True when the verdict rests on part of the video only: the file is truncated
+        (22 of 32 frames decoded from a cut file still miss its end), or too few of the
+        frames that should have decoded did."""
         tried = self.frames_decoded + self.frames_failed
-        return tried > 0 and self.frames_decoded < MIN_DECODED_FRACTION * tried
+        return self.truncated or (tried > 0 and self.frames_decoded < MIN_DECODED_FRACTION * tried)
 
     @property
     def ok(self) -> bool:
@@ -100,6 +105,7 @@ class VideoResult:
             "frames_decoded": int(self.frames_decoded),
             "frames_failed": int(self.frames_failed),
             "partial": self.partial,
+            "truncated": bool(self.truncated),
             "fps": round(float(self.fps), 3),
             "total_frames": int(self.total_frames),
             "faces": int(self.faces),
@@ -351,6 +357,7 @@ class VideoScorer:
             "frames_requested": sample.requested,
             "frames_decoded": sample.decoded,
             "frames_failed": len(sample.failed_indices),
+            "truncated": sample.truncated,
             "fps": sample.fps,
             "total_frames": sample.total_frames,
         }

@@ -23,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score videos/images for deepfake faces",
         description=(
             "Score each video or image (directories are searched recursively) and print a "
-            "verdict per file: fake, real, no_face or error. A verdict reached on fewer than "
-            "half of the sampled frames (a truncated file) is marked partial and warned "
-            "about. Exit code 0 when every file was fully scored, 1 when any failed or was "
-            "partial (the others are still reported)."
+            "verdict per file: fake, real, no_face or error. A verdict reached on a truncated "
+            "file (it ends before its container says) or on fewer than half of the sampled "
+            "frames is marked partial and warned about. Exit code 0 when every file was "
+            "fully scored, 1 when any failed or was partial (the others are still reported)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video, image or directory")
@@ -190,10 +190,14 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def partial_warning(result) -> str:
-    """The one-line stderr warning for a verdict reached on too few decoded frames."""
+    """The one-line stderr warning for a verdict reached on part of the video only."""
     tried = result.frames_decoded + result.frames_failed
+    why = (
+        "the file ends before its container says: truncated"
+        if result.truncated
+        else "truncated or damaged file?"
+    )
     return (
         f"find-bot: warning: {printable(result.path)}: only {result.frames_decoded} of {tried} "
-        "sampled frames decoded (truncated or damaged file?): the verdict is partial, "
-        "not a full one"
+        f"sampled frames decoded ({why}): the verdict is partial, not a full one"
     )

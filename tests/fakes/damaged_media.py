@@ -30,3 +30,28 @@ def truncated_face_video(path: Path, *, n_frames: int = 96, keep: float = 0.1) -
     path.write_bytes(data[: int(len(data) * keep)])
     full.unlink()
     return path
+
+
+def truncated_faststart_video(path: Path, *, n_frames: int = 96, keep: float = 0.7) -> Path:
+    """A one-face H.264 MP4 with its moov atom first (a YouTube download's layout), cut to
+    its first ``keep`` fraction of bytes: the header still promises every frame, and the
+    frames before the cut decode, more than half of them at the default 0.7."""
+    import numpy as np
+
+    from bench.media import encode
+    from tests.model import synth
+
+    patch = synth.head_patch()
+    ph, pw = patch.shape[:2]
+    noise = np.random.default_rng(0)
+    frames = []
+    for i in range(n_frames):
+        frame = synth.background(640, 360)
+        frame[60 : 60 + ph, 30 + i : 30 + i + pw] = patch
+        frame[300:] = noise.integers(0, 256, frame[300:].shape, dtype=np.uint8)  # even sizes
+        frames.append(frame)
+    full = encode(path.with_suffix(".full.mp4"), frames, fps=24.0, gop=250, faststart=True)
+    data = full.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    full.unlink()
+    return path

@@ -159,6 +159,28 @@ def test_truncated_faststart_h264_counts_only_distinct_frames(tmp_path, h264_ind
     assert sample.decoded < 16 and len(sample.failed_indices) == 32 - sample.decoded
 
 
+def test_a_file_cut_after_its_header_is_truncated_however_many_frames_decode(
+    tmp_path, h264_index_video
+):
+    """Issue 30 item 5: a faststart MP4 cut at 70 % still decodes 22 of 32 samples (more
+    than half), but its container promises 120 frames and holds 84: truncated.  The same
+    for a WebM (no frame count: its duration says it); the whole files are not."""
+    data = h264_index_video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 7 // 10])
+    sample = sample_frames(cut, n=32)
+    assert sample.decoded >= 16 and sample.failed_indices and sample.truncated
+    assert not sample_frames(h264_index_video, n=32).truncated
+
+    webm = encode(tmp_path / "index.webm", synth.index_frames(90), codec="libvpx-vp9", gop=30)
+    assert not sample_frames(webm, n=32).truncated
+    data = webm.read_bytes()
+    cut_webm = tmp_path / "cut.webm"
+    cut_webm.write_bytes(data[: len(data) * 6 // 10])
+    sample = sample_frames(cut_webm, n=32)
+    assert sample.decoded >= 16 and sample.truncated
+
+
 def test_short_gops_read_only_the_keyframes_nearest_the_samples(tmp_path):
     """Issue 19 item 3: with a keyframe near every sampled position, the sampler decodes
     just those keyframes (PyAV, one seek each); the spread stays even."""

@@ -141,6 +141,28 @@ def test_a_truncated_video_is_a_partial_verdict(tiny_bundle, detector, tmp_path)
     assert result.partial and result.to_dict()["partial"] is True
 
 
+def test_a_cut_faststart_download_is_partial_though_most_frames_decode(
+    tiny_bundle_dir, tiny_bundle, detector, tmp_path, capsys, monkeypatch
+):
+    """Issue 30 item 5: 21 of 32 frames decode from a faststart MP4 cut at 70 % (more than
+    half), but the file ends before its header says: the verdict is partial all the same,
+    and `scan` warns and exits 1."""
+    from bot.cli import main
+    from tests.fakes.damaged_media import truncated_faststart_video
+
+    path = truncated_faststart_video(tmp_path / "cut.mp4", keep=0.7)
+    result = VideoScorer(tiny_bundle, detector=detector, frames=32).score_path(path)
+    assert result.verdict in ("fake", "real") and result.faces >= 1
+    assert result.frames_decoded >= 16 and result.frames_failed > 0
+    assert result.partial and result.to_dict()["partial"] is True
+    assert result.truncated and result.to_dict()["truncated"] is True
+
+    monkeypatch.setenv("FIND_DATA_DIR", str(tmp_path / "data"))
+    assert main(["scan", "--bundle", str(tiny_bundle_dir), str(path)]) == 1
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "partial" in warning and "ends before its container says" in warning
+
+
 def test_full_and_short_videos_are_not_partial(scorer, media_dir, tiny_bundle, detector):
     """A video with fewer frames than asked for is complete: all that were tried decoded."""
     result = scorer.score_path(media_dir / "one_face.mp4")

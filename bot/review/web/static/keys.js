@@ -7,9 +7,11 @@
 (function () {
   "use strict";
 
+  /* Text fields keep their keys; a focused select does not (the browser focuses the reason
+     list when a decision lacks one: 1-9 then pick it, c/d decide). */
   function typing(target) {
     var tag = target && target.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+    return tag === "INPUT" || tag === "TEXTAREA" || (target && target.isContentEditable);
   }
 
   function decide(value) {

@@ -141,8 +141,9 @@ def test_review_flow_in_a_real_browser(server, browser):
     assert page.url == f"{base}/videos/vidTOPFAKE1"
     page.select_option("select[name=reason]", "impersonation")
     page.click("#confirm-button")
-    page.wait_for_url(f"{base}/queue")
+    page.wait_for_url(f"{base}/videos/vidOTHER002")  # the next flagged video opens
     assert "vidTOPFAKE1 confirmed by alice" in page.inner_text(".flash")
+    page.goto(f"{base}/queue")
     remaining = page.eval_on_selector_all("#queue tbody tr", "rs => rs.map(r => r.dataset.video)")
     assert remaining == ["vidOTHER002"]
     _shot(page, "queue.png")

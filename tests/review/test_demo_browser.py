@@ -114,7 +114,8 @@ def _review_in_browser(base: str, password: str) -> None:
             assert widths and all(w > 0 for w in widths), widths  # the crops really render
             page.select_option("select[name=reason]", index=1)
             page.click("#confirm-button")
-            page.wait_for_url(f"{base}/queue")
+            # The next flagged sample opens (the demo flags both at --threshold 0.01).
+            page.wait_for_url(re.compile(rf"{re.escape(base)}/videos/sub-(?!{top[4:]})"))
             assert f"{top} confirmed by demo" in page.inner_text(".flash")
             page.goto(f"{base}/videos/{top}")
             assert page.inner_text("#video-state") == "confirmed"

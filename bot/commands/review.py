@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.commands.common import int_between, probability
 from bot.errors import FindError
+from bot.formats import format_score
 from bot.terminal import echo, json_text, printable
 
 #: bot.store.REVIEW_STATES, spelled out so `--help` does not import SQLAlchemy;
@@ -21,6 +22,8 @@ from bot.terminal import echo, json_text, printable
 STATES = ("flagged", "confirmed", "dismissed")
 #: bot.store.VideoSource's values, likewise (a test checks they agree).
 SOURCES = ("youtube_upload", "youtube_search", "submitted_url", "submitted_file")
+#: bot.review.queries.QUEUE_ORDERS, likewise.
+ORDERS = ("score", "reach", "newest")
 PARTIAL_NOTE = " (PARTIAL: too few frames decoded, the file is probably truncated)"
 
 
@@ -32,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = parser.add_subparsers(dest="review_command", metavar="ACTION", required=True)
 
-    lst = sub.add_parser("list", help="list videos in the queue, highest score first")
+    lst = sub.add_parser(
+        "list", help="list videos in the queue, highest score first (or by reach, or newest)"
+    )
     lst.add_argument("--state", choices=STATES, default="flagged", help="default: flagged")
     lst.add_argument("--channel", metavar="ID", help="only this channel id (UC…)")
     lst.add_argument(
@@ -51,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--limit", type=int_between(1, 500), default=50, metavar="N", help="rows (default 50)"
     )
     lst.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N rows")
+    lst.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="score",
+        help="score: highest first (default); reach: what is spreading first, score x "
+        "ln(1 + views gained per day), unmeasured videos last; newest: newest first",
+    )
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     lst.set_defaults(handler=_list)
 
@@ -217,6 +229,7 @@ def _list(args: argparse.Namespace) -> int:
         min_score=args.min_score,
         limit=args.limit,
         offset=max(0, args.offset),
+        order=args.order,
     )
     with sessions() as session:
         page = review.list_queue(session, flt)
@@ -228,9 +241,9 @@ def _list(args: argparse.Namespace) -> int:
     if not page.items:
         echo(f"no {args.state} videos match ({page.total} in total)")
         return 0
-    echo(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5}  {'URL':<43}  CHANNEL / TITLE")
+    echo(f"{'SCORE':>6} {'FACES':>5} {'AGE':>5} {'VIEWS/D':>7}  {'URL':<43}  CHANNEL / TITLE")
     for item in page.items:
-        score = "-" if item.score is None else f"{item.score:.3f}"
+        score = format_score(item.score)
         score += "*" if item.partial else ""
         faces = "-" if item.faces is None else str(item.faces)
         age = _age((now - item.age_since).total_seconds())
@@ -239,13 +252,29 @@ def _list(args: argparse.Namespace) -> int:
             channel = f"{item.source} by {item.submitted_by}"
         url = item.url or item.youtube_id
         title = printable(item.title or "")  # one row per video, whatever the title holds
-        echo(f"{score:>6} {faces:>5} {age:>5}  {url:<43}  {printable(channel)} / {title}")
+        if item.known_label:
+            title += f"  [{item.known_label}]"
+        growth = _count(item.views_per_day)
+        echo(
+            f"{score:>6} {faces:>5} {age:>5} {growth:>7}  {url:<43}  {printable(channel)} / {title}"
+        )
     shown = flt.offset + len(page.items)
     more = f"; --offset {shown} for more" if page.has_next else ""
     echo(f"{len(page.items)} of {page.total} {args.state} video(s){more}")
     if any(item.partial for item in page.items):
         echo("* partial analysis: too few frames decoded (the file is probably truncated)")
     return 0
+
+
+def _count(value: float | None) -> str:
+    """A count in a few characters: ``950``, ``12k``, ``3.4M`` (``-``: not measured)."""
+    if value is None:
+        return "-"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if scaled < 10 else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}"
 
 
 def _source(video) -> str:
@@ -275,12 +304,16 @@ def _show(args: argparse.Namespace) -> int:
         ("channel", f"{video.channel_title or ''} ({video.channel_id or '?'})"),
         ("published", _when(video.published_at)),
         ("state", video.state),
-        ("score", "-" if video.score is None else f"{video.score:.3f}"),
+        ("score", format_score(video.score)),
         ("declared", _declared(video.declared_synthetic)),
     ]
+    if video.known_label:
+        rows.append(("label", video.known_label))
+    if video.views_text:
+        rows.append(("views", f"{video.views_text} (counted {_when(video.views_at)})"))
     if a is not None:
         rows += [
-            ("threshold", f"{a.threshold:.3f}"),
+            ("threshold", format_score(a.threshold)),
             ("verdict", a.verdict + (PARTIAL_NOTE if a.partial else "")),
             ("model", f"{a.bundle_id} {a.bundle_version}"),
             ("analysed", f"{_when(a.created_at)} by {a.worker or '?'} (analysis {a.id})"),
@@ -471,4 +504,4 @@ def _secs(value: object) -> str:
 
 
 def _fmt(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+    return format_score(value)

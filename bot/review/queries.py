@@ -33,8 +33,27 @@ SOURCES = tuple(source.value for source in VideoSource)
 
 MAX_PAGE_SIZE = 500
 
+#: How the queue can be ordered (``review list --order``, the web page's ``?order=``):
+#: highest score first; by reach, ``score × ln(1 + views gained per day)``
+#: (:func:`bot.youtube.views.reach`: what is spreading first); or newest first.
+QUEUE_ORDERS = ("score", "reach", "newest")
+
 #: Rows that belong to a video, newest by id (analyses and decisions).
 _PerVideo = TypeVar("_PerVideo", Analysis, ReviewDecision)
+
+
+def demo_label_text(label: str | None) -> str | None:
+    """How a demo sample's known label is shown, on the page and in ``review list``: a
+    newcomer sees a flagged ``known real`` sample is a false alarm (None: no label)."""
+    return f"known {label} \u2014 demo label" if label else None
+
+
+def views_text(views: int | None, per_day: float | None) -> str | None:
+    """A view count and its growth for people: ``12,345 views, +1,200 a day``."""
+    if views is None:
+        return None
+    growth = "" if per_day is None else f", +{per_day:,.0f} a day"
+    return f"{views:,} views{growth}"
 
 
 class ReviewError(FindError):
@@ -57,6 +76,8 @@ class QueueFilter:
     min_score: float | None = None
     limit: int = 50
     offset: int = 0
+    #: One of :data:`QUEUE_ORDERS`.
+    order: str = "score"
 
     def __post_init__(self) -> None:
         if self.state not in REVIEW_STATES:
@@ -71,6 +92,10 @@ class QueueFilter:
             raise ReviewError(f"page size {self.limit} is outside 1..{MAX_PAGE_SIZE}")
         if self.offset < 0:
             raise ReviewError("offset cannot be negative")
+        if self.order not in QUEUE_ORDERS:
+            raise ReviewError(
+                f"order {self.order!r} is unknown: use one of {', '.join(QUEUE_ORDERS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -106,6 +131,23 @@ class QueueItem:
     #: The queue's thumbnail: the decisive crop of the newest analysis (:func:`decisive_crop`),
     #: served by the crop route as ``/crops/<analysis_id>/<index>``; None when there is none.
     thumbnail: CropInfo | None = None
+    #: YouTube's view count at its last measurement, when, and the views gained per day
+    #: (:mod:`bot.youtube.views`); None: never measured (local files, no lookup yet).
+    views: int | None = None
+    views_at: datetime | None = None
+    views_per_day: float | None = None
+    #: Demo samples: their data set's label, ``real`` or ``fake`` (:func:`demo_label_text`).
+    demo_label: str | None = None
+
+    @property
+    def views_text(self) -> str | None:
+        """``12,345 views, +1,200 a day`` (None: never measured)."""
+        return views_text(self.views, self.views_per_day)
+
+    @property
+    def known_label(self) -> str | None:
+        """``known real — demo label`` on a demo sample, else None."""
+        return demo_label_text(self.demo_label)
 
     @property
     def local_file(self) -> bool:
@@ -121,7 +163,7 @@ class QueueItem:
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("published_at", "discovered_at", "decided_at"):
+        for key in ("published_at", "discovered_at", "decided_at", "views_at"):
             data[key] = data[key].isoformat() if data[key] else None
         data["age_s"] = int(((now or utcnow()) - self.age_since).total_seconds())
         return data
@@ -307,6 +349,24 @@ class VideoDetail:
     submitted_by: str | None = None
     submission_note: str | None = None
     source_url: str | None = None
+    #: The last two view counts and the growth between them (:mod:`bot.youtube.views`).
+    views: int | None = None
+    views_at: datetime | None = None
+    views_before: int | None = None
+    views_before_at: datetime | None = None
+    views_per_day: float | None = None
+    #: Demo samples: their data set's label, ``real`` or ``fake`` (:func:`demo_label_text`).
+    demo_label: str | None = None
+
+    @property
+    def views_text(self) -> str | None:
+        """``12,345 views, +1,200 a day`` (None: never measured)."""
+        return views_text(self.views, self.views_per_day)
+
+    @property
+    def known_label(self) -> str | None:
+        """``known real — demo label`` on a demo sample, else None."""
+        return demo_label_text(self.demo_label)
 
     @property
     def known_fake(self) -> MatchInfo | None:
@@ -345,6 +405,12 @@ class VideoDetail:
             "score": self.score,
             "verdict": self.verdict,
             "declared_synthetic": self.declared_synthetic,
+            "views": self.views,
+            "views_at": self.views_at.isoformat() if self.views_at else None,
+            "views_before": self.views_before,
+            "views_before_at": self.views_before_at.isoformat() if self.views_before_at else None,
+            "views_per_day": self.views_per_day,
+            "demo_label": self.demo_label,
             "bank_matches": [m.to_json() for m in self.matches],
             "analysis": analysis_json(self.analysis) if self.analysis else None,
             "previous_analyses": [analysis_json(a) for a in self.analyses[:-1]],
@@ -450,14 +516,20 @@ def queue_conditions(flt: QueueFilter) -> list[Any]:
 
 
 def queue_order(flt: QueueFilter) -> list[Any]:
-    """The ORDER BY of the queue, ending in ``Video.id`` so the order is total (paging and
-    "next item" never skip or repeat a video)."""
+    """The ORDER BY of the queue (``flt.order``), ending in ``Video.id`` so the order is total
+    (paging and "next item" never skip or repeat a video)."""
+    if flt.order == "newest":
+        return [func.coalesce(Video.published_at, Video.discovered_at).desc(), Video.id.desc()]
     # Re-uploads of confirmed fakes first: certain, quick decisions with no model score.
-    return [
-        case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1),
-        Video.score.desc().nulls_last(),
-        Video.id,
-    ]
+    first = [case((Video.verdict == KNOWN_FAKE_VERDICT, 0), else_=1)]
+    if flt.order == "reach":  # unmeasured videos (local files, no count yet) after the rest
+        first.append(reach_column().desc().nulls_last())
+    return [*first, Video.score.desc().nulls_last(), Video.id]
+
+
+def reach_column() -> Any:
+    """:func:`bot.youtube.views.reach` in SQL: ``score × ln(1 + views gained per day)``."""
+    return Video.score * func.ln(1 + Video.views_per_day)
 
 
 def queue_after(session: Session, flt: QueueFilter, youtube_id: str, count: int = 20) -> list[str]:
@@ -523,6 +595,10 @@ def list_queue(session: Session, flt: QueueFilter) -> QueuePage:
             faces=latest[v.id].faces if v.id in latest else None,
             source=v.source,
             submitted_by=v.submitted_by,
+            views=v.views,
+            views_at=v.views_at,
+            views_per_day=v.views_per_day,
+            demo_label=v.demo_label,
             published_at=v.published_at,
             discovered_at=v.discovered_at,
             analysis_id=latest[v.id].id if v.id in latest else None,
@@ -606,6 +682,12 @@ def get_video(session: Session, youtube_id: str) -> VideoDetail:
         submitted_by=v.submitted_by,
         submission_note=v.submission_note,
         source_url=v.source_url,
+        views=v.views,
+        views_at=v.views_at,
+        views_before=v.views_before,
+        views_before_at=v.views_before_at,
+        views_per_day=v.views_per_day,
+        demo_label=v.demo_label,
     )
 
 

@@ -213,6 +213,8 @@ class Daemon:
             self.periodic.start()
             self._say_if_watching_nothing()
         self.workers.start(counts)
+        if counts["analyse"]:
+            self._sweep_crops_soon()
         log_event(
             log,
             "daemon.started",
@@ -225,6 +227,24 @@ class Daemon:
             lease_s=self.settings.lease_s,
             scheduler=self._scheduler_state(),
         )
+
+    def _sweep_crops_soon(self) -> None:
+        """Delete this host's crops that no analysis records (bot.stages.retention), in the
+        background: retention runs only on the active scheduler's host, and each worker
+        host has its own media store."""
+
+        def sweep() -> None:
+            from bot.stages.retention import sweep_crops
+
+            try:
+                sweep_crops(self.settings)
+            except Exception as exc:  # the next start, or retention, tries again
+                if not OUTAGE.failed(exc, where="crop sweep"):
+                    log_event(
+                        log, "retention.crops_sweep_failed", logging.WARNING, error=repr(exc)[:300]
+                    )
+
+        threading.Thread(target=sweep, name="crop-sweep", daemon=True).start()
 
     def _say_if_watching_nothing(self) -> None:
         """One line when the scheduler has no channel and no query: it would idle silently."""

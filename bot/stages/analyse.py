@@ -20,7 +20,6 @@ result that was rolled back or thrown away.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +29,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from bot import banks
+from bot.atomicfile import write_atomically
 from bot.banks import vpdq
 from bot.db import session_factory, session_scope
 from bot.errors import FindError
@@ -521,9 +521,8 @@ def write_crops(
     def put(name: str, data: bytes | None) -> str | None:
         if data is None:
             return None
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, folder / name)  # readers never see a half-written image
+        # Readers never see a half-written image; a full disk leaves no partial file.
+        write_atomically(folder / name, data)
         return f"crops/{youtube_id}/{name}"
 
     records = []

@@ -16,6 +16,10 @@ skipped or failed, older than that, are deleted with their analyses and
 crops, as are old quota-ledger entries, poll runs and worker rows.  Flagged
 and reviewed videos are always kept: they are evidence and training labels.
 
+Crops no analysis refers to (:func:`sweep_crops`: an analysis whose transaction rolled
+back after its crops were written; the temporary file of a write that crashed) are
+deleted from this host's media store once they are older than :data:`CROP_GRACE_S`.
+
 Only files under ``media_dir`` are ever deleted, and videos that are leased
 (being worked on) are never touched.
 """
@@ -23,6 +27,8 @@ Only files under ``media_dir`` are ever deleted, and videos that are leased
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -31,10 +37,21 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
+from bot.atomicfile import is_temporary
 from bot.db import session_scope
 from bot.logs import log_event
 from bot.settings import Settings
-from bot.store import REVIEW_STATES, PollRun, QuotaEntry, Video, VideoState, Worker, utcnow
+from bot.store import (
+    REVIEW_STATES,
+    Analysis,
+    PollRun,
+    QuotaEntry,
+    Video,
+    VideoState,
+    Worker,
+    utcnow,
+)
+from bot.youtube.ids import is_media_key
 
 log = logging.getLogger("find.retention")
 
@@ -48,6 +65,11 @@ DONE_NOT_EVIDENCE = (
 MIN_LEDGER_DAYS = 2
 #: Videos deleted per transaction, so a big first cleanup does not hold a long lock.
 BATCH = 200
+#: An unreferenced crop younger than this is left alone: its analysis may still be on its
+#: way to the database (crops are written inside the transaction that records them).
+CROP_GRACE_S = 3600.0
+#: The files an analysis writes under ``crops/<video>/``: ``<analysis id>-...`` images.
+_CROP_FILE = re.compile(r"\d+-[^/]*\.(?:jpg|jpeg|png)", re.IGNORECASE)
 
 
 @dataclass
@@ -57,6 +79,8 @@ class RetentionReport:
     media_missing: int = 0
     rows_deleted: int = 0
     ledger_deleted: int = 0
+    crops_deleted: int = 0
+    crops_bytes: int = 0
 
     def as_fields(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,4 +206,78 @@ def run_retention(settings: Settings, now: datetime | None = None) -> RetentionR
     rows = cleanup_rows(settings, now)
     media.rows_deleted = rows.rows_deleted
     media.ledger_deleted = rows.ledger_deleted
+    crops = sweep_crops(settings, now)
+    media.crops_deleted, media.crops_bytes = crops.crops_deleted, crops.crops_bytes
     return media
+
+
+def sweep_crops(
+    settings: Settings, now: datetime | None = None, *, grace_s: float = CROP_GRACE_S
+) -> RetentionReport:
+    """Delete, under this host's ``media_dir/crops/``, the crop files no analysis refers to
+    and the temporary files of interrupted writes, once older than ``grace_s``.
+
+    Crops are written inside the transaction that records their analysis: when it rolls
+    back (the database went away at the commit, the lease was lost) the files stay and
+    the retry writes new ones under a new analysis id (issue 30).  Only folders of known
+    videos are looked at, only file names an analysis writes, and a file is kept while
+    any analysis of its video names it; several hosts may sweep one shared store.
+    """
+    now = now or utcnow()
+    report = RetentionReport()
+    root = settings.media_dir / "crops"
+    if not root.is_dir():
+        return report
+    cutoff = now.timestamp() - grace_s
+    keys = sorted(entry.name for entry in os.scandir(root) if is_media_key(entry.name))
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        with session_scope(settings) as session:
+            known = set(
+                session.scalars(select(Video.youtube_id).where(Video.youtube_id.in_(batch)))
+            )
+            records = session.execute(
+                select(Analysis.crops).join(Video).where(Video.youtube_id.in_(batch))
+            ).scalars()
+            referenced = {
+                str(settings.media_file(record[view]))
+                for crops in records
+                for record in crops or []
+                for view in ("path", "context", "heatmap")
+                if isinstance(record, dict) and record.get(view)
+            }
+        for key in batch:
+            if key not in known:
+                continue
+            try:
+                _sweep_folder(root / key, referenced, cutoff, report)
+            except OSError as exc:  # one unreadable folder does not stop the sweep
+                log_event(log, "retention.crops_unreadable", logging.WARNING, error=str(exc))
+    if report.crops_deleted:
+        log_event(
+            log,
+            "retention.crops_swept",
+            files=report.crops_deleted,
+            bytes=report.crops_bytes,
+            note="crops of analyses that were never recorded, and interrupted writes",
+        )
+    return report
+
+
+def _sweep_folder(folder: Path, referenced: set[str], cutoff: float, report: Any) -> None:
+    """Delete the old unreferenced crops and temporary files of one video's folder."""
+    for entry in os.scandir(folder):
+        name = entry.name
+        if not (is_temporary(name) or _CROP_FILE.fullmatch(name)):
+            continue
+        if not is_temporary(name) and str(folder / name) in referenced:
+            continue
+        try:
+            stat = entry.stat(follow_symlinks=False)
+            if not entry.is_file(follow_symlinks=False) or stat.st_mtime >= cutoff:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:  # another host's sweep of a shared store was first
+            continue
+        report.crops_deleted += 1
+        report.crops_bytes += stat.st_size

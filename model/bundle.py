@@ -310,6 +310,48 @@ def member_specs(manifest: dict) -> list[ArchSpec]:
     return [ArchSpec.from_dict(entry["architecture"]) for entry in entries]
 
 
+#: What each training mode teaches a member (``find-bot train --candidate-modes``), as a
+#: reviewer reads it; ``{data}`` is the labelled face data set (:func:`_labelled_data`).
+MODE_NAMES = {
+    "sbi": "self-blended images",
+    "supervised": "{data}-supervised",
+    "mixed": "{data} + self-blends",
+}
+
+
+def member_names(manifest: dict) -> list[str]:
+    """A name per member saying what it learnt (``self-blended images``, ``DFDC-supervised``),
+    not its file: the review page and ``review show`` label per-member scores with it.
+
+    An entry's own ``description`` wins; else its training ``mode``; else (old bundles,
+    test bundles) its architecture.  Repeated names are numbered so each stays distinct.
+    """
+    data = _labelled_data(manifest)
+    specs = member_specs(manifest)
+    names = []
+    for entry, spec in zip(manifest.get("models") or [], specs, strict=True):
+        name = entry.get("description") or MODE_NAMES.get(str(entry.get("mode")), "")
+        names.append(str(name).format(data=data) or f"{spec.name} {spec.input_size} px")
+    repeated = {name for name in names if names.count(name) > 1}
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in repeated:
+            seen[name] = seen.get(name, 0) + 1
+            names[i] = f"{name} #{seen[name]}"
+    return names
+
+
+def _labelled_data(manifest: dict) -> str:
+    """The labelled face data set the bundle trained on, for member names: ``DFDC`` from
+    ``faces:../shared/data/dfdc-faces`` (short names upper-cased), else ``dataset``."""
+    for item in (manifest.get("training") or {}).get("datasets") or []:
+        kind, _, where = str(item).partition(":")
+        if kind == "faces" and where:
+            name = Path(where).name.removesuffix("-faces") or "dataset"
+            return name.upper() if len(name) <= 5 and name.isalnum() else name
+    return "dataset"
+
+
 def manifest_combiner(manifest: dict) -> dict:
     """How a manifest's models combine (format 1: the mean at its temperature)."""
     if manifest.get("format_version") == 1:
@@ -386,6 +428,11 @@ class ModelBundle:
         from model.ensemble import combiner_from_dict
 
         return combiner_from_dict(manifest_combiner(self.manifest), len(self.specs))
+
+    @property
+    def member_names(self) -> list[str]:
+        """What each member learnt, in member order (:func:`member_names`)."""
+        return member_names(self.manifest)
 
     @property
     def crop_margin(self) -> float:

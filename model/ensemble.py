@@ -268,6 +268,16 @@ class Ensemble:
         """Calibrated fake probability per crop, shape ``[N]``, by the ensemble's combiner."""
         return self.combiner(self.predict_logits(crops_uint8))
 
+    def predict_members(self, crops_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` (shape ``[N]``) and each member's own probability (``[n_members, N]``).
+
+        A member's probability is ``sigmoid(logit / temperature)`` (temperature 1 under
+        stacking, where only the combination is calibrated): it says which member fired
+        on a face, so reviewers see why it scored as it did; ``predict`` stays the verdict.
+        """
+        logits = self.predict_logits(crops_uint8)
+        return self.combiner(logits), _sigmoid(np.asarray(logits, np.float64) / self.temperature)
+
 
 def resize_crops(crops_uint8: np.ndarray, size: int) -> np.ndarray:
     """Square crops resized to ``size`` with area resampling (a no-op at the same size)."""

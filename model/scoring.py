@@ -8,15 +8,24 @@ Aggregation rule (see docs/detection.md):
   part of a video (pose, occlusion, motion blur), so a plain mean over the
   whole track dilutes the evidence, while a single maximum is at the mercy of
   one noisy crop; the top-k mean sits in between;
-* video score: maximum over the *live* tracks, because one manipulated person
-  is enough to flag the video, whoever else is on screen.  A static track (a
+* small faces: a face whose crop square measures fewer source pixels than the
+  model's input (``min_face_px``, the bundle's input size: 160 px for the
+  default bundle) reaches the model enlarged, and the enlargement's blur is
+  what the detectors read as a seam (docs/detection.md, "Faces too small to be
+  evidence").  Such faces never decide on their own: a track's score is the
+  top-k mean of its faces at least that large, and a track with none is
+  ``small``: shown and scored, never counted;
+* video score: maximum over the *live* tracks that are not small, because one
+  manipulated person is enough to flag the video, whoever else is on screen.
+  A static track (a
   picture in the scene: a photo on the wall, a poster; see ``model.liveness``)
   never outranks a live one: it stays in the evidence, marked ``static``, but
   the verdict ignores it while any live face is there.  A video whose only
   faces are static is scored on them like an image and says so
-  (``static_only``);
+  (``static_only``).  The track that gives the score is ``decisive_track``;
 * verdict: ``fake`` when the video score >= threshold, else ``real``;
-  ``no_face`` when no face passed the detector's filters; ``error`` when the
+  ``no_face`` when no face passed the detector's filters, or when every face
+  that could decide is too small (``small_only``, no score); ``error`` when the
   file could not be decoded;
 * partial: when the file is truncated (its container promises more than it
   holds, ``model.frames``), however many frames still decoded, or fewer than
@@ -36,7 +45,7 @@ import numpy as np
 
 from model.bundle import ModelBundle
 from model.evidence import EvidenceView, build_views
-from model.faces import Face, FaceDetector, crop_face
+from model.faces import Face, FaceDetector, crop_box, crop_face
 from model.frames import FrameSample, VideoDecodeError, is_image_path, read_image, sample_frames
 from model.liveness import Motion, is_static, track_motion
 from model.tracks import Track, build_tracks, merge_split_tracks
@@ -71,6 +80,15 @@ class VideoResult:
     tracks: list[dict] = field(default_factory=list)
     #: Every face found is static (a still picture): scored like an image.
     static_only: bool = False
+    #: Faces were found, but every one that could decide was smaller than ``min_face_px``:
+    #: no score, verdict ``no_face`` (too small to be evidence).
+    small_only: bool = False
+    #: Crop-square side (source px) a face needs to count toward the verdict.
+    min_face_px: int = 0
+    #: The track whose score is the video's (None: no track decided).
+    decisive_track: int | None = None
+    #: What each ensemble member learnt, in the order of every track's ``members`` scores.
+    members: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     bundle_id: str | None = None
@@ -111,6 +129,10 @@ class VideoResult:
             "faces": int(self.faces),
             "tracks": self.tracks,
             "static_only": self.static_only,
+            "small_only": self.small_only,
+            "min_face_px": int(self.min_face_px),
+            "decisive_track": self.decisive_track,
+            "members": list(self.members),
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
             "error": self.error,
             "bundle_id": self.bundle_id,
@@ -129,12 +151,36 @@ def top_k_mean(scores: list[float] | np.ndarray, k: int = TOP_K) -> float:
     return float(values[: max(1, k)].mean())
 
 
+@dataclass(frozen=True)
+class _TrackScoring:
+    """How a track is scored: its top-k faces, the crop margin, the smallest face that counts."""
+
+    top_k: int
+    margin: float
+    min_face_px: int
+
+
 def _track_summary(
-    track: Track, scores: np.ndarray, sample: FrameSample, top_k: int, motion: Motion | None
-) -> tuple[dict, list[int]]:
-    """The track's dict for ``VideoResult.tracks``, and the positions of its top faces."""
-    order = np.argsort(-scores, kind="stable")
-    top = [int(i) for i in order[: max(1, top_k)]]
+    track: Track,
+    scores: np.ndarray,
+    member_scores: np.ndarray,
+    sample: FrameSample,
+    rule: _TrackScoring,
+    motion: Motion | None,
+) -> tuple[dict, list[int], float]:
+    """The track's dict for ``VideoResult.tracks``, the positions of its top faces and its
+    unrounded score.
+
+    The score is the top-k mean over the faces at least ``min_face_px`` large (over all
+    of them, the track marked ``small``, when none is); ``members`` are each member's
+    probabilities (``member_scores``: members x faces) averaged over those same faces.
+    """
+    sides = np.array([crop_box(face, rule.margin)[2] for face in track.faces])
+    large = sides >= rule.min_face_px
+    pool = np.flatnonzero(large) if large.any() else np.arange(len(track))
+    order = pool[np.argsort(-scores[pool], kind="stable")]
+    top = [int(i) for i in order[: max(1, rule.top_k)]]
+    score = top_k_mean(scores[pool], rule.top_k)
 
     def face_entry(i: int) -> dict:
         position = track.frame_positions[i]
@@ -153,8 +199,14 @@ def _track_summary(
     top_frames = [frames[i] for i in top]
     summary = {
         "track_id": int(track.track_id),
-        "score": round(top_k_mean(scores, top_k), 6),
+        "score": round(score, 6),
         "faces": len(track),
+        # the median crop-square side in the source frame; "small": no face large enough
+        # to count (see the module docstring)
+        "face_px": int(np.median(sides)),
+        "small": not bool(large.any()),
+        "small_faces": int((~large).sum()),
+        "members": [round(float(member[top].mean()), 6) for member in member_scores],
         "mean_score": round(float(scores.mean()), 6),
         "motion": None if motion is None else round(motion.face, 4),
         "mouth_motion": None if motion is None else round(motion.mouth, 4),
@@ -164,7 +216,26 @@ def _track_summary(
         "top_frames": top_frames,
         "frames": frames,
     }
-    return summary, top
+    return summary, top, score
+
+
+def _rank(summary: dict) -> tuple[bool, bool, float]:
+    """Evidence order: live before static, large enough before small, strongest first."""
+    return (bool(summary["static"]), bool(summary["small"]), -float(summary["score"]))
+
+
+def _decisive(summaries: list[dict]) -> int | None:
+    """The index of the track whose score is the video's, or None when none may decide.
+
+    The strongest live track that is not small; when every face is static (pictures
+    only), the strongest picture that is not small, scored like an image; else none:
+    faces too small to be evidence never decide the verdict on their own.
+    """
+    live = any(not s["static"] for s in summaries)
+    eligible = [
+        n for n, s in enumerate(summaries) if not s["small"] and (not live or not s["static"])
+    ]
+    return min(eligible, key=lambda n: _rank(summaries[n])) if eligible else None
 
 
 def _total_seconds(timings: dict[str, float]) -> float:
@@ -204,6 +275,7 @@ class VideoScorer:
         threshold: float | None = None,
         top_k: int = TOP_K,
         reviewer_evidence: bool = False,
+        min_face_px: int | None = None,
     ):
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
@@ -214,6 +286,9 @@ class VideoScorer:
         self.frames = int(frames)
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.top_k = int(top_k)
+        #: Faces whose crop square is smaller (source px) never decide a verdict on their
+        #: own; default: the bundle's input size, below which the model sees an upscale.
+        self.min_face_px = int(bundle.input_size if min_face_px is None else min_face_px)
         #: Also build reviewer views of the evidence faces (the analyse stage does;
         #: ``scan`` does not need them).
         self.reviewer_evidence = reviewer_evidence
@@ -224,6 +299,8 @@ class VideoScorer:
             threshold=self.threshold,
             bundle_id=self.bundle.id,
             bundle_version=self.bundle.version,
+            min_face_px=self.min_face_px,
+            members=self.bundle.member_names,
             **kwargs,
         )
 
@@ -404,22 +481,27 @@ class VideoScorer:
                 for position, face in zip(track.frame_positions, track.faces, strict=True)
             ]
         )
-        scores = self.bundle.ensemble().predict(crops)
+        scores, member_scores = self.bundle.ensemble().predict_members(crops)
         timings["classify_s"] = time.perf_counter() - t0
 
-        summaries = []
+        rule = _TrackScoring(self.top_k, margin, self.min_face_px)
+        summaries, tops, track_scores = [], [], []
         evidence = []
         evidence_faces = []
-        track_scores = []
         offsets = np.cumsum([0] + [len(t) for t in tracks])
         for n, track in enumerate(tracks):
-            face_scores = scores[offsets[n] : offsets[n + 1]]
-            summary, top = _track_summary(track, face_scores, sample, self.top_k, motions[n])
+            span = slice(offsets[n], offsets[n + 1])
+            summary, top, score = _track_summary(
+                track, scores[span], member_scores[:, span], sample, rule, motions[n]
+            )
             summaries.append(summary)
-            track_scores.append((summary["static"], top_k_mean(face_scores, self.top_k), n, top))
-        # Live tracks first, strongest first: the evidence a reviewer sees first is a person.
-        for _static, _score, n, top in sorted(track_scores, key=lambda r: (r[0], -r[1])):
-            track = tracks[n]
+            tops.append(top)
+            track_scores.append(score)
+        # Live faces large enough to count first, strongest first: the evidence a reviewer
+        # sees first is the person who decided the score.
+        ranked = sorted(range(len(tracks)), key=lambda n: _rank(summaries[n]))
+        for n in ranked:
+            track, top = tracks[n], tops[n]
             for i in top[:EVIDENCE_PER_TRACK]:
                 position = track.frame_positions[i]
                 frame_index = int(sample.indices[position])
@@ -433,22 +515,26 @@ class VideoScorer:
             t0 = time.perf_counter()
             views = build_views(evidence_faces, size, margin)
             timings["evidence_s"] = time.perf_counter() - t0
-        summaries.sort(key=lambda s: (s["static"], -s["score"]))
-        live = [score for static, score, _n, _top in track_scores if not static]
-        static_only = not live
-        # unrounded, so the verdict matches the threshold exactly
-        video_score = max(live or [score for _s, score, _n, _t in track_scores])
-        if not math.isfinite(video_score):
-            raise FloatingPointError(f"{path}: the model produced a non-finite score")
-        verdict = "fake" if video_score >= self.threshold else "real"
+        static_only = all(s["static"] for s in summaries)
+        decisive = _decisive(summaries)
         timings["total_s"] = _total_seconds(timings)
+        if decisive is None:  # every face that could decide is too small to be evidence
+            verdict, video_score, decisive_track = "no_face", None, None
+        else:
+            video_score = track_scores[decisive]  # unrounded: the verdict matches the threshold
+            if not math.isfinite(video_score):
+                raise FloatingPointError(f"{path}: the model produced a non-finite score")
+            verdict = "fake" if video_score >= self.threshold else "real"
+            decisive_track = int(summaries[decisive]["track_id"])
         return self._result(
             Path(path),
             verdict=verdict,
             score=video_score,
             faces=n_faces,
-            tracks=summaries,
+            tracks=[summaries[n] for n in ranked],
             static_only=static_only and kind == "video",
+            small_only=decisive is None,
+            decisive_track=decisive_track,
             timings=timings,
             evidence_crops=evidence,
             evidence_views=views,

@@ -140,3 +140,99 @@ def render_score_plot(analysis: AnalysisInfo, *, width_in: float = 10.0) -> byte
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+#: The score plot's drawing box (SVG user units): the page scales it to the card's width.
+PLOT_W, PLOT_H = 600, 330
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 54, 14, 16, 66
+
+
+def score_plot_svg(
+    analysis: AnalysisInfo, *, decisive: int | None = None, not_counted: frozenset = frozenset()
+) -> str:
+    """Inline SVG of the fake score over time, one line per face track, with the threshold.
+
+    The page embeds it so it scales with the screen (a PNG of fixed size shrank to an
+    unreadable 332 px on a phone): it has a ``viewBox`` and no fixed size, its text
+    takes its size from the stylesheet (larger user units on narrow screens, so the
+    labels stay readable), and colours come from classes (``t0``..``t7`` by track
+    number): the CSP allows no inline style.  ``decisive`` is drawn bold,
+    ``not_counted`` tracks (pictures, faces too small) dashed.  Only numbers reach the
+    markup, so nothing needs escaping.
+    """
+    series = score_series(analysis)
+    t_max = max((t for _n, times, _s in series for t in times), default=0.0)
+    t_max = t_max if t_max > 0 else 1.0
+    width = PLOT_W - PLOT_LEFT - PLOT_RIGHT
+    height = PLOT_H - PLOT_TOP - PLOT_BOTTOM
+
+    def x(t: float) -> float:
+        return round(PLOT_LEFT + width * t / t_max, 1)
+
+    def y(score: float) -> float:
+        return round(PLOT_TOP + height * (1.0 - max(0.0, min(1.0, score))), 1)
+
+    parts = [
+        f'<svg id="score-plot" class="plot" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
+        'aria-labelledby="score-plot-title" xmlns="http://www.w3.org/2000/svg">',
+        '<title id="score-plot-title">Fake score over time, one line per face track, '
+        f"threshold {analysis.threshold:.3f}</title>",
+    ]
+    for value in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(
+            f'<line class="grid" x1="{PLOT_LEFT}" x2="{PLOT_W - PLOT_RIGHT}" '
+            f'y1="{y(value)}" y2="{y(value)}"/>'
+        )
+        if value in (0.0, 0.5, 1.0):
+            parts.append(
+                f'<text class="tick" x="{PLOT_LEFT - 8}" y="{y(value)}" text-anchor="end" '
+                f'dominant-baseline="middle">{value:g}</text>'
+            )
+    for t in _ticks(t_max):
+        parts.append(
+            f'<text class="tick" x="{x(t)}" y="{PLOT_TOP + height + 8}" text-anchor="middle" '
+            f'dominant-baseline="hanging">{t:g}</text>'
+        )
+    parts.append(
+        f'<text class="axis" x="{PLOT_W - PLOT_RIGHT}" y="{PLOT_H - 2}" text-anchor="end">'
+        "time (s)</text>"
+    )
+    threshold = y(analysis.threshold)
+    parts.append(
+        f'<line class="threshold" x1="{PLOT_LEFT}" x2="{PLOT_W - PLOT_RIGHT}" '
+        f'y1="{threshold}" y2="{threshold}"/>'
+        f'<text class="threshold-label" x="{PLOT_W - PLOT_RIGHT}" y="{threshold - 5}" '
+        f'text-anchor="end">threshold {analysis.threshold:.3f}</text>'
+    )
+    ordered = sorted(series, key=lambda s: s[0] == decisive)  # the decisive line on top
+    for track, times, scores in ordered:
+        classes = [f"line t{track % 8}"]
+        if track == decisive:
+            classes.append("decisive")
+        if track in not_counted:
+            classes.append("not-counted")
+        points = " ".join(f"{x(t)},{y(s)}" for t, s in zip(times, scores, strict=True))
+        parts.append(f'<polyline class="{" ".join(classes)}" points="{points}"/>')
+        if len(times) == 1 or track == decisive:
+            parts += [
+                f'<circle class="dot t{track % 8}" cx="{x(t)}" cy="{y(s)}" r="3.5"/>'
+                for t, s in zip(times, scores, strict=True)
+            ]
+    if not series:
+        parts.append(
+            f'<text class="axis" x="{PLOT_W / 2}" y="{PLOT_H / 2}" text-anchor="middle">'
+            "no face tracks</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _ticks(t_max: float) -> list[float]:
+    """Round time ticks (1, 2, 5 x 10^n s apart), at most six, from 0 to ``t_max``."""
+    import math
+
+    raw = t_max / 5
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    count = int(t_max / step + 1e-9)
+    return [round(i * step, 6) for i in range(count + 1)]

@@ -547,7 +547,10 @@ def scores_record(result: Any) -> dict[str, Any]:
     """``Analysis.scores`` in the shape of docs/contracts.md, from the scorer's track summaries.
 
     Each track keeps every face in time order (the reviewer's score-over-time
-    plot); ``top_frames`` lists the strongest faces of the video, best first.
+    plot), each member's score (named in ``members``: what it learnt), its median face
+    size and whether it is too small to count; ``decisive`` names the track that gave
+    the video's score; ``top_frames`` lists the strongest faces of the video, best first.
+    Analyses recorded before issue 31 lack those keys: readers treat them as unknown.
     """
     tracks = []
     every_frame = []
@@ -570,6 +573,10 @@ def scores_record(result: Any) -> dict[str, Any]:
                 "faces": int(track["faces"]),
                 # a picture in the scene (model.liveness): shown, not counted in the verdict
                 "static": bool(track.get("static", False)),
+                # no face at least min_face_px large: shown, never counted (model.scoring)
+                "small": bool(track.get("small", False)),
+                "face_px": track.get("face_px"),
+                "members": [round(float(m), 6) for m in track.get("members") or []],
                 "frames": frames,
             }
         )
@@ -580,11 +587,20 @@ def scores_record(result: Any) -> dict[str, Any]:
                 "t": round(float(f["timestamp_s"]), 3),
                 "score": round(float(f["score"]), 6),
                 "static": bool(track.get("static", False)),
+                "small": bool(track.get("small", False)),
             }
             for f in track.get("top_frames") or []
         ]
-    every_frame.sort(key=lambda f: (f["static"], -f["score"]))  # live faces first
-    return {"tracks": tracks, "top_frames": every_frame[:TOP_FRAMES]}
+    # faces that may decide first: live before static, large enough before small
+    every_frame.sort(key=lambda f: (f["static"], f["small"], -f["score"]))
+    return {
+        "tracks": tracks,
+        "top_frames": every_frame[:TOP_FRAMES],
+        "members": [str(name) for name in getattr(result, "members", None) or []],
+        "min_face_px": getattr(result, "min_face_px", None),
+        "decisive": getattr(result, "decisive_track", None),
+        "small_only": bool(getattr(result, "small_only", False)),
+    }
 
 
 def _snapshot(obj: Any, names: tuple[str, ...]) -> SimpleNamespace:

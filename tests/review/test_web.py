@@ -104,7 +104,9 @@ def test_login_session_cookie_and_decision_flow(web):
     image = client.get(crops[0])
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
     assert image.content[:2] == b"\xff\xd8"
-    plot_url = re.search(r'src="(/plots/\d+\.png)"', page.text).group(1)
+    # The plot is inline SVG (it scales to any screen); the PNG stays a download.
+    assert '<svg id="score-plot"' in page.text and page.text.count('<polyline class="line') == 2
+    plot_url = re.search(r'href="(/plots/\d+\.png)"', page.text).group(1)
     plot = client.get(plot_url)
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
 
@@ -405,4 +407,4 @@ def test_a_still_picture_in_the_scene_is_marked_static_on_the_video_page(web):
     _login(client)
     page = client.get("/videos/vidSTATIC02", headers=HTML).text
     assert page.count('class="badge static"') == 1
-    assert re.search(r"<td>live</td>", page)
+    assert 'id="track-0"' in page and '<span class="badge live">live</span>' in page

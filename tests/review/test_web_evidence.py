@@ -71,7 +71,9 @@ def test_video_page_shows_frames_matches_and_the_declaration(web) -> None:
     page = client.get("/videos/vidEVIDENC1", headers=HTML)
     assert page.status_code == 200
     assert "media-src 'self'" in page.headers["content-security-policy"]
-    urls = re.findall(r'src="(/crops/\d+/\d+/context)"', page.text)
+    # The decisive track's best crop is shown beside its frame; every crop links its frame.
+    assert len(re.findall(r'src="(/crops/\d+/\d+/context)"', page.text)) == 1
+    urls = sorted(set(re.findall(r'href="(/crops/\d+/\d+/context)"', page.text)))
     assert len(urls) == 3
     image = client.get(urls[0])
     assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"

@@ -52,7 +52,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from bot import __version__, review
 from bot.db import session_factory
 from bot.logs import LogLimiter, log_event
-from bot.review import reviewers, web_sessions
+from bot.review import reviewers, web_sessions, why
 from bot.settings import Settings, parse_datetime
 from bot.store import REVIEW_STATES, VideoState, utcnow
 
@@ -524,9 +524,14 @@ def create_app(settings: Settings) -> FastAPI:
             if video.analysis
             else set()
         )
+        # Why it scored as it did (the decisive track first) and the plot that scales.
+        explained = why.explain(video.analysis) if video.analysis else None
+        plot_svg = why.score_plot(video.analysis, explained) if video.analysis else ""
         return render(
             request,
             "video.html",
+            why=explained,
+            plot_svg=plot_svg,
             status_code=status_code,
             reviewer=reviewer,
             video=video,

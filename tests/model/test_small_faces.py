@@ -1,0 +1,108 @@
+"""Faces too small to be evidence never decide a verdict on their own; every track records
+what each ensemble member said about it, named by what the member learnt (issue 31 item 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model.bundle import member_names
+from tests.model import synth
+
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "model/bundles/default/manifest.json"
+
+
+def _talking(patch: np.ndarray, i: int) -> np.ndarray:
+    """The head turned a few degrees and its mouth at one of three openings: a live face."""
+    h, w = patch.shape[:2]
+    turned = cv2.warpAffine(
+        patch,
+        cv2.getRotationMatrix2D((w / 2, h / 2), 6.0 * np.sin(i * 1.3), 1.0),
+        (w, h),
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    mouth = (round(w * 0.49), round(h * 0.63))
+    cv2.ellipse(turned, mouth, (round(w * 0.08), round(h * (3 + 9 * (i % 3)) / 240)), 0, 0, 360,
+                (60, 20, 30), -1)  # fmt: skip
+    return turned
+
+
+@pytest.fixture(scope="module")
+def two_sizes(tmp_path_factory) -> Path:
+    """Two people talking: one head at full size (a ~155 px face square), one at half (~77 px)."""
+    big = synth.head_patch()
+    small = cv2.resize(synth.head_patch(flip=True), None, fx=0.5, fy=0.5,
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    frames = []
+    for i in range(32):
+        frame = synth.background(640, 360)
+        for patch, (x, y) in ((big, (30, 60)), (small, (420, 120))):
+            face = _talking(patch, i)
+            frame[y : y + face.shape[0], x : x + face.shape[1]] = face
+        frames.append(frame)
+    return synth.write_video(tmp_path_factory.mktemp("sizes") / "two_sizes.mp4", frames, fps=2.0)
+
+
+def _score(bundle, detector, path: Path, min_face_px: int):
+    from model.scoring import VideoScorer
+
+    scorer = VideoScorer(bundle, detector=detector, frames=16, threshold=0.4,
+                         min_face_px=min_face_px)  # fmt: skip
+    return scorer.score_path(path)
+
+
+def test_a_small_face_is_shown_but_the_large_one_decides(two_sizes, tiny_bundle, detector):
+    result = _score(tiny_bundle, detector, two_sizes, min_face_px=100)
+    assert len(result.tracks) == 2
+    large, small = result.tracks  # evidence order: faces large enough to count first
+    assert large["face_px"] >= 100 > small["face_px"]
+    assert small["small"] and small["small_faces"] == small["faces"]
+    assert not large["small"] and not large["static"] and not small["static"]
+    assert result.decisive_track == large["track_id"]
+    assert result.score == pytest.approx(large["score"], abs=1e-6)
+    assert result.evidence_crops[0][0] == large["track_id"]
+    record = result.to_dict()
+    assert record["min_face_px"] == 100 and record["decisive_track"] == large["track_id"]
+
+
+def test_a_video_whose_faces_are_all_too_small_is_not_flagged(two_sizes, tiny_bundle, detector):
+    """With every face below the limit the score would have flagged it (>= 0.4); now no
+    face may decide: no score, verdict no_face, the tracks still listed as evidence."""
+    result = _score(tiny_bundle, detector, two_sizes, min_face_px=400)
+    assert result.verdict == "no_face" and result.score is None
+    assert result.small_only and result.decisive_track is None
+    assert all(t["small"] and t["score"] >= 0.4 for t in result.tracks)
+    assert result.evidence_crops  # still shown to a reviewer
+
+
+def test_each_track_records_every_members_score(two_sizes, tiny_bundle, detector):
+    from bot.stages.analyse import scores_record
+
+    result = _score(tiny_bundle, detector, two_sizes, min_face_px=100)
+    assert result.members == ["xception_compact 64 px #1", "xception_compact 64 px #2"]
+    for track in result.tracks:
+        assert len(track["members"]) == 2
+        # the tiny bundle averages its members: the track score is their mean
+        assert np.mean(track["members"]) == pytest.approx(track["score"], abs=1e-5)
+    record = scores_record(result)
+    assert record["members"] == result.members and record["min_face_px"] == 100
+    assert record["decisive"] == result.decisive_track and record["small_only"] is False
+    assert [t["small"] for t in record["tracks"]] == [False, True]
+    assert all(len(t["members"]) == 2 and t["face_px"] for t in record["tracks"])
+    assert not record["top_frames"][0]["small"]  # faces that may decide come first
+
+
+def test_the_default_bundle_names_its_members_by_what_they_learnt():
+    manifest = json.loads(DEFAULT_MANIFEST.read_text())
+    assert member_names(manifest) == [
+        "self-blended images",
+        "DFDC-supervised",
+        "DFDC + self-blends",
+    ]
+    described = {**manifest, "models": [{**manifest["models"][0], "description": "lip sync"},
+                                        *manifest["models"][1:]]}  # fmt: skip
+    assert member_names(described)[0] == "lip sync"

@@ -69,6 +69,37 @@ class Landmarks:
         return self.presence >= MIN_PRESENCE
 
 
+#: TensorFlow Lite's own logger (``tflite::logging_internal::MinimalLogger``): its least
+#: severity shown, a static member exported by the TensorFlow library already loaded.
+_TFLITE_MIN_SEVERITY = "_ZN6tflite16logging_internal13MinimalLogger21minimum_log_severity_E"
+_TFLITE_LOG_WARNING = 2  # tflite::LogSeverity: VERBOSE 0, INFO 1, WARNING 2, ERROR 3
+
+
+def quiet_tflite_info() -> None:
+    """Keep TensorFlow Lite's INFO lines ("INFO: Created TensorFlow Lite XNNPACK delegate
+    for CPU.") off stderr, so that `find-bot train` prints only its own output.
+
+    TFLite writes them from C++ with ``fprintf(stderr)``, below TensorFlow's logging:
+    ``TF_CPP_MIN_LOG_LEVEL`` (:func:`bot.logs.quiet_native_logging`) does not reach them,
+    and pointing descriptor 2 at /dev/null (:func:`bot.logs.import_tensorflow_quietly`)
+    would also swallow the other threads' output while the interpreters of the batch
+    threads start.  So the logger's threshold is raised to WARNING in place, in the
+    library TensorFlow has loaded; warnings and errors still show.  A TensorFlow build
+    without that symbol keeps printing the line, nothing worse (the training test says so).
+    """
+    import ctypes
+
+    import tensorflow as tf
+
+    library = Path(tf.__file__).resolve().parent / "libtensorflow_cc.so.2"
+    try:  # RTLD_NOLOAD: the copy already in the process, never a second one
+        handle = ctypes.CDLL(str(library), mode=os.RTLD_NOLOAD | os.RTLD_GLOBAL)
+        severity = ctypes.c_int.in_dll(handle, _TFLITE_MIN_SEVERITY)
+    except (OSError, ValueError):
+        return
+    severity.value = max(severity.value, _TFLITE_LOG_WARNING)
+
+
 class FaceMesh:
     """One face-mesh interpreter (not thread-safe: one per thread, see :func:`face_mesh`)."""
 
@@ -80,6 +111,7 @@ class FaceMesh:
             )
         import tensorflow as tf
 
+        quiet_tflite_info()
         with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": it still works
             warnings.simplefilter("ignore")
             self._interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=1)

@@ -440,3 +440,31 @@ def test_training_can_continue_from_a_bundle_member_and_combine_can_pick_members
     assert main(["model", "combine", f"{run / 'bundle'}#7", "--data", str(export), "--out",
                  str(tmp_path / "bad")]) == 2  # fmt: skip
     assert "members 0 to 1" in capsys.readouterr().err
+
+
+def test_train_prints_no_tensorflow_lite_info_line(tmp_path):
+    """Issue 30 item 5: SBI's face mesh runs in TensorFlow Lite, whose C++ logger printed
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on `find-bot train`'s stderr
+    (model.training.landmarks.quiet_tflite_info raises its threshold to WARNING)."""
+    import subprocess
+    import sys
+
+    from bot.settings import project_root
+
+    export = write_review_export(tmp_path / "export", videos_per_class=4, crops_per_video=2)
+    labels = export / "labels.jsonl"
+    labels.write_text(
+        "".join(line + "\n" for line in labels.read_text().splitlines() if '"real"' in line)
+    )
+    argv = ["train", "--data", f"review:{export}", "--out", str(tmp_path / "run"), *TINY,
+            *FAST, "--sbi", "--candidates", "1", "--keep", "1"]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *argv],
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "bundle").is_dir()
+    assert "XNNPACK" not in result.stderr and "INFO: " not in result.stderr, result.stderr

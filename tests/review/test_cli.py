@@ -384,3 +384,36 @@ def test_show_marks_a_still_picture_in_the_scene_static(cli, settings):
     lines = {line.split(":")[0].strip(): line for line in out.splitlines() if "track " in line}
     assert "static (a still picture in the scene)" in lines["track 1"]
     assert "static" not in lines["track 0"]
+
+
+def test_a_local_file_is_listed_and_shown_as_a_file(cli, settings):
+    """Issue 31 item 3: a submitted file's ``sub-`` key is not shown as if it were a URL, and
+    ``show`` prints no ``channel: (?)`` for a video that has no channel."""
+    from tests.review.conftest import seed_video
+
+    seed_video(settings, "sub-0123456789ab", score=0.99, title="clip.mp4")
+    from sqlalchemy import update
+
+    from bot.store import Video
+
+    with session_factory(settings).begin() as session:
+        session.execute(
+            update(Video)
+            .where(Video.youtube_id == "sub-0123456789ab")
+            .values(
+                source="submitted_file",
+                submitted_by="ana",
+                channel_youtube_id=None,
+                channel_title=None,
+            )
+        )
+    code, out, _ = cli("review", "list", "--source", "submitted_file")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if "clip.mp4" in line]
+    assert "sub-0123456789ab (local file)" in row and "submitted_file by ana" in row
+    code, out, _ = cli("review", "show", "sub-0123456789ab")
+    assert code == 0
+    assert "sub-0123456789ab  (local file)" in out and "clip.mp4" in out
+    assert "channel:" not in out and "(?)" not in out
+    _, out, _ = cli("review", "show", "vidAAAAAAA1")
+    assert "channel:   Channel A (UC" in out  # a YouTube video keeps its channel line

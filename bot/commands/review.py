@@ -288,6 +288,38 @@ def _source(video) -> str:
     return text
 
 
+def _why_lines(a) -> list[str]:  # type: ignore[no-untyped-def]
+    """Why the analysis scored as it did: the decisive track, each member's score on it
+    (named by what it learnt), and the tracks that scored higher but did not count."""
+    from bot.review import why
+
+    explained = why.explain(a)
+    d = explained.decisive
+    if d is None:
+        if explained.small_only:
+            return [
+                f"{'why:':<11}no face large enough to judge (all below "
+                f"{explained.min_face_px} px): no score, not flagged on them"
+            ]
+        return []
+    kind = "static" if d.static else "live"
+    size = f", face {d.face_px} px" if d.face_px else ""
+    lines = [f"{'why:':<11}track {d.track} gave the score {_fmt(d.score)} ({kind}{size})"]
+    if d.members:
+        scores = ", ".join(f"{printable(name)} {_fmt(value)}" for name, value in d.members)
+        lines.append(f"{'members:':<11}{scores}")
+    else:
+        lines.append(f"{'members:':<11}not recorded for this analysis (made before FIND kept them)")
+    for t in explained.set_aside:
+        reason = (
+            f"face {t.face_px} px, below {explained.min_face_px} px: too small to be evidence"
+            if t.small
+            else "a still picture in the scene"
+        )
+        lines.append(f"{'':<11}track {t.track} scored {_fmt(t.score)}, not counted: {reason}")
+    return lines
+
+
 def _channel(video) -> str | None:
     """``title (UC…)``, or None for a video with no channel (submitted), not ``(?)``."""
     if not video.channel_id and not video.channel_title:
@@ -297,6 +329,7 @@ def _channel(video) -> str | None:
 
 def _show(args: argparse.Namespace) -> int:
     from bot import review
+    from bot.review import why
 
     settings, sessions = _open(args)
     with sessions() as session:
@@ -355,12 +388,15 @@ def _show(args: argparse.Namespace) -> int:
     if path is not None:
         echo(f"{'media:':<11}{printable(path)}")
     if a is not None:
-        echo("\ntracks (live first, strongest first):")
-        for t in a.track_rows:
-            span = f"{_secs(t['first_t'])}..{_secs(t['last_t'])}"
-            static = ", static (a still picture in the scene)" if t["static"] else ""
-            faces = f"{t['faces']} faces"
-            echo(f"  track {t['track']}: score {_fmt(t['score'])}, {faces}, {span}{static}")
+        for line in _why_lines(a):
+            echo(line)
+        echo("\ntracks (the decisive one first, then live, strongest first):")
+        for t in why.explain(a).tracks:
+            span = f"{_secs(t.first_t)}..{_secs(t.last_t)}"
+            static = ", static (a still picture in the scene)" if t.static else ""
+            small = f", too small ({t.face_px} px): not counted" if t.small else ""
+            faces = f"{t.faces} faces" + (f", face {t.face_px} px" if t.face_px else "")
+            echo(f"  track {t.track}: score {_fmt(t.score)}, {faces}, {span}{static}{small}")
         echo("\nframes that drove the score:")
         for top in a.top_frames:
             echo(

@@ -80,6 +80,13 @@ class StageFailure(FindError):
         self.counts_as_attempt = counts_as_attempt
 
 
+class ShutdownRequested(Exception):
+    """A handler stopped between two steps because the process is stopping (SIGTERM): the
+    video is given back untouched, its attempt not counted (:meth:`WorkQueue.release`),
+    and the worker thread ends.  Raised instead of starting new work (another download
+    attempt) within the grace period, which is there to let running work finish."""
+
+
 @dataclass(frozen=True)
 class Job:
     """A claimed video: a detached snapshot, safe to use outside any session."""
@@ -446,7 +453,7 @@ def run_one(queue: WorkQueue, stage: str, worker: str, handler: StageHandler) ->
     except StageFailure as stage_failure:
         failure = stage_failure
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if isinstance(exc, KeyboardInterrupt | SystemExit | ShutdownRequested):
             queue.release(job)
             raise
         if OUTAGE.failed(exc, where=worker):  # the database, not the video (a bank lookup)

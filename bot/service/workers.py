@@ -24,7 +24,7 @@ from bot.errors import StartupError
 from bot.hostfault import HostFault
 from bot.logs import log_event
 from bot.outage import OUTAGE
-from bot.queue import Job, StageFailure, StageHandler, WorkQueue, run_one
+from bot.queue import Job, ShutdownRequested, StageFailure, StageHandler, WorkQueue, run_one
 from bot.settings import Settings
 
 log = logging.getLogger("find.daemon")
@@ -108,7 +108,7 @@ class StageWorkers:
                 from bot.stages.download import make_download_handler
             except ImportError as exc:
                 raise StartupError(f"the download stage is not available ({exc})") from None
-            return make_download_handler(self.settings)
+            return make_download_handler(self.settings, stop=self._stop)
         from bot.stages.analyse import Analyser
 
         self._analyser = Analyser(self.settings)  # loads the bundle: BundleError stops start-up
@@ -135,7 +135,7 @@ class StageWorkers:
         if "download" in self._handlers and "download" not in self._overrides:
             from bot.stages.download import make_download_handler
 
-            self._handlers["download"] = make_download_handler(settings)
+            self._handlers["download"] = make_download_handler(settings, stop=self._stop)
 
     # ------------------------------------------------------------ loop
     def _loop(self, stage: str, index: int) -> None:
@@ -148,6 +148,8 @@ class StageWorkers:
                 job = run_one(self.queue, stage, owner, handler)
                 errors = 0
                 OUTAGE.succeeded()
+            except ShutdownRequested:  # stopping: the video was given back, nothing more starts
+                break
             except HostFault as fault:  # the video is postponed; the disk needs the operator
                 faults += 1
                 delay = min(HOST_FAULT_MAX_BACKOFF_S, HOST_FAULT_BACKOFF_S * 2 ** (faults - 1))

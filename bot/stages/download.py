@@ -51,7 +51,7 @@ from bot.hostfault import (
 )
 from bot.logs import log_event
 from bot.mediahost import media_host_id
-from bot.queue import Apply, Job, StageFailure, StageHandler
+from bot.queue import Apply, Job, ShutdownRequested, StageFailure, StageHandler
 from bot.settings import Settings
 from bot.store import SUBMISSION_KEY_PREFIX, Video, VideoState
 from bot.youtube.ids import is_media_key, require_media_key, shown
@@ -220,8 +220,10 @@ def make_download_handler(
     retry_base_s: float = 5.0,
     timeout_s: float = DOWNLOAD_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> StageHandler:
-    """The ``download`` stage handler for :func:`bot.queue.run_one`."""
+    """The ``download`` stage handler for :func:`bot.queue.run_one`; ``stop``: the daemon's
+    shutdown event, which ends the wait before a retry (see :func:`download_video`)."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     clean_partials(settings.media_dir)
     store: list[str] = []
@@ -254,6 +256,7 @@ def make_download_handler(
             retry_base_s=retry_base_s,
             timeout_s=timeout_s,
             sleep=sleep,
+            stop=stop,
         )
 
         def apply(session: Session, video: Video) -> None:
@@ -277,6 +280,7 @@ def download_video(
     retry_base_s: float = 5.0,
     timeout_s: float = DOWNLOAD_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> tuple[Path, int]:
     """Download one video into the media dir; return its path and size in bytes.
 
@@ -285,6 +289,8 @@ def download_video(
     ``info`` is given, yt-dlp's title and duration are copied into it.
     Transient failures are retried ``FIND_DOWNLOAD_RETRIES`` times with
     exponential backoff and jitter; then the last :class:`StageFailure` is raised.
+    Once ``stop`` is set (SIGTERM) no new attempt starts: the wait before a retry ends
+    at once with :class:`~bot.queue.ShutdownRequested`, and the video is released.
     """
     attempt = 0
     while True:
@@ -308,7 +314,12 @@ def download_video(
                 delay_s=round(delay, 2),
                 error=str(failure),
             )
-            sleep(delay)
+            if stop is None:
+                sleep(delay)
+            elif stop.wait(delay):
+                raise ShutdownRequested(
+                    f"download of {video_id}: stopping before attempt {attempt + 1}"
+                ) from failure
 
 
 # =================================================================== checks

@@ -14,6 +14,7 @@ The trees are cheap to rebuild and live outside the repository
 (``make train-lite`` puts them under ``RUNS``).
 
     python -m model.training.holdout SRC --train DIR --held-out DIR [--fraction 0.5]
+        [--val DIR [--val-share 0.5]]
 """
 
 from __future__ import annotations
@@ -31,21 +32,35 @@ def held_out(name: str, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def for_validation(name: str, share: float) -> bool:
+    """Whether a held-out identity ``name`` serves validation (thresholds), not the report."""
+    digest = hashlib.sha256(f"validation:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 def split_folder(
-    source: Path, train: Path, heldout: Path, fraction: float = 0.5
+    source: Path,
+    train: Path,
+    heldout: Path,
+    fraction: float = 0.5,
+    *,
+    val: Path | None = None,
+    val_share: float = 0.5,
 ) -> tuple[list[str], list[str]]:
     """Link each person's files (top-level folder of ``source``) into ``train`` or ``heldout``.
 
-    Both targets are rebuilt from scratch (they hold only folders and links), so a
-    changed ``fraction`` never leaves a stale identity on the wrong side.
-    Returns the identity names on each side.
+    With ``val``, a share ``val_share`` of the held-out people goes there instead: people
+    never trained on whose scores may set a threshold, so that the held-out tree stays
+    free of anything tuned on it.  Targets are rebuilt from scratch (they hold only
+    folders and links), so a changed ``fraction`` never leaves a stale identity on the
+    wrong side.  Returns the identity names trained on and held out (validation included).
     """
     source = source.resolve()
     if not source.is_dir():
         raise SystemExit(f"{source}: not a folder of real footage; give the folder to divide")
     if not 0 < fraction < 1:
         raise SystemExit(f"--fraction {fraction}: must be between 0 and 1 (exclusive)")
-    for target in (train, heldout):
+    for target in (train, heldout) + ((val,) if val is not None else ()):
         if target.exists():
             if any(p.is_file() and not p.is_symlink() for p in target.rglob("*")):
                 raise SystemExit(
@@ -61,7 +76,10 @@ def split_folder(
         # Real folders of linked files: directory links are not followed by every walker.
         for file in sorted(entry.rglob("*")):
             if file.is_file():
-                link = (heldout if out else train) / entry.name / file.relative_to(entry)
+                side = heldout if out else train
+                if out and val is not None and for_validation(entry.name, val_share):
+                    side = val
+                link = side / entry.name / file.relative_to(entry)
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(file)
         sides[out].append(entry.name)
@@ -74,9 +92,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=Path, required=True, help="links for training")
     parser.add_argument("--held-out", type=Path, required=True, help="links never trained on")
     parser.add_argument("--fraction", type=float, default=0.5, help="share held out")
+    parser.add_argument(
+        "--val", type=Path, help="links for validation: part of the held-out people (thresholds)"
+    )
+    parser.add_argument("--val-share", type=float, default=0.5, help="share of held-out for --val")
     args = parser.parse_args(argv)
-    train, kept = split_folder(args.source, args.train, args.held_out, args.fraction)
-    print(f"{args.source}: {len(train)} identities for training, {len(kept)} held out")
+    train, kept = split_folder(
+        args.source,
+        args.train,
+        args.held_out,
+        args.fraction,
+        val=args.val,
+        val_share=args.val_share,
+    )
+    if args.val is None:
+        print(f"{args.source}: {len(train)} identities for training, {len(kept)} held out")
+    else:
+        used = sum(1 for p in args.val.iterdir() if p.is_dir())
+        print(
+            f"{args.source}: {len(train)} identities for training, {used} for validation, "
+            f"{len(kept) - used} held out"
+        )
     return 0
 
 

@@ -60,3 +60,20 @@ def test_a_folder_of_real_files_is_never_overwritten(tmp_path, capsys):
         main([str(source), "--train", str(tmp_path / "a"), "--held-out", str(tmp_path / "b")]) == 0
     )
     assert "identities for training" in capsys.readouterr().out
+
+
+def test_a_validation_tree_takes_part_of_the_held_out_people_and_nobody_else(tmp_path, capsys):
+    source = _people(tmp_path / "photos", 40)
+    train, heldout, val = tmp_path / "train", tmp_path / "heldout", tmp_path / "val"
+    plain = split_folder(source, train, heldout, fraction=0.5)
+    names = split_folder(source, train, heldout, fraction=0.5, val=val, val_share=0.5)
+    assert names == plain  # the trained-on side does not move
+    people = {side: {p.name for p in side.iterdir()} for side in (train, heldout, val)}
+    assert people[val] and people[heldout]
+    assert people[val] | people[heldout] == set(plain[1])
+    assert not people[val] & people[heldout] and not people[val] & people[train]
+    assert (
+        main([str(source), "--train", str(train), "--held-out", str(heldout), "--val", str(val)])
+        == 0
+    )
+    assert f"{len(people[val])} for validation" in capsys.readouterr().out

@@ -52,6 +52,10 @@ NO_CHANNELS = "none"
 SECRET_SETTINGS = frozenset({"youtube_api_key", "web_secret_key", "webhook_url", "websub_secret"})
 #: HMAC keys shorter than this are refused: the push secret signs what the hub sends us.
 MIN_SECRET_LENGTH = 16
+#: The shape Google documents and issues API keys in: 39 characters, ``AIza`` then 35 of
+#: letters, digits, ``-`` and ``_``.  A key cut mid-value (an editor's half-saved ``.env``
+#: before a SIGHUP) fails this at once, instead of at the next API call.
+API_KEY_RE = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 
 
 class Secret:
@@ -419,6 +423,19 @@ def parse_secret(raw: str) -> Secret:
     return Secret(value)
 
 
+def parse_api_key(raw: str) -> Secret:
+    """A Google API key, checked against its documented shape (:data:`API_KEY_RE`); the
+    message never shows the value, only its length."""
+    value = raw.strip()
+    if not API_KEY_RE.fullmatch(value):
+        raise ValueError(
+            f"the value (hidden) is not a whole Google API key: it has {len(value)} "
+            "characters, a key has 39 (AIza and 35 letters, digits, - or _); copy it again "
+            "from the Google Cloud console (APIs & Services > Credentials)"
+        )
+    return Secret(value)
+
+
 def parse_url_template(raw: str) -> str:
     """A URL with an ``{id}`` placeholder (a video or channel id)."""
     value = parse_url(raw)
@@ -463,7 +480,7 @@ def parse_media_url_template(raw: str) -> str:
 
 # name -> (parser, settings attribute)
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "youtube_api_key": lambda raw: Secret(raw.strip()) if raw.strip() else None,
+    "youtube_api_key": parse_api_key,
     "youtube_api_endpoint": parse_url,
     "media_url_template": parse_media_url_template,
     "channels": parse_channels,

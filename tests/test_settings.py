@@ -90,7 +90,7 @@ def test_missing_required_key_names_command(tmp_path: Path) -> None:
 
 
 def test_secrets_never_shown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    key = "AIzaSyTOPSECRET1234567890"
+    key = "AIzaSyTOPSECRET1234567890abcdefghijklmn"
     s = load_settings(
         environ={
             "FIND_DATA_DIR": str(tmp_path),
@@ -140,3 +140,40 @@ def test_channels_none_means_watch_nothing_on_purpose(tmp_path: Path) -> None:
     s = load_settings(environ={"FIND_DATA_DIR": str(tmp_path), "FIND_CHANNELS": "None"})
     assert s.channels == () and s.watch_nothing is True
     assert load_settings(environ={"FIND_DATA_DIR": str(tmp_path)}).watch_nothing is False
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        "AIza",  # an editor's half-saved file: the key cut mid-value
+        "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6",  # 38 characters: one short
+        "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Qx",  # 40: one too many
+        "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q".replace("Q", "!"),  # not a key character
+        "BIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",  # not a Google API key
+    ],
+)
+def test_an_api_key_not_of_googles_shape_is_refused_without_showing_it(
+    tmp_path: Path, cut: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 30 item 5: a key cut mid-value was accepted, and failed only at the first API
+    call.  Start-up (and a reload, tests/daemon/test_reload_complete.py) refuse it, in one
+    line naming the variable and never the value."""
+    from bot.cli import main
+
+    environ = {"FIND_DATA_DIR": str(tmp_path), "FIND_YOUTUBE_API_KEY": cut}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ=environ)
+    message = str(caught.value)
+    assert message.startswith("FIND_YOUTUBE_API_KEY: the value (hidden) is not a whole ")
+    assert f"it has {len(cut)} characters, a key has 39 (AIza" in message
+    assert cut not in message.replace("(AIza and 35", "") and "\n" not in message
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"find-bot: error: {message}"]
+    assert load_settings(
+        environ={**environ, "FIND_YOUTUBE_API_KEY": "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"}
+    ).youtube_api_key == Secret("AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q")  # a whole one: fine

@@ -16,6 +16,7 @@ import pytest
 
 from bot.service.daemon import Daemon
 from bot.settings import Settings, load_settings
+from tests.fakes.youtube_api import api_key
 
 
 def _write(path: Path, **values: str) -> None:
@@ -35,7 +36,7 @@ def test_a_half_written_file_is_refused_and_a_complete_one_applied(
     full = {
         "FIND_DATA_DIR": str(sqlite_settings.data_dir),
         "FIND_DATABASE_URL": sqlite_settings.database_url,
-        "FIND_YOUTUBE_API_KEY": "key-in-force",
+        "FIND_YOUTUBE_API_KEY": api_key("KeyInForce"),
         "FIND_CHANNELS": "@alpha,@beta",
         "FIND_SEARCH_QUERIES": "deepfake news",
         "FIND_POLL_INTERVAL": "1h",
@@ -75,3 +76,14 @@ def test_a_half_written_file_is_refused_and_a_complete_one_applied(
     assert daemon.settings.search_queries == ()
     assert daemon.settings.poll_interval_s == 1800
     assert daemon.settings.youtube_api_key == before.youtube_api_key
+
+    # Issue 30 item 5: a key cut mid-value (the editor saved "AIza" only) is refused the
+    # same way, in one line naming the variable, never the value; the key in force stays.
+    in_force = daemon.settings
+    _write(env_file, **{**changed, "FIND_YOUTUBE_API_KEY": "AIza"})
+    before = in_force
+    error = rejected()
+    assert error.startswith("FIND_YOUTUBE_API_KEY: the value (hidden) is not a whole Google")
+    assert "it has 4 characters" in error
+    assert "'AIza'" not in error and "=AIza" not in error and "\n" not in error
+    assert daemon.settings.youtube_api_key == in_force.youtube_api_key

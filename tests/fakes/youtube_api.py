@@ -39,7 +39,15 @@ from urllib.parse import parse_qs, urlsplit
 from tests.fakes.http import FakeHTTPServer, LocalServer
 from tests.fakes.youtube_feeds import FEED_SIZE, channel_feed, feed_entry
 
-VALID_KEY = "test-api-key"
+
+def api_key(tag: str) -> str:
+    """A made-up key of the shape Google issues (``AIza`` + 35 characters: the settings
+    refuse anything else), a different one per ``tag``."""
+    body = "".join(c for c in tag if c.isalnum() or c in "-_")
+    return "AIza" + (body + "0" * 35)[:35]
+
+
+VALID_KEY = api_key("FakeYouTubeValidTestKey")
 COSTS = {"channels": 1, "playlistItems": 1, "videos": 1, "search": 100}
 _ID_CHARS = string.ascii_letters + string.digits + "-_"
 

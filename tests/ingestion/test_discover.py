@@ -13,6 +13,7 @@ from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, PollRun, QuotaEntry, SearchQuery, Video
 from bot.youtube.client import ApiKeyError
 from bot.youtube.quota import QuotaLedger, quota_day
+from tests.fakes.youtube_api import api_key
 
 # A fixed moment (noon Pacific) so quota pacing does not depend on when the tests run.
 NOON_PACIFIC = datetime(2026, 6, 10, 19, 0, tzinfo=UTC)
@@ -214,16 +215,17 @@ def test_youtube_quota_exceeded_mid_poll_closes_the_day(sqlite_ingestion) -> Non
 def test_invalid_key_stops_discovery_without_leaking_it(ingestion) -> None:
     channel = ingestion.channel()
     ingestion.upload(channel, serve=False)
-    settings = ingestion.settings(CHANNELS=channel.id, YOUTUBE_API_KEY="sekrit-key-123")
+    secret = api_key("SekritKey123")
+    settings = ingestion.settings(CHANNELS=channel.id, YOUTUBE_API_KEY=secret)
     with pytest.raises(ApiKeyError) as caught:
         _run(ingestion, settings)
     message = str(caught.value)
     assert "FIND_YOUTUBE_API_KEY" in message and "API_KEY_INVALID" in message
-    assert "sekrit-key-123" not in message
+    assert secret not in message
     assert len(ingestion.youtube.requests) == 1  # stopped at the first refusal
     with session_factory(settings)() as session:
         run = session.scalars(select(PollRun)).one()
-        assert run.errors == 1 and "sekrit-key-123" not in (run.note or "")
+        assert run.errors == 1 and secret not in (run.note or "")
         assert run.finished_at is not None
     assert [e.outcome for e in _ledger(settings)] == ["API_KEY_INVALID"]
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.db import session_factory
 from bot.store import PollRun, QuotaEntry, Video
+from tests.fakes.youtube_api import api_key
 
 
 def _run_cli(monkeypatch, tmp_path, env: dict[str, str], *argv: str) -> int:
@@ -74,18 +75,19 @@ def test_poll_without_a_key_says_what_to_set(
 def test_poll_with_an_invalid_key_fails_cleanly(
     sqlite_ingestion, monkeypatch, tmp_path, capsys
 ) -> None:
-    env = sqlite_ingestion.env(CHANNELS="@alpha", YOUTUBE_API_KEY="wrong-key-42")
+    wrong = api_key("WrongKey42")
+    env = sqlite_ingestion.env(CHANNELS="@alpha", YOUTUBE_API_KEY=wrong)
     assert _run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 2
     err = capsys.readouterr().err
     assert "find-bot: error: YouTube API refused the key" in err
-    assert "wrong-key-42" not in err  # not in the message, not in the logs
+    assert wrong not in err  # not in the message, not in the logs
     assert len([line for line in err.splitlines() if line.startswith("find-bot: error")]) == 1
 
 
 @pytest.mark.parametrize("revision", ["base"])
 def test_poll_refuses_an_unmigrated_database(tmp_path, monkeypatch, capsys, revision) -> None:
     env = {
-        "FIND_YOUTUBE_API_KEY": "k",
+        "FIND_YOUTUBE_API_KEY": api_key("k"),
         "FIND_CHANNELS": "@alpha",
         "FIND_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
     }

@@ -23,6 +23,7 @@ from bot.youtube.quota import (
     search_budget,
     search_interval_s,
 )
+from tests.fakes.youtube_api import api_key
 
 
 def test_quota_day_turns_at_pacific_midnight() -> None:
@@ -80,7 +81,7 @@ def test_network_errors_are_retried_recorded_and_never_show_the_key(
     settings = ing.settings(
         CHANNELS="UC" + "a" * 22,
         YOUTUBE_API_ENDPOINT="http://127.0.0.1:9",  # nothing listens there
-        YOUTUBE_API_KEY="very-secret-key",
+        YOUTUBE_API_KEY=api_key("VerySecretKey"),
     )
     with session_scope(settings) as session:
         sync_watchlist(settings, session)
@@ -88,7 +89,7 @@ def test_network_errors_are_retried_recorded_and_never_show_the_key(
     report = discover_once(settings, ing.client(settings, sleep=sleeps.append, retries=2))
     assert len(sleeps) == 2 and len(report.errors) == 1
     assert "network error" in report.errors[0]
-    assert "very-secret-key" not in report.errors[0]
+    assert api_key("VerySecretKey") not in report.errors[0]
     with session_factory(settings)() as session:
         entries = session.scalars(select(QuotaEntry)).all()
         assert [e.outcome for e in entries] == ["network"] * 3

@@ -9,6 +9,7 @@ from bot.db import session_factory, session_scope
 from bot.stages.discover.watchlist import sync_watchlist
 from bot.store import Channel, SearchQuery
 from tests.conftest import make_settings
+from tests.fakes.youtube_api import api_key
 
 A = "UC" + "a" * 22
 B = "UC" + "b" * 22
@@ -69,7 +70,7 @@ def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_p
     bare = make_settings(
         tmp_path,
         FIND_DATABASE_URL=settings.database_url,
-        YOUTUBE_API_KEY="key-from-the-environment",
+        YOUTUBE_API_KEY=api_key("KeyFromTheEnvironment"),
         DOWNLOAD_WORKERS="0",
         ANALYSE_WORKERS="0",
     )
@@ -81,7 +82,7 @@ def test_a_restart_without_the_settings_file_keeps_the_watchlist(settings, tmp_p
     else:  # pragma: no cover - the assertion below explains
         message = ""
     assert "FIND_CHANNELS=none" in message and "1 channel(s) and 1 query(ies)" in message
-    assert "\n" not in message and "key-from-the-environment" not in message
+    assert "\n" not in message and api_key("KeyFromTheEnvironment") not in message
     assert _active(settings) == ({A}, {"deepfake"})
     # A discover pass (find-bot poll, a standby taking over) is refused the same way.
     with pytest.raises(SettingsError, match="FIND_CHANNELS=none"):

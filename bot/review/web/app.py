@@ -40,12 +40,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -53,6 +55,7 @@ from bot import __version__, review
 from bot.db import session_factory
 from bot.logs import LogLimiter, log_event
 from bot.review import reviewers, web_sessions, why
+from bot.review.web.links import link_kind
 from bot.settings import Settings, parse_datetime
 from bot.store import REVIEW_STATES, VideoState, utcnow
 
@@ -83,6 +86,19 @@ LOGIN_WINDOW_S = 15 * 60
 DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 #: Seconds a client (or a load balancer) is asked to wait during a database outage.
 RETRY_AFTER_S = 30
+#: Headers on every response, error pages included.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; "
+        "script-src 'self'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 
 class AuthRequired(Exception):
@@ -123,11 +139,21 @@ class LoginThrottle:
         account = (account or "").strip()[:200]
         return {"account+address": (account, address), "account": account, "address": address}
 
-    def blocked(self, account: str, address: str) -> str | None:
-        """The scope that is over its limit (``account+address``, ``account``, ``address``)."""
-        cutoff = self.clock() - self.window_s
+    def attempt(self, account: str, address: str) -> str | None:
+        """Count a login attempt as failed *before* its password is checked.
+
+        Returns the scope over its limit (``account+address``, ``account``,
+        ``address``), counting nothing, or None once the attempt is counted.
+        Checking and counting under one lock is what makes the limit hold for
+        parallel guesses: counted after the slow hash, 40 guesses sent at once
+        all passed the check before any was counted (29 hashes instead of 10).
+        :meth:`succeeded` or :meth:`forget` take the count back.
+        """
+        now = self.clock()
+        cutoff = now - self.window_s
+        keys = self._keys(account, address)
         with self._lock:
-            for scope, key in self._keys(account, address).items():
+            for scope, key in keys.items():
                 failures = self._failures[scope]
                 recent = [t for t in failures.get(key, ()) if t > cutoff]
                 if recent:
@@ -136,20 +162,25 @@ class LoginThrottle:
                     failures.pop(key, None)
                 if len(recent) >= self.limits[scope]:
                     return scope
-        return None
-
-    def failed(self, account: str, address: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for scope, key in self._keys(account, address).items():
+            for scope, key in keys.items():
                 failures = self._failures[scope]
                 times = failures.pop(key, [])  # re-inserted last: dict order is recency
-                times = [*times, now][-self.limits[scope] :]
-                failures[key] = times
+                failures[key] = [*times, now][-self.limits[scope] :]
                 while len(failures) > self.max_keys:
                     del failures[next(iter(failures))]
+        return None
+
+    def forget(self, account: str, address: str) -> None:
+        """Take back one counted attempt that was no wrong password (the check failed)."""
+        with self._lock:
+            for scope, key in self._keys(account, address).items():
+                times = self._failures[scope].get(key)
+                if times:
+                    times.pop()
 
     def succeeded(self, account: str, address: str) -> None:
+        """The password was right: uncount the attempt, forget this pair's failures."""
+        self.forget(account, address)
         with self._lock:
             self._failures["account+address"].pop(
                 self._keys(account, address)["account+address"], None
@@ -180,6 +211,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.log_limiter = LogLimiter()
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.filters.update(score=_fmt_score, dt=_fmt_dt, age=_fmt_age, seconds=_fmt_seconds)
+    templates.env.filters.update(link_kind=link_kind)
     templates.env.globals.update(version=__version__, auth_header=settings.web_auth_header)
 
     app.add_middleware(
@@ -194,19 +226,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; "
-            "script-src 'self'; "
-            "form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return _with_security_headers(await call_next(request))
 
     # ------------------------------------------------------------ helpers
     def current_reviewer(request: Request) -> str | None:
@@ -304,6 +324,47 @@ def create_app(settings: Settings) -> FastAPI:
     for error in DATABASE_DOWN:
         app.add_exception_handler(error, database_down)
 
+    @app.exception_handler(RequestValidationError)
+    async def malformed_parameter(request: Request, exc: RequestValidationError) -> Response:
+        """A parameter FastAPI cannot convert (``/crops/x/0``, ``/queue?page=x``).
+
+        FastAPI checks parameters before the route (and its login check) runs: anyone
+        got its 422 JSON.  A stranger gets what every page gives a stranger; a reviewer
+        a 404 for a path that names nothing, or a 400 page naming the parameter.
+        """
+        try:
+            reviewer = await run_in_threadpool(current_reviewer, request)
+        except DATABASE_DOWN as down:
+            return database_down(request, down)
+        if reviewer is None:
+            return await auth_required(request, AuthRequired())
+        errors = exc.errors()
+        if any((error.get("loc") or ("",))[0] == "path" for error in errors):
+            return await http_error(request, StarletteHTTPException(404, "No such page."))
+        names = sorted({str(error["loc"][-1]) for error in errors if error.get("loc")})
+        message = f"Malformed {', '.join(names) or 'request'}: correct the address."
+        return await http_error(request, StarletteHTTPException(400, message))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, _exc: Exception) -> Response:
+        """Any unexpected error: a 500 page (uvicorn logs the traceback).  Starlette sends
+        it from outside every middleware, so it carries the security headers itself."""
+        message = "Something went wrong on the server; it has been logged."
+        plain = Response(message, status_code=500, media_type="text/plain")
+        if "text/html" not in request.headers.get("accept", ""):
+            return _with_security_headers(plain)
+        try:
+            page: Response = templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": 500, "message": message, "reviewer": None, "csrf_token": "",
+                 "flash": None},
+                status_code=500,
+            )  # fmt: skip
+        except Exception:  # the error page itself failed: the plain answer
+            page = plain
+        return _with_security_headers(page)
+
     # -------------------------------------------------------------- routes
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
@@ -344,7 +405,7 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.web_auth_header:
             raise StarletteHTTPException(404, "Logins are handled by the reverse proxy.")
         client = request.client.host if request.client else "?"
-        scope = app.state.throttle.blocked(name, client)
+        scope = app.state.throttle.attempt(name, client)
         if scope is not None:
             log_event(log, "web.login_throttled", logging.WARNING, client=client, scope=scope)
             return render(
@@ -355,9 +416,12 @@ def create_app(settings: Settings) -> FastAPI:
                 error="Too many failed logins; wait a few minutes.",
                 reviewer=None,
             )
-        reviewer = reviewers.authenticate(app.state.sessions, name, password)
+        try:
+            reviewer = reviewers.authenticate(app.state.sessions, name, password)
+        except Exception:
+            app.state.throttle.forget(name, client)  # not a wrong password
+            raise
         if reviewer is None:
-            app.state.throttle.failed(name, client)
             return render(
                 request,
                 "login.html",
@@ -725,6 +789,13 @@ def _queue_params(values: Mapping[str, str]) -> dict[str, str]:
 def _queue_query(params: Mapping[str, str]) -> str:
     """``params`` (a queue filter) as a query string, "" for the default queue."""
     return urlencode(_queue_params(params))
+
+
+def _with_security_headers(response: Response) -> Response:
+    """``response`` with :data:`SECURITY_HEADERS` (those it sets itself win)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _url(path: str, params: dict[str, str], **extra: Any) -> str:

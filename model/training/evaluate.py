@@ -36,7 +36,7 @@ import numpy as np
 from bot.errors import FindError
 from model.training.cache import CacheConfig, CacheItem, CropCache
 from model.training.datasets import Sample, load_dataset
-from model.training.metrics import binary_metrics
+from model.training.metrics import binary_metrics, score_curves
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,11 @@ def build_report(scores: Scores, threshold: float) -> dict:
         "threshold": threshold,
         "frame_level": binary_metrics(scores.frame_labels, scores.frame_scores, threshold),
         "video_level": binary_metrics(scores.video_labels, scores.video_scores, threshold),
+        # ROC points and score histograms per level: what the docs' plots are drawn from
+        "curves": {
+            "frame_level": score_curves(scores.frame_labels, scores.frame_scores),
+            "video_level": score_curves(scores.video_labels, scores.video_scores),
+        },
         "videos": [
             {"video_id": v, "label": int(y), "score": round(float(s), 6)}
             for v, y, s in zip(
@@ -298,7 +303,8 @@ def record_evaluation(bundle_path: str | Path, name: str, report: dict) -> None:
 
     The numbers a bundle is judged by then travel with it (``find-bot model
     info`` shows them): the dataset, split, threshold and both levels'
-    metrics, without the per-video scores.
+    metrics, and the ROC points and score histograms of both levels (``curves``, what
+    ``make docs-figures`` plots), without the per-video scores.
     """
     from model.bundle import read_manifest, update_manifest
 
@@ -306,6 +312,8 @@ def record_evaluation(bundle_path: str | Path, name: str, report: dict) -> None:
         key: report[key]
         for key in ("dataset", "split", "samples", "threshold", "frame_level", "video_level")
     }
+    if "curves" in report:
+        summary["curves"] = report["curves"]
     summary["skipped"] = len(report["skipped"])
     evaluations = dict(read_manifest(bundle_path).get("evaluations") or {})
     evaluations[name] = summary

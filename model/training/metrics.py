@@ -42,6 +42,40 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(y_true, np.asarray(scores, dtype=np.float64)))
 
 
+#: Points of the recorded ROC curve (false-positive rates 0, 0.01, ..., 1) and bins of the
+#: recorded score histograms (0-0.05, ..., 0.95-1): a few KB per evaluation in the manifest.
+CURVE_POINTS = 101
+HISTOGRAM_BINS = 20
+
+
+def score_curves(y_true: np.ndarray, scores: np.ndarray) -> dict:
+    """The shape of a score distribution, small enough to keep in a bundle manifest.
+
+    ``roc``: ``[fpr, tpr]`` at false-positive rates ``0, 0.01, ..., 1`` (the best
+    true-positive rate reachable at or below each; ``[]`` with one class only).
+    ``histogram``: counts of real and of fake scores in equal bins over [0, 1]
+    (``edges`` has one more entry than each count list).  ``make docs-figures`` draws the
+    docs' ROC curves and per-source histograms from these, without the data sets.
+    """
+    y = np.asarray(y_true).astype(int)
+    s = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+    histogram = {
+        "edges": [round(float(e), 4) for e in edges],
+        "real": [int(c) for c in np.histogram(s[y == 0], bins=edges)[0]],
+        "fake": [int(c) for c in np.histogram(s[y == 1], bins=edges)[0]],
+    }
+    roc: list[list[float]] = []
+    if len(np.unique(y)) == 2:
+        from sklearn.metrics import roc_curve
+
+        fpr, tpr, _ = roc_curve(y, s)
+        for target in np.linspace(0.0, 1.0, CURVE_POINTS):
+            reachable = tpr[fpr <= target + 1e-12]
+            roc.append([round(float(target), 4), round(float(reachable.max()), 4)])
+    return {"roc": roc, "histogram": histogram}
+
+
 def log_loss(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     """Mean negative log-likelihood of the labels, probabilities clipped to [1e-7, 1-1e-7]."""
     y = np.asarray(y_true, dtype=np.float64)

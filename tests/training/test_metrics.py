@@ -195,3 +195,48 @@ def test_per_source_threshold_holds_the_budget_on_every_real_source_not_the_pool
     assert info["recall_by_source"] == {"crisp": 1.0, "dfdc": 0.0}
     with pytest.raises(ValueError, match="no real source"):
         per_source_threshold([0, 1], [0.1, 0.9], ["a", "a"], 0.1, min_reals=10)
+
+
+def test_score_curves_keep_the_roc_and_the_histograms_by_hand():
+    """Issue 31 item 7: what the docs' ROC and histogram plots are drawn from."""
+    from model.training.metrics import score_curves
+
+    # Real 0.12, 0.62; fake 0.42, 0.92. Above 0.92 nothing; from 0.92 down: (0, 1/2);
+    # 0.62 adds a real: (1/2, 1/2); 0.42 a fake: (1/2, 1); 0.12 a real: (1, 1).
+    curves = score_curves([0, 0, 1, 1], [0.12, 0.62, 0.42, 0.92])
+    roc = dict((fpr, tpr) for fpr, tpr in curves["roc"])
+    assert len(curves["roc"]) == 101
+    assert (roc[0.0], roc[0.49], roc[0.5], roc[1.0]) == (0.5, 0.5, 1.0, 1.0)
+    histogram = curves["histogram"]
+    assert len(histogram["edges"]) == 21 and histogram["edges"][1] == 0.05
+    real, fake = histogram["real"], histogram["fake"]
+    assert [i for i, c in enumerate(real) if c] == [2, 12] and sum(real) == 2
+    assert [i for i, c in enumerate(fake) if c] == [8, 18] and sum(fake) == 2
+    # One class only (real footage): histograms, no ROC curve.
+    assert score_curves([0, 0], [0.3, 0.99])["roc"] == []
+    assert score_curves([0, 0], [0.3, 1.0])["histogram"]["real"][-1] == 1  # 1.0 is counted
+
+
+def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
+    import json
+    import shutil
+
+    from model.training.evaluate import record_evaluation
+    from tests.conftest import PROJECT_ROOT
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(PROJECT_ROOT / "model" / "bundles" / "default", bundle)
+    scores = Scores(
+        frame_labels=LABELS,
+        frame_scores=SCORES,
+        video_ids=["r", "f"],
+        video_labels=[0, 1],
+        video_scores=[0.35, 0.65],
+    )
+    report = {"dataset": "toy", "split": "all", "samples": 4, "skipped": []}
+    report.update(build_report(scores, 0.5))
+    record_evaluation(bundle, "toy", report)
+    recorded = json.loads((bundle / "manifest.json").read_text())["evaluations"]["toy"]
+    assert recorded["curves"] == report["curves"]
+    assert recorded["curves"]["frame_level"]["roc"][0] == [0.0, 0.5]
+    assert "videos" not in recorded  # per-video scores stay in report.json

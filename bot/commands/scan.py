@@ -113,6 +113,17 @@ def format_row(result) -> str:
         row += "\n         only still pictures of faces (no live face): scored like an image"
     elif static:
         row += f"\n         {static} static track(s) (pictures in the scene) not counted"
+    small = sum(1 for t in result.tracks if t.get("small") and not t.get("static"))
+    if result.small_only:
+        row += (
+            f"\n         every face that could decide is smaller than {result.min_face_px} px: "
+            "too small to judge, no score"
+        )
+    elif small:
+        row += (
+            f"\n         {small} track(s) with faces smaller than {result.min_face_px} px "
+            "(too small to be evidence) not counted"
+        )
     if result.error:
         row += f"\n         {printable(result.error)}"
     return row

@@ -67,6 +67,11 @@ def test_a_small_face_is_shown_but_the_large_one_decides(two_sizes, tiny_bundle,
     assert result.evidence_crops[0][0] == large["track_id"]
     record = result.to_dict()
     assert record["min_face_px"] == 100 and record["decisive_track"] == large["track_id"]
+    from bot.commands.scan import format_row
+
+    assert "1 track(s) with faces smaller than 100 px (too small to be evidence)" in format_row(
+        result
+    )
 
 
 def test_a_video_whose_faces_are_all_too_small_is_not_flagged(two_sizes, tiny_bundle, detector):
@@ -77,6 +82,9 @@ def test_a_video_whose_faces_are_all_too_small_is_not_flagged(two_sizes, tiny_bu
     assert result.small_only and result.decisive_track is None
     assert all(t["small"] and t["score"] >= 0.4 for t in result.tracks)
     assert result.evidence_crops  # still shown to a reviewer
+    from bot.commands.scan import format_row
+
+    assert "smaller than 400 px: too small to judge, no score" in format_row(result)
 
 
 def test_each_track_records_every_members_score(two_sizes, tiny_bundle, detector):

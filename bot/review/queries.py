@@ -249,9 +249,11 @@ class AnalysisInfo:
 def decisive_crop(scores: dict[str, Any], crops: list[CropInfo]) -> CropInfo | None:
     """The strongest crop of the track that decided the video's score, else the first crop.
 
-    The video's score is its strongest live track's (a static picture in the scene only
-    decides when there is no live face), so that track's best crop is what a reviewer
-    should see first: the queue shows it as the row's thumbnail.  Crops are stored in
+    The video's score is its decisive track's (recorded since issue 31; before, the
+    strongest live one: a static picture in the scene or a face too small to be evidence
+    does not decide), so that track's best crop is what a reviewer should see first: the
+    queue shows it as the row's thumbnail (:mod:`bot.review.why` explains the same
+    track on the video page).  Crops are stored in
     evidence order (live tracks first, strongest first), so the first crop is the
     fallback when the scores name no track that has a crop.
     """
@@ -262,7 +264,17 @@ def decisive_crop(scores: dict[str, Any], crops: list[CropInfo]) -> CropInfo | N
         for t in scores.get("tracks", []) or []
         if isinstance(t, dict) and isinstance(t.get("score"), int | float)
     ]
-    tracks.sort(key=lambda t: (bool(t.get("static", False)), -float(t["score"])))
+    # Analyses since issue 31 name the deciding track (``decisive``; None: every face was
+    # too small to count); before, the strongest live one decided.
+    decisive = scores.get("decisive")
+    tracks.sort(
+        key=lambda t: (
+            decisive is not None and t.get("track") != decisive,
+            bool(t.get("static", False)),
+            bool(t.get("small", False)),
+            -float(t["score"]),
+        )
+    )
     for track in tracks:
         own = [c for c in crops if c.track == track.get("track")]
         if own:

@@ -180,3 +180,22 @@ def test_the_page_script_is_allowed_by_the_csp_and_nothing_inline(worklist):
     assert scripts == [(' src="/static/keys.js" defer', "")]
     js = client.get("/static/keys.js")
     assert js.status_code == 200 and "keydown" in js.text
+
+
+def test_the_thumbnail_is_the_best_crop_of_the_track_that_decided():
+    from bot.review import CropInfo, decisive_crop
+
+    crops = [
+        CropInfo(index=i, path=f"c{i}.jpg", track=track, frame=i, t=0.0, score=score)
+        for i, (track, score) in enumerate([(0, 0.9), (1, 0.7), (1, 0.95), (2, 0.99)])
+    ]
+    tracks = [{"track": 0, "score": 0.9}, {"track": 1, "score": 0.8}]
+    # Since issue 31 the analysis names the deciding track: a larger score on a face too
+    # small to count (track 2) does not make its crop the thumbnail.
+    named = {"decisive": 1, "tracks": [*tracks, {"track": 2, "score": 0.99, "small": True}]}
+    assert decisive_crop(named, crops).index == 2
+    # Older analyses: the strongest live track decided; a picture in the scene did not.
+    older = {"tracks": [*tracks, {"track": 2, "score": 0.99, "static": True}]}
+    assert decisive_crop(older, crops).index == 0
+    assert decisive_crop({}, crops).index == 0  # no track record: the first crop
+    assert decisive_crop(named, []) is None

@@ -30,6 +30,10 @@ QUIET_LIBRARIES = (
     "alembic",
     "apscheduler",
 )
+#: Loggers whose WARNINGs tell an operator nothing to act on: matplotlib says "building
+#: the font cache; this may take a moment" the first time a host draws a score plot.
+#: Shown again at DEBUG.
+QUIET_WARNINGS = ("matplotlib.font_manager",)
 
 #: Record attributes that are not event fields.  ``color_message`` is uvicorn's ANSI-coloured
 #: copy of its message (every ``uvicorn.*`` logger, in ``web`` and ``websub``): the message
@@ -143,6 +147,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # Chatty libraries stay at WARNING unless we debug them on purpose.
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in QUIET_WARNINGS:
+        debug = logging.getLevelName(level) <= logging.DEBUG
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

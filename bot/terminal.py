@@ -21,7 +21,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+T = TypeVar("T")
 
 #: C0 controls, DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode
 #: bidirectional overrides and isolates that reorder what a line appears to say.
@@ -98,3 +104,24 @@ def from_spreadsheet_cell(text: str) -> str:
     if text.startswith("'") and text.lstrip("'").startswith(FORMULA_LEADS):
         return text[1:]
     return text
+
+
+def on_terminal(stream: IO[str] | None = None) -> bool:
+    """Is ``stream`` (default stderr) a terminal?  Redirected output is not."""
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or a stand-in without isatty
+        return False
+
+
+def progress_bar(iterable: Iterable[T], *, enabled: bool = True, **options: Any) -> tqdm[T]:
+    """A tqdm progress bar on stderr, only when stderr is a terminal (and ``enabled``).
+
+    Its carriage-return frames are for eyes: in a redirected file, a log or ``--json``
+    output they are garbage, so every command's bar goes through here.
+    """
+    from tqdm import tqdm
+
+    show = enabled and on_terminal(sys.stderr)
+    return tqdm(iterable, disable=not show, file=sys.stderr, **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -11,11 +12,28 @@ from bot.logs import configure_logging
 from bot.settings import Settings, load_settings, parse_float, parse_int
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Load settings (honouring ``--env-file``) and set up logging accordingly."""
+def settings_from_args(args: argparse.Namespace, *, service: bool = False) -> Settings:
+    """Load settings (honouring ``--env-file``) and set up logging accordingly.
+
+    A ``service`` (the daemon, the web and push servers) logs at FIND_LOG_LEVEL: its log
+    is its output.  Any other command prints what it did itself, so its log shows only
+    warnings and errors (:func:`command_log_level`): ``submit`` printed each line twice,
+    once plain and once as an INFO event, before.
+    """
     settings = load_settings(getattr(args, "env_file", None))
-    configure_logging(settings.log_level, settings.log_format)
+    level = settings.log_level if service else command_log_level(settings.log_level)
+    configure_logging(level, settings.log_format)
+    if service:
+        # matplotlib (the score plots) keeps its font cache here, built once, not in a home
+        # directory a service user may not have (it then warns and rebuilds at every start).
+        os.environ.setdefault("MPLCONFIGDIR", str(settings.data_dir / "matplotlib"))
     return settings
+
+
+def command_log_level(level: str) -> str:
+    """A one-shot command's log level: INFO (the daemon's default) becomes WARNING, since the
+    command prints its own results; DEBUG, WARNING and above stay as configured."""
+    return "WARNING" if level == "INFO" else level
 
 
 def open_database(args: argparse.Namespace) -> tuple[Settings, Any]:

@@ -28,6 +28,8 @@ from bot.terminal import printable
 #: Real-footage sets taken one clip each (never-trained-on sets first).
 REAL_SETS = ("misc", "voxceleb2", "lrs2")
 DEMO_REVIEWER = "demo"
+#: File names of the generated clips (a real face, nothing swapped: known real).
+SYNTHETIC_PREFIX = "synthetic-"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -103,9 +105,48 @@ def sample_inputs(data: Path | None, synthetic: int | None, workdir: Path) -> li
     folder.mkdir(parents=True, exist_ok=True)
     count = synthetic or 3
     return [
-        str(face_video(folder / f"synthetic-{i + 1}.mp4", n_frames=24, seed=i))
+        str(face_video(folder / f"{SYNTHETIC_PREFIX}{i + 1}.mp4", n_frames=24, seed=i))
         for i in range(count)
     ]
+
+
+def sample_label(path: Path) -> str | None:
+    """What a demo sample is known to be, ``fake`` or ``real`` (None: not known).
+
+    DFDC clips carry their label in their folder's metadata.json (``{"x.mp4": {"label":
+    "FAKE"}}``); everything under ``real-videos/`` is real footage; the generated clips
+    move a photograph of a real face across a background, nothing swapped: real.  The
+    review page shows it ("known real — demo label"), so a flagged real sample can be
+    seen for the false alarm it is.
+    """
+    import json
+
+    metadata = path.parent / "metadata.json"
+    if metadata.is_file():
+        try:
+            entry = json.loads(metadata.read_text(encoding="utf-8")).get(path.name) or {}
+        except (OSError, ValueError, AttributeError):
+            entry = {}
+        label = str(entry.get("label", "")).lower() if isinstance(entry, dict) else ""
+        if label in ("fake", "real"):
+            return label
+    if "real-videos" in path.parts or path.name.startswith(SYNTHETIC_PREFIX):
+        return "real"
+    return None
+
+
+def label_samples(sessions, outcomes, inputs: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Store each submitted sample's known label on its video (``videos.demo_label``)."""
+    from bot.store import Video
+
+    labels = {name: sample_label(Path(name)) for name in inputs}
+    with sessions.begin() as session:
+        for outcome in outcomes:
+            label = labels.get(outcome.input)
+            if outcome.key and label:
+                video = session.query(Video).filter_by(youtube_id=outcome.key).one_or_none()
+                if video is not None:
+                    video.demo_label = label
 
 
 def demo_environment(root: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -151,10 +192,9 @@ def _run(args: argparse.Namespace, root: Path) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from bot import db
     from bot.logs import configure_logging
-    from bot.queue import WorkQueue, run_one
     from bot.review import reviewers
+    from bot.service.drain import drain
     from bot.settings import load_settings
-    from bot.stages.analyse import Analyser
     from bot.stages.submit import Submitter, submit
 
     settings = load_settings(environ=demo_environment(root, args))
@@ -170,29 +210,19 @@ def _run(args: argparse.Namespace, root: Path) -> int:
     outcomes = submit(settings, sessions, inputs, Submitter(DEMO_REVIEWER, note="FIND demo sample"))
     for outcome in outcomes:
         say(f"  {outcome.message}")
+    label_samples(sessions, outcomes, inputs)
 
     say("loading the model and analysing (a minute or two on a small CPU)...")
-    analyser = Analyser(settings)
-    queue = WorkQueue(sessions, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
     started = time.monotonic()
-    done = 0
-    while (job := run_one(queue, "analyse", f"demo/{os.getpid()}", analyser)) is not None:
-        done += 1
-        say(f"  analysed {done}/{len(outcomes)}: {_verdict(sessions, job.video_id)}")
-    say(f"analysed {done} video(s) in {time.monotonic() - started:.0f}s")
+    # What `find-bot run --until-empty` does: one line per video (score, known label).
+    report = drain(settings, sessions, say=lambda line: say(f"  {line}"))
+    say(f"analysed {report.processed} video(s) in {time.monotonic() - started:.0f}s")
+    if report.stopped:
+        say(f"stopped early: {report.stopped}")
 
     password = secrets.token_urlsafe(12)
     reviewers.add_reviewer(sessions, DEMO_REVIEWER, password, reset=True)
     return _serve(settings, args.port, password)
-
-
-def _verdict(sessions, video_id: int) -> str:
-    from bot.store import Video
-
-    with sessions() as session:
-        video = session.get(Video, video_id)
-        score = "-" if video.score is None else f"{video.score:.3f}"
-        return f"{video.title or video.youtube_id}: score {score}, {video.state}"
 
 
 def _serve(settings, port: int, password: str) -> int:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bot.formats import format_score
 from bot.terminal import echo, printable
 
 
@@ -198,7 +199,7 @@ def _print_summary(directory: Path, manifest: dict) -> None:
     rows += [("combiner", _combiner(manifest)), ("threshold", _fmt(manifest.get("threshold")))]
     test = ((manifest.get("metrics") or {}).get("test") or {}).get("frame_level")
     if test:
-        rows.append(("test split", _rates(test)))
+        rows.append(("test split", f"{_rates(test)} {_test_split_note(training, test)}"))
     adaptation = training.get("adaptation")
     if adaptation:
         heads = (
@@ -223,12 +224,39 @@ def _print_summary(directory: Path, manifest: dict) -> None:
     for name, result in evaluations.items():
         frame, video = result.get("frame_level") or {}, result.get("video_level") or {}
         level = video if video.get("n") else frame
-        echo(f"{'evaluation:':<14}{printable(name)}: {_rates(level)}")
+        note = _evaluation_note(result)
+        echo(f"{'evaluation:':<14}{printable(name)}: {_rates(level)}{printable(note)}")
     if not manifest.get("metrics") and not evaluations:
         print(
             "warning:      this bundle records no metrics and no evaluations: its quality is "
             "unknown (measure it with `find-bot evaluate BUNDLE DATASET --record NAME`)"
         )
+
+
+def _test_split_note(training: dict, test: dict) -> str:
+    """What the build's own test number measures, so it is not mistaken for an evaluation's.
+
+    The combine step scores the test split's crops that curation kept (near-identical
+    fake/original pairs are dropped as label noise); ``find-bot evaluate`` later scores
+    every crop of the split, so the two DFDC test results differ (0.714 and 0.709 AUC).
+    """
+    total = (((training.get("splits") or {}).get("splits") or {}).get("test") or {}).get("samples")
+    n = test.get("n")
+    if isinstance(n, int) and isinstance(total, int) and n < total:
+        return (
+            f"(the build's own measure, on the {n:,} of the split's {total:,} test crops "
+            "that curation kept)"
+        )
+    return "(the build's own measure, on the test split)"
+
+
+def _evaluation_note(result: dict) -> str:
+    """`` (find-bot evaluate on all 6,770 crops of <dataset> test)``: what an evaluation scored."""
+    samples, dataset, split = result.get("samples"), result.get("dataset"), result.get("split")
+    if not isinstance(samples, int) or not dataset:
+        return ""
+    where = f"{dataset} {split}" if split and split != "all" else str(dataset)
+    return f" (find-bot evaluate on all {samples:,} samples of {where})"
 
 
 def _rates(level: dict) -> str:
@@ -250,4 +278,4 @@ def _rates(level: dict) -> str:
 
 
 def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return format_score(value, missing="n/a")

@@ -1,4 +1,5 @@
-"""``find-bot run``: the daemon (scheduler and/or stage workers) until SIGTERM."""
+"""``find-bot run``: the daemon (scheduler and/or stage workers) until SIGTERM, or
+``--until-empty``: what is queued, once, then exit."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--role", choices=("all", "worker", "scheduler"), default="all", help=ROLE_HELP
     )
+    parser.add_argument(
+        "--until-empty",
+        action="store_true",
+        help="process what is queued (downloads, submitted videos, analyses), print what "
+        "became of each and exit 0 once nothing is due; discovers nothing, needs no API key",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -40,8 +47,10 @@ def _run(args: argparse.Namespace) -> int:
     from bot import db
     from bot.service.daemon import Daemon
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, service=not args.until_empty)
     db.check_schema(settings)
+    if args.until_empty:
+        return _until_empty(args, settings)
     if args.role in ("all", "scheduler"):
         settings.require("youtube_api_key", f"run --role {args.role}")
     daemon = Daemon(settings, args.role, env_file=args.env_file)
@@ -49,6 +58,28 @@ def _run(args: argparse.Namespace) -> int:
     code = daemon.run()
     exit_process(code)
     return code  # not reached
+
+
+def _until_empty(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    """``--until-empty``: the queued videos once through the workers' stages
+    (:mod:`bot.service.drain`), one line each, then the counts."""
+    from bot.db import session_factory
+    from bot.errors import FindError
+    from bot.service.drain import drain
+    from bot.terminal import echo
+
+    if args.role == "scheduler":
+        raise FindError(
+            "--until-empty processes the download and analysis queue, which the scheduler "
+            "role does not run: use --role worker or all"
+        )
+    report = drain(settings, session_factory(settings), say=echo)
+    for line in report.summary():
+        echo(line)
+    code = 1 if report.stopped else 0
+    if "tensorflow" in sys.modules:  # its thread pools would keep a normal exit waiting
+        exit_process(code)
+    return code
 
 
 def exit_process(code: int) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bot.commands.common import int_between, probability
 from bot.errors import FindError
-from bot.terminal import printable
+from bot.formats import format_score
+from bot.terminal import printable, progress_bar
 
 
 class NoBundleError(FindError):
@@ -98,7 +99,7 @@ _HEADER = f"{'VERDICT':<8} {'SCORE':>6} {'FACES':>5} {'TRACKS':>6} {'FRAMES':>7}
 
 
 def format_row(result) -> str:
-    score = "-" if result.score is None else f"{result.score:.3f}"
+    score = format_score(result.score)
     frames = f"{result.frames_decoded}/{result.frames_requested}"
     seconds = result.timings.get("total_s", 0.0)
     verdict = result.verdict + ("*" if result.partial else "")
@@ -172,11 +173,15 @@ def _scan(args: argparse.Namespace) -> int:
 
     if not args.json:
         print(
-            f"model {bundle.id} {bundle.version}, threshold {scorer.threshold:g}, {frames} frames"
+            f"model {bundle.id} {bundle.version}, threshold {format_score(scorer.threshold)}, "
+            f"{frames} frames"
         )
         print(_HEADER, flush=True)
     counts: dict[str, int] = {}
-    progress = tqdm(paths, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
+    # A bar only for eyes: never in --json or redirected output (bot.terminal.progress_bar).
+    progress = progress_bar(
+        paths, enabled=len(paths) > 1 and not args.json, unit="file", leave=False
+    )
     for path in progress:
         progress.set_postfix_str(printable(path.name[:40]))
         result = scorer.score_path(path)

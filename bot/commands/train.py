@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bot.formats import format_score
+from bot.terminal import on_terminal
 from model.classifier import ARCH_NAMES, XCEPTION_NAMES
 
 #: Architectures --arch names directly (the Xceptions come through compact/full).
@@ -225,7 +227,8 @@ def run_train(args: argparse.Namespace) -> int:
     from model.training.train import config_from_args, train
 
     _setup_logging(args.quiet)
-    args.verbose = 2 if args.quiet else 1
+    # Keras' bars (verbose 1) only on a terminal: one line per epoch into a file or a log.
+    args.verbose = 2 if args.quiet or not on_terminal(sys.stdout) else 1
     config = config_from_args(args)
     result = train(config, resume=args.resume)
     if result is None:
@@ -235,7 +238,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"bundle: {result.bundle}")
-    print(f"threshold {result.threshold:.4f}, temperature {result.temperature:.3f}")
+    print(f"threshold {format_score(result.threshold)}, temperature {result.temperature:.3f}")
     for candidate in result.candidates:
         mark = "kept" if candidate["index"] in result.kept else "    "
         print(
@@ -338,5 +341,5 @@ def _combine(args: argparse.Namespace) -> int:
             f"  {c['candidate']}: val AUC {_fmt(c['val_auc'])}, with self-blends "
             f"{_fmt(c['val_auc_with_self_blends'])}, weight {c['stacking_weight']:.3f} ({mark})"
         )
-    print(f"bundle: {path}  threshold {summary['threshold']:.4f}")
+    print(f"bundle: {path}  threshold {format_score(summary['threshold'])}")
     return 0

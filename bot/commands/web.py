@@ -57,7 +57,7 @@ def _web(args: argparse.Namespace) -> int:
     from bot.logs import log_event
     from bot.review.web import create_app
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, service=True)
     host, port = args.host or settings.web_host, args.port or settings.web_port
     check_web_settings(settings, host)
     db.check_schema(settings)

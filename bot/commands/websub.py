@@ -27,7 +27,7 @@ def _websub(args: argparse.Namespace) -> int:
     from bot.commands.common import settings_from_args
     from bot.stages.discover.websub import serve
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, service=True)
     settings.require("websub_callback_url", "websub")
     settings.require("websub_secret", "websub")
     db.check_schema(settings)

@@ -268,9 +268,9 @@ def evaluate(
     )
     progress = None
     if verbose:
-        from tqdm import tqdm
+        from bot.terminal import progress_bar  # a bar only on a terminal
 
-        progress = lambda seq: tqdm(seq, desc="face crops", unit="item")  # noqa: E731
+        progress = lambda seq: progress_bar(seq, desc="face crops", unit="item")  # noqa: E731
     items = cache.build(samples, progress=progress)
     scores = score_items(items, bundle.ensemble())
     if not scores.frame_labels:

@@ -259,9 +259,9 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 def _progress(verbose: int, desc: str):
     if verbose != 1:  # 0: silent, 2: Keras' one line per epoch, no bars
         return None
-    from tqdm import tqdm
+    from bot.terminal import progress_bar  # a bar only on a terminal
 
-    return lambda seq: tqdm(seq, desc=desc, unit="item")
+    return lambda seq: progress_bar(seq, desc=desc, unit="item")
 
 
 # --------------------------------------------------------------------------- data

@@ -88,7 +88,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data)
+        return json.dumps(data)  # ASCII only: every control character and bidi override escaped
 
 
 #: Environment read by native libraries when they are first imported: TensorFlow's C++

@@ -174,8 +174,9 @@ def test_every_command_escapes_outside_text(
     assert cli("reviewers", "add", "alice", "--no-password")[0] == 0
     code, out, _ = cli("reviewers", "list")
     assert code == 0 and "pwned" in out
-    code, out, _ = cli("reviewers", "revoke", HOSTILE)
-    assert code == 0 and "pwned" in out
+    for action in ("revoke", "disable", "enable"):
+        code, out, _ = cli("reviewers", action, HOSTILE)
+        assert code == 0 and "pwned" in out, action
     code, _, err = cli("review", "show", HOSTILE)  # an error that quotes the argument
     assert code == 2 and "pwned" in err
     for argv in (

@@ -114,7 +114,7 @@ def _add(args: argparse.Namespace) -> int:
     _settings, sessions = open_database(args)
     info = reviewers.add_reviewer(sessions, args.name, password, reset=args.reset)
     print(
-        f"reviewer {info.name} {'updated' if args.reset else 'created'}"
+        f"reviewer {printable(info.name)} {'updated' if args.reset else 'created'}"
         f"{'' if info.has_password else ' (no password: header authentication only)'}"
     )
     return 0
@@ -143,7 +143,7 @@ def _set_active(args: argparse.Namespace) -> int:
 
     _settings, sessions = open_database(args)
     info = reviewers.set_active(sessions, args.name, args.active)
-    print(f"reviewer {info.name} {'enabled' if info.active else 'disabled'}")
+    print(f"reviewer {printable(info.name)} {'enabled' if info.active else 'disabled'}")
     return 0
 
 

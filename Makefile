@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 ## pip runs again only when pyproject.toml changed (or `make install` is asked for).
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install system-deps test lint format run demo bench train-default evaluate-default evaluate-xval
+.PHONY: install system-deps test lint format run demo bench docs-figures train-default evaluate-default evaluate-xval
 
 ## Create .venv and install FIND with its development tools (PyPI only).
 install:
@@ -48,6 +48,13 @@ run: $(INSTALLED)
 demo:
 	test -x $(BIN)/find-bot || $(MAKE) install
 	$(BIN)/find-bot demo $(DEMO_ARGS)
+
+## The docs' pictures (docs/figures/): ROC curves and per-source score histograms of
+## BUNDLE from the evaluations its manifest records (`make evaluate-default evaluate-xval`
+## first for a new bundle), and screenshots of the review page at 390 and 1280 px
+## (seeded throw-away database, Debian's chromium: `make system-deps`).
+docs-figures: $(INSTALLED)
+	$(BIN)/python docs/make_figures.py --bundle $(BUNDLE)
 
 ## Benchmarks, short runs (numbers and ratios on stdout). The full runs are in
 ## README.md's benchmark table; bench.claims measures SQLite unless

@@ -121,3 +121,57 @@ def test_the_cli_spells_the_orders_as_the_queries_do() -> None:
     from bot.review.queries import QUEUE_ORDERS
 
     assert ORDERS == QUEUE_ORDERS
+
+
+# ------------------------------------------------------------------ the web page
+def _web_client(settings):
+    import warnings
+
+    with warnings.catch_warnings():  # starlette warns about httpx vs httpx2 on import
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from bot.db import session_factory
+    from bot.review import reviewers
+    from bot.review.web import create_app
+    from tests.review.test_web import PASSWORD, _login, _web_settings
+
+    s = _web_settings(settings)
+    reviewers.add_reviewer(session_factory(s), "alice", PASSWORD)
+    client = TestClient(create_app(s), base_url="http://127.0.0.1")
+    _login(client)
+    return client
+
+
+def _rows(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'<tr data-video="([^"]+)"', html)
+
+
+def test_the_web_queue_orders_by_reach_and_shows_views(settings, spreading) -> None:
+    with _web_client(settings) as client:
+        assert _rows(client.get("/queue").text) == ["vidQUIET001", "vidLOCAL003", "vidSPREAD02"]
+        page = client.get("/queue?order=reach")
+        assert page.status_code == 200
+        assert _rows(page.text) == ["vidSPREAD02", "vidQUIET001", "vidLOCAL003"]
+        assert '<option value="reach" selected>' in page.text
+        assert "2,500,000 views, +100,000 a day" in page.text
+        # The order travels with the work list: "next" and the export follow it.
+        assert "/videos/vidSPREAD02?order=reach" in page.text
+        assert "/queue/export.csv?order=reach" in page.text
+        assert _rows(client.get("/queue?order=newest").text)[0] == "vidLOCAL003"
+        refused = client.get("/queue?order=loudest")
+        assert refused.status_code == 400 and "Unknown order" in refused.text
+
+        video = client.get("/videos/vidSPREAD02").text
+        assert 'id="views"' in video and "2,500,000 views, +100,000 a day" in video
+
+
+def test_the_video_page_and_queue_show_a_demo_label(settings) -> None:
+    seed_video(settings, "sub-00000000real", score=0.9)
+    _set(settings, "sub-00000000real", demo_label="real")
+    with _web_client(settings) as client:
+        assert "known real \u2014 demo label" in client.get("/queue").text
+        page = client.get("/videos/sub-00000000real").text
+        assert 'id="known-label"' in page and "known real \u2014 demo label" in page

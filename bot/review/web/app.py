@@ -53,8 +53,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from bot import __version__, review
 from bot.db import session_factory
+from bot.formats import format_score
 from bot.logs import LogLimiter, log_event
 from bot.review import reviewers, web_sessions, why
+from bot.review.queries import QUEUE_ORDERS
 from bot.review.web.links import link_kind
 from bot.settings import Settings, parse_datetime
 from bot.store import REVIEW_STATES, VideoState, utcnow
@@ -70,7 +72,7 @@ SESSION_COOKIE = "find_session"
 YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 #: The queue form's fields, each a keyword of :func:`_queue_filter`: the video page, "next"
 #: and the export carry them so a reviewer stays in the filter they chose.
-QUEUE_PARAMS = ("state", "channel", "since", "min_score", "source")
+QUEUE_PARAMS = ("state", "channel", "since", "min_score", "source", "order")
 #: Export formats of the queue page (``bot.review.export_report``) and their media types.
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
@@ -455,6 +457,7 @@ def create_app(settings: Settings) -> FastAPI:
         min_score: str = "",
         page: int = 1,
         source: str = "",
+        order: str = "",
     ) -> Response:
         reviewer = require_reviewer(request)
         form = {
@@ -463,10 +466,11 @@ def create_app(settings: Settings) -> FastAPI:
             "since": since,
             "min_score": min_score,
             "source": source,
+            "order": order,
         }
         error = None
         try:
-            flt = _queue_filter(state, channel, since, min_score, page, source)
+            flt = _queue_filter(state, channel, since, min_score, page, source, order)
         except ValueError as exc:
             error = str(exc)
             flt = review.QueueFilter()
@@ -486,6 +490,7 @@ def create_app(settings: Settings) -> FastAPI:
             error=error,
             states=REVIEW_STATES,
             sources=review.SOURCES,
+            orders=QUEUE_ORDERS,
             # Shown once above the table; a row flagged against another one says so.
             threshold=thresholds.most_common(1)[0][0] if thresholds else None,
             thumbnails={
@@ -740,11 +745,19 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _queue_filter(
-    state: str, channel: str, since: str, min_score: str, page: int, source: str = ""
+    state: str,
+    channel: str,
+    since: str,
+    min_score: str,
+    page: int,
+    source: str = "",
+    order: str = "",
 ) -> review.QueueFilter:
     """The queue form's values as a :class:`QueueFilter`; ``ValueError`` says what is wrong."""
     if state not in REVIEW_STATES:
         raise ValueError(f"Unknown state {state!r}.")
+    if order and order not in QUEUE_ORDERS:
+        raise ValueError(f"Unknown order {order!r}: use {', '.join(QUEUE_ORDERS)}.")
     if source and source not in review.SOURCES:
         raise ValueError(f"Unknown source {source!r}.")
     channel = channel.strip()
@@ -768,6 +781,7 @@ def _queue_filter(
         min_score=score,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
+        order=order or QUEUE_ORDERS[0],
     )
 
 
@@ -783,6 +797,8 @@ def _queue_params(values: Mapping[str, str]) -> dict[str, str]:
     params = {k: str(values.get(k) or "").strip()[:200] for k in QUEUE_PARAMS}
     if params.get("state") == VideoState.FLAGGED.value:
         params["state"] = ""
+    if params.get("order") == QUEUE_ORDERS[0]:  # by score: the default
+        params["order"] = ""
     return {k: v for k, v in params.items() if v}
 
 
@@ -810,7 +826,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _fmt_score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+    return format_score(value, missing="–")
 
 
 def _fmt_dt(value: datetime | None) -> str:

@@ -218,25 +218,6 @@ class AnalysisInfo:
     crops: list[CropInfo]
 
     @property
-    def track_rows(self) -> list[dict[str, Any]]:
-        """Per-track summary: live faces first, strongest first; static ones (pictures) last."""
-        rows = []
-        for track in self.scores.get("tracks", []) or []:
-            frames = track.get("frames") or []
-            times = [f.get("t") for f in frames if f.get("t") is not None]
-            rows.append(
-                {
-                    "track": track.get("track"),
-                    "score": track.get("score"),
-                    "faces": track.get("faces", len(frames)),
-                    "static": bool(track.get("static", False)),
-                    "first_t": min(times) if times else None,
-                    "last_t": max(times) if times else None,
-                }
-            )
-        return sorted(rows, key=lambda r: (r["static"], -(r["score"] or 0.0)))
-
-    @property
     def top_frames(self) -> list[dict[str, Any]]:
         return list(self.scores.get("top_frames", []) or [])
 

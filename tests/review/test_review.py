@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from bot import review
 from bot.db import session_factory
+from bot.review import why
 from bot.store import ReviewDecision, Video, utcnow
 from tests.review.conftest import CHANNEL_B, seed_video
 
@@ -53,7 +54,8 @@ def test_show_returns_analysis_evidence_and_history(settings, seeded):
     a = video.analysis
     assert a is not None and a.id == seeded[0].analysis_id
     assert [c.index for c in a.crops] == [0, 1, 2]
-    assert a.track_rows[0]["track"] == 0 and a.track_rows[0]["score"] == pytest.approx(0.95)
+    decisive = why.explain(a).decisive  # per-track summaries: bot.review.why
+    assert decisive.track == 0 and decisive.score == pytest.approx(0.95)
     assert a.timings["total"] == 5.4
     assert [(d.reviewer, d.decision, d.previous_state, d.note) for d in video.decisions] == [
         ("alice", "confirmed", "flagged", "face swap at 0:04")

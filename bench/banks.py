@@ -1,7 +1,8 @@
 """Re-upload matching: hashing cost per video and lookup time against a bank of 100,000 hashes.
 
     .venv/bin/python bench/banks.py            # 60 s 720p video, bank of 100,000 frame hashes
-    .venv/bin/python bench/banks.py --quick    # 20 s video, bank of 20,000
+    .venv/bin/python bench/banks.py --quick    # 20 s video, bank of 20,000 (make bench)
+    .venv/bin/python bench/banks.py --smoke    # 3 s 360p video, bank of 2,000: does it run
 
 Hashing: vPDQ of a synthetic 60 s 1280x720 30 fps video (one moving face, as in
 bench/scan.py) at 1 hash per second (what every analysed video pays) and
@@ -49,14 +50,30 @@ def timed(fn, repeats: int = 1):  # type: ignore[no-untyped-def]
     return best, cpu_best, value
 
 
-def bench_hashing(seconds: int, workdir: Path) -> None:
-    from bench.scan import make_video
+def make_video(path: Path, seconds: int, size: tuple[int, int] = (1280, 720)) -> Path:
+    """The scan benchmark's synthetic video (one face drifting over a texture), 30 fps."""
+    from bench.media import encode
+    from bench.scan import synthetic_frames
+
+    width, height = size
+    return encode(path, synthetic_frames(width, height, seconds * 30), size, fps=30.0)
+
+
+def bench_hashing(
+    seconds: int, workdir: Path, size: tuple[int, int] = (1280, 720), real: bool = True
+) -> None:
     from bot.banks import vpdq
 
-    videos = [(f"synthetic {seconds} s 1280x720 30 fps", make_video(workdir / "v.mp4", seconds))]
+    width, height = size
+    videos = [
+        (
+            f"synthetic {seconds} s {width}x{height} 30 fps",
+            make_video(workdir / "v.mp4", seconds, size),
+        )
+    ]
     clip = workdir / "real.mp4"
     shared = ROOT.parent / "shared" / "data" / "real-videos"
-    if shared.is_dir():
+    if real and shared.is_dir():
         try:
             from tests.banks.conftest import LONG_PARTS, ffmpeg
 
@@ -155,16 +172,24 @@ def bench_lookup(size: int, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="20 s video, 20,000 hashes")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="20 s video, 20,000 hashes")
+    size.add_argument(
+        "--smoke", action="store_true", help="3 s 360p video, 2,000 hashes, no real clip"
+    )
     parser.add_argument("--hashes", type=int, help="bank size (default 100,000)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="find-bench-banks-") as tmp:
         workdir = Path(tmp)
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-        bench_hashing(20 if args.quick else 60, workdir)
+        if args.smoke:
+            bench_hashing(3, workdir, size=(640, 360), real=False)
+        else:
+            bench_hashing(20 if args.quick else 60, workdir)
         print()
-        bench_lookup(args.hashes or (20_000 if args.quick else 100_000), workdir)
+        default = 2_000 if args.smoke else 20_000 if args.quick else 100_000
+        bench_lookup(args.hashes or default, workdir)
         print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
 
 

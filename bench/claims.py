@@ -8,6 +8,7 @@ database puts on the pipeline, not the detection engine (seconds per video).
     .venv/bin/python -m bench.claims --database-url postgresql+psycopg://root@127.0.0.1:5432/test
     .venv/bin/python -m bench.claims --database-url sqlite:////tmp/bench.db --videos 1000
     .venv/bin/python -m bench.claims    # FIND_TEST_POSTGRES_URL, else SQLite (it says so)
+    .venv/bin/python -m bench.claims --smoke    # 100 videos, 1 and 2 workers: does it run
 
 PostgreSQL runs in a throw-away schema that is dropped afterwards; a SQLite
 file is created fresh.  Prints one line per worker count and, with
@@ -118,7 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKER_COUNTS))
     parser.add_argument("--json", action="store_true")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick", action="store_true", help="what make bench runs: the defaults (2,000 videos)"
+    )
+    size.add_argument(
+        "--smoke", action="store_true", help="100 videos, 1 and 2 workers (make bench BENCH=smoke)"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.videos, args.workers = 100, [1, 2]
     if not args.database_url:
         args.database_url = SQLITE_FALLBACK
         print(

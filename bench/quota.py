@@ -33,13 +33,16 @@ minutes with polling, 1 minute with push) and the load on the feed server
 
     .venv/bin/python bench/quota.py [--scenario all|playlist|feeds|push|burst]
     .venv/bin/python bench/quota.py --quick    # 2 simulated hours, 20/200 channels (~1-2 min)
+    .venv/bin/python bench/quota.py --smoke    # 1 simulated hour, 3/10 channels: does it run
     .venv/bin/python bench/quota.py --scenario playlist [--channels 50] [--uploads-per-day 2]
     .venv/bin/python bench/quota.py --scenario feeds [--feed-channels 1000] [--posting 0.05]
 
 ``--hours H`` simulates H hours instead of the whole day: the uploads planned
 for the day all happen within those hours (so the run still finds as many),
 the daily-units target is checked only on a whole day.  ``--quick`` (what
-``make bench`` runs) is ``--hours 2 --channels 20 --feed-channels 200``.
+``make bench`` runs) is ``--hours 2 --channels 20 --feed-channels 200``; ``--smoke``
+(``make bench BENCH=smoke``, what the test suite runs) is ``--hours 1 --channels 3
+--feed-channels 10 --posting 0.3`` and judges no target (too few videos to mean anything).
 
 Writes the numbers as JSON to ``bench/out/quota.json`` too; exits 1 if a target is missed.
 """
@@ -132,16 +135,27 @@ def main(argv: list[str] | None = None) -> int:
         default=24.0,
         help="simulated span in hours (default: a whole day); the day's uploads fall within it",
     )
-    parser.add_argument(
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
         "--quick",
         action="store_true",
         help="a short run for make bench: --hours 2 --channels 20 --feed-channels 200",
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="does it run: --hours 1 --channels 3 --feed-channels 10 --posting 0.3, no target "
+        "judged",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quota.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.hours, args.channels, args.feed_channels = 2.0, 20, 200
+    if args.smoke:
+        args.hours, args.channels, args.feed_channels, args.posting = 1.0, 3, 10, 0.3
+        if args.out == parser.get_default("out"):  # keep the real runs' numbers
+            args.out = args.out.with_name("quota-smoke.json")
     if not 0 < args.hours <= 24:
         parser.error(f"--hours {args.hours}: give a span between 0 and 24 hours")
     logging.basicConfig(level=logging.WARNING)
@@ -153,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "playlist":
             results[name] = run(args)
             print_results(results[name])
-            if results[name]["day"]["marginal_units_per_video"] > 1.2:
+            marginal = results[name]["day"]["marginal_units_per_video"]
+            if marginal is None:  # no upload found in the day: nothing to divide by
+                missed.append("playlist: no upload of the day was found")
+            elif marginal > 1.2:
                 missed.append("playlist: marginal units per video over 1.2")
         elif name in ("feeds", "push"):
             results[name] = run_feeds(args, push=name == "push")
@@ -165,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     for line in missed:
-        print(f"TARGET MISSED: {line}")
+        print(f"TARGET MISSED: {line}" + (" (smoke run: not judged)" if args.smoke else ""))
     print(f"written to {args.out}")
-    return 1 if missed else 0
+    return 1 if missed and not args.smoke else 0
 
 
 def _span_s(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/scan.py            # every real clip + YouTube-shaped files
     .venv/bin/python bench/scan.py --quick    # 2 DFDC + 2 GRID clips, one 10 s 720p file
+    .venv/bin/python bench/scan.py --smoke    # one generated 2 s 360p file, 8 frames
     .venv/bin/python bench/scan.py --long     # adds 20-minute 720p H.264 and 360p VP9 files
 
 Inputs, by class: the six DFDC 1080p clips and each set of real-videos/ when
@@ -44,7 +45,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench.media import encode, real_clips, shared_data  # noqa: E402
 
-#: Generated inputs: (codec, height, seconds); quick, full and --long sets.
+#: Generated inputs: (codec, height, seconds); smoke, quick, full and --long sets.
+SMOKE_FILES = [("h264", 360, 2)]
 QUICK_FILES = [("h264", 720, 10)]
 FULL_FILES = [("h264", 720, 60), ("h264", 1080, 10), ("vp9", 360, 60), ("vp9", 720, 60)]
 FULL_FILES += [("h264", 720, 300)]
@@ -278,7 +280,13 @@ def main() -> None:
     from model.bundle import default_bundle_path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few real clips, one 10 s file")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a few real clips, one 10 s file")
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="does it run: one generated 2 s 360p file, 8 frames, no real clip",
+    )
     parser.add_argument("--long", action="store_true", help="add 20-minute files")
     parser.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     parser.add_argument("--bundle", type=Path, default=default_bundle_path(), help="model bundle")
@@ -299,8 +307,10 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     classes: dict[str, list[Path]] = {}
-    root = shared_data()
-    if root is not None:
+    root = None if args.smoke else shared_data()
+    if args.smoke:
+        args.frames = min(args.frames, 8)
+    elif root is not None:
         for name, clips in real_clips(root).items():
             if not args.quick:
                 classes[name] = clips
@@ -309,6 +319,7 @@ def main() -> None:
     else:
         print("../shared/data not found: generated inputs only (H.264 720p and 1080p)")
     files = QUICK_FILES if args.quick else FULL_FILES + (LONG_FILES if args.long else [])
+    files = SMOKE_FILES if args.smoke else files
     if root is None and args.quick:
         files = [*files, ("h264", 1080, 10)]
     print(f"cpus: {os.cpu_count()}, bundle {args.bundle}, encoding {len(files)} file(s) ...")

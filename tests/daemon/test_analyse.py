@@ -66,10 +66,18 @@ def test_flagged_video_gets_analysis_crops_and_bundle_id(
         "bank_hash",
     }
     track = analysis.scores["tracks"][0]
-    assert set(track) == {"track", "score", "faces", "frames", "static"}
+    assert set(track) == {"track", "score", "faces", "frames", "static", "small", "face_px",
+                          "members"}  # fmt: skip
     assert set(track["frames"][0]) == {"frame", "t", "score", "box"}
     assert len(track["frames"][0]["box"]) == 4
-    assert set(analysis.scores["top_frames"][0]) == {"track", "frame", "t", "score", "static"}
+    assert set(analysis.scores["top_frames"][0]) == {
+        "track", "frame", "t", "score", "static", "small"
+    }  # fmt: skip
+    # Why it scored (issue 31): what each member said, named, and the track that decided.
+    members = analysis.scores["members"]
+    assert len(members) == len(track["members"]) >= 1 and all(members)
+    assert analysis.scores["decisive"] == track["track"] and not analysis.scores["small_only"]
+    assert analysis.scores["min_face_px"] >= 1 and track["face_px"] >= 1
     assert analysis.crops, "a flagged video needs evidence crops"
     import cv2
 

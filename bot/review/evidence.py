@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from bot.formats import format_score
 from bot.review.queries import AnalysisInfo, VideoDetail
 from bot.settings import Settings
 
@@ -117,7 +118,7 @@ def render_score_plot(analysis: AnalysisInfo, *, width_in: float = 10.0) -> byte
         color="#c0392b",
         linestyle="--",
         linewidth=1,
-        label=f"threshold {analysis.threshold:.2f}",
+        label=f"threshold {format_score(analysis.threshold)}",
     )
     for top in analysis.top_frames:
         if top.get("t") is not None and top.get("score") is not None:
@@ -176,7 +177,7 @@ def score_plot_svg(
         f'<svg id="score-plot" class="plot" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
         'aria-labelledby="score-plot-title" xmlns="http://www.w3.org/2000/svg">',
         '<title id="score-plot-title">Fake score over time, one line per face track, '
-        f"threshold {analysis.threshold:.3f}</title>",
+        f"threshold {format_score(analysis.threshold)}</title>",
     ]
     for value in (0.0, 0.25, 0.5, 0.75, 1.0):
         parts.append(
@@ -202,7 +203,7 @@ def score_plot_svg(
         f'<line class="threshold" x1="{PLOT_LEFT}" x2="{PLOT_W - PLOT_RIGHT}" '
         f'y1="{threshold}" y2="{threshold}"/>'
         f'<text class="threshold-label" x="{PLOT_W - PLOT_RIGHT}" y="{threshold - 5}" '
-        f'text-anchor="end">threshold {analysis.threshold:.3f}</text>'
+        f'text-anchor="end">threshold {format_score(analysis.threshold)}</text>'
     )
     ordered = sorted(series, key=lambda s: s[0] == decisive)  # the decisive line on top
     for track, times, scores in ordered:

@@ -21,6 +21,7 @@ import urllib.request
 from typing import Any
 
 from bot import __version__
+from bot.formats import format_score
 from bot.logs import log_event
 from bot.settings import Settings
 from bot.store import utcnow, video_url
@@ -51,7 +52,7 @@ def flagged_payload(
     url = video_url(youtube_id, source, getattr(video, "source_url", None))
     title = getattr(video, "title", None) or youtube_id
     channel = getattr(video, "channel_title", None) or getattr(video, "channel_youtube_id", None)
-    score_text = f"{score:.2f}" if isinstance(score, int | float) else "?"
+    score_text = format_score(score, missing="?")
     review_url = f"{review_base_url}/videos/{youtube_id}" if review_base_url else None
     declared = getattr(video, "declared_synthetic", None)
     matched = None

@@ -99,13 +99,20 @@ def sample_inputs(data: Path | None, synthetic: int | None, workdir: Path) -> li
             picks += [str(clips[0])] if clips else []
         if picks:
             return picks
-    from model.synthetic import face_video
+    from model.synthetic import DEMO_FACE_SCALE, face_video
 
     folder = workdir / "samples"
     folder.mkdir(parents=True, exist_ok=True)
     count = synthetic or 3
     return [
-        str(face_video(folder / f"{SYNTHETIC_PREFIX}{i + 1}.mp4", n_frames=24, seed=i))
+        str(
+            face_video(
+                folder / f"{SYNTHETIC_PREFIX}{i + 1}.mp4",
+                n_frames=24,
+                seed=i,
+                face_scale=DEMO_FACE_SCALE,
+            )
+        )
         for i in range(count)
     ]
 

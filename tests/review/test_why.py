@@ -97,3 +97,11 @@ def test_review_show_prints_the_member_scores_of_the_decisive_track(cli, setting
     )
     track_3 = next(line for line in lines if line.strip().startswith("track 3:"))
     assert "too small (103 px): not counted" in track_3
+
+
+def test_a_video_without_a_face_says_there_was_nothing_to_judge(web):
+    client, s = web
+    seed_video(s, "vidNOFACE01", score=0.0, tracks=0, crops=0)
+    page = client.get("/videos/vidNOFACE01", headers=HTML)
+    assert page.status_code == 200
+    assert 'id="no-tracks"' in page.text and "Face tracks (0)" in page.text

@@ -31,7 +31,13 @@ from bot.store import (
     utcnow,
 )
 from bot.terminal import printable
-from bot.youtube.quota import QUOTA_EXCEEDED, SEARCH_METHODS, next_reset, search_budget
+from bot.youtube.quota import (
+    QUOTA_EXCEEDED,
+    SEARCH_METHODS,
+    VIEWS_METHOD,
+    next_reset,
+    search_budget,
+)
 from bot.youtube.quota import quota_day as _quota_day
 
 #: A worker not seen for this long is listed as gone (its heartbeat is every 10 s).
@@ -182,6 +188,8 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         "quota": {
             **_quota_status(day, int(used or 0), settings.quota_daily_budget, refused, now),
             **_share_status(settings, search_used, used - search_used),
+            # The flagged videos' view-count refresh, paid from the channels' share.
+            "views": {"used": int(by_method.get(VIEWS_METHOD, 0)), "budget": settings.views_budget},
         },
         "channels": channels,
         "searches": searches,
@@ -436,7 +444,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"quota:    {quota['used']} / {quota['budget']} units used today ({quota['day']} Pacific)",
         f"          searches {searches['used']} / {searches['share']} units "
         f"(FIND_SEARCH_SHARE={searches['percent']}%), channels {channel_share['used']} / "
-        f"{channel_share['share']}",
+        f"{channel_share['share']}, of which view counts {quota['views']['used']} / "
+        f"{quota['views']['budget']} (FIND_VIEWS_BUDGET)",
     ]
     if quota["exceeded_at"]:
         lines.append(

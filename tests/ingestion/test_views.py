@@ -112,6 +112,12 @@ def test_refresh_stops_when_the_day_is_spent(ingestion) -> None:
     assert _ledger(settings) == [(VIEWS_METHOD, 1), (VIEWS_METHOD, 1)]
     # Nothing else was charged: lookups and playlists have the rest of the budget.
     assert len(ingestion.youtube.calls()) == 2
+    # `find-bot status` shows the spend against the budget.
+    from bot.service.status import collect_status, render_status
+
+    status = collect_status(settings, now=NOON_PACIFIC + timedelta(hours=3))
+    assert status["quota"]["views"] == {"used": 2, "budget": 2}
+    assert "of which view counts 2 / 2 (FIND_VIEWS_BUDGET)" in render_status(status)
 
 
 def test_a_removed_video_gains_no_views(sqlite_ingestion) -> None:

@@ -67,6 +67,7 @@ bench:
 	$(BIN)/python -m bench.claims --$(BENCH_MODE)
 	$(BIN)/python bench/scan.py --$(BENCH_MODE)
 	$(BIN)/python bench/banks.py --$(BENCH_MODE)
+	$(BIN)/python bench/train.py --$(BENCH_MODE)
 
 ## ---------------------------------------------------------------- the default bundle
 ## How model/bundles/default was made (docs/training.md § 10, "The default bundle").

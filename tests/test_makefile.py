@@ -46,9 +46,10 @@ def test_make_run_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
 
 
 def test_make_bench_runs_every_benchmark_in_its_short_form(tmp_path: Path) -> None:
-    """Issue 22 item 1: quota, claims, scan and banks, each quick, through the venv's python."""
+    """Issue 22 item 1: quota, claims, scan, banks (and train, issue 32), each quick, through
+    the venv's python."""
     lines = [line for line in _dry_run(tmp_path / "venv", "bench").splitlines() if "bench" in line]
-    assert len(lines) == 4 and all(
+    assert len(lines) == 5 and all(
         line.startswith(f"{tmp_path / 'venv'}/bin/python") for line in lines
     )
     for script in (
@@ -56,6 +57,7 @@ def test_make_bench_runs_every_benchmark_in_its_short_form(tmp_path: Path) -> No
         "-m bench.claims --quick",
         "bench/scan.py --quick",
         "bench/banks.py --quick",
+        "bench/train.py --quick",
     ):
         assert sum(script in line for line in lines) == 1, script
     readme = (ROOT / "README.md").read_text()
@@ -94,6 +96,7 @@ def test_make_bench_runs_for_real_in_each_benchmarks_smallest_mode(tmp_path: Pat
         "h264-360p-2s: 1 video(s) in",  # scan: its one class scanned
         "decoding the sampled frames",  # scan: the decoders compared
         "Matcher.lookup incl. refresh",  # banks: the last line of its lookup part
+        "\nratio: ",  # train: plain trainer against the frozen prefix, its last line
     ):
         assert shown in result.stdout, f"{shown!r} missing:\n{result.stdout[-4000:]}"
 

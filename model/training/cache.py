@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -383,14 +384,21 @@ def _tight_canvas(path: Path) -> tuple[np.ndarray, int, int, int]:
     return canvas, pad, height, width
 
 
+def _temporary(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other process uses: several processes
+    (the Makefile's parallel candidates, an evaluation beside a training) fill one cache,
+    and a shared ``.tmp`` name let one rename the other's file away mid-write."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = _temporary(path)
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary(path)
     with open(tmp, "wb") as handle:
         np.save(handle, array)
     os.replace(tmp, path)

@@ -61,3 +61,32 @@ def test_review_crops_are_resized_and_get_template_keypoints(tmp_path):
         assert item.status == "ok"
         assert item.crops().shape == (1, 48, 48, 3)
         np.testing.assert_allclose(item.faces[0].keypoints, template_keypoints(48, 0.3))
+
+
+def test_two_writers_of_one_cache_item_never_rename_each_others_files(tmp_path):
+    """Several processes fill one cache (parallel candidates, an evaluation beside them):
+    with one shared ``.tmp`` name a writer renamed the other's file away mid-write."""
+    import threading
+
+    import numpy as np
+
+    from model.training.cache import _atomic_save_npy
+
+    target = tmp_path / "item.npy"
+    errors: list[BaseException] = []
+
+    def write(value: int) -> None:
+        try:
+            for _ in range(200):
+                _atomic_save_npy(target, np.full((8, 8), value, np.uint8))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert np.load(target)[0, 0] in (1, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["item.npy"]  # no temporary left

@@ -46,12 +46,12 @@ MAX_BYTES = 300_000
 #: Evaluations drawn, in order, with how the docs name them.
 SOURCES = {
     "dfdc-faces-test": "DFDC test faces",
-    "xval": "xval: DeepFaceLive, AniPortrait, real interviews",
-    "dfdc-videos": "DFDC videos",
-    "real-videos-voxceleb2": "VoxCeleb2 interviews (real)",
-    "real-videos-grid": "GRID (real)",
-    "real-videos-lrs2": "LRS2 (real)",
-    "real-videos-mead": "MEAD (real)",
+    "xval": "xval (cross-dataset)",
+    "dfdc-videos": "DFDC videos (6)",
+    "real-videos-voxceleb2": "VoxCeleb2 (real)",
+    "real-videos-grid": "GRID (real, trained on)",
+    "real-videos-lrs2": "LRS2 (real, trained on)",
+    "real-videos-mead": "MEAD (real, trained on)",
     "real-videos-misc": "stage clip (real)",
     "real-photos-heldout": "held-out portraits (real)",
 }
@@ -81,13 +81,13 @@ def plot_roc(bundle: Path, out: Path) -> Path:
     for key, label in SOURCES.items():
         record = evaluations.get(key) or {}
         for level, word in (("frame_level", "faces"), ("video_level", "videos")):
-            curve = ((record.get("curves") or {}).get(level) or {}).get("roc") or []
+            tpr = ((record.get("curves") or {}).get(level) or {}).get("roc_tpr") or []
             metrics = record.get(level) or {}
-            if not curve or min(metrics.get("positives", 0), metrics.get("negatives", 0)) < (
+            if not tpr or min(metrics.get("positives", 0), metrics.get("negatives", 0)) < (
                 MIN_PER_CLASS
             ):
                 continue
-            fpr, tpr = zip(*curve, strict=True)
+            fpr = [i / (len(tpr) - 1) for i in range(len(tpr))]  # the recorded rates
             auc = metrics.get("roc_auc")
             line = ax.plot(
                 fpr,
@@ -144,9 +144,9 @@ def plot_histograms(bundle: Path, out: Path) -> Path:
     rows = math.ceil(len(panels) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(9, 2.2 * rows), dpi=90, squeeze=False)
     for ax, (label, record) in zip(axes.flat, panels, strict=False):
-        histogram = record["curves"]["frame_level"]["histogram"]
-        edges = histogram["edges"]
-        width = edges[1] - edges[0]
+        histogram = record["curves"]["frame_level"]
+        width = 1.0 / histogram["bins"]
+        edges = [i * width for i in range(histogram["bins"] + 1)]
         for cls, colour in (("real", "#1f77b4"), ("fake", "#d62728")):
             counts = histogram[cls]
             total = sum(counts)
@@ -161,9 +161,13 @@ def plot_histograms(bundle: Path, out: Path) -> Path:
                     label=f"{cls} ({total})",
                 )
         ax.axvline(threshold, color="#101828", linestyle="--", linewidth=1)
-        flagged = record["frame_level"].get("false_positive_rate")
-        note = f"real flagged {flagged:.0%}" if flagged is not None else ""
-        ax.set_title(f"{label}" + (f": {note}" if note else ""), fontsize=9)
+        level = record["frame_level"]
+        notes = []
+        if level.get("negatives"):
+            notes.append(f"{level['false_positive_rate']:.0%} real flagged")
+        if level.get("positives"):
+            notes.append(f"{level['recall']:.0%} fakes caught")
+        ax.set_title(f"{label}: " + " · ".join(notes), fontsize=9)
         ax.set_xlim(0, 1)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="upper left")

@@ -51,29 +51,28 @@ HISTOGRAM_BINS = 20
 def score_curves(y_true: np.ndarray, scores: np.ndarray) -> dict:
     """The shape of a score distribution, small enough to keep in a bundle manifest.
 
-    ``roc``: ``[fpr, tpr]`` at false-positive rates ``0, 0.01, ..., 1`` (the best
-    true-positive rate reachable at or below each; ``[]`` with one class only).
-    ``histogram``: counts of real and of fake scores in equal bins over [0, 1]
-    (``edges`` has one more entry than each count list).  ``make docs-figures`` draws the
-    docs' ROC curves and per-source histograms from these, without the data sets.
+    ``roc_tpr``: the best true-positive rate reachable at a false-positive rate of at
+    most ``0, 0.01, ..., 1`` (:data:`CURVE_POINTS` values, the rates implied; ``[]`` with
+    one class only).  ``real`` and ``fake``: how many scores of each class fall in each of
+    :data:`HISTOGRAM_BINS` equal bins over [0, 1] (1.0 in the last).  ``make docs-figures``
+    draws the docs' ROC curves and per-source histograms from these, without the data sets.
     """
     y = np.asarray(y_true).astype(int)
     s = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
-    histogram = {
-        "edges": [round(float(e), 4) for e in edges],
-        "real": [int(c) for c in np.histogram(s[y == 0], bins=edges)[0]],
-        "fake": [int(c) for c in np.histogram(s[y == 1], bins=edges)[0]],
-    }
-    roc: list[list[float]] = []
+    tpr_at: list[float] = []
     if len(np.unique(y)) == 2:
         from sklearn.metrics import roc_curve
 
         fpr, tpr, _ = roc_curve(y, s)
         for target in np.linspace(0.0, 1.0, CURVE_POINTS):
-            reachable = tpr[fpr <= target + 1e-12]
-            roc.append([round(float(target), 4), round(float(reachable.max()), 4)])
-    return {"roc": roc, "histogram": histogram}
+            tpr_at.append(round(float(tpr[fpr <= target + 1e-12].max()), 4))
+    return {
+        "roc_tpr": tpr_at,
+        "bins": HISTOGRAM_BINS,
+        "real": [int(c) for c in np.histogram(s[y == 0], bins=edges)[0]],
+        "fake": [int(c) for c in np.histogram(s[y == 1], bins=edges)[0]],
+    }
 
 
 def log_loss(y_true: np.ndarray, scores: np.ndarray) -> float | None:

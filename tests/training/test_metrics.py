@@ -204,17 +204,16 @@ def test_score_curves_keep_the_roc_and_the_histograms_by_hand():
     # Real 0.12, 0.62; fake 0.42, 0.92. Above 0.92 nothing; from 0.92 down: (0, 1/2);
     # 0.62 adds a real: (1/2, 1/2); 0.42 a fake: (1/2, 1); 0.12 a real: (1, 1).
     curves = score_curves([0, 0, 1, 1], [0.12, 0.62, 0.42, 0.92])
-    roc = dict((fpr, tpr) for fpr, tpr in curves["roc"])
-    assert len(curves["roc"]) == 101
-    assert (roc[0.0], roc[0.49], roc[0.5], roc[1.0]) == (0.5, 0.5, 1.0, 1.0)
-    histogram = curves["histogram"]
-    assert len(histogram["edges"]) == 21 and histogram["edges"][1] == 0.05
-    real, fake = histogram["real"], histogram["fake"]
+    tpr = curves["roc_tpr"]  # at false-positive rates 0, 0.01, ..., 1
+    assert len(tpr) == 101
+    assert (tpr[0], tpr[49], tpr[50], tpr[100]) == (0.5, 0.5, 1.0, 1.0)
+    assert curves["bins"] == 20
+    real, fake = curves["real"], curves["fake"]
     assert [i for i, c in enumerate(real) if c] == [2, 12] and sum(real) == 2
     assert [i for i, c in enumerate(fake) if c] == [8, 18] and sum(fake) == 2
     # One class only (real footage): histograms, no ROC curve.
-    assert score_curves([0, 0], [0.3, 0.99])["roc"] == []
-    assert score_curves([0, 0], [0.3, 1.0])["histogram"]["real"][-1] == 1  # 1.0 is counted
+    assert score_curves([0, 0], [0.3, 0.99])["roc_tpr"] == []
+    assert score_curves([0, 0], [0.3, 1.0])["real"][-1] == 1  # 1.0 is counted
 
 
 def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
@@ -238,5 +237,5 @@ def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
     record_evaluation(bundle, "toy", report)
     recorded = json.loads((bundle / "manifest.json").read_text())["evaluations"]["toy"]
     assert recorded["curves"] == report["curves"]
-    assert recorded["curves"]["frame_level"]["roc"][0] == [0.0, 0.5]
+    assert recorded["curves"]["frame_level"]["roc_tpr"][0] == 0.5
     assert "videos" not in recorded  # per-video scores stay in report.json

@@ -24,9 +24,11 @@ Aggregation rule (see docs/detection.md):
   faces are static is scored on them like an image and says so
   (``static_only``).  The track that gives the score is ``decisive_track``;
 * verdict: ``fake`` when the video score >= threshold, else ``real``;
-  ``no_face`` when no face passed the detector's filters, or when every face
-  that could decide is too small (``small_only``, no score); ``error`` when the
-  file could not be decoded;
+  ``no_face`` when no face passed the detector's filters; when every face that
+  could decide is too small (``small_only``) the video keeps the score of its
+  strongest track (so low-resolution uploads still rank) but its verdict is
+  ``real``: such faces are never enough to flag it; ``error`` when the file
+  could not be decoded;
 * partial: when the file is truncated (its container promises more than it
   holds, ``model.frames``), however many frames still decoded, or fewer than
   ``MIN_DECODED_FRACTION`` of the frames the sampler tried to read decoded, the
@@ -81,7 +83,7 @@ class VideoResult:
     #: Every face found is static (a still picture): scored like an image.
     static_only: bool = False
     #: Faces were found, but every one that could decide was smaller than ``min_face_px``:
-    #: no score, verdict ``no_face`` (too small to be evidence).
+    #: the score is the strongest track's, the verdict ``real`` (too small to be evidence).
     small_only: bool = False
     #: Crop-square side (source px) a face needs to count toward the verdict.
     min_face_px: int = 0
@@ -519,7 +521,11 @@ class VideoScorer:
         decisive = _decisive(summaries)
         timings["total_s"] = _total_seconds(timings)
         if decisive is None:  # every face that could decide is too small to be evidence
-            verdict, video_score, decisive_track = "no_face", None, None
+            # Scored, so videos can still be ranked (a low-resolution upload is not "no
+            # face"), but never flagged on faces this small: verdict real, small_only.
+            strongest = ranked[0]
+            video_score = track_scores[strongest]
+            verdict, decisive_track = "real", None
         else:
             video_score = track_scores[decisive]  # unrounded: the verdict matches the threshold
             if not math.isfinite(video_score):

@@ -299,7 +299,7 @@ def _why_lines(a) -> list[str]:  # type: ignore[no-untyped-def]
         if explained.small_only:
             return [
                 f"{'why:':<11}no face large enough to judge (all below "
-                f"{explained.min_face_px} px): no score, not flagged on them"
+                f"{explained.min_face_px} px): scored, but not flagged on them"
             ]
         return []
     kind = "static" if d.static else "live"

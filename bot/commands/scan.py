@@ -118,7 +118,7 @@ def format_row(result) -> str:
     if result.small_only:
         row += (
             f"\n         every face that could decide is smaller than {result.min_face_px} px: "
-            "too small to judge, no score"
+            "too small to judge, ranked by its score but not flagged"
         )
     elif small:
         row += (

@@ -66,7 +66,7 @@ class Why:
     set_aside: list[TrackWhy]
     #: The crop-square side a face needed to count (None: not recorded).
     min_face_px: int | None
-    #: Every face that could decide was too small: no score, no verdict on them.
+    #: Every face that could decide was too small: scored (ranked), never flagged on them.
     small_only: bool
     #: Member names as recorded (empty: per-member scores not recorded).
     members: list[str]

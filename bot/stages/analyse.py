@@ -303,7 +303,12 @@ class Analyser:
         threshold = float(
             result.threshold if result.threshold is not None else self._threshold_of(bundle)
         )
-        by_score = result.score is not None and result.score >= threshold
+        # Faces too small to be evidence are scored (ranked) but never flag a video.
+        by_score = (
+            result.score is not None
+            and result.score >= threshold
+            and not getattr(result, "small_only", False)
+        )
         benign = next((m for m in matches if m.bank == banks.BENIGN), None)
         face_check = None
         suppressed = False

@@ -95,14 +95,19 @@ def select_samples(
     return result[split]
 
 
-def _video_score(members: list[tuple[CacheItem, np.ndarray]]) -> float:
-    """The scanner's video score: max over tracks of the top-k mean of the track's faces.
+def _video_score(
+    members: list[tuple[CacheItem, np.ndarray]], min_face_px: int = 0, margin: float = 0.3
+) -> float:
+    """The scanner's video score (``model.scoring``): the strongest track's top-k mean.
 
     ``members`` are the cache items of one video with their per-face
     probabilities: one item for a video file, or the images of one
-    sub-folder, taken as consecutive frames in key order.
+    sub-folder, taken as consecutive frames in key order.  As in the scanner,
+    faces whose crop square is under ``min_face_px`` source pixels never count
+    while the track has larger ones, and a track with none (``small``) gives the
+    score only when every track is small.
     """
-    from model.faces import Face
+    from model.faces import Face, crop_box
     from model.scoring import TOP_K, top_k_mean
     from model.tracks import build_tracks
 
@@ -116,8 +121,14 @@ def _video_score(members: list[tuple[CacheItem, np.ndarray]]) -> float:
             frames[positions[cached.frame_index]].append(face)
             score_of[id(face)] = float(probabilities[row])
         detections.extend(frames)
-    tracks = build_tracks(detections)
-    return max(top_k_mean([score_of[id(f)] for f in track.faces], TOP_K) for track in tracks)
+    large_tracks, small_tracks = [], []
+    for track in build_tracks(detections):
+        large = [f for f in track.faces if f.box is None or crop_box(f, margin)[2] >= min_face_px]
+        if large:
+            large_tracks.append(top_k_mean([score_of[id(f)] for f in large], TOP_K))
+        else:
+            small_tracks.append(top_k_mean([score_of[id(f)] for f in track.faces], TOP_K))
+    return max(large_tracks or small_tracks)
 
 
 def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):
@@ -173,7 +184,7 @@ def score_items(items: list[CacheItem], ensemble) -> Scores:
         if group[0][0].sample.media == "crop":  # no positions: one track per video
             videos[video_id] = top_k_mean(np.concatenate([p for _, p in group]), TOP_K)
         else:
-            videos[video_id] = _video_score(group)
+            videos[video_id] = _video_score(group, ensemble.input_size)
     ids = sorted(videos)
     return Scores(
         frame_labels=frame_labels,

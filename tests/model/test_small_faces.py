@@ -76,15 +76,18 @@ def test_a_small_face_is_shown_but_the_large_one_decides(two_sizes, tiny_bundle,
 
 def test_a_video_whose_faces_are_all_too_small_is_not_flagged(two_sizes, tiny_bundle, detector):
     """With every face below the limit the score would have flagged it (>= 0.4); now no
-    face may decide: no score, verdict no_face, the tracks still listed as evidence."""
+    face may decide: the video keeps its strongest track's score (it still ranks), its
+    verdict is real, and the tracks are still listed as evidence."""
     result = _score(tiny_bundle, detector, two_sizes, min_face_px=400)
-    assert result.verdict == "no_face" and result.score is None
+    assert result.verdict == "real" and result.score >= 0.4
+    assert result.score == pytest.approx(max(t["score"] for t in result.tracks), abs=1e-6)
     assert result.small_only and result.decisive_track is None
     assert all(t["small"] and t["score"] >= 0.4 for t in result.tracks)
     assert result.evidence_crops  # still shown to a reviewer
     from bot.commands.scan import format_row
 
-    assert "smaller than 400 px: too small to judge, no score" in format_row(result)
+    row = format_row(result)
+    assert "smaller than 400 px: too small to judge, ranked by its score but not flagged" in row
 
 
 def test_each_track_records_every_members_score(two_sizes, tiny_bundle, detector):

@@ -53,6 +53,9 @@ class DrainReport:
         default_factory=lambda: {"download": Counter(), "analyse": Counter()}
     )
     stopped: str | None = None
+    #: Videos still in a work state when the run ended: postponed after a failure that may
+    #: pass (their backoff is not waited out here), or on another host's media store.
+    waiting: int = 0
 
     @property
     def processed(self) -> int:
@@ -67,10 +70,15 @@ class DrainReport:
                 lines.append(f"{stage}: {sum(counts.values())} video(s): {done}")
         if self.stopped:
             lines.append(f"stopped early: {self.stopped}")
-        elif not self.processed:
-            lines.append("nothing was queued: the queue is empty")
-        else:
-            lines.append("the queue is empty")
+            return lines
+        lines.append(
+            "the queue is empty" if self.processed else "nothing was queued: the queue is empty"
+        )
+        if self.waiting:
+            lines.append(
+                f"{self.waiting} video(s) wait for a later retry or another host's worker "
+                "(`find-bot status` says why; the daemon takes them in time)"
+            )
         return lines
 
 
@@ -124,6 +132,7 @@ def drain(
             send = getattr(handler, "send_notifications", None)
             if send is not None:
                 send()
+    report.waiting = sum(due(sessions, VideoState(_input(stage))) for stage in workers)
     return report
 
 

@@ -87,6 +87,9 @@ def plot_roc(bundle: Path, out: Path) -> Path:
                 MIN_PER_CLASS
             ):
                 continue
+            frame = ((record.get("curves") or {}).get("frame_level") or {}).get("roc_tpr")
+            if level == "video_level" and tpr == frame:
+                continue  # one crop per "video" (DFDC faces): the same curve twice
             fpr = [i / (len(tpr) - 1) for i in range(len(tpr))]  # the recorded rates
             auc = metrics.get("roc_auc")
             line = ax.plot(

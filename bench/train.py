@@ -15,9 +15,11 @@ the batches, stores their activations (float16, memory-mapped), then trains
 only the late blocks and the head on them; a step there is reading the
 stored batch plus ``train_on_batch`` of the suffix.  The two are timed
 step by step in turn in one process (the median of each), so a load change
-on the machine hits both.  The prefix pass is a one-time cost, shown
-separately per image, as is preparing a batch (augmentations, self-blends),
-which the plain trainer pays every epoch and the cheaper path only once.
+on the machine hits both.  Shown separately per image: preparing a batch
+(augmentations, self-blends), which the plain trainer pays every epoch, and
+the one-time pool pass (that preparation, the prefix, the float16 write),
+which the cheaper path pays once per pool; the lines "over N epochs" add
+them in.
 
 One thread by default (``--threads``), as ``make train-lite`` runs each
 candidate.  The last line is ``ratio: N.Nx``, the plain step's time over the
@@ -110,8 +112,9 @@ def trainer_loss():
     return make_loss(TrainConfig(datasets=[], out=""))
 
 
-def measure(args: argparse.Namespace, workdir: Path) -> float:
-    """Time both paths on the same batches; print the table; return the ratio."""
+def measure(args: argparse.Namespace, workdir: Path) -> tuple[float, float]:
+    """Time both paths on the same batches; print the table; return the ratio and the
+    plain trainer's seconds per image."""
     import keras
     import numpy as np
 
@@ -142,7 +145,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> float:
     split.prefix.predict_on_batch(prepared[0][0])  # trace it: a long pass pays that once
     t0 = time.perf_counter()
     pool = frozen.ActivationPool.build(workdir / "pool", split, batches)
-    prefix_s = (time.perf_counter() - t0) / len(pool)
+    pool_s = (time.perf_counter() - t0) / len(pool)
     pool_batches = frozen.PoolBatches(pool, batch_size=args.batch_size, seed=0, shuffle=False)
     frozen.compile_suffix(
         split, trainer_loss(), args.learning_rate, steps + warmup, run_eagerly=args.smoke
@@ -178,24 +181,25 @@ def measure(args: argparse.Namespace, workdir: Path) -> float:
     for name, per in (("plain trainer", plain_per), ("frozen prefix", cheap_per)):
         print(f"{name:<18} {1 / per:7.1f} img/s  ({per * args.batch_size:.2f} s/batch)")
     print(
-        f"one-time prefix pass {prefix_s * 1000:6.1f} ms/image ({1 / prefix_s:.1f} img/s, "
-        "stored once, read every epoch)"
-    )
-    print(
-        f"batch preparation  {prep_s * 1000:6.1f} ms/image (augment + self-blend: every epoch "
+        f"batch preparation  {prep_s * 1000:7.1f} ms/image (augment + self-blend: every epoch "
         "in the plain trainer, once in the pool)"
     )
+    print(
+        f"one-time pool pass {pool_s * 1000:7.1f} ms/image (batch preparation + prefix + "
+        "float16 write, once per pool)"
+    )
     for epochs in (1, 5, 20):
-        per = cheap_per + (prefix_s + prep_s) / epochs
+        per = cheap_per + pool_s / epochs
         print(
             f"  over {epochs:>2} epoch(s) of the pool, all costs: {1 / per:6.1f} img/s against "
             f"{1 / (plain_per + prep_s):6.1f} ({(plain_per + prep_s) / per:.1f}x)"
         )
-    return ratio
+    return ratio, plain_per
 
 
-def sweep(args: argparse.Namespace, workdir: Path) -> None:
-    """Per split point (each stage's end): stored bytes, suffix step and prefix pass speed."""
+def sweep(args: argparse.Namespace, workdir: Path, plain_per: float) -> None:
+    """Per split point (each stage's end): stored bytes, suffix step and prefix pass speed,
+    and the suffix step's speed over ``plain_per`` (the plain trainer, measured before)."""
     import keras
     import numpy as np
 
@@ -206,26 +210,30 @@ def sweep(args: argparse.Namespace, workdir: Path) -> None:
     batches = sbi_batches(workdir / "sweep", spec, args.batch_size, 2)
     x, y, _ = batches.batch_arrays(0)
     x, y = spec.preprocess(x), y[:, None]
-    print(f"\n{'split after':<14} {'KiB/image':>9} {'suffix img/s':>12} {'prefix img/s':>12}")
+    print(
+        f"\n{'split after':<14} {'KiB/image':>9} {'suffix img/s':>12} {'prefix img/s':>12} "
+        f"{'vs plain':>8}"
+    )
     for block in frozen.stage_ends(args.variant)[:-1]:
         model, _ = build(spec)
         split = frozen.split_model(model, block)
         split.suffix.compile(optimizer=keras.optimizers.Adam(1e-4), loss=trainer_loss())
-        acts = np.asarray(split.prefix(x, training=False), np.float16).astype(np.float32)
-        split.suffix.train_on_batch(acts, y)
+        acts = np.asarray(split.prefix.predict_on_batch(x), np.float16).astype(np.float32)
+        split.suffix.train_on_batch(acts, y)  # both graphs traced: the timed steps are not
         suffix_t, prefix_t = [], []
         for _ in range(args.steps):
             t0 = time.perf_counter()
             split.suffix.train_on_batch(acts, y)
             suffix_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            split.prefix(x, training=False)
+            split.prefix.predict_on_batch(x)
             prefix_t.append(time.perf_counter() - t0)
         kib = np.prod(split.activation_shape) * 2 / 1024
         n = len(y)
         print(
             f"blocks.{block:<7} {kib:>9.0f} {n / statistics.median(suffix_t):>12.1f} "
-            f"{n / statistics.median(prefix_t):>12.1f}"
+            f"{n / statistics.median(prefix_t):>12.1f} "
+            f"{plain_per * n / statistics.median(suffix_t):>7.1f}x"
         )
         keras.backend.clear_session()
 
@@ -253,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # each split's new graph is a "retracing" warning
     try:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -260,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print("threads: TensorFlow was already initialised; --threads not applied")
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="find-bench-train-") as tmp:
-        ratio = measure(args, Path(tmp))
+        ratio, plain_per = measure(args, Path(tmp))
         if not (args.quick or args.smoke):
-            sweep(args, Path(tmp))
+            sweep(args, Path(tmp), plain_per)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(f"ratio: {ratio:.1f}x")
     return 0

@@ -77,12 +77,12 @@ def stage_ends(variant: str) -> list[int]:
 
 
 #: The default cut: after the fourth of the seven stages (Lite0: blocks.7, 14 x 14 x 80 at
-#: 224 px).  Measured (``bench/train.py``, docs/training.md § 10): of the stage ends it
-#: stores the fewest bytes per image (half the 28 px stage's), and the suffix trains
-#: 4-5x faster than the whole network while keeping 92 % of Lite0's weights trainable
-#: (the early blocks hold few weights but most of the compute).  A later cut (blocks.10)
-#: is faster still and an earlier one (blocks.4) adapts more; which learns best is for
-#: the training campaign to measure.
+#: 224 px).  Measured (``bench/train.py``, docs/training.md § 10): of the cuts that leave
+#: more than the last block to train it stores the fewest bytes per image (half the 28 px
+#: stage's), and the suffix trains 4-5x faster than the whole network while keeping 92 %
+#: of Lite0's weights trainable (the early blocks hold few weights but most of the compute).
+#: A later cut (blocks.10) is faster still and an earlier one (blocks.4) adapts more; which
+#: learns best is for the training campaign to measure.
 DEFAULT_STAGE = 3
 
 

@@ -180,7 +180,7 @@ def per_source_threshold(
         raise ValueError(f"{y.size} labels, {s.size} scores and {src.size} sources")
     per_source: dict[str, dict] = {}
     binding, threshold = None, None
-    for name in sorted(set(src[y == 0])):
+    for name in sorted(str(n) for n in set(src[y == 0])):
         reals = s[(src == name) & (y == 0)]
         own = None
         if reals.size >= min_reals:
@@ -196,7 +196,7 @@ def per_source_threshold(
     fakes = s[y == 1]
     recall_by_source = {
         name: float(np.mean(s[(src == name) & (y == 1)] >= threshold))
-        for name in sorted(set(src[y == 1]))
+        for name in sorted(str(n) for n in set(src[y == 1]))
     }
     return threshold, {
         "rule": "false_alarm_budget_per_source",

@@ -96,7 +96,11 @@ def combiner_from_dict(data: dict, members: int) -> Combiner:
 
 
 def fit_stacking(
-    logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3, balanced: bool = True
+    logits: np.ndarray,
+    labels: np.ndarray,
+    l2: float = 1e-3,
+    balanced: bool = True,
+    sample_weight: np.ndarray | None = None,
 ) -> StackingCombiner:
     """Fit ``sigmoid(b + w . z)`` to ``labels`` by log loss, with ``w >= 0`` and a little L2.
 
@@ -104,7 +108,8 @@ def fit_stacking(
     validation is switched off rather than inverted (an inversion would be
     an artefact of that validation set).  ``balanced`` weighs the classes
     equally (choosing members); without it the fit keeps the data's class
-    balance (calibrating probabilities for footage like it).
+    balance (calibrating probabilities for footage like it).  ``sample_weight``
+    (per item, e.g. each source and each video weighing the same) replaces both.
     """
     from scipy.optimize import minimize
 
@@ -112,9 +117,13 @@ def fit_stacking(
     y = np.asarray(labels, np.float64)
     if z.ndim != 2 or z.shape[1] != len(y) or len(np.unique(y)) < 2:
         raise ValueError("stacking needs [members, N] logits and both classes in the labels")
-    sample_weight = (
-        np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) if balanced else np.ones_like(y)
-    )
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, np.float64)
+        sample_weight = sample_weight * len(y) / sample_weight.sum()
+    elif balanced:
+        sample_weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    else:
+        sample_weight = np.ones_like(y)
     scale = z.std(axis=1) + 1e-6  # fit in standardised units, report in raw ones
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:

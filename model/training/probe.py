@@ -31,6 +31,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -187,6 +188,46 @@ def generator_folds(items: Sequence[CacheItem], seed: int = 0) -> dict[str, list
     return dict(folds)
 
 
+def self_blends(
+    items: Sequence[CacheItem], per_item: int, seed: int = 0
+) -> tuple[np.ndarray, list[CacheItem], np.ndarray]:
+    """Seeded self-blends of up to ``per_item`` faces of each real item (``model.training.sbi``).
+
+    For the stacking pool: without fakes that look like face swaps, a pool of talking heads
+    and their real people would weigh a member that learnt blending seams down to nothing.
+    Returns the blended crops, one stand-in item per blend (dataset ``self-blend``, label
+    fake: each blend weighs as one video) and the row of each blend.
+    """
+    import dataclasses
+
+    from model.training.landmarks import face_mesh
+    from model.training.sbi import self_blend
+
+    crops, stand_ins = [], []
+    for n, item in enumerate(i for i in items if i.sample.label == 0 and i.faces):
+        pixels = np.asarray(item.crops())
+        rng = np.random.default_rng([seed, n])
+        rows = rng.choice(len(item.faces), min(per_item, len(item.faces)), replace=False)
+        for row in sorted(int(r) for r in rows):
+            crop = np.ascontiguousarray(pixels[row])
+            found = face_mesh()(crop)
+            landmarks = found.points if found.trusted else None
+            crops.append(self_blend(crop, item.faces[row].keypoints, rng, landmarks).image)
+            sample = dataclasses.replace(
+                item.sample, label=1, dataset="self-blend", key=f"sbi:{item.sample.key}#{row}"
+            )
+            stand_ins.append(dataclasses.replace(item, sample=sample))
+    return np.stack(crops), stand_ins, np.arange(len(crops))
+
+
+def blend_table(ensemble, member: int, crops: np.ndarray, stand_ins: list[CacheItem]) -> FaceTable:
+    """Features of self-blended crops, one "video" per blend."""
+    features = np.concatenate(
+        [ensemble.head_inputs(crops[i : i + 256])[member] for i in range(0, len(crops), 256)]
+    )
+    return FaceTable(features.astype(np.float32), np.arange(len(crops)), list(stand_ins))
+
+
 def cross_fit(
     held: FaceTable,
     folds: dict[str, list[int]],
@@ -219,13 +260,357 @@ def concat(*tables: FaceTable) -> FaceTable:
     return FaceTable(np.concatenate(features), np.concatenate(video), videos)
 
 
-def video_scores(table: FaceTable, face_scores: np.ndarray) -> np.ndarray:
-    """The scanner's video score per video (``model.training.evaluate``'s track rule)."""
+def video_scores(table: FaceTable, face_scores: np.ndarray, min_face_px: int = 160) -> np.ndarray:
+    """The scanner's video score per video (``model.training.evaluate``'s track rule;
+    ``min_face_px``: the bundle's input size, as the scanner uses it)."""
     from model.training.evaluate import _video_score
 
     return np.array(
         [
-            _video_score([(item, face_scores[table.video == i])])
+            _video_score([(item, face_scores[table.video == i])], min_face_px)
             for i, item in enumerate(table.videos)
         ]
     )
+
+
+# --------------------------------------------------------------------------- the recipe
+
+#: Where each part of the shared data serves (docs/training.md § 10, "Probe members").
+#: ``fit``: the heads learn from it; ``val``: stacking weights and the threshold;
+#: the talking-heads clips serve both, out of fold (a clip is scored by heads that
+#: never saw its person or its generator).
+TALKING_HEADS = "talking-heads"
+DFDC_TRAIN_STRIDE = 25  # 1 in 25 DFDC training crops: ~1,200, enough to keep DFDC in view
+DFDC_VAL_STRIDE = 5  # 1 in 5 validation crops: ~930 faces, ~320 real "videos"
+BLENDS_PER_ITEM = 4  # self-blends per held-out real clip or portrait in the stacking pool
+
+
+@dataclass
+class Recipe:
+    """What :func:`build` needs: the base bundle, which members keep their heads and which
+    bodies get a probe head, and the data."""
+
+    base: Path
+    data: Path
+    photos_train: Path
+    photos_val: Path
+    out: Path
+    cache_dir: Path
+    keep: list[int]
+    probe: list[int]
+    l2: float = 1.0
+    budget: float = 0.05
+    dfdc_weight: float = 0.5
+    name: str = "find-default"
+    version: str = ""
+    terms: str = ""
+
+
+def _items(cache, spec: str, split: str | None = None, stride: int = 1) -> list[CacheItem]:
+    from model.training.datasets import load_dataset
+
+    samples = load_dataset(spec)
+    if split is not None:
+        samples = [s for s in samples if s.split == split][::stride]
+    return cache.build(samples)
+
+
+def _stored_features(path: Path, ensemble, member: int, items: list[CacheItem]) -> FaceTable:
+    """:func:`face_features`, kept on disk: refitting heads with other settings (``--l2``,
+    ``--budget``) then costs seconds, not another pass of the bodies."""
+    kept = [item for item in items if item.status == "ok" and item.faces]
+    keys = np.array([item.sample.key for item in kept])
+    if path.is_file():
+        stored = np.load(path)
+        if np.array_equal(stored["keys"], keys):
+            return FaceTable(stored["features"], stored["video"], kept)
+    table = face_features(ensemble, member, kept)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, features=table.features, video=table.video, keys=keys)
+    return table
+
+
+def _source_of(item: CacheItem) -> str:
+    """The real source an item counts under in the per-source threshold."""
+    sample = item.sample
+    if sample.dataset == "talkingheads":
+        return "talking-heads"
+    if sample.dataset == "faces":
+        return "dfdc"
+    return f"{sample.dataset}:{Path(str(sample.key).split(':', 1)[1]).parts[0]}"
+
+
+def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
+    """Fit the probe heads, the stacking and the per-source threshold; write the bundle."""
+    import datetime as _dt
+
+    from model.bundle import load_bundle, read_manifest, write_bundle
+    from model.calibration import per_source_threshold
+    from model.classifier import build_classifier
+    from model.ensemble import fit_stacking
+    from model.training.cache import CacheConfig, CropCache
+    from model.training.evaluate import SCAN_MIN_CONFIDENCE, SCAN_MIN_FACE_SIZE
+    from model.training.metrics import roc_auc
+
+    base = load_bundle(recipe.base)
+    manifest = read_manifest(recipe.base)
+    ensemble = base.ensemble()
+    cache = CropCache(
+        recipe.cache_dir,
+        CacheConfig(
+            crop_size=base.input_size,
+            margin=base.crop_margin,
+            frames_per_video=32,
+            min_confidence=SCAN_MIN_CONFIDENCE,
+            min_face_size=SCAN_MIN_FACE_SIZE,
+        ),
+    )
+    data = recipe.data
+    log("face crops: talking heads, DFDC, real footage, portraits")
+    heads_items = _items(cache, f"talkingheads:{data / TALKING_HEADS}")
+    fit_items = (
+        _items(cache, f"faces:{data / 'dfdc-faces'}", "train", DFDC_TRAIN_STRIDE)
+        + [
+            i
+            for s in ("grid", "lrs2", "mead")
+            for i in _items(cache, f"real:{data / 'real-videos' / s}")
+        ]
+        + _items(cache, f"real:{recipe.photos_train}")
+    )
+    val_items = _items(cache, f"faces:{data / 'dfdc-faces'}", "val", DFDC_VAL_STRIDE) + _items(
+        cache, f"real:{recipe.photos_val}"
+    )
+    folds = generator_folds([i for i in heads_items if i.status == "ok" and i.faces])
+    source_weight = {"faces": recipe.dfdc_weight}
+
+    members = sorted(set(recipe.keep) | set(recipe.probe))
+    columns: list[tuple[str, int]] = [("keep", m) for m in recipe.keep] + [
+        ("probe", m) for m in recipe.probe
+    ]
+    val_logits, heads_logits, blend_logits, new_heads, logo = [], [], [], {}, {}
+    tables = {}
+    for m in members:
+        log(f"features of member {m}")
+        digest = manifest["models"][m]["sha256"][:16]
+        tables[m] = {
+            role: _stored_features(
+                recipe.out / "features" / f"{digest}-{role}.npz", ensemble, m, items
+            )
+            for role, items in (("heads", heads_items), ("fit", fit_items), ("val", val_items))
+        }
+    log("self-blends of held-out real faces (portraits, talking-heads people)")
+    blend_crops, blend_items, _ = self_blends(
+        [i for i in val_items if i.sample.dataset == "real"]
+        + [i for i in heads_items if i.sample.label == 0],
+        per_item=BLENDS_PER_ITEM,
+    )
+    blends = {m: blend_table(ensemble, m, blend_crops, blend_items) for m in members}
+    kept_heads = [
+        (np.asarray(k, np.float64)[:, 0], float(b[0]))
+        for k, b in (model.get_layer("logit").get_weights() for model in ensemble.models)
+    ]
+    for kind, m in columns:
+        t = tables[m]
+        if kind == "keep":
+            kernel, bias = kept_heads[m]
+            heads_logits.append(t["heads"].features @ kernel + bias)
+            val_logits.append(t["val"].features @ kernel + bias)
+            blend_logits.append(blends[m].features @ kernel + bias)
+            continue
+        # Out of fold for the talking heads (stacking, threshold, the LOGO report) ...
+        oof = cross_fit(t["heads"], folds, t["fit"], l2=recipe.l2, source_weight=source_weight)
+        heads_logits.append(oof)
+        logo[m] = logo_report(t["heads"], oof)
+        log(f"member {m} probe, leave one generator out: AUC {logo[m]['auc']:.3f}")
+        # ... and one head on everything for the bundle.
+        everything = concat(t["heads"], t["fit"])
+        kernel, bias = fit_head(
+            everything.features,
+            face_labels(everything),
+            video_weights(everything, source_weight),
+            l2=recipe.l2,
+        )
+        new_heads[m] = (kernel, bias)
+        val_logits.append(t["val"].features @ kernel + bias)
+        blend_logits.append(blends[m].features @ kernel + bias)
+
+    # Stacking on validation: talking heads out of fold, DFDC validation, portraits and
+    # self-blends of the held-out real faces; every source (and class within it) weighs
+    # the same, so DFDC cannot outvote the rest.  The threshold is set on real videos.
+    first = tables[members[0]]
+    pool = concat(first["heads"], first["val"])
+    logits = np.concatenate([np.stack(heads_logits), np.stack(val_logits)], axis=1)
+    stacked = concat(pool, blends[members[0]])
+    stack_logits = np.concatenate([logits, np.stack(blend_logits)], axis=1)
+    stacking = fit_stacking(
+        stack_logits, face_labels(stacked), sample_weight=video_weights(stacked)
+    )
+    probs = stacking(logits)
+    scores = video_scores(pool, probs)
+    sources = np.array([_source_of(i) for i in pool.videos])
+    threshold, rule = per_source_threshold(pool.labels, scores, sources, recipe.budget)
+    log(f"threshold {threshold:.3f}: {rule}")
+    validation = {
+        name: {
+            "videos": int(np.sum(sources == name)),
+            "auc": roc_auc(pool.labels[sources == name], scores[sources == name])
+            if len(set(pool.labels[sources == name])) == 2
+            else None,
+        }
+        for name in sorted(set(sources))
+    }
+
+    models, specs, info = [], [], []
+    for j, (kind, m) in enumerate(columns):
+        member = ensemble.members[m]
+        model = build_classifier(member.spec)
+        model.set_weights(member.model.get_weights())
+        entry = dict(manifest["models"][m])
+        for key in ("file", "sha256", "bytes", "params", "architecture", "input_size"):
+            entry.pop(key, None)
+        if kind == "probe":
+            kernel, bias = new_heads[m]
+            model.get_layer("logit").set_weights(
+                [kernel.astype(np.float32)[:, None], np.array([bias], np.float32)]
+            )
+            entry = {
+                **entry,
+                "mode": "probe",
+                "learnt": (
+                    "generated talking heads: a linear head on the features of "
+                    f"{describe_member(manifest['models'][m])}"
+                ),
+                "probe": {
+                    "body_of": f"{manifest.get('name')} {manifest.get('version')} model {m}",
+                    "l2": recipe.l2,
+                    "leave_one_generator_out": logo[m],
+                },
+            }
+        else:
+            entry["learnt"] = describe_member(manifest["models"][m])
+        entry["stacking_weight"] = stacking.weights[j]
+        models.append(model)
+        specs.append(member.spec)
+        info.append(entry)
+    training = {
+        **manifest.get("training", {}),
+        "terms": recipe.terms or manifest.get("training", {}).get("terms"),
+        "probe_recipe": {
+            "base": f"{manifest.get('name')} {manifest.get('version')}",
+            "kept_members": recipe.keep,
+            "probed_members": recipe.probe,
+            "fit": [
+                "talking-heads (every generator; out of fold for stacking and threshold)",
+                f"dfdc-faces/train (1 in {DFDC_TRAIN_STRIDE}, weight {recipe.dfdc_weight})",
+                "real-videos grid, lrs2, mead",
+                str(recipe.photos_train),
+            ],
+            "validation": [
+                "talking-heads, out of fold (leave one generator out)",
+                f"self-blends of the validation portraits and talking-heads people "
+                f"({BLENDS_PER_ITEM} per clip or portrait; stacking only)",
+                f"dfdc-faces/val (1 in {DFDC_VAL_STRIDE})",
+                str(recipe.photos_val),
+            ],
+            "stacking_rule": (
+                "logistic stacking of the members' logits (weights >= 0) on the validation "
+                "pool, every source and class weighing the same, every video the same"
+            ),
+            "l2": recipe.l2,
+        },
+        "threshold_rule": rule,
+    }
+    metrics = {"validation_by_source": validation}
+    path = write_bundle(
+        recipe.out / "bundle",
+        models,
+        specs,
+        threshold=float(np.clip(threshold, 0.0, 1.0)),
+        name=recipe.name,
+        version=recipe.version or _dt.date.today().isoformat(),
+        training=training,
+        metrics=metrics,
+        combiner=stacking.to_dict(),
+        member_info=info,
+    )
+    return path, {"threshold": threshold, "rule": rule, "logo": logo, "validation": validation}
+
+
+def describe_member(entry: dict) -> str:
+    """What a member learnt, in words a reviewer reads (``mode`` as training recorded it)."""
+    mode = entry.get("mode")
+    arch = entry.get("architecture", {}).get("name", "?")
+    learnt = {
+        "sbi": "self-blended images (blending seams of real faces)",
+        "supervised": "DFDC face swaps (supervised)",
+        "mixed": "DFDC face swaps and self-blended images",
+    }.get(mode, entry.get("learnt") or mode or "?")
+    return f"{arch} trained on {learnt}"
+
+
+def logo_report(table: FaceTable, oof_logits: np.ndarray) -> dict:
+    """Per generator: its clips' out-of-fold video scores ranked against every real clip's
+    (each also scored out of fold); the overall AUC of the out-of-fold video scores."""
+    from model.training.metrics import roc_auc
+
+    scores = video_scores(table, 1.0 / (1.0 + np.exp(-oof_logits)))
+    labels = table.labels
+    methods = np.array([item.sample.method for item in table.videos])
+    reals = scores[labels == 0]
+    per = {}
+    for method in sorted(set(methods[labels == 1])):
+        fakes = scores[(labels == 1) & (methods == method)]
+        per[method] = float(
+            np.mean([(f > reals).mean() + 0.5 * (f == reals).mean() for f in fakes])
+        )
+    return {"auc": roc_auc(labels, scores), "by_generator": per, "clips": len(labels)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("base", type=Path, help="the bundle whose members' bodies are used")
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
+    parser.add_argument("--photos-train", type=Path, required=True)
+    parser.add_argument("--photos-val", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cache-dir", type=Path, required=True)
+    parser.add_argument("--keep", default="0", help="members kept with their own heads")
+    parser.add_argument("--probe", default="0", help="members whose bodies get a probe head")
+    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--budget", type=float, default=0.05, help="false alarms per source")
+    parser.add_argument("--dfdc-weight", type=float, default=0.5)
+    parser.add_argument("--name", default="find-default")
+    parser.add_argument("--version", default="")
+    parser.add_argument("--terms", default="")
+    args = parser.parse_args(argv)
+
+    def indices(text: str) -> list[int]:
+        return [int(part) for part in text.split(",") if part.strip()]
+
+    recipe = Recipe(
+        base=args.base,
+        data=args.data,
+        photos_train=args.photos_train,
+        photos_val=args.photos_val,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        keep=indices(args.keep),
+        probe=indices(args.probe),
+        l2=args.l2,
+        budget=args.budget,
+        dfdc_weight=args.dfdc_weight,
+        name=args.name,
+        version=args.version,
+        terms=args.terms,
+    )
+    path, report = build(recipe)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    print(f"{path}: threshold {report['threshold']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

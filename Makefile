@@ -90,6 +90,7 @@ XCEPTION_BUNDLE ?= $(XCEPTION_RUN)/bundle
 ## What combine-default stacks: candidate bundles, BUNDLE#I,J for some members of one.
 COMBINE ?= $(LITE_RUN)/candidates/0/bundle $(LITE_RUN)/candidates/1/bundle '$(XCEPTION_BUNDLE)'
 PHOTOS_TRAIN   ?= $(RUNS)/real-photos-train
+PHOTOS_VAL     ?= $(RUNS)/real-photos-val
 PHOTOS_HELDOUT ?= $(RUNS)/real-photos-heldout
 LITE_INIT   ?=
 LITE_EPOCHS ?= 3
@@ -127,7 +128,28 @@ TRAIN_XCEPTION = $(BIN)/find-bot train $(TRAIN_DATA) \
 .PHONY: photos-holdout train-lite train-xception combine-default
 photos-holdout: $(INSTALLED)
 	$(BIN)/python -m model.training.holdout $(DATA)/real-photos \
-		--train $(PHOTOS_TRAIN) --held-out $(PHOTOS_HELDOUT)
+		--train $(PHOTOS_TRAIN) --held-out $(PHOTOS_HELDOUT) --val $(PHOTOS_VAL)
+
+## The probe step (docs/training.md § 10, "Probe members"): heads fitted on the bodies of
+## PROBE_BASE's members (talking-heads fakes beside crisp and compressed real faces), stacked
+## and thresholded per real source on validation; writes BUNDLE.  PROBE_BASE defaults to the
+## 2026-12-06.2 default (its SBI Lite0 and two Xceptions), taken from git history.
+PROBE_BASE    ?= $(RUNS)/base-2026-12-06.2
+PROBE_KEEP    ?= 0
+PROBE_MEMBERS ?= 0
+PROBE_TERMS = $(TERMS) Probe heads are also trained on the talking-heads clips (demo material \
+	of public research repositories under MIT, Apache-2.0, GPL-3.0, CC BY-NC 4.0 and \
+	CC BY-NC-SA 4.0, some without a licence; some are VoxCeleb/HDTF/LRS2-style samples under \
+	research-use terms): research and non-commercial use only.
+.PHONY: probe-default
+$(RUNS)/base-2026-12-06.2:
+	mkdir -p $@ && git archive 3dc9626 model/bundles/default | tar -x --strip-components=3 -C $@
+probe-default: photos-holdout $(PROBE_BASE)
+	$(BIN)/python -m model.training.probe $(PROBE_BASE) --data $(DATA) \
+		--photos-train $(PHOTOS_TRAIN) --photos-val $(PHOTOS_VAL) --cache-dir $(RUNS)/eval-cache \
+		--keep $(PROBE_KEEP) --probe $(PROBE_MEMBERS) --name find-default \
+		--terms "$(PROBE_TERMS)" --out $(RUNS)/probe
+	rm -rf $(BUNDLE) && cp -r $(RUNS)/probe/bundle $(BUNDLE)
 
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
 train-lite: photos-holdout

@@ -199,6 +199,7 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".json")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared bundle from other users
     os.replace(tmp, directory / MANIFEST)
 
 

@@ -476,6 +476,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             entry = {
                 **entry,
                 "mode": "probe",
+                "description": f"talking heads, on the {member_name(manifest, m)} features",
                 "learnt": (
                     "generated talking heads: a linear head on the features of "
                     f"{describe_member(manifest['models'][m])}"
@@ -488,6 +489,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             }
         else:
             entry["learnt"] = describe_member(manifest["models"][m])
+            entry["description"] = member_name(manifest, m)
         entry["stacking_weight"] = stacking.weights[j]
         models.append(model)
         specs.append(member.spec)
@@ -534,6 +536,13 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         member_info=info,
     )
     return path, {"threshold": threshold, "rule": rule, "logo": logo, "validation": validation}
+
+
+def member_name(manifest: dict, index: int) -> str:
+    """The short name reviewers see for member ``index`` (``model.bundle.member_names``)."""
+    from model.bundle import member_names
+
+    return member_names(manifest)[index].rstrip(" #0123456789")
 
 
 def describe_member(entry: dict) -> str:

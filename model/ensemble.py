@@ -182,6 +182,7 @@ class Ensemble:
         self.combiner: Combiner = combiner or MeanCombiner(temperature)
         self._forwards: list = [None] * len(self.members)
         self._feature_forwards: list = [None] * len(self.members)
+        self._groups: list[list[int]] | None = None
 
     @property
     def models(self) -> list:
@@ -254,6 +255,25 @@ class Ensemble:
         spec = self.members[index].spec
         return spec.preprocess(resize_crops(crops_uint8, spec.input_size))
 
+    def body_groups(self) -> list[list[int]]:
+        """Members whose bodies are one network (same architecture, same weights up to the
+        ``logit`` layer), in member order: probe members put a new head on a body another
+        member already has, and the body then runs once for all of them."""
+        if self._groups is None:
+            import hashlib
+            import json
+
+            groups: dict[str, list[int]] = {}
+            for index, member in enumerate(self.members):
+                digest = hashlib.sha256(json.dumps(member.spec.to_dict()).encode())
+                for layer in member.model.layers:
+                    if layer.name != "logit":
+                        for weight in layer.get_weights():
+                            digest.update(np.ascontiguousarray(weight).tobytes())
+                groups.setdefault(digest.hexdigest(), []).append(index)
+            self._groups = list(groups.values())
+        return self._groups
+
     def predict_logits(self, crops_uint8: np.ndarray) -> np.ndarray:
         """Raw logits, shape ``[n_members, N]`` (for calibration and per-member evaluation)."""
         crops = np.asarray(crops_uint8)
@@ -263,14 +283,22 @@ class Ensemble:
             )
         if len(crops) == 0:
             return np.zeros((len(self.members), 0), dtype=np.float32)
-        rows = []
-        for index in range(len(self.members)):
-            forward = self._compiled(index)
+        rows: list[np.ndarray | None] = [None] * len(self.members)
+        for group in self.body_groups():
+            first = group[0]
+            # One pass of a shared body, then each member's head; else the whole member.
+            forward = self._compiled(first) if len(group) == 1 else self._compiled_features(first)
             parts = [
-                forward(self.member_inputs(index, crops[i : i + BATCH_SIZE])).numpy()
+                forward(self.member_inputs(first, crops[i : i + BATCH_SIZE])).numpy()
                 for i in range(0, len(crops), BATCH_SIZE)
             ]
-            rows.append(np.concatenate(parts))
+            out = np.concatenate(parts)
+            if len(group) == 1:
+                rows[first] = out
+                continue
+            for index in group:
+                kernel, bias = self.members[index].model.get_layer("logit").get_weights()
+                rows[index] = (out @ kernel.astype(np.float32) + bias.astype(np.float32))[:, 0]
         return np.stack(rows)
 
     def predict(self, crops_uint8: np.ndarray) -> np.ndarray:

@@ -101,3 +101,30 @@ def test_combiners_refuse_nonsense():
         MeanCombiner(0.0)
     with pytest.raises(ValueError, match="both classes"):
         fit_stacking(np.zeros((1, 3)), np.zeros(3))
+
+
+def test_members_sharing_a_body_run_it_once_and_keep_their_own_heads(tiny_models):
+    """Probe members put a new head on a body another member has: the body runs once and each
+    head gives what its member alone would (issue 29: four members, three bodies)."""
+    from model.ensemble import Ensemble
+
+    base = tiny_models[0]
+    probe = build_classifier(TINY, seed=0)
+    probe.set_weights(base.get_weights())
+    kernel, _ = probe.get_layer("logit").get_weights()
+    rng = np.random.default_rng(7)
+    probe.get_layer("logit").set_weights(
+        [rng.normal(size=kernel.shape).astype(np.float32), np.array([0.3], np.float32)]
+    )
+    other = tiny_models[1]
+    ensemble = Ensemble(
+        [base, other, probe], TINY.input_size, specs=[TINY] * 3,
+        combiner=StackingCombiner((1.0, 1.0, 1.0), 0.0),
+    )  # fmt: skip
+    assert ensemble.body_groups() == [[0, 2], [1]]
+    crops = _crops(20, TINY.input_size, seed=4)
+    shared = ensemble.predict_logits(crops)
+    for index, model in enumerate([base, other, probe]):
+        alone = Ensemble([model], TINY.input_size, specs=[TINY]).predict_logits(crops)[0]
+        np.testing.assert_allclose(shared[index], alone, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(shared[0], shared[2])  # the heads still differ

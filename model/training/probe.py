@@ -349,6 +349,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     from model.classifier import build_classifier
     from model.ensemble import fit_stacking
     from model.training.cache import CacheConfig, CropCache
+    from model.training.combine import recalibrate
     from model.training.evaluate import SCAN_MIN_CONFIDENCE, SCAN_MIN_FACE_SIZE
     from model.training.metrics import roc_auc
 
@@ -445,6 +446,11 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     stacking = fit_stacking(
         stack_logits, face_labels(stacked), sample_weight=video_weights(stacked)
     )
+    # Platt scaling on the DFDC validation faces alone (monotone: the ranking and the
+    # per-source flags do not change), so a probability means what it says on footage like
+    # DFDC's, its class balance included, as the 2026-12-06.2 bundle's did.
+    dfdc = np.array([pool.videos[v].sample.dataset == "faces" for v in pool.video])
+    stacking, platt = recalibrate(stacking, logits[:, dfdc], face_labels(pool)[dfdc])
     probs = stacking(logits)
     scores = video_scores(pool, probs)
     sources = np.array([_source_of(i) for i in pool.videos])
@@ -516,8 +522,10 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             ],
             "stacking_rule": (
                 "logistic stacking of the members' logits (weights >= 0) on the validation "
-                "pool, every source and class weighing the same, every video the same"
+                "pool, every source and class weighing the same, every video the same; then "
+                "Platt scaling on the DFDC validation faces alone"
             ),
+            "platt": platt,
             "l2": recipe.l2,
         },
         "threshold_rule": rule,

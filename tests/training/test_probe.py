@@ -1,0 +1,57 @@
+"""Probe heads (model.training.probe): the fit weighs videos and sources, not faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from model.training.cache import CacheItem
+from model.training.datasets import Sample
+from model.training.probe import FaceTable, face_labels, fit_head, video_weights
+
+
+def _item(n: int, label: int, dataset: str) -> CacheItem:
+    sample = Sample(
+        key=f"{dataset}:{n}", path=Path(f"/x/{n}"), label=label, media="video",
+        video_id=f"{dataset}/{n}", identities=(f"{dataset}:{n}",), dataset=dataset,
+    )  # fmt: skip
+    return CacheItem(sample=sample, status="ok", crops_path=Path("/x"), faces=[])
+
+
+def test_every_video_and_every_source_weighs_the_same_however_many_faces():
+    # One long real video of 90 faces, one short one of 10, two fakes of 5 faces each,
+    # and a big second source of reals: faces must not buy weight.
+    videos = [_item(0, 0, "a"), _item(1, 0, "a"), _item(2, 1, "a"), _item(3, 1, "a")]
+    videos += [_item(10 + i, 0, "b") for i in range(6)]
+    faces = [90, 10, 5, 5] + [3] * 6
+    table = FaceTable(
+        np.zeros((sum(faces), 2), np.float32),
+        np.concatenate([np.full(k, v) for v, k in enumerate(faces)]),
+        videos,
+    )
+    w = video_weights(table)
+    per_video = np.bincount(table.video, weights=w)
+    assert np.isclose(per_video[0], per_video[1])  # long and short real video alike
+    assert np.isclose(w.sum(), 1.0)
+    labels = face_labels(table)
+    assert np.isclose(w[labels == 1].sum(), 0.5)  # the classes balance
+    # within the reals, sources a and b weigh the same (not 2 videos against 6)
+    real_a = per_video[:2].sum()
+    real_b = per_video[4:].sum()
+    assert np.isclose(real_a, real_b)
+    # a source weight halves one source's share
+    half = np.bincount(table.video, weights=video_weights(table, {"b": 0.5}))
+    assert np.isclose(half[4:].sum(), half[:2].sum() / 2)
+
+
+def test_a_head_separates_what_its_features_separate_in_raw_units():
+    rng = np.random.default_rng(0)
+    real = rng.normal(0.0, 1.0, (200, 8)) * 50 + 100  # features far from unit scale
+    fake = real + np.r_[80.0, np.zeros(7)]  # only feature 0 moves
+    x = np.concatenate([real, fake]).astype(np.float32)
+    y = np.r_[np.zeros(200), np.ones(200)]
+    kernel, bias = fit_head(x, y, np.ones(400), l2=1e-3)
+    logits = x @ kernel + bias
+    assert (logits[y == 1] > 0).mean() > 0.75 and (logits[y == 0] < 0).mean() > 0.75
+    assert abs(kernel[0]) > 5 * np.abs(kernel[1:]).max()  # the head found the feature

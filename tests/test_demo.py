@@ -23,6 +23,21 @@ def test_the_demo_settings_live_in_its_temp_dir_only(tmp_path, monkeypatch) -> N
     assert len(settings.web_secret_key.reveal()) >= 48
 
 
+def test_the_demo_flags_below_the_bundles_threshold_unless_told(tmp_path) -> None:
+    """The default bundle's threshold keeps every real source within 5 % of false alarms: on
+    the demo's nine samples it flags nothing, so the demo uses a lower one and says so."""
+    from model.bundle import default_bundle_path, read_manifest
+
+    bundle_threshold = read_manifest(default_bundle_path())["threshold"]
+    plain = argparse.Namespace(threshold=None, frames=None)
+    settings = load_settings(environ=demo_environment(tmp_path, plain))
+    assert settings.score_threshold is not None and settings.score_threshold < bundle_threshold
+    told = argparse.Namespace(threshold=bundle_threshold, frames=None)
+    assert load_settings(environ=demo_environment(tmp_path, told)).score_threshold == (
+        pytest.approx(bundle_threshold)
+    )
+
+
 def test_without_shared_data_the_demo_makes_its_clips(tmp_path) -> None:
     import cv2
 

@@ -111,9 +111,14 @@ def test_the_default_bundle_names_its_members_by_what_they_learnt():
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
     assert member_names(manifest) == [
         "self-blended images",
-        "DFDC-supervised",
-        "DFDC + self-blends",
+        "talking heads, on the self-blended images features",
+        "talking heads, on the DFDC-supervised features",
+        "talking heads, on the DFDC + self-blends features",
     ]
+    # Without a description, the training mode names a member.
+    plain = {**manifest, "models": [{k: v for k, v in m.items() if k != "description"}
+                                    for m in manifest["models"]]}  # fmt: skip
+    assert member_names(plain)[0] == "self-blended images"
     described = {**manifest, "models": [{**manifest["models"][0], "description": "lip sync"},
                                         *manifest["models"][1:]]}  # fmt: skip
     assert member_names(described)[0] == "lip sync"

@@ -244,16 +244,15 @@ DEMO_VIDEOS = [
 ]
 
 
-def seed(settings: Any, threshold: float) -> str:
-    """Demo-like flagged videos with analyses in the record format of docs/contracts.md;
-    returns the top video's key."""
+def seed(settings: Any, threshold: float, members: list[str], min_face_px: int) -> str:
+    """Demo-like flagged videos with analyses in the record format of docs/contracts.md,
+    with the bundle's member names and face-size limit; returns the top video's key."""
     from bot.db import session_factory
     from bot.review import reviewers
     from bot.store import Analysis, Video, utcnow
 
     sessions = session_factory(settings)
     now = utcnow()
-    members = ["self-blended images", "DFDC-supervised A", "DFDC-supervised B"]
     with sessions.begin() as session:
         for n, (key, title, channel, above, n_tracks, source) in enumerate(DEMO_VIDEOS):
             score = round(threshold + (1 - threshold) * above, 3)
@@ -299,10 +298,11 @@ def seed(settings: Any, threshold: float) -> str:
                         "score": round(track_score, 6),
                         "faces": len(frames),
                         "static": t == 2,
-                        "small": False,
-                        "face_px": 212 - 60 * t,
+                        "small": 212 - 40 * t < min_face_px,
+                        "face_px": 212 - 40 * t,
                         "members": [
-                            round(min(0.999, track_score + d), 6) for d in (0.01, -0.09, -0.21)
+                            round(min(0.999, max(0.01, track_score + 0.01 - 0.1 * m)), 6)
+                            for m in range(len(members))
                         ],
                         "frames": frames,
                     }
@@ -322,7 +322,7 @@ def seed(settings: Any, threshold: float) -> str:
                     "tracks": tracks,
                     "top_frames": [],
                     "members": members,
-                    "min_face_px": 80,
+                    "min_face_px": min_face_px,
                     "decisive": 0,
                 },
                 video_score=score,
@@ -402,7 +402,7 @@ def _save_small(png: bytes, path: Path) -> Path:
         image = image.crop((0, 0, image.width, int(image.height * 0.8)))
 
 
-def screenshots(out: Path, threshold: float) -> list[Path]:
+def screenshots(out: Path, bundle: Path) -> list[Path]:
     """Queue and video page at each of :data:`WIDTHS`, on seeded demo rows."""
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} not found: `make system-deps` installs Debian's chromium")
@@ -421,7 +421,11 @@ def screenshots(out: Path, threshold: float) -> list[Path]:
             }
         )
         db.upgrade(settings)
-        top = seed(settings, threshold)
+        from model.bundle import member_names, read_manifest
+
+        manifest = read_manifest(bundle)
+        threshold = _evaluations(bundle)[1]
+        top = seed(settings, threshold, member_names(manifest), int(manifest["input_size"]))
         with serve(settings) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
@@ -460,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.screenshots_only:
         written += [plot_roc(args.bundle, args.out), plot_histograms(args.bundle, args.out)]
     if not args.plots_only:
-        written += screenshots(args.out, _evaluations(args.bundle)[1])
+        written += screenshots(args.out, args.bundle)
     for path in written:
         size = path.stat().st_size
         flag = "" if size <= MAX_BYTES else f"  (over {MAX_BYTES // 1000} KB!)"

@@ -121,7 +121,7 @@ def test_docs_figures_draws_the_plots_from_the_manifest(tmp_path):
 )
 def test_docs_figures_takes_the_screenshots(tmp_path):
     figures = _make_figures()
-    paths = figures.screenshots(tmp_path, 0.794)
+    paths = figures.screenshots(tmp_path, figures.BUNDLE)
     assert sorted(p.name for p in paths) == [
         "queue-1280.png",
         "queue-390.png",

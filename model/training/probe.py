@@ -474,6 +474,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         entry = dict(manifest["models"][m])
         for key in ("file", "sha256", "bytes", "params", "architecture", "input_size"):
             entry.pop(key, None)
+        base_mode = str(manifest["models"][m].get("mode"))
         if kind == "probe":
             kernel, bias = new_heads[m]
             model.get_layer("logit").set_weights(
@@ -482,7 +483,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             entry = {
                 **entry,
                 "mode": "probe",
-                "description": f"talking heads, on the {member_name(manifest, m)} features",
+                "description": f"talking heads ({BODY_NAMES.get(base_mode, base_mode)} body)",
                 "learnt": (
                     "generated talking heads: a linear head on the features of "
                     f"{describe_member(manifest['models'][m])}"
@@ -544,6 +545,11 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         member_info=info,
     )
     return path, {"threshold": threshold, "rule": rule, "logo": logo, "validation": validation}
+
+
+#: Short names of the bodies a probe head sits on, by the body's training mode: reviewers
+#: read them beside each member's score, on a phone too.
+BODY_NAMES = {"sbi": "self-blend", "supervised": "DFDC", "mixed": "DFDC + SBI"}
 
 
 def member_name(manifest: dict, index: int) -> str:

@@ -111,9 +111,9 @@ def test_the_default_bundle_names_its_members_by_what_they_learnt():
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
     assert member_names(manifest) == [
         "self-blended images",
-        "talking heads, on the self-blended images features",
-        "talking heads, on the DFDC-supervised features",
-        "talking heads, on the DFDC + self-blends features",
+        "talking heads (self-blend body)",
+        "talking heads (DFDC body)",
+        "talking heads (DFDC + SBI body)",
     ]
     # Without a description, the training mode names a member.
     plain = {**manifest, "models": [{k: v for k, v in m.items() if k != "description"}

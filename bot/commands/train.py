@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from bot.formats import format_score
-from bot.terminal import on_terminal
+from bot.terminal import on_terminal, printable
 from model.classifier import ARCH_NAMES, XCEPTION_NAMES
 
 #: Architectures --arch names directly (the Xceptions come through compact/full).
@@ -237,7 +237,7 @@ def run_train(args: argparse.Namespace) -> int:
             "run again with --resume and without --only-candidates to write the bundle"
         )
         return 0
-    print(f"bundle: {result.bundle}")
+    print(f"bundle: {printable(result.bundle)}")
     print(f"threshold {format_score(result.threshold)}, temperature {result.temperature:.3f}")
     for candidate in result.candidates:
         mark = "kept" if candidate["index"] in result.kept else "    "
@@ -278,7 +278,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"{len(report['skipped'])} files skipped (no face or unreadable), see report.json",
             file=sys.stderr,
         )
-    print(f"report: {args.out}/report.json (plots: {', '.join(report['plots'])})")
+    print(printable(f"report: {args.out}/report.json (plots: {', '.join(report['plots'])})"))
     return 0
 
 
@@ -338,8 +338,8 @@ def _combine(args: argparse.Namespace) -> int:
     for i, c in enumerate(summary["candidates"]):
         mark = "kept" if i in summary["kept"] else "left out"
         print(
-            f"  {c['candidate']}: val AUC {_fmt(c['val_auc'])}, with self-blends "
+            f"  {printable(c['candidate'])}: val AUC {_fmt(c['val_auc'])}, with self-blends "
             f"{_fmt(c['val_auc_with_self_blends'])}, weight {c['stacking_weight']:.3f} ({mark})"
         )
-    print(f"bundle: {path}  threshold {format_score(summary['threshold'])}")
+    print(f"bundle: {printable(path)}  threshold {format_score(summary['threshold'])}")
     return 0

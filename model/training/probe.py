@@ -190,13 +190,13 @@ def generator_folds(items: Sequence[CacheItem], seed: int = 0) -> dict[str, list
 
 def self_blends(
     items: Sequence[CacheItem], per_item: int, seed: int = 0
-) -> tuple[np.ndarray, list[CacheItem], np.ndarray]:
+) -> tuple[np.ndarray, list[CacheItem]]:
     """Seeded self-blends of up to ``per_item`` faces of each real item (``model.training.sbi``).
 
     For the stacking pool: without fakes that look like face swaps, a pool of talking heads
     and their real people would weigh a member that learnt blending seams down to nothing.
-    Returns the blended crops, one stand-in item per blend (dataset ``self-blend``, label
-    fake: each blend weighs as one video) and the row of each blend.
+    Returns the blended crops and one stand-in item per blend (dataset ``self-blend``,
+    label fake: each blend weighs as one video).
     """
     import dataclasses
 
@@ -217,7 +217,7 @@ def self_blends(
                 item.sample, label=1, dataset="self-blend", key=f"sbi:{item.sample.key}#{row}"
             )
             stand_ins.append(dataclasses.replace(item, sample=sample))
-    return np.stack(crops), stand_ins, np.arange(len(crops))
+    return np.stack(crops), stand_ins
 
 
 def blend_table(ensemble, member: int, crops: np.ndarray, stand_ins: list[CacheItem]) -> FaceTable:
@@ -275,7 +275,7 @@ def video_scores(table: FaceTable, face_scores: np.ndarray, min_face_px: int = 1
 
 # --------------------------------------------------------------------------- the recipe
 
-#: Where each part of the shared data serves (docs/training.md § 10, "Probe members").
+#: Where each part of the shared data serves (docs/training.md § 10, "2026-12-07").
 #: ``fit``: the heads learn from it; ``val``: stacking weights and the threshold;
 #: the talking-heads clips serve both, out of fold (a clip is scored by heads that
 #: never saw its person or its generator).
@@ -400,7 +400,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             for role, items in (("heads", heads_items), ("fit", fit_items), ("val", val_items))
         }
     log("self-blends of held-out real faces (portraits, talking-heads people)")
-    blend_crops, blend_items, _ = self_blends(
+    blend_crops, blend_items = self_blends(
         [i for i in val_items if i.sample.dataset == "real"]
         + [i for i in heads_items if i.sample.label == 0],
         per_item=BLENDS_PER_ITEM,

@@ -55,3 +55,35 @@ def test_a_head_separates_what_its_features_separate_in_raw_units():
     logits = x @ kernel + bias
     assert (logits[y == 1] > 0).mean() > 0.75 and (logits[y == 0] < 0).mean() > 0.75
     assert abs(kernel[0]) > 5 * np.abs(kernel[1:]).max()  # the head found the feature
+
+
+def test_self_blends_of_real_items_are_fakes_changed_only_around_the_face(tmp_path):
+    import cv2
+    from skimage.data import astronaut
+
+    from model.training.cache import CachedFace, template_keypoints
+    from model.training.probe import self_blends
+
+    crop = cv2.resize(astronaut()[0:300, 110:410], (160, 160), interpolation=cv2.INTER_AREA)
+    np.save(tmp_path / "crops.npy", crop[None])
+    face = CachedFace(
+        frame_index=0, box=None, confidence=None,
+        keypoints=template_keypoints(160, 0.3), largest=True,
+    )  # fmt: skip
+    real = replace_item(_item(0, 0, "real"), tmp_path / "crops.npy", [face])
+    fake = replace_item(_item(1, 1, "talkingheads"), tmp_path / "crops.npy", [face])
+    crops, stand_ins = self_blends([real, fake], per_item=4)
+    assert crops.shape == (1, 160, 160, 3)  # the real item's one face; fakes are not blended
+    (blend,) = stand_ins
+    assert blend.sample.label == 1 and blend.sample.dataset == "self-blend"
+    assert blend.sample.key.startswith("sbi:real:0")
+    assert not np.array_equal(crops[0], crop)
+    assert np.array_equal(crops[0][:8, :8], crop[:8, :8])  # the corner lies outside the mask
+    again, _ = self_blends([real, fake], per_item=4)
+    assert np.array_equal(again, crops)  # seeded
+
+
+def replace_item(item: CacheItem, crops_path: Path, faces: list) -> CacheItem:
+    from dataclasses import replace
+
+    return replace(item, crops_path=crops_path, faces=faces)

@@ -235,20 +235,25 @@ class Ensemble:
         For refitting the heads on new labels (``model.adapt``): the bodies run once and
         any head is then a matrix product.
         """
+        return [self.member_features(i, crops_uint8) for i in range(len(self.members))]
+
+    def member_features(self, index: int, crops_uint8: np.ndarray) -> np.ndarray:
+        """What member ``index``'s ``logit`` layer reads for ``crops``: ``[N, D]``; only that
+        member's body runs (fitting one member's head needs no other)."""
         crops = np.asarray(crops_uint8)
-        out = []
-        for index, member in enumerate(self.members):
-            if len(crops) == 0:
-                width = int(member.model.get_layer("logit").input.shape[-1])
-                out.append(np.zeros((0, width), np.float32))
-                continue
-            forward = self._compiled_features(index)
-            parts = [
+        if len(crops) == 0:
+            width = int(self.members[index].model.get_layer("logit").input.shape[-1])
+            return np.zeros((0, width), np.float32)
+        return self._run(self._compiled_features(index), index, crops)
+
+    def _run(self, forward, index: int, crops: np.ndarray) -> np.ndarray:
+        """``forward`` over ``crops`` as member ``index`` reads them, ``BATCH_SIZE`` at a time."""
+        return np.concatenate(
+            [
                 forward(self.member_inputs(index, crops[i : i + BATCH_SIZE])).numpy()
                 for i in range(0, len(crops), BATCH_SIZE)
             ]
-            out.append(np.concatenate(parts))
-        return out
+        )
 
     def member_inputs(self, index: int, crops_uint8: np.ndarray) -> np.ndarray:
         """Crops as member ``index`` reads them: resized to its size, normalised its way."""
@@ -288,11 +293,7 @@ class Ensemble:
             first = group[0]
             # One pass of a shared body, then each member's head; else the whole member.
             forward = self._compiled(first) if len(group) == 1 else self._compiled_features(first)
-            parts = [
-                forward(self.member_inputs(first, crops[i : i + BATCH_SIZE])).numpy()
-                for i in range(0, len(crops), BATCH_SIZE)
-            ]
-            out = np.concatenate(parts)
+            out = self._run(forward, first, crops)
             if len(group) == 1:
                 rows[first] = out
                 continue

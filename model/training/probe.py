@@ -70,12 +70,9 @@ def face_features(ensemble, member: int, items: Sequence[CacheItem]) -> FaceTabl
     crops = [np.asarray(item.crops()) for item in kept]
     if not kept:
         return FaceTable(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), [])
-    everything = np.concatenate(crops)
-    features = []
-    for start in range(0, len(everything), 256):
-        features.append(ensemble.head_inputs(everything[start : start + 256])[member])
+    features = ensemble.member_features(member, np.concatenate(crops))
     video = np.concatenate([np.full(len(c), i, np.int64) for i, c in enumerate(crops)])
-    return FaceTable(np.concatenate(features).astype(np.float32), video, kept)
+    return FaceTable(features.astype(np.float32), video, kept)
 
 
 def fit_head(
@@ -222,9 +219,7 @@ def self_blends(
 
 def blend_table(ensemble, member: int, crops: np.ndarray, stand_ins: list[CacheItem]) -> FaceTable:
     """Features of self-blended crops, one "video" per blend."""
-    features = np.concatenate(
-        [ensemble.head_inputs(crops[i : i + 256])[member] for i in range(0, len(crops), 256)]
-    )
+    features = ensemble.member_features(member, crops)
     return FaceTable(features.astype(np.float32), np.arange(len(crops)), list(stand_ins))
 
 
@@ -593,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
+    from model.training.train import _indices
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", type=Path, help="the bundle whose members' bodies are used")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
@@ -610,9 +607,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--terms", default="")
     args = parser.parse_args(argv)
 
-    def indices(text: str) -> list[int]:
-        return [int(part) for part in text.split(",") if part.strip()]
-
     recipe = Recipe(
         base=args.base,
         data=args.data,
@@ -620,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         photos_val=args.photos_val,
         out=args.out,
         cache_dir=args.cache_dir,
-        keep=indices(args.keep),
-        probe=indices(args.probe),
+        keep=_indices(args.keep, "--keep"),
+        probe=_indices(args.probe, "--probe"),
         l2=args.l2,
         budget=args.budget,
         dfdc_weight=args.dfdc_weight,

@@ -152,10 +152,14 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _members(manifest: dict) -> list[str]:
-    """One line per model: architecture, input size, where its weights started."""
+    """One line per model: what it learnt (the name reviewers see beside its score),
+    architecture, input size, where its weights started."""
+    from model.bundle import member_names
+
     shared = manifest.get("architecture") or {}
     lines = []
-    for entry in manifest.get("models", []):
+    names = member_names(manifest)
+    for entry, name in zip(manifest.get("models", []), names, strict=True):
         arch = entry.get("architecture") or shared
         origin = entry.get("initial_weights") or {}
         start = origin.get("weights")
@@ -163,7 +167,7 @@ def _members(manifest: dict) -> list[str]:
             start += f", continued from {origin['continued_from'].get('bundle')}"
         weight = entry.get("stacking_weight")
         parts = [
-            f"{arch.get('name')} {arch.get('input_size')} px",
+            f"{name}: {arch.get('name')} {arch.get('input_size')} px",
             f"{entry.get('params', 0) / 1e6:.1f} M params",
             f"from {start}" if start else None,
             f"weight {weight:.3f}" if isinstance(weight, int | float) else None,

@@ -99,6 +99,7 @@ def test_model_info_without_arguments_shows_the_default(monkeypatch, capsys, tmp
     out = capsys.readouterr().out
     assert str(DEFAULT) in out and "verification: OK" in out
     assert "evaluation:" in out and "real-photos" in out and "dfdc-faces-test" in out
+    assert "talking heads (DFDC body): xception_compact 96 px" in out  # what each member learnt
 
 
 def test_scan_needs_no_setting_at_all(monkeypatch, capsys, tmp_path, media_dir):

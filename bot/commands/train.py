@@ -17,10 +17,24 @@ from model.classifier import ARCH_NAMES, XCEPTION_NAMES
 ARCH_CHOICES = tuple(name for name in ARCH_NAMES if name not in XCEPTION_NAMES)
 
 DATA_HELP = (
-    "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review, faces, real "
+    "dataset as [FORMAT:]PATH, FORMAT one of folder, ffpp, celebdf, dfdc, review, faces, "
+    "faces-real (the real crops of a faces set only), real, talkingheads "
     "(auto-detected when omitted); repeat to combine datasets; a *N suffix reads that "
     "set's training crops N times per epoch"
 )
+
+
+def _frozen_block(text: str) -> int:
+    """``--frozen-until``: a block index, or ``auto`` (-1) for the default cut."""
+    if text == "auto":
+        return -1
+    try:
+        block = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a block index (e.g. 7) or auto") from None
+    if block < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: block indices start at 0; or give auto")
+    return block
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,6 +113,23 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="training mode of each candidate, comma-separated: supervised (dataset labels), "
         "sbi (real faces and their self-blends), mixed (both); default: all sbi with --sbi, "
         "else all supervised",
+    )
+    g.add_argument(
+        "--frozen-until",
+        dest="frozen_block",
+        type=_frozen_block,
+        metavar="BLOCK|auto",
+        help="EfficientNet-Lite only, the cheaper path at large inputs: freeze the network up "
+        "to and including blocks.BLOCK (auto: the end of its fourth stage), store those "
+        "blocks' activations once beside the crop cache and train only the rest (4-5x faster "
+        "a step at 224 px on CPU; docs/training.md)",
+    )
+    g.add_argument(
+        "--pool-epochs",
+        type=int,
+        default=3,
+        help="with --frozen-until: epochs of augmented batches the stored pool holds "
+        "(default 3); a training epoch reads --steps-per-epoch batches of it, or all of it",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument(

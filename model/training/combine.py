@@ -105,6 +105,58 @@ def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict
     return candidates, manifests
 
 
+def join_bundles(paths: list[str | Path], out: str | Path, *, name: str = "find-joined") -> Path:
+    """One bundle holding the members of several (``BUNDLE#I,J``: only those), unfitted.
+
+    Why: a recipe that fits its own heads, stacking and threshold on top
+    (:mod:`model.training.probe`) starts from bodies trained in different runs: a new
+    Lite0 beside earlier Xceptions.  Each member keeps its manifest entry (mode, where its
+    weights started, what it learnt) plus ``joined_from`` (the bundle and member it was);
+    the joined bundle averages them at threshold 0.5 and says it is unfitted: a base for
+    fitting, not a bundle to ship.
+    """
+    from model.bundle import load_bundle, write_bundle
+
+    models, specs, info, sources = [], [], [], []
+    for text in paths:
+        path, picked = parse_candidate(text)
+        bundle = load_bundle(path)
+        entries = bundle.manifest["models"]
+        if picked and picked[-1] >= len(entries):
+            raise CombineError(f"{text}: the bundle has members 0 to {len(entries) - 1}")
+        chosen = picked if picked is not None else list(range(len(entries)))
+        training = bundle.manifest.get("training") or {}
+        for index in chosen:
+            member = bundle.ensemble().members[index]
+            entry = {
+                k: v
+                for k, v in entries[index].items()
+                if k not in {"file", "sha256", "bytes", "params", "architecture", "input_size"}
+            }
+            entry.setdefault("mode", (training.get("modes") or [None] * (index + 1))[index])
+            entry["joined_from"] = entry.get("joined_from") or (
+                f"{bundle.id} {bundle.version} model {index}"
+            )
+            models.append(member.model)
+            specs.append(member.spec)
+            info.append(entry)
+        sources.append(
+            {"bundle": f"{bundle.id} {bundle.version}", "members": chosen, "training": training}
+        )
+    terms = next((s["training"].get("terms") for s in sources if s["training"].get("terms")), None)
+    return write_bundle(
+        Path(out),
+        models,
+        specs,
+        threshold=0.5,
+        name=name,
+        version=_dt.date.today().isoformat(),
+        training={"joined": sources, "terms": terms, "fitted": False},
+        metrics={},
+        member_info=info,
+    )
+
+
 def member_logits(
     candidates: list[Candidate], items, refs, *, seed: int, self_blends: bool, batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -533,6 +533,17 @@ def load_face_crops(root: Path) -> list[Sample]:
     return samples
 
 
+def load_real_face_crops(root: Path) -> list[Sample]:
+    """The real crops of a ``faces`` set, in its fixed splits, without its fakes.
+
+    Why: a Self-Blended-Images candidate learns only from real faces; with the set's
+    fakes beside them its validation would rank candidates by how well they separate
+    *this set's* fakes (DFDC's 2019 swaps), the guard that picked against transfer.
+    Without them validation holds real faces and their seeded self-blends.
+    """
+    return [s for s in load_face_crops(root) if not s.is_fake]
+
+
 # --------------------------------------------------------------------------- talking heads
 
 #: Suffixes that label one person's clips by what was done with them (``Elon_Musk_musev``,
@@ -653,6 +664,7 @@ LOADERS: dict[str, Callable[[Path], list[Sample]]] = {
     "dfdc": load_dfdc,
     "review": load_review_export,
     "faces": load_face_crops,
+    "faces-real": load_real_face_crops,
     "real": load_real_footage,
     "talkingheads": load_talking_heads,
 }

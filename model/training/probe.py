@@ -484,7 +484,8 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
                     f"{describe_member(manifest['models'][m])}"
                 ),
                 "probe": {
-                    "body_of": f"{manifest.get('name')} {manifest.get('version')} model {m}",
+                    "body_of": manifest["models"][m].get("joined_from")
+                    or f"{manifest.get('name')} {manifest.get('version')} model {m}",
                     "l2": recipe.l2,
                     "leave_one_generator_out": logo[m],
                 },
@@ -496,11 +497,17 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         models.append(model)
         specs.append(member.spec)
         info.append(entry)
+    base_training = dict(manifest.get("training") or {})
+    base_training.pop("fitted", None)  # a joined base was unfitted; this bundle is fitted
     training = {
-        **manifest.get("training", {}),
+        **base_training,
         "terms": recipe.terms or manifest.get("training", {}).get("terms"),
         "probe_recipe": {
-            "base": f"{manifest.get('name')} {manifest.get('version')}",
+            "base": [
+                f"{j['bundle']} members {', '.join(map(str, j['members']))}"
+                for j in base_training.get("joined", [])
+            ]
+            or f"{manifest.get('name')} {manifest.get('version')}",
             "kept_members": recipe.keep,
             "probed_members": recipe.probe,
             "fit": [
@@ -591,7 +598,12 @@ def main(argv: list[str] | None = None) -> int:
     from model.training.train import _indices
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("base", type=Path, help="the bundle whose members' bodies are used")
+    parser.add_argument(
+        "base",
+        nargs="+",
+        help="the bundle whose members' bodies are used; several (BUNDLE#I,J: those members) "
+        "are joined into one first",
+    )
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--photos-train", type=Path, required=True)
     parser.add_argument("--photos-val", type=Path, required=True)
@@ -607,8 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--terms", default="")
     args = parser.parse_args(argv)
 
+    base = Path(args.base[0])
+    if len(args.base) > 1 or "#" in args.base[0]:
+        from model.training.combine import join_bundles
+
+        base = join_bundles(args.base, args.out / "base")
     recipe = Recipe(
-        base=args.base,
+        base=base,
         data=args.data,
         photos_train=args.photos_train,
         photos_val=args.photos_val,

@@ -110,6 +110,14 @@ class TrainConfig:
     ensemble: str = ""
     #: The data's terms, which apply to the weights too (recorded in the manifest).
     terms: str = ""
+    #: The cheaper path at large inputs (:mod:`model.training.frozen`): freeze an
+    #: EfficientNet-Lite up to and including ``blocks.<frozen_block>`` (-1: the default cut,
+    #: the end of its fourth stage), store those blocks' activations once and train only the
+    #: rest.  None: the whole network trains on every batch.
+    frozen_block: int | None = None
+    #: With ``frozen_block``: how many epochs of augmented / self-blended batches the stored
+    #: pool holds (its variety: the pool is drawn once and read every epoch).
+    pool_epochs: int = 3
 
     def validate(self) -> None:
         if self.loss not in {"bce", "focal"}:
@@ -135,6 +143,14 @@ class TrainConfig:
             raise TrainingError(
                 f"--candidate-modes {','.join(unknown)}: use {', '.join(MODES)} (comma-separated)"
             )
+        if self.frozen_block is not None:
+            if not self.arch.startswith("efficientnet_lite"):
+                raise TrainingError(
+                    f"--frozen-until works with the EfficientNet-Lite architectures, not "
+                    f"--arch {self.arch}; choose --arch efficientnet_lite0/1/2 or drop it"
+                )
+            if self.pool_epochs < 1:
+                raise TrainingError("--pool-epochs must be at least 1")
         for option, indices in (
             ("--only-candidates", self.only_indices()),
             ("--ensemble", self.ensemble_indices()),
@@ -530,8 +546,6 @@ def train_candidate(
     out: Path,
 ):
     """Train (or resume, or reload) candidate ``index``; returns (model, result dict)."""
-    import keras
-
     from model.classifier import build_classifier
     from model.training.batches import CropBatches, balanced_class_weights, effective_labels
     from model.training.metrics import roc_auc
@@ -540,7 +554,6 @@ def train_candidate(
     folder = out / "candidates" / f"{index}"
     folder.mkdir(parents=True, exist_ok=True)
     seed = config.seed + index
-    weights_file = folder / "best.weights.h5"
     final_file = folder / "final.weights.h5"
     result_file = folder / "result.json"
     model = build_classifier(spec, seed=seed)
@@ -580,32 +593,10 @@ def train_candidate(
         preprocess_fn=spec.preprocess,
     )
     val_batches = _val_batches(config, spec, data)
-    steps = len(train_batches) * config.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps), alpha=0.05
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=make_loss(config),
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
-    )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(folder / "backup")),
-        _best_checkpoint(weights_file),
-        _epoch_sync(train_batches),
-        keras.callbacks.CSVLogger(str(folder / "log.csv"), append=True),
-    ]
-    if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
-    history = model.fit(
-        train_batches,
-        validation_data=val_batches,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=config.verbose,
-    )
-    if weights_file.exists():
-        model.load_weights(weights_file)  # the best epoch by validation AUC
+    if config.frozen_block is not None:
+        history = _fit_frozen(model, config, spec, train_batches, val_batches, folder, out)
+    else:
+        history = _fit(model, config, train_batches, val_batches, len(train_batches), folder)
     precise_batchnorm(
         model,
         CropBatches(
@@ -634,6 +625,88 @@ def train_candidate(
     }
     result_file.write_text(json.dumps(result, indent=2) + "\n")
     return model, result
+
+
+def _fit(trained, config: TrainConfig, batches, val_batches, steps: int, folder: Path):
+    """Compile and fit ``trained`` (the model, or its unfrozen suffix, which shares the
+    model's layers) for ``config.epochs``, resumable; it is left holding the best epoch by
+    validation AUC."""
+    import keras
+
+    weights_file = folder / "best.weights.h5"
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.05
+    )
+    trained.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=make_loss(config),
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(folder / "backup")),
+        _best_checkpoint(weights_file),
+        _epoch_sync(batches),
+        keras.callbacks.CSVLogger(str(folder / "log.csv"), append=True),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
+    history = trained.fit(
+        batches,
+        validation_data=val_batches,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    if weights_file.exists():
+        trained.load_weights(weights_file)  # the best epoch by validation AUC
+    return history
+
+
+def _fit_frozen(model, config: TrainConfig, spec: ArchSpec, batches, val_batches, folder, out):
+    """The cheaper path: run the frozen prefix once over a pool of ``config.pool_epochs``
+    epochs of ``batches`` (and once over validation), then train the suffix on the stored
+    activations.  Pools live beside the crop cache, outside the work tree, and are reused
+    by any run with the same prefix weights, cut and crops (an interrupted build resumes)."""
+    from model.training.frozen import ActivationPool, PoolBatches, default_split, split_model
+
+    block = default_split(spec.name) if config.frozen_block < 0 else config.frozen_block
+    split = split_model(model, block)
+    root = Path(config.cache_dir) if config.cache_dir else out / "cache"
+    root = root / "activation-pools"
+    log.info(
+        "frozen up to blocks.%d: storing activations of %d epochs of %d batches",
+        block,
+        config.pool_epochs,
+        len(batches),
+    )
+    pool = ActivationPool.build(
+        root, split, batches, epochs=config.pool_epochs, progress=_pool_progress("training pool")
+    )
+    val_pool = ActivationPool.build(
+        root, split, val_batches, epochs=1, progress=_pool_progress("validation pool")
+    )
+    train_pool = PoolBatches(
+        pool,
+        batch_size=batches.batch_size,
+        seed=batches.seed,
+        class_weights=batches.class_weights,
+        steps=config.steps_per_epoch,
+    )
+    val_pool_batches = PoolBatches(val_pool, batch_size=batches.batch_size, seed=0, shuffle=False)
+    return _fit(split.suffix, config, train_pool, val_pool_batches, len(train_pool), folder)
+
+
+def _pool_progress(what: str):
+    """Log a pool build's progress every 10 %: it runs for minutes to an hour."""
+    marks: set[int] = set()
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth not in marks:
+            marks.add(tenth)
+            log.info("%s: %d of %d batches stored", what, done, total)
+
+    return report
 
 
 # --------------------------------------------------------------------------- ensemble

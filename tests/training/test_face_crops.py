@@ -47,6 +47,9 @@ def test_face_crop_layout_keeps_its_split_groups_and_originals(tmp_path):
     assert fake.original == "faces:train/real/g1/g1.jpg"
     assert samples["faces:test/fake/g3/f3.jpg"].original is None
     assert samples["faces:val/real/g2/g2.jpg"].split == "val"
+    # faces-real: the same real samples (same keys: one crop cache), none of the fakes.
+    reals = {s.key: s for s in load_dataset(f"faces-real:{tmp_path}")}
+    assert reals == {k: s for k, s in samples.items() if s.label == 0} and len(reals) == 2
 
 
 def test_real_footage_is_real_training_material_grouped_by_folder(tmp_path):

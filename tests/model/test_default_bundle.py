@@ -183,6 +183,6 @@ def test_a_sample_of_the_test_split_scores_as_the_manifest_says(tmp_path):
             min_face_size=SCAN_MIN_FACE_SIZE,
         ),
     )
-    scores = score_items(cache.build(chosen), bundle.ensemble())
+    scores = score_items(cache.build(chosen), bundle.ensemble(), bundle.min_face_px)
     assert len(scores.frame_labels) >= 180  # nearly every crop re-detected
     assert roc_auc(scores.frame_labels, scores.frame_scores) >= 0.65

@@ -122,3 +122,41 @@ def test_the_default_bundle_names_its_members_by_what_they_learnt():
     described = {**manifest, "models": [{**manifest["models"][0], "description": "lip sync"},
                                         *manifest["models"][1:]]}  # fmt: skip
     assert member_names(described)[0] == "lip sync"
+
+
+def test_the_limit_is_the_bundles_input_unless_its_manifest_sets_one(
+    two_sizes, tiny_bundle_dir, tiny_models, detector, tmp_path
+):
+    """A bundle written without ``min_face_px`` records its input size and the scanner uses
+    it; a recipe that set it lower (a 224 px model trained on enlarged faces) is obeyed by the
+    scanner and by ``find-bot evaluate``'s video rule alike."""
+    from model.bundle import load_bundle, write_bundle
+    from model.scoring import VideoScorer
+    from tests.model.conftest import TINY
+
+    plain = load_bundle(tiny_bundle_dir)
+    assert plain.min_face_px == plain.input_size
+    assert plain.manifest["preprocessing"]["crop"]["min_face_px"] == plain.input_size
+    lower = load_bundle(
+        write_bundle(
+            tmp_path / "lower",
+            tiny_models,
+            TINY,
+            threshold=0.4,
+            name="t",
+            version="1",
+            training={},
+            metrics={},
+            min_face_px=100,
+        )
+    )
+    assert lower.min_face_px == 100
+    result = VideoScorer(lower, detector=detector, frames=16).score_path(two_sizes)
+    assert result.min_face_px == 100 and not result.small_only
+    assert [t["small"] for t in result.tracks] == [False, True]
+    # Without the field (bundles written before it): the input size, as before.
+    manifest_file = tmp_path / "lower" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    del manifest["preprocessing"]["crop"]["min_face_px"]
+    manifest_file.write_text(json.dumps(manifest))
+    assert load_bundle(tmp_path / "lower").min_face_px == lower.input_size

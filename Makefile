@@ -151,6 +151,24 @@ probe-default: photos-holdout $(PROBE_BASE)
 		--terms "$(PROBE_TERMS)" --out $(RUNS)/probe
 	rm -rf $(BUNDLE) && cp -r $(RUNS)/probe/bundle $(BUNDLE)
 
+## The campaign's Lite0 at 224 px (docs/training.md § 10, "The campaign"): the cheaper path
+## (--frozen-until: the first four stages run once over a stored pool of self-blended batches),
+## continuing the 2026-12-06.2 SBI member at a larger input (FixRes), Self-Blended Images of
+## real faces only (DFDC's real crops without its fakes, GRID/LRS2/MEAD, the training
+## portraits).  Resumable: run it again in a later session to continue (CAMPAIGN_EPOCHS more).
+CAMPAIGN_RUN    ?= $(RUNS)/lite0-224
+CAMPAIGN_EPOCHS ?= 5
+.PHONY: train-lite224
+train-lite224: photos-holdout $(PROBE_BASE)
+	$(BIN)/find-bot train --data faces-real:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
+		--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead \
+		--data 'real:$(PHOTOS_TRAIN)*20' --arch efficientnet_lite0 --input-size 224 \
+		--cache-dir $(CACHE) --cache-crop-size 268 --init-from $(PROBE_BASE) \
+		--candidates 1 --candidate-modes sbi --keep 1 --frozen-until auto --pool-epochs 3 \
+		--steps-per-epoch 350 --epochs $(CAMPAIGN_EPOCHS) --batch-size 32 --learning-rate 1e-4 \
+		--max-false-alarm-rate 0.05 --name find-lite0-224 --terms "$(TERMS)" \
+		--out $(CAMPAIGN_RUN) --resume
+
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
 train-lite: photos-holdout
 	pids=""; for i in $$(seq 0 $$(($(LITE_COUNT) - 1))); do \

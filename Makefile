@@ -131,12 +131,18 @@ photos-holdout: $(INSTALLED)
 		--train $(PHOTOS_TRAIN) --held-out $(PHOTOS_HELDOUT) --val $(PHOTOS_VAL)
 
 ## The probe step (docs/training.md § 10, "Probe members"): heads fitted on the bodies of
-## PROBE_BASE's members (talking-heads fakes beside crisp and compressed real faces), stacked
-## and thresholded per real source on validation; writes BUNDLE.  PROBE_BASE defaults to the
-## 2026-12-06.2 default (its SBI Lite0 and two Xceptions), taken from git history.
+## PROBE_BASES' members (talking-heads fakes beside crisp and compressed real faces), stacked
+## and thresholded per real source on validation; writes BUNDLE.  The bases: the 2026-12-06.2
+## default's SBI Lite0 (#0) and two Xceptions (#1,2), taken from git history, and the
+## campaign's 224 px Lite0 (make train-lite224) between them.  Faces from 160 px decide
+## (PROBE_MIN_FACE: the 160 px members' input; the 224 px member trained on such faces).
 PROBE_BASE    ?= $(RUNS)/base-2026-12-06.2
+PROBE_BASES   ?= '$(PROBE_BASE)\#0' $(CAMPAIGN_RUN)/bundle '$(PROBE_BASE)\#1,2'
 PROBE_KEEP    ?= 0
-PROBE_MEMBERS ?= 0
+PROBE_MEMBERS ?= 0,1,2,3
+PROBE_MIN_FACE ?= 160
+## The bundle's version (default: today's date; a second bundle of a day takes .2).
+PROBE_VERSION ?=
 PROBE_TERMS = $(TERMS) Probe heads are also trained on the talking-heads clips (demo material \
 	of public research repositories under MIT, Apache-2.0, GPL-3.0, CC BY-NC 4.0 and \
 	CC BY-NC-SA 4.0, some without a licence; some are VoxCeleb/HDTF/LRS2-style samples under \
@@ -145,27 +151,30 @@ PROBE_TERMS = $(TERMS) Probe heads are also trained on the talking-heads clips (
 $(RUNS)/base-2026-12-06.2:
 	mkdir -p $@ && git archive 3dc9626 model/bundles/default | tar -x --strip-components=3 -C $@
 probe-default: photos-holdout $(PROBE_BASE)
-	$(BIN)/python -m model.training.probe $(PROBE_BASE) --data $(DATA) \
+	$(BIN)/python -m model.training.probe $(PROBE_BASES) --data $(DATA) \
+		--min-face-px $(PROBE_MIN_FACE) \
 		--photos-train $(PHOTOS_TRAIN) --photos-val $(PHOTOS_VAL) --cache-dir $(RUNS)/eval-cache \
 		--keep $(PROBE_KEEP) --probe $(PROBE_MEMBERS) --name find-default \
+		$(if $(PROBE_VERSION),--version $(PROBE_VERSION)) \
 		--terms "$(PROBE_TERMS)" --out $(RUNS)/probe
 	rm -rf $(BUNDLE) && cp -r $(RUNS)/probe/bundle $(BUNDLE)
 
 ## The campaign's Lite0 at 224 px (docs/training.md § 10, "The campaign"): the cheaper path
 ## (--frozen-until: the first four stages run once over a stored pool of self-blended batches),
-## continuing the 2026-12-06.2 SBI member at a larger input (FixRes), Self-Blended Images of
-## real faces only (DFDC's real crops without its fakes, GRID/LRS2/MEAD, the training
-## portraits).  Resumable: run it again in a later session to continue (CAMPAIGN_EPOCHS more).
-CAMPAIGN_RUN    ?= $(RUNS)/lite0-224
-CAMPAIGN_EPOCHS ?= 5
+## ImageNet start, Self-Blended Images of real faces only (DFDC's real crops without its fakes,
+## GRID/LRS2/MEAD, the training portraits).  CAMPAIGN_INIT=BUNDLE continues that bundle's SBI
+## member at 224 px instead (FixRes; tried, not shipped).  Resumable: run it again to continue.
+CAMPAIGN_RUN    ?= $(RUNS)/lite0-224-imagenet
+CAMPAIGN_EPOCHS ?= 8
+CAMPAIGN_INIT   ?=
 .PHONY: train-lite224
-train-lite224: photos-holdout $(PROBE_BASE)
+train-lite224: photos-holdout
 	$(BIN)/find-bot train --data faces-real:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
 		--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead \
 		--data 'real:$(PHOTOS_TRAIN)*20' --arch efficientnet_lite0 --input-size 224 \
-		--cache-dir $(CACHE) --cache-crop-size 268 --init-from $(PROBE_BASE) \
-		--candidates 1 --candidate-modes sbi --keep 1 --frozen-until auto --pool-epochs 3 \
-		--steps-per-epoch 350 --epochs $(CAMPAIGN_EPOCHS) --batch-size 32 --learning-rate 1e-4 \
+		--cache-dir $(CACHE) --cache-crop-size 268 $(if $(CAMPAIGN_INIT),--init-from $(CAMPAIGN_INIT)) \
+		--candidates 1 --candidate-modes sbi --keep 1 --frozen-until auto --pool-epochs 5 \
+		--steps-per-epoch 350 --epochs $(CAMPAIGN_EPOCHS) --batch-size 32 --learning-rate 2e-4 \
 		--max-false-alarm-rate 0.05 --name find-lite0-224 --terms "$(TERMS)" \
 		--out $(CAMPAIGN_RUN) --resume
 

@@ -134,6 +134,11 @@ def join_bundles(paths: list[str | Path], out: str | Path, *, name: str = "find-
                 if k not in {"file", "sha256", "bytes", "params", "architecture", "input_size"}
             }
             entry.setdefault("mode", (training.get("modes") or [None] * (index + 1))[index])
+            # Where the weights started (and under which licence) stays with each member.
+            entry.setdefault(
+                "initial_weights",
+                training.get("initial_weights") or {"weights": "random (seeded)"},
+            )
             entry["joined_from"] = entry.get("joined_from") or (
                 f"{bundle.id} {bundle.version} model {index}"
             )

@@ -473,7 +473,6 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         entry = dict(manifest["models"][m])
         for key in ("file", "sha256", "bytes", "params", "architecture", "input_size"):
             entry.pop(key, None)
-        base_mode = str(manifest["models"][m].get("mode"))
         if kind == "probe":
             kernel, bias = new_heads[m]
             model.get_layer("logit").set_weights(
@@ -482,7 +481,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             entry = {
                 **entry,
                 "mode": "probe",
-                "description": f"talking heads ({BODY_NAMES.get(base_mode, base_mode)} body)",
+                "description": _probe_name(manifest, m, recipe.probe),
                 "learnt": (
                     "generated talking heads: a linear head on the features of "
                     f"{describe_member(manifest['models'][m])}"
@@ -557,6 +556,17 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
 #: Short names of the bodies a probe head sits on, by the body's training mode: reviewers
 #: read them beside each member's score, on a phone too.
 BODY_NAMES = {"sbi": "self-blend", "supervised": "DFDC", "mixed": "DFDC + SBI"}
+
+
+def _probe_name(manifest: dict, index: int, probed: Sequence[int]) -> str:
+    """``talking heads (self-blend body)``; with the body's input size when another probed
+    body has the same training (two self-blend bodies at 160 and 224 px stay apart)."""
+    modes = [str(manifest["models"][m].get("mode")) for m in probed]
+    mode = str(manifest["models"][index].get("mode"))
+    body = BODY_NAMES.get(mode, mode)
+    if modes.count(mode) > 1:
+        body += f", {manifest['models'][index]['input_size']} px"
+    return f"talking heads ({body} body)"
 
 
 def member_name(manifest: dict, index: int) -> str:

@@ -71,6 +71,11 @@ def test_the_manifest_names_its_data_terms_and_its_measured_quality():
     probes = [m for m in manifest["models"] if m.get("mode") == "probe"]
     assert probes and all(len(m["probe"]["leave_one_generator_out"]["by_generator"]) == 15
                           for m in probes)  # fmt: skip
+    # Faces from 160 px decide though the largest member reads 224 px crops (the campaign's
+    # Lite0): the limit the recipe set and measured its false alarms at.
+    assert manifest["input_size"] == 224
+    assert manifest["preprocessing"]["crop"]["min_face_px"] == 160
+    assert load_bundle(DEFAULT).min_face_px == 160
 
 
 def test_the_manifest_states_each_fact_once():
@@ -100,6 +105,7 @@ def test_model_info_without_arguments_shows_the_default(monkeypatch, capsys, tmp
     assert str(DEFAULT) in out and "verification: OK" in out
     assert "evaluation:" in out and "real-photos" in out and "dfdc-faces-test" in out
     assert "talking heads (DFDC body): xception_compact 96 px" in out  # what each member learnt
+    assert "talking heads (self-blend, 224 px body): efficientnet_lite0 224 px" in out
 
 
 def test_scan_needs_no_setting_at_all(monkeypatch, capsys, tmp_path, media_dir):

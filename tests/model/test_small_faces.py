@@ -111,7 +111,8 @@ def test_the_default_bundle_names_its_members_by_what_they_learnt():
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
     assert member_names(manifest) == [
         "self-blended images",
-        "talking heads (self-blend body)",
+        "talking heads (self-blend, 160 px body)",
+        "talking heads (self-blend, 224 px body)",
         "talking heads (DFDC body)",
         "talking heads (DFDC + SBI body)",
     ]

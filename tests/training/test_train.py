@@ -538,6 +538,7 @@ def test_joined_bundles_keep_each_members_weights_and_where_it_came_from(trained
     assert joined.manifest["training"]["fitted"] is False and joined.threshold == 0.5
     entries = joined.manifest["models"]
     assert [e["joined_from"].rsplit(" ", 1)[-1] for e in entries] == ["1", "0"]
+    assert all(e["initial_weights"] == {"weights": "random (seeded)"} for e in entries)
     for got, want in zip(joined.ensemble().members, source.ensemble().members[::-1], strict=True):
         for a, b in zip(got.model.get_weights(), want.model.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)

@@ -421,11 +421,11 @@ def screenshots(out: Path, bundle: Path) -> list[Path]:
             }
         )
         db.upgrade(settings)
-        from model.bundle import member_names, read_manifest
+        from model.bundle import load_bundle, member_names, read_manifest
 
         manifest = read_manifest(bundle)
         threshold = _evaluations(bundle)[1]
-        top = seed(settings, threshold, member_names(manifest), int(manifest["input_size"]))
+        top = seed(settings, threshold, member_names(manifest), load_bundle(bundle).min_face_px)
         with serve(settings) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]

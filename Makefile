@@ -136,6 +136,10 @@ photos-holdout: $(INSTALLED)
 ## default's SBI Lite0 (#0) and two Xceptions (#1,2), taken from git history, and the
 ## campaign's 224 px Lite0 (make train-lite224) between them.  Faces from 160 px decide
 ## (PROBE_MIN_FACE: the 160 px members' input; the 224 px member trained on such faces).
+## The campaign's run folder, epochs and start (make train-lite224, below).
+CAMPAIGN_RUN    ?= $(RUNS)/lite0-224-imagenet
+CAMPAIGN_EPOCHS ?= 8
+CAMPAIGN_INIT   ?=
 PROBE_BASE    ?= $(RUNS)/base-2026-12-06.2
 PROBE_BASES   ?= '$(PROBE_BASE)\#0' $(CAMPAIGN_RUN)/bundle '$(PROBE_BASE)\#1,2'
 PROBE_KEEP    ?= 0
@@ -150,7 +154,9 @@ PROBE_TERMS = $(TERMS) Probe heads are also trained on the talking-heads clips (
 .PHONY: probe-default
 $(RUNS)/base-2026-12-06.2:
 	mkdir -p $@ && git archive 3dc9626 model/bundles/default | tar -x --strip-components=3 -C $@
-probe-default: photos-holdout $(PROBE_BASE)
+$(CAMPAIGN_RUN)/bundle:
+	$(MAKE) train-lite224
+probe-default: photos-holdout $(PROBE_BASE) $(CAMPAIGN_RUN)/bundle
 	$(BIN)/python -m model.training.probe $(PROBE_BASES) --data $(DATA) \
 		--min-face-px $(PROBE_MIN_FACE) \
 		--photos-train $(PHOTOS_TRAIN) --photos-val $(PHOTOS_VAL) --cache-dir $(RUNS)/eval-cache \
@@ -164,9 +170,6 @@ probe-default: photos-holdout $(PROBE_BASE)
 ## ImageNet start, Self-Blended Images of real faces only (DFDC's real crops without its fakes,
 ## GRID/LRS2/MEAD, the training portraits).  CAMPAIGN_INIT=BUNDLE continues that bundle's SBI
 ## member at 224 px instead (FixRes; tried, not shipped).  Resumable: run it again to continue.
-CAMPAIGN_RUN    ?= $(RUNS)/lite0-224-imagenet
-CAMPAIGN_EPOCHS ?= 8
-CAMPAIGN_INIT   ?=
 .PHONY: train-lite224
 train-lite224: photos-holdout
 	$(BIN)/find-bot train --data faces-real:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \

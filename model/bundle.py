@@ -101,6 +101,13 @@ def _save_weights(model, path: Path, dtype: str) -> None:
         np.savez(handle, **arrays)
 
 
+#: Fields of a model entry that :func:`write_bundle` computes itself (a member's
+#: description copied from one manifest into a new bundle leaves them out).
+WRITTEN_FIELDS = frozenset(
+    {"file", "sha256", "bytes", "params", "architecture", "input_size", "normalisation"}
+)
+
+
 def write_bundle(
     directory: str | Path,
     models: list,

@@ -273,15 +273,13 @@ def run_adaptation(
 
 def _member_info(entries: list[dict], combiner: Any) -> list[dict]:
     """The current members' descriptions, with the recalibrated stacking weights."""
+    from model.bundle import WRITTEN_FIELDS
+
     weights = getattr(combiner, "weights", None)
     info = []
     for i, entry in enumerate(entries):
-        kept = {k: v for k, v in entry.items() if k not in _WRITTEN}
+        kept = {k: v for k, v in entry.items() if k not in WRITTEN_FIELDS}
         if weights is not None and "stacking_weight" in kept:
             kept["stacking_weight"] = float(weights[i])
         info.append(kept)
     return info
-
-
-#: Manifest fields of a model entry that write_bundle computes itself.
-_WRITTEN = {"file", "sha256", "bytes", "params", "architecture", "input_size", "normalisation"}

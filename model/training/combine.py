@@ -65,40 +65,58 @@ def parse_candidate(text: str | Path) -> tuple[str, list[int] | None]:
     return path, indices
 
 
+def _picked(text: str | Path):
+    """The bundle named by ``BUNDLE`` or ``BUNDLE#I,J`` and the member indices it stands for."""
+    from model.bundle import load_bundle
+
+    path, picked = parse_candidate(text)
+    bundle = load_bundle(path)
+    count = len(bundle.manifest["models"])
+    if picked and picked[-1] >= count:
+        raise CombineError(f"{text}: the bundle has members 0 to {count - 1}")
+    return bundle, picked if picked is not None else list(range(count))
+
+
+def _origin(bundle, index: int) -> tuple[str | None, dict]:
+    """Member ``index``'s training mode and where its weights started: its own manifest
+    entry's, else its bundle's training record (older bundles state them once for all)."""
+    entry = bundle.manifest["models"][index]
+    training = bundle.manifest.get("training") or {}
+    modes = training.get("modes") or []
+    mode = entry.get("mode") or (modes[index] if index < len(modes) else None)
+    start = (
+        entry.get("initial_weights")
+        or training.get("initial_weights")
+        or {"weights": "random (seeded)"}
+    )
+    return mode, start
+
+
 def load_candidates(paths: list[str | Path]) -> tuple[list[Candidate], list[dict]]:
     """The members of every bundle at ``paths`` (``BUNDLE#I,J``: only those), and manifests.
 
     A member that was itself combined keeps its recorded candidate name and
     mode, so re-combining a shipped bundle's members says where they came from.
     """
-    from model.bundle import load_bundle
-
     candidates, manifests = [], []
     for text in paths:
-        path, picked = parse_candidate(text)
-        bundle = load_bundle(path)
+        bundle, chosen = _picked(text)
         manifests.append(bundle.manifest)
-        ensemble = bundle.ensemble()
-        entries = bundle.manifest["models"]
-        if picked and picked[-1] >= len(entries):
-            raise CombineError(f"{text}: the bundle has members 0 to {len(entries) - 1}")
-        for index, (member, entry) in enumerate(zip(ensemble.members, entries, strict=True)):
-            if picked is not None and index not in picked:
-                continue
-            training = bundle.manifest.get("training") or {}
-            modes = training.get("modes") or []
+        members = bundle.ensemble().members
+        trained_modes = (bundle.manifest.get("training") or {}).get("modes") or []
+        for index in chosen:
+            entry = bundle.manifest["models"][index]
+            mode, start = _origin(bundle, index)
             candidates.append(
                 Candidate(
-                    member.model,
-                    member.spec,
+                    members[index].model,
+                    members[index].spec,
                     {
                         "candidate": entry.get("candidate")
                         or f"{bundle.id} {bundle.version} model {index}"
-                        + (f" ({modes[index]})" if index < len(modes) else ""),
-                        "mode": entry.get("mode") or (modes[index] if index < len(modes) else None),
-                        "initial_weights": entry.get("initial_weights")
-                        or training.get("initial_weights")
-                        or {"weights": "random (seeded)"},
+                        + (f" ({trained_modes[index]})" if index < len(trained_modes) else ""),
+                        "mode": mode,
+                        "initial_weights": start,
                     },
                 )
             )
@@ -115,36 +133,24 @@ def join_bundles(paths: list[str | Path], out: str | Path, *, name: str = "find-
     the joined bundle averages them at threshold 0.5 and says it is unfitted: a base for
     fitting, not a bundle to ship.
     """
-    from model.bundle import load_bundle, write_bundle
+    from model.bundle import WRITTEN_FIELDS, write_bundle
 
     models, specs, info, sources = [], [], [], []
     for text in paths:
-        path, picked = parse_candidate(text)
-        bundle = load_bundle(path)
-        entries = bundle.manifest["models"]
-        if picked and picked[-1] >= len(entries):
-            raise CombineError(f"{text}: the bundle has members 0 to {len(entries) - 1}")
-        chosen = picked if picked is not None else list(range(len(entries)))
-        training = bundle.manifest.get("training") or {}
+        bundle, chosen = _picked(text)
+        members = bundle.ensemble().members
         for index in chosen:
-            member = bundle.ensemble().members[index]
             entry = {
-                k: v
-                for k, v in entries[index].items()
-                if k not in {"file", "sha256", "bytes", "params", "architecture", "input_size"}
+                k: v for k, v in bundle.manifest["models"][index].items() if k not in WRITTEN_FIELDS
             }
-            entry.setdefault("mode", (training.get("modes") or [None] * (index + 1))[index])
-            # Where the weights started (and under which licence) stays with each member.
-            entry.setdefault(
-                "initial_weights",
-                training.get("initial_weights") or {"weights": "random (seeded)"},
-            )
+            entry["mode"], entry["initial_weights"] = _origin(bundle, index)
             entry["joined_from"] = entry.get("joined_from") or (
                 f"{bundle.id} {bundle.version} model {index}"
             )
-            models.append(member.model)
-            specs.append(member.spec)
+            models.append(members[index].model)
+            specs.append(members[index].spec)
             info.append(entry)
+        training = bundle.manifest.get("training") or {}
         sources.append(
             {"bundle": f"{bundle.id} {bundle.version}", "members": chosen, "training": training}
         )

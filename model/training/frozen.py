@@ -398,19 +398,11 @@ class PoolBatches(_pydataset_base()):  # type: ignore[misc]
 def compile_suffix(
     split: SplitModel, loss, learning_rate: float, decay_steps: int, *, run_eagerly: bool = False
 ) -> None:
-    """Compile the suffix as :func:`model.training.train.train_candidate` compiles a model:
-    Adam with cosine decay to 5 %, ``loss`` on logits, ROC AUC as the metric."""
-    import keras
+    """Compile the suffix as the trainer compiles a model
+    (:func:`model.training.train.compile_model`)."""
+    from model.training.train import compile_model
 
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(1, decay_steps), alpha=0.05
-    )
-    split.suffix.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=loss,
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
-        run_eagerly=run_eagerly,
-    )
+    compile_model(split.suffix, loss, learning_rate, decay_steps, run_eagerly=run_eagerly)
 
 
 def fit_suffix(

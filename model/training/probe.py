@@ -342,7 +342,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     """Fit the probe heads, the stacking and the per-source threshold; write the bundle."""
     import datetime as _dt
 
-    from model.bundle import load_bundle, read_manifest, write_bundle
+    from model.bundle import WRITTEN_FIELDS, load_bundle, read_manifest, write_bundle
     from model.calibration import per_source_threshold
     from model.classifier import build_classifier
     from model.ensemble import fit_stacking
@@ -470,9 +470,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         member = ensemble.members[m]
         model = build_classifier(member.spec)
         model.set_weights(member.model.get_weights())
-        entry = dict(manifest["models"][m])
-        for key in ("file", "sha256", "bytes", "params", "architecture", "input_size"):
-            entry.pop(key, None)
+        entry = {k: v for k, v in manifest["models"][m].items() if k not in WRITTEN_FIELDS}
         if kind == "probe":
             kernel, bias = new_heads[m]
             model.get_layer("logit").set_weights(

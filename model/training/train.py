@@ -596,7 +596,7 @@ def train_candidate(
     if config.frozen_block is not None:
         history = _fit_frozen(model, config, spec, train_batches, val_batches, folder, out)
     else:
-        history = _fit(model, config, train_batches, val_batches, len(train_batches), folder)
+        history = _fit(model, config, train_batches, val_batches, folder)
     precise_batchnorm(
         model,
         CropBatches(
@@ -627,21 +627,32 @@ def train_candidate(
     return model, result
 
 
-def _fit(trained, config: TrainConfig, batches, val_batches, steps: int, folder: Path):
+def compile_model(
+    model, loss, learning_rate: float, decay_steps: int, *, run_eagerly: bool = False
+) -> None:
+    """How every candidate trains: Adam with cosine decay to 5 % over ``decay_steps``,
+    ``loss`` on logits, ROC AUC as the metric (the best-epoch rule reads ``val_auc``)."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(1, decay_steps), alpha=0.05
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=loss,
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+        run_eagerly=run_eagerly,
+    )
+
+
+def _fit(trained, config: TrainConfig, batches, val_batches, folder: Path):
     """Compile and fit ``trained`` (the model, or its unfrozen suffix, which shares the
     model's layers) for ``config.epochs``, resumable; it is left holding the best epoch by
     validation AUC."""
     import keras
 
     weights_file = folder / "best.weights.h5"
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.05
-    )
-    trained.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=make_loss(config),
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
-    )
+    compile_model(trained, make_loss(config), config.learning_rate, len(batches) * config.epochs)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(folder / "backup")),
         _best_checkpoint(weights_file),
@@ -693,7 +704,7 @@ def _fit_frozen(model, config: TrainConfig, spec: ArchSpec, batches, val_batches
         steps=config.steps_per_epoch,
     )
     val_pool_batches = PoolBatches(val_pool, batch_size=batches.batch_size, seed=0, shuffle=False)
-    return _fit(split.suffix, config, train_pool, val_pool_batches, len(train_pool), folder)
+    return _fit(split.suffix, config, train_pool, val_pool_batches, folder)
 
 
 def _pool_progress(what: str):

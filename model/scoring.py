@@ -153,6 +153,20 @@ def top_k_mean(scores: list[float] | np.ndarray, k: int = TOP_K) -> float:
     return float(values[: max(1, k)].mean())
 
 
+def counted_faces(sides: np.ndarray, min_face_px: int) -> tuple[np.ndarray, bool]:
+    """The positions of a track's faces that make its score, and whether the track is small.
+
+    Faces whose crop square (``sides``, source pixels) is under ``min_face_px`` reach
+    the model enlarged and never count while the track has larger ones; a track with
+    none counts all of them and is ``small`` (it decides only when every track is).
+    The scanner and ``find-bot evaluate`` both score tracks through this one rule.
+    """
+    large = np.asarray(sides) >= min_face_px
+    if large.any():
+        return np.flatnonzero(large), False
+    return np.arange(len(large)), True
+
+
 @dataclass(frozen=True)
 class _TrackScoring:
     """How a track is scored: its top-k faces, the crop margin, the smallest face that counts."""
@@ -178,8 +192,7 @@ def _track_summary(
     probabilities (``member_scores``: members x faces) averaged over those same faces.
     """
     sides = np.array([crop_box(face, rule.margin)[2] for face in track.faces])
-    large = sides >= rule.min_face_px
-    pool = np.flatnonzero(large) if large.any() else np.arange(len(track))
+    pool, small = counted_faces(sides, rule.min_face_px)
     order = pool[np.argsort(-scores[pool], kind="stable")]
     top = [int(i) for i in order[: max(1, rule.top_k)]]
     score = top_k_mean(scores[pool], rule.top_k)
@@ -206,8 +219,8 @@ def _track_summary(
         # the median crop-square side in the source frame; "small": no face large enough
         # to count (see the module docstring)
         "face_px": int(np.median(sides)),
-        "small": not bool(large.any()),
-        "small_faces": int((~large).sum()),
+        "small": small,
+        "small_faces": int((sides < rule.min_face_px).sum()),
         "members": [round(float(member[top].mean()), 6) for member in member_scores],
         "mean_score": round(float(scores.mean()), 6),
         "motion": None if motion is None else round(motion.face, 4),

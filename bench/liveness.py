@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/liveness.py           # every clip, 20 portraits
     .venv/bin/python bench/liveness.py --quick   # a few clips, 4 portraits
+    .venv/bin/python bench/liveness.py --smoke   # one real clip, one portrait: does it run
 
 For each clip of ``../shared/data`` (the DFDC videos and every real-videos/
 clip) and for portraits of real-photos/ filmed as still videos (a still camera
@@ -96,11 +97,16 @@ def report(result: dict) -> None:
         print(f"    track {n}: {row['faces']:2d} faces, {row['size']:4d} px, {text}  {flag}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few clips and portraits")
-    parser.add_argument("--portraits", type=int, help="portraits to film (default 20; quick 4)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--smoke", action="store_true", help="one real clip and one portrait (what the tests run)"
+    )
+    parser.add_argument(
+        "--portraits", type=int, help="portraits to film (default 20; quick 4; smoke 1)"
+    )
+    args = parser.parse_args(argv)
     root = shared_data()
     if root is None:
         raise SystemExit("bench/liveness.py needs ../shared/data (the DFDC and real clips)")
@@ -109,6 +115,9 @@ def main() -> None:
     detector = FaceDetector()
     results = []
     classes = real_clips(root)
+    if args.smoke:  # the smallest real input: one clip of the first real-videos set
+        classes = {name: clips[:1] for name, clips in classes.items() if name != "dfdc-1080p"}
+        classes = dict(list(classes.items())[:1])
     for name, clips in classes.items():
         picked = clips[:2] if args.quick and name != "dfdc-1080p" else clips
         for clip in picked:
@@ -118,7 +127,7 @@ def main() -> None:
     import cv2
 
     photos = sorted((root / "real-photos").rglob("*.jpg"))
-    count = args.portraits or (4 if args.quick else 20)
+    count = args.portraits or (1 if args.smoke else 4 if args.quick else 20)
     step = max(1, len(photos) // count)
     for photo_path in photos[::step][:count]:
         photo = cv2.cvtColor(cv2.imread(str(photo_path)), cv2.COLOR_BGR2RGB)

@@ -48,3 +48,22 @@ def test_scan_bench_decoders_read_the_same_frames(tmp_path):
     result = scan_bench.compare_decoders(path, 8)
     assert [result[f"{name}_frames"] for name in ("seek", "sequential", "pyav", "ours")] == [8] * 4
     assert all(result[name] > 0 for name in ("seek", "sequential", "pyav", "ours"))
+
+
+@pytest.mark.data
+def test_liveness_bench_runs_on_real_footage(capsys):
+    """bench/liveness.py (docs/detection.md, "Live and static faces") runs for real in its
+    smallest mode: one real clip and one portrait filmed still and handheld."""
+    from bench import liveness
+    from bench.media import shared_data
+
+    if shared_data() is None:
+        pytest.skip("bench/liveness.py needs ../shared/data (the DFDC and real clips)")
+    liveness.main(["--smoke"])
+    out = capsys.readouterr().out
+    summary = out.split("summary per input class")[1].splitlines()
+    rows = {line.split()[0]: line.split() for line in summary[2:] if line.strip()[:1].isalpha()}
+    assert {"portrait-still", "portrait-handheld"} <= rows.keys()
+    assert any(name.startswith("real-") for name in rows)
+    # A still portrait is the one face that is never live; its track is judged static.
+    assert int(rows["portrait-still"][3]) >= 1

@@ -243,3 +243,26 @@ def test_a_database_outage_is_a_503_page_and_healthz_says_so(two_reviewers, capl
         assert not any(r.exc_info for r in caplog.records)
         assert client.get("/healthz").text == "ok\n"
         assert client.get("/queue", headers=HTML).status_code == 200
+
+
+def test_a_bad_query_is_a_500_not_an_outage(two_reviewers, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The page tells "the database is unreachable" (503, come back later) from a database
+    that answers but refuses the query (here a table the code expects is gone): a bug, a 500
+    page with the traceback in the log, never "try again in a minute"."""
+    from sqlalchemy import text
+
+    s = two_reviewers
+    seed_video(s, "vidAAAAAAA1")
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as client:
+        assert _login(client).status_code == 303
+        with session_factory(s)() as session:
+            session.execute(text("ALTER TABLE videos RENAME TO videos_elsewhere"))
+            session.commit()
+        caplog.set_level(logging.INFO)
+        page = client.get("/queue", headers=HTML)
+        assert page.status_code == 500 and "unreachable" not in page.text
+        assert "went wrong on the server" in page.text
+        assert client.get("/queue").status_code == 500
+        assert not [r for r in caplog.records if r.getMessage() == "web.database_unavailable"]
+        errors = [r for r in caplog.records if r.getMessage().startswith("web.database_error")]
+        assert errors and "no such table" in str(errors[0].exc_info[1])

@@ -45,14 +45,14 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot import __version__, review
-from bot.db import session_factory
+from bot.db import is_unavailable, session_factory
 from bot.formats import format_score
 from bot.logs import LogLimiter, log_event
 from bot.review import reviewers, web_sessions, why
@@ -83,9 +83,10 @@ LOGIN_MAX_FAILURES = 10
 LOGIN_MAX_ACCOUNT_FAILURES = 50
 LOGIN_MAX_ADDRESS_FAILURES = 100
 LOGIN_WINDOW_S = 15 * 60
-#: What SQLAlchemy raises when the database cannot be reached (server down, file gone,
-#: pool exhausted): a 503 page, not a 500 with a traceback.
-DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
+#: What SQLAlchemy raises about the database; ``bot.db.is_unavailable`` (the daemon's own
+#: test) tells an unreachable database (server down, file gone, pool exhausted: a 503
+#: page, not a 500 with a traceback) from a bad query (a 500, logged).
+DATABASE_ERRORS = (DBAPIError, PoolTimeout)
 #: Seconds a client (or a load balancer) is asked to wait during a database outage.
 RETRY_AFTER_S = 30
 #: Headers on every response, error pages included.
@@ -323,8 +324,16 @@ def create_app(settings: Settings) -> FastAPI:
             )  # fmt: skip
         return Response(message, status_code=503, media_type="text/plain", headers=headers)
 
-    for error in DATABASE_DOWN:
-        app.add_exception_handler(error, database_down)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """A database error: 503 while the database is unreachable, else a bug (a bad
+        query, a schema the code does not expect): logged with its traceback, a 500."""
+        if is_unavailable(exc):
+            return database_down(request, exc)
+        log.error("web.database_error path=%s", request.url.path[:200], exc_info=exc)
+        return await server_error(request, exc)
+
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
 
     @app.exception_handler(RequestValidationError)
     async def malformed_parameter(request: Request, exc: RequestValidationError) -> Response:
@@ -336,8 +345,8 @@ def create_app(settings: Settings) -> FastAPI:
         """
         try:
             reviewer = await run_in_threadpool(current_reviewer, request)
-        except DATABASE_DOWN as down:
-            return database_down(request, down)
+        except DATABASE_ERRORS as error:
+            return await database_error(request, error)
         if reviewer is None:
             return await auth_required(request, AuthRequired())
         errors = exc.errors()
@@ -375,7 +384,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             with app.state.sessions() as session:
                 session.execute(text("SELECT 1"))
-        except DATABASE_DOWN as exc:
+        except DATABASE_ERRORS as exc:  # not ready, whatever the reason
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             app.state.log_limiter.log(
                 log,

@@ -476,17 +476,26 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             model.get_layer("logit").set_weights(
                 [kernel.astype(np.float32)[:, None], np.array([bias], np.float32)]
             )
+            base_entry = manifest["models"][m]
+            earlier = base_entry.get("probe")  # probed before: a new head on the same body
             entry = {
                 **entry,
                 "mode": "probe",
-                "description": _probe_name(manifest, m, recipe.probe),
-                "learnt": (
+                "description": base_entry["description"]
+                if earlier
+                else _probe_name(manifest, m, recipe.probe),
+                "learnt": base_entry["learnt"]
+                if earlier
+                else (
                     "generated talking heads: a linear head on the features of "
-                    f"{describe_member(manifest['models'][m])}"
+                    f"{describe_member(base_entry)}"
                 ),
                 "probe": {
-                    "body_of": manifest["models"][m].get("joined_from")
+                    "body_of": earlier["body_of"]
+                    if earlier
+                    else base_entry.get("joined_from")
                     or f"{manifest.get('name')} {manifest.get('version')} model {m}",
+                    "body_mode": body_mode(base_entry),
                     "l2": recipe.l2,
                     "leave_one_generator_out": logo[m],
                 },
@@ -559,12 +568,26 @@ BODY_NAMES = {"sbi": "self-blend", "supervised": "DFDC", "mixed": "DFDC + SBI"}
 def _probe_name(manifest: dict, index: int, probed: Sequence[int]) -> str:
     """``talking heads (self-blend body)``; with the body's input size when another probed
     body has the same training (two self-blend bodies at 160 and 224 px stay apart)."""
-    modes = [str(manifest["models"][m].get("mode")) for m in probed]
-    mode = str(manifest["models"][index].get("mode"))
+    modes = [body_mode(manifest["models"][m]) for m in probed]
+    mode = body_mode(manifest["models"][index])
     body = BODY_NAMES.get(mode, mode)
     if modes.count(mode) > 1:
         body += f", {manifest['models'][index]['input_size']} px"
     return f"talking heads ({body} body)"
+
+
+def body_mode(entry: dict) -> str:
+    """How the body under a member was trained (``sbi``, ``supervised``, ``mixed``): its own
+    mode, or for a probe member the mode of the body it was probed from (recorded as
+    ``probe.body_mode``; read from the name of probes written before that field)."""
+    probe = entry.get("probe")
+    if not probe:
+        return str(entry.get("mode"))
+    if probe.get("body_mode"):
+        return str(probe["body_mode"])
+    inside = str(entry.get("description", "")).partition("(")[2].partition(" body)")[0]
+    named = inside.split(",")[0]
+    return next((m for m, name in BODY_NAMES.items() if name == named), str(entry.get("mode")))
 
 
 def member_name(manifest: dict, index: int) -> str:

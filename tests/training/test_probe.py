@@ -87,3 +87,19 @@ def replace_item(item: CacheItem, crops_path: Path, faces: list) -> CacheItem:
     from dataclasses import replace
 
     return replace(item, crops_path=crops_path, faces=faces)
+
+
+def test_a_probe_member_is_named_by_the_body_it_sits_on_even_when_probed_again():
+    """Probing a bundle whose members are probes already (the shipped default as a base)
+    keeps each body's name; a new body of the same training is told apart by its size."""
+    from model.training.probe import _probe_name, body_mode
+
+    legacy = {"mode": "probe", "description": "talking heads (self-blend, 224 px body)",
+              "probe": {"body_of": "find-lite0-224 model 0"}, "input_size": 224}  # fmt: skip
+    recorded = {"mode": "probe", "description": "talking heads (DFDC body)",
+                "probe": {"body_of": "x", "body_mode": "supervised"}, "input_size": 96}  # fmt: skip
+    fresh = {"mode": "sbi", "input_size": 260}
+    assert [body_mode(e) for e in (legacy, recorded, fresh)] == ["sbi", "supervised", "sbi"]
+    manifest = {"models": [legacy, recorded, fresh]}
+    assert _probe_name(manifest, 2, [0, 1, 2]) == "talking heads (self-blend, 260 px body)"
+    assert _probe_name(manifest, 2, [1, 2]) == "talking heads (self-blend body)"

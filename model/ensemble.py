@@ -265,19 +265,26 @@ class Ensemble:
         ``logit`` layer), in member order: probe members put a new head on a body another
         member already has, and the body then runs once for all of them."""
         if self._groups is None:
-            import hashlib
-            import json
-
             groups: dict[str, list[int]] = {}
-            for index, member in enumerate(self.members):
-                digest = hashlib.sha256(json.dumps(member.spec.to_dict()).encode())
-                for layer in member.model.layers:
-                    if layer.name != "logit":
-                        for weight in layer.get_weights():
-                            digest.update(np.ascontiguousarray(weight).tobytes())
-                groups.setdefault(digest.hexdigest(), []).append(index)
+            for index in range(len(self.members)):
+                groups.setdefault(self.body_digest(index), []).append(index)
             self._groups = list(groups.values())
         return self._groups
+
+    def body_digest(self, index: int) -> str:
+        """SHA-256 of member ``index``'s body: its architecture and every weight up to the
+        ``logit`` layer.  Equal digests, equal features, whatever the head or the file
+        (the probe keys its stored features by it; bodies run once per digest)."""
+        import hashlib
+        import json
+
+        member = self.members[index]
+        digest = hashlib.sha256(json.dumps(member.spec.to_dict()).encode())
+        for layer in member.model.layers:
+            if layer.name != "logit":
+                for weight in layer.get_weights():
+                    digest.update(np.ascontiguousarray(weight).tobytes())
+        return digest.hexdigest()
 
     def predict_logits(self, crops_uint8: np.ndarray) -> np.ndarray:
         """Raw logits, shape ``[n_members, N]`` (for calibration and per-member evaluation)."""

@@ -391,7 +391,8 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     tables = {}
     for m in members:
         log(f"features of member {m}")
-        digest = manifest["models"][m]["sha256"][:16]
+        # The same body on the same crops has the same features, in whatever bundle.
+        digest = f"{ensemble.body_digest(m)[:16]}-{cache.config.digest()[:8]}"
         tables[m] = {
             role: _stored_features(
                 recipe.out / "features" / f"{digest}-{role}.npz", ensemble, m, items

@@ -122,6 +122,8 @@ def test_members_sharing_a_body_run_it_once_and_keep_their_own_heads(tiny_models
         combiner=StackingCombiner((1.0, 1.0, 1.0), 0.0),
     )  # fmt: skip
     assert ensemble.body_groups() == [[0, 2], [1]]
+    # the body's digest ignores the head: the probe keys its stored features by it
+    assert ensemble.body_digest(0) == ensemble.body_digest(2) != ensemble.body_digest(1)
     crops = _crops(20, TINY.input_size, seed=4)
     shared = ensemble.predict_logits(crops)
     for index, model in enumerate([base, other, probe]):

@@ -188,7 +188,8 @@ train-lite224: photos-holdout
 		--max-false-alarm-rate 0.05 --name $(CAMPAIGN_NAME) --terms "$(TERMS)" \
 		--out $(CAMPAIGN_RUN) --resume
 
-## The campaign's second body: EfficientNet-Lite2 at 260 px, same recipe and data (ImageNet start).
+## The campaign's second body: EfficientNet-Lite2 at 260 px, same recipe and data (ImageNet start;
+## tried 2026-12-07, not shipped: docs/training.md § 10, "The campaign, session 2").
 .PHONY: train-lite2-260
 train-lite2-260:
 	$(MAKE) train-lite224 CAMPAIGN_ARCH=efficientnet_lite2 CAMPAIGN_SIZE=260 CAMPAIGN_CROP=312 \

@@ -296,6 +296,9 @@ class Recipe:
     l2: float = 1.0
     budget: float = 0.05
     dfdc_weight: float = 0.5
+    #: DFDC validation's weight in the stacking pool, beside the talking heads and the
+    #: self-blends and portraits (1: a source like the others; 0: stacking on transfer alone).
+    dfdc_stack_weight: float = 1.0
     name: str = "find-default"
     version: str = ""
     terms: str = ""
@@ -444,7 +447,9 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     stacked = concat(pool, blends[members[0]])
     stack_logits = np.concatenate([logits, np.stack(blend_logits)], axis=1)
     stacking = fit_stacking(
-        stack_logits, face_labels(stacked), sample_weight=video_weights(stacked)
+        stack_logits,
+        face_labels(stacked),
+        sample_weight=video_weights(stacked, {"faces": recipe.dfdc_stack_weight}),
     )
     # Platt scaling on the DFDC validation faces alone (monotone: the ranking and the
     # per-source flags do not change), so a probability means what it says on footage like
@@ -540,6 +545,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
                 "Platt scaling on the DFDC validation faces alone"
             ),
             "platt": platt,
+            "dfdc_stack_weight": recipe.dfdc_stack_weight,
             "l2": recipe.l2,
         },
         "threshold_rule": rule,
@@ -651,6 +657,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--budget", type=float, default=0.05, help="false alarms per source")
     parser.add_argument("--dfdc-weight", type=float, default=0.5)
+    parser.add_argument(
+        "--dfdc-stack-weight",
+        type=float,
+        default=1.0,
+        help="DFDC validation's weight in the stacking pool (0: stack on the other sources)",
+    )
     parser.add_argument("--name", default="find-default")
     parser.add_argument("--version", default="")
     parser.add_argument("--terms", default="")
@@ -678,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         l2=args.l2,
         budget=args.budget,
         dfdc_weight=args.dfdc_weight,
+        dfdc_stack_weight=args.dfdc_stack_weight,
         name=args.name,
         version=args.version,
         terms=args.terms,

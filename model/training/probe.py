@@ -482,26 +482,15 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             model.get_layer("logit").set_weights(
                 [kernel.astype(np.float32)[:, None], np.array([bias], np.float32)]
             )
-            base_entry = manifest["models"][m]
-            earlier = base_entry.get("probe")  # probed before: a new head on the same body
+            description, learnt, body_of = _probed_body(manifest, m, recipe.probe)
             entry = {
                 **entry,
                 "mode": "probe",
-                "description": base_entry["description"]
-                if earlier
-                else _probe_name(manifest, m, recipe.probe),
-                "learnt": base_entry["learnt"]
-                if earlier
-                else (
-                    "generated talking heads: a linear head on the features of "
-                    f"{describe_member(base_entry)}"
-                ),
+                "description": description,
+                "learnt": learnt,
                 "probe": {
-                    "body_of": earlier["body_of"]
-                    if earlier
-                    else base_entry.get("joined_from")
-                    or f"{manifest.get('name')} {manifest.get('version')} model {m}",
-                    "body_mode": body_mode(base_entry),
+                    "body_of": body_of,
+                    "body_mode": body_mode(manifest["models"][m]),
                     "l2": recipe.l2,
                     "leave_one_generator_out": logo[m],
                 },
@@ -570,6 +559,20 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
 #: Short names of the bodies a probe head sits on, by the body's training mode: reviewers
 #: read them beside each member's score, on a phone too.
 BODY_NAMES = {"sbi": "self-blend", "supervised": "DFDC", "mixed": "DFDC + SBI"}
+
+
+def _probed_body(manifest: dict, index: int, probed: Sequence[int]) -> tuple[str, str, str]:
+    """The name, what it learnt and the origin of a new probe head on member ``index``'s body.
+    A member probed before keeps those of the body it sits on: only its head is new."""
+    entry = manifest["models"][index]
+    if entry.get("probe"):
+        return entry["description"], entry["learnt"], entry["probe"]["body_of"]
+    return (
+        _probe_name(manifest, index, probed),
+        f"generated talking heads: a linear head on the features of {describe_member(entry)}",
+        entry.get("joined_from")
+        or f"{manifest.get('name')} {manifest.get('version')} model {index}",
+    )
 
 
 def _probe_name(manifest: dict, index: int, probed: Sequence[int]) -> str:

@@ -92,9 +92,10 @@ def replace_item(item: CacheItem, crops_path: Path, faces: list) -> CacheItem:
 def test_a_probe_member_is_named_by_the_body_it_sits_on_even_when_probed_again():
     """Probing a bundle whose members are probes already (the shipped default as a base)
     keeps each body's name; a new body of the same training is told apart by its size."""
-    from model.training.probe import _probe_name, body_mode
+    from model.training.probe import _probe_name, _probed_body, body_mode
 
     legacy = {"mode": "probe", "description": "talking heads (self-blend, 224 px body)",
+              "learnt": "generated talking heads: a linear head on the features of x",
               "probe": {"body_of": "find-lite0-224 model 0"}, "input_size": 224}  # fmt: skip
     recorded = {"mode": "probe", "description": "talking heads (DFDC body)",
                 "probe": {"body_of": "x", "body_mode": "supervised"}, "input_size": 96}  # fmt: skip
@@ -103,3 +104,10 @@ def test_a_probe_member_is_named_by_the_body_it_sits_on_even_when_probed_again()
     manifest = {"models": [legacy, recorded, fresh]}
     assert _probe_name(manifest, 2, [0, 1, 2]) == "talking heads (self-blend, 260 px body)"
     assert _probe_name(manifest, 2, [1, 2]) == "talking heads (self-blend body)"
+    # probed again: only the head is new; the body keeps its name, what it learnt, its origin
+    assert _probed_body(manifest, 0, [0, 1, 2]) == (
+        legacy["description"],
+        legacy["learnt"],
+        "find-lite0-224 model 0",
+    )
+    assert _probed_body(manifest, 2, [0, 1, 2])[0] == "talking heads (self-blend, 260 px body)"

@@ -329,7 +329,7 @@ def create_app(settings: Settings) -> FastAPI:
         query, a schema the code does not expect): logged with its traceback, a 500."""
         if is_unavailable(exc):
             return database_down(request, exc)
-        log.error("web.database_error path=%s", request.url.path[:200], exc_info=exc)
+        log.error("web.database_error", extra={"path": request.url.path[:200]}, exc_info=exc)
         return await server_error(request, exc)
 
     for error in DATABASE_ERRORS:

@@ -146,6 +146,11 @@ CAMPAIGN_ARCH   ?= efficientnet_lite0
 CAMPAIGN_SIZE   ?= 224
 CAMPAIGN_CROP   ?= 268
 CAMPAIGN_NAME   ?= find-lite0-224
+## Epochs are kept by validation AUC (self-blends of held-out real faces) unless CAMPAIGN_SELECT
+## names real-and-fake videos the run never trains on (--select-on); CAMPAIGN_SEED draws the
+## pool's augmentations and self-blends.
+CAMPAIGN_SELECT ?=
+CAMPAIGN_SEED   ?= 0
 LITE2_RUN       ?= $(RUNS)/lite2-260-imagenet
 PROBE_BASE    ?= $(RUNS)/base-2026-12-06.2
 PROBE_BASES   ?= '$(PROBE_BASE)\#0' $(CAMPAIGN_RUN)/bundle '$(PROBE_BASE)\#1,2'
@@ -185,8 +190,21 @@ train-lite224: photos-holdout
 		--cache-dir $(CACHE) --cache-crop-size $(CAMPAIGN_CROP) $(if $(CAMPAIGN_INIT),--init-from $(CAMPAIGN_INIT)) \
 		--candidates 1 --candidate-modes sbi --keep 1 --frozen-until auto --pool-epochs 5 \
 		--steps-per-epoch 350 --epochs $(CAMPAIGN_EPOCHS) --batch-size 32 --learning-rate 2e-4 \
+		$(if $(CAMPAIGN_SELECT),--select-on $(CAMPAIGN_SELECT)) --seed $(CAMPAIGN_SEED) \
 		--max-false-alarm-rate 0.05 --name $(CAMPAIGN_NAME) --terms "$(TERMS)" \
 		--out $(CAMPAIGN_RUN) --resume
+
+## Campaign session 3: the 224 px body of the 2026-12-07.2 default (its member 2, under a probe
+## head) trained on with fresh self-blends, keeping the epoch that ranks the talking-heads clips
+## best (never trained on in SBI): the trainer's SBI validation rose while transfer fell.
+BASE_0712       ?= $(RUNS)/base-2026-12-07.2
+LITE224_MORE_RUN ?= $(RUNS)/lite0-224-more
+$(RUNS)/base-2026-12-07.2:
+	mkdir -p $@ && git archive aed5771 model/bundles/default | tar -x --strip-components=3 -C $@
+.PHONY: train-lite224-more
+train-lite224-more: $(BASE_0712)
+	$(MAKE) train-lite224 CAMPAIGN_INIT='$(BASE_0712)\#2' CAMPAIGN_RUN=$(LITE224_MORE_RUN) \
+		CAMPAIGN_SELECT=talkingheads:$(DATA)/talking-heads CAMPAIGN_SEED=1
 
 ## The campaign's second body: EfficientNet-Lite2 at 260 px, same recipe and data (ImageNet start;
 ## tried 2026-12-07, not shipped: docs/training.md § 10, "The campaign, session 2").

@@ -78,9 +78,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--init-from",
-        metavar="BUNDLE",
+        metavar="BUNDLE[#I]",
         help="start each candidate from the member of BUNDLE with its architecture and mode "
-        "(fine-tune a shipped bundle further) instead of ImageNet or random weights",
+        "(fine-tune a shipped bundle further), or from member I (BUNDLE#2: a body under a "
+        "probe head), instead of ImageNet or random weights",
     )
     g.add_argument("--input-size", type=int, help="override the architecture's crop size")
     g.add_argument("--width", type=float, help="override the channel width factor")
@@ -130,6 +131,14 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         default=3,
         help="with --frozen-until: epochs of augmented batches the stored pool holds "
         "(default 3); a training epoch reads --steps-per-epoch batches of it, or all of it",
+    )
+    g.add_argument(
+        "--select-on",
+        action="append",
+        metavar="DATASET",
+        help="choose the best epoch by how well it ranks these real and fake videos (never "
+        "trained on; repeatable), e.g. talkingheads:DATA/talking-heads for an SBI run, "
+        "instead of by validation AUC",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument(

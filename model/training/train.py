@@ -118,6 +118,12 @@ class TrainConfig:
     #: With ``frozen_block``: how many epochs of augmented / self-blended batches the stored
     #: pool holds (its variety: the pool is drawn once and read every epoch).
     pool_epochs: int = 3
+    #: Datasets of real *and* fake videos from sources the run does not train on (such as
+    #: the talking-heads clips for an SBI run), scored every epoch; the best epoch is the one
+    #: that ranks their videos best (``select_video_auc``), not the one with the best
+    #: validation AUC.  Why: the SBI validation AUC measures the blend the network is
+    #: taught, and kept rising while transfer to other generators fell (docs/training.md).
+    select_on: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if self.loss not in {"bce", "focal"}:
@@ -151,6 +157,8 @@ class TrainConfig:
                 )
             if self.pool_epochs < 1:
                 raise TrainingError("--pool-epochs must be at least 1")
+        if self.init_from:
+            init_member_choice(self.init_from)  # a malformed BUNDLE#I fails before any work
         for option, indices in (
             ("--only-candidates", self.only_indices()),
             ("--ensemble", self.ensemble_indices()),
@@ -289,6 +297,9 @@ class PreparedData:
     items: list[CacheItem]
     refs: dict[str, list[CropRef]]
     curation: dict[str, dict[str, int]]
+    #: The ``--select-on`` crops (their own items: they are never split or trained on).
+    select_items: list[CacheItem] = field(default_factory=list)
+    select_refs: list[CropRef] = field(default_factory=list)
 
 
 def prepare_data(config: TrainConfig, spec: ArchSpec, out: Path) -> PreparedData:
@@ -336,7 +347,46 @@ def prepare_data(config: TrainConfig, spec: ArchSpec, out: Path) -> PreparedData
         name = ("train", "val", "test")[int(np.searchsorted(bounds, ref.item, side="right")) - 1]
         refs[name].append(ref)
     curation_report = {"rules": curation.to_dict(), "stats": stats}
-    return PreparedData(split=split, items=items, refs=refs, curation=curation_report)
+    select_items, select_refs = _selection_crops(config, samples, cache, curation)
+    return PreparedData(
+        split=split,
+        items=items,
+        refs=refs,
+        curation=curation_report,
+        select_items=select_items,
+        select_refs=select_refs,
+    )
+
+
+def _selection_crops(
+    config: TrainConfig, trained_on: list[Sample], cache: CropCache, curation: CurationConfig
+) -> tuple[list[CacheItem], list[CropRef]]:
+    """The ``--select-on`` videos' face crops, from the run's crop cache.
+
+    A selection video that is also a training sample would make the choice of epoch
+    reward memorising it, so an overlap is an error, not a warning.
+    """
+    if not config.select_on:
+        return [], []
+    samples: list[Sample] = []
+    for spec_text in config.select_on:
+        samples.extend(load_dataset(spec_text))
+    shared = {s.key for s in samples} & {s.key for s in trained_on}
+    if shared:
+        raise TrainingError(
+            f"--select-on: {len(shared)} video(s) are also training data (e.g. "
+            f"{sorted(shared)[0]}); choose epochs on a source the run does not train on"
+        )
+    items = cache.build(samples, progress=_progress(config.verbose, "selection face crops"))
+    refs, _ = select_crops(items, curation)
+    labels = {r.label for r in refs}
+    if labels != {0, 1}:
+        raise TrainingError(
+            f"--select-on {' '.join(config.select_on)}: its face crops have labels "
+            f"{sorted(labels)}; choosing epochs needs real and fake videos, so give a dataset "
+            "with both (such as talkingheads:DATA/talking-heads)"
+        )
+    return items, refs
 
 
 def _check_data(config: TrainConfig, data: PreparedData) -> None:
@@ -470,8 +520,9 @@ def collect_logits(models: list, batches) -> tuple[np.ndarray, np.ndarray, list[
     return stacked, np.concatenate(labels).astype(int), videos
 
 
-def _best_checkpoint(path: Path):
-    """Save the weights whenever validation AUC is at least as good as before.
+def _best_checkpoint(path: Path, monitor: str = "val_auc"):
+    """Save the weights whenever ``monitor`` (an AUC in the epoch's logs) is at least as
+    good as before.
 
     Unlike ``ModelCheckpoint(save_best_only=True)``, ties go to the later
     epoch: early in a short run the BatchNorm statistics lag and every epoch
@@ -486,19 +537,78 @@ def _best_checkpoint(path: Path):
             self.best_file = path.with_name("best_val_auc.json")
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            value = (logs or {}).get("val_auc")
+            value = (logs or {}).get(monitor)
             if value is None or not math.isfinite(float(value)):
                 return
             best = (
-                json.loads(self.best_file.read_text())["val_auc"]
-                if self.best_file.exists()
-                else -1.0
+                json.loads(self.best_file.read_text())[monitor] if self.best_file.exists() else -1.0
             )
             if float(value) >= best:
                 self.model.save_weights(path)
-                self.best_file.write_text(json.dumps({"val_auc": float(value), "epoch": epoch}))
+                self.best_file.write_text(json.dumps({monitor: float(value), "epoch": epoch}))
 
     return BestCheckpoint()
+
+
+def _selection_score(selection: Selection):
+    """Score the ``--select-on`` batches after every epoch, into the epoch's logs.
+
+    ``select_auc`` ranks face crops, ``select_video_auc`` videos by the scanner's rule
+    (mean of a video's top-k crop probabilities).  The callback must run before the
+    checkpoint and the CSV log, which read them.
+    """
+    import keras
+
+    from model.training.metrics import roc_auc
+
+    class SelectionScore(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            batches = selection.batches
+            logits = np.concatenate(
+                [
+                    np.asarray(self.model(batches[i][0], training=False)).reshape(-1)
+                    for i in range(len(batches))
+                ]
+            )
+            probabilities = 1.0 / (1.0 + np.exp(-logits))
+            _, video_labels, video_scores = video_level(
+                selection.videos, selection.labels, probabilities
+            )
+            frames = roc_auc(selection.labels, logits)
+            videos = roc_auc(video_labels, video_scores)
+            if logs is not None:
+                logs["select_auc"], logs["select_video_auc"] = frames, videos
+            log.info("epoch %d: selection set AUC %.3f, videos %.3f", epoch + 1, frames, videos)
+
+    return SelectionScore()
+
+
+@dataclass
+class Selection:
+    """The ``--select-on`` crops as a model of this run reads them, in a fixed order."""
+
+    batches: object  # a non-shuffled CropBatches, or PoolBatches of their prefix activations
+    labels: np.ndarray
+    videos: list[str]
+
+
+def _selection(config: TrainConfig, spec: ArchSpec, data: PreparedData) -> Selection | None:
+    """Unaugmented batches of the selection crops, with their true labels (no self-blends)."""
+    if not data.select_refs:
+        return None
+    from model.training.batches import CropBatches
+
+    batches = CropBatches(
+        data.select_items,
+        data.select_refs,
+        batch_size=config.batch_size,
+        seed=0,
+        shuffle=False,
+        size=spec.input_size,
+        preprocess_fn=spec.preprocess,
+    )
+    labels = np.array([r.label for r in data.select_refs], dtype=np.float32)
+    return Selection(batches, labels, [r.video_id for r in data.select_refs])
 
 
 def _epoch_sync(batches):
@@ -593,10 +703,13 @@ def train_candidate(
         preprocess_fn=spec.preprocess,
     )
     val_batches = _val_batches(config, spec, data)
+    selection = _selection(config, spec, data)
     if config.frozen_block is not None:
-        history = _fit_frozen(model, config, spec, train_batches, val_batches, folder, out)
+        history = _fit_frozen(
+            model, config, spec, train_batches, val_batches, folder, out, selection
+        )
     else:
-        history = _fit(model, config, train_batches, val_batches, folder)
+        history = _fit(model, config, train_batches, val_batches, folder, selection)
     precise_batchnorm(
         model,
         CropBatches(
@@ -619,12 +732,24 @@ def train_candidate(
         "seed": seed,
         "mode": mode,
         "val_auc": auc,
+        **_best_epoch(folder),
         # From the CSV log, which spans interrupted and resumed sessions.
         "epochs_run": len((folder / "log.csv").read_text().splitlines()) - 1,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
     result_file.write_text(json.dumps(result, indent=2) + "\n")
     return model, result
+
+
+def _best_epoch(folder: Path) -> dict:
+    """Which epoch was kept and by what (``best_val_auc.json``), for ``result.json``."""
+    best_file = folder / "best_val_auc.json"
+    if not best_file.exists():
+        return {}
+    best = json.loads(best_file.read_text())
+    epoch = best.pop("epoch")
+    (monitor, value), *_ = best.items()
+    return {"kept_epoch": epoch + 1, "kept_by": {monitor: value}}
 
 
 def compile_model(
@@ -645,17 +770,27 @@ def compile_model(
     )
 
 
-def _fit(trained, config: TrainConfig, batches, val_batches, folder: Path):
+def _fit(
+    trained,
+    config: TrainConfig,
+    batches,
+    val_batches,
+    folder: Path,
+    selection: Selection | None = None,
+):
     """Compile and fit ``trained`` (the model, or its unfrozen suffix, which shares the
     model's layers) for ``config.epochs``, resumable; it is left holding the best epoch by
-    validation AUC."""
+    validation AUC, or by the selection set's video AUC when there is one."""
     import keras
 
     weights_file = folder / "best.weights.h5"
     compile_model(trained, make_loss(config), config.learning_rate, len(batches) * config.epochs)
+    scoring = [_selection_score(selection)] if selection else []
+    monitor = "select_video_auc" if selection else "val_auc"
     callbacks = [
         keras.callbacks.BackupAndRestore(str(folder / "backup")),
-        _best_checkpoint(weights_file),
+        *scoring,
+        _best_checkpoint(weights_file, monitor),
         _epoch_sync(batches),
         keras.callbacks.CSVLogger(str(folder / "log.csv"), append=True),
     ]
@@ -669,15 +804,25 @@ def _fit(trained, config: TrainConfig, batches, val_batches, folder: Path):
         verbose=config.verbose,
     )
     if weights_file.exists():
-        trained.load_weights(weights_file)  # the best epoch by validation AUC
+        trained.load_weights(weights_file)  # the best epoch by ``monitor``
     return history
 
 
-def _fit_frozen(model, config: TrainConfig, spec: ArchSpec, batches, val_batches, folder, out):
+def _fit_frozen(
+    model,
+    config: TrainConfig,
+    spec: ArchSpec,
+    batches,
+    val_batches,
+    folder,
+    out,
+    selection: Selection | None = None,
+):
     """The cheaper path: run the frozen prefix once over a pool of ``config.pool_epochs``
-    epochs of ``batches`` (and once over validation), then train the suffix on the stored
-    activations.  Pools live beside the crop cache, outside the work tree, and are reused
-    by any run with the same prefix weights, cut and crops (an interrupted build resumes)."""
+    epochs of ``batches`` (and once over validation and the selection set), then train the
+    suffix on the stored activations.  Pools live beside the crop cache, outside the work
+    tree, and are reused by any run with the same prefix weights, cut and crops (an
+    interrupted build resumes)."""
     from model.training.frozen import ActivationPool, PoolBatches, default_split, split_model
 
     block = default_split(spec.name) if config.frozen_block < 0 else config.frozen_block
@@ -704,7 +849,16 @@ def _fit_frozen(model, config: TrainConfig, spec: ArchSpec, batches, val_batches
         steps=config.steps_per_epoch,
     )
     val_pool_batches = PoolBatches(val_pool, batch_size=batches.batch_size, seed=0, shuffle=False)
-    return _fit(split.suffix, config, train_pool, val_pool_batches, folder)
+    if selection:
+        select_pool = ActivationPool.build(
+            root, split, selection.batches, epochs=1, progress=_pool_progress("selection pool")
+        )
+        selection = Selection(
+            PoolBatches(select_pool, batch_size=batches.batch_size, seed=0, shuffle=False),
+            select_pool.labels,
+            select_pool.videos,
+        )
+    return _fit(split.suffix, config, train_pool, val_pool_batches, folder, selection)
 
 
 def _pool_progress(what: str):
@@ -902,19 +1056,33 @@ def _write_bundle(
     return bundle, summary
 
 
+def init_member_choice(text: str) -> tuple[str, int | None]:
+    """``--init-from BUNDLE`` (the member found by architecture and mode) or ``BUNDLE#I``
+    (member I, counted from 0: a body that sits under a probe head has mode ``probe``, so
+    only its number can name it)."""
+    path, sep, picked = str(text).rpartition("#")
+    if not sep:
+        return str(text), None
+    if not picked.isdigit():
+        raise TrainingError(f"--init-from {text}: after '#' give one member number, such as #2")
+    return path, int(picked)
+
+
 def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, ArchSpec, Path]:
     """The member of ``bundle`` a candidate of ``spec`` and ``mode`` continues from.
 
     Same architecture (and shape); the same training mode when the manifest
     records one (a DFDC-supervised member is a poor start for an SBI-only
-    candidate), then the same input size.  A member trained at another input
+    candidate), then the same input size; or the member ``BUNDLE#I`` names.
+    A member trained at another input
     size is a valid start: every architecture here ends in global pooling, so
     its weights fit any input, and continuing a low-resolution model at a
     higher one is how a larger input is reached cheaply (the "FixRes" recipe).
     """
     from model.bundle import bundle_directory, member_specs, read_manifest
 
-    manifest = read_manifest(bundle)
+    path, picked = init_member_choice(bundle)
+    manifest = read_manifest(path)
     matches = [
         (i, entry, member)
         for i, (entry, member) in enumerate(
@@ -922,17 +1090,20 @@ def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, ArchSpec,
         )
         if (member.name, member.width, member.middle_blocks)
         == (spec.name, spec.width, spec.middle_blocks)
+        and picked in (None, i)
     ]
     if not matches:
+        which = f"member {picked}" if picked is not None else "no member"
         raise TrainingError(
-            f"--init-from {bundle}: no member is a {spec.name} of this shape; "
-            "choose a bundle with one or train from the architecture's own start"
+            f"--init-from {bundle}: {which} is {'not ' if picked is not None else ''}a "
+            f"{spec.name} of this shape; choose a bundle (or member) with one or train from "
+            "the architecture's own start"
         )
     index, entry, member = max(
         matches,
         key=lambda m: (m[1].get("mode") == mode, m[2].input_size == spec.input_size, -m[0]),
     )
-    return index, member, bundle_directory(bundle) / entry["file"]
+    return index, member, bundle_directory(path) / entry["file"]
 
 
 def _warm_start(model, bundle: str, spec: ArchSpec, mode: str) -> None:
@@ -961,7 +1132,7 @@ def _initial_weights(config: TrainConfig, spec: ArchSpec) -> dict:
     if config.init_from:
         # The weights' origin (and its licence) stays on top: continuing a model does not
         # change where its weights came from, only how far they were trained since.
-        manifest = read_manifest(config.init_from)
+        manifest = read_manifest(init_member_choice(config.init_from)[0])
         modes = sorted(set(config.modes()))
         members = {m: _init_member(config.init_from, spec, m)[0] for m in modes}
         first = manifest["models"][next(iter(members.values()))]

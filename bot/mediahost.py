@@ -58,6 +58,17 @@ def media_host_id(media_dir: Path) -> str:
     raise OSError(f"{path}: cannot settle on a media store id (is something rewriting it?)")
 
 
+def existing_media_host_id(media_dir: Path) -> str | None:
+    """The id of the media store at ``media_dir`` if a worker ever made one, else ``None``
+    (never creates it: a process without workers, such as ``--role scheduler``, has no store
+    of its own)."""
+    try:
+        existing = _read(media_dir / MEDIA_HOST_FILE)
+    except OSError:
+        return None
+    return existing if existing is not None and _ID_RE.fullmatch(existing) else None
+
+
 def _read(path: Path) -> str | None:
     """The file's text, stripped; ``None`` when there is no file."""
     try:

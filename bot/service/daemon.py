@@ -52,7 +52,7 @@ from bot.mediahost import media_host_id
 from bot.outage import OUTAGE
 from bot.queue import Job, StageHandler, WorkQueue
 from bot.service import systemd
-from bot.service.periodic import PeriodicJobs
+from bot.service.periodic import RETENTION_INTERVAL_S, PeriodicJobs
 from bot.service.reload import (
     check_nothing_dropped,
     check_watchlist_kept,
@@ -114,6 +114,7 @@ class Daemon:
         grace_s: float | None = None,
         max_job_s: float = MAX_JOB_S,
         heartbeat_s: float = HEARTBEAT_S,
+        store_clean_s: float = RETENTION_INTERVAL_S,
         settings_loader: Callable[[], Settings] | None = None,
     ) -> None:
         if role not in ROLES:
@@ -122,6 +123,10 @@ class Daemon:
         self.role = role
         self.env_file = env_file
         self.heartbeat_s = heartbeat_s
+        #: How often a process with workers cleans its media store (when it is not the active
+        #: scheduler); the first run is at start.  Infinite until start() knows it has workers.
+        self.store_clean_s = store_clean_s
+        self._next_store_clean = float("inf")
         self.grace_s = float(
             grace_s if grace_s is not None else getattr(settings, "shutdown_grace_s", 30)
         )
@@ -213,8 +218,9 @@ class Daemon:
             self.periodic.start()
             self._say_if_watching_nothing()
         self.workers.start(counts)
-        if counts["analyse"]:
-            self._sweep_crops_soon()
+        if any(counts.values()):
+            self._clean_store_soon()
+            self._next_store_clean = time.monotonic() + self.store_clean_s
         log_event(
             log,
             "daemon.started",
@@ -228,23 +234,34 @@ class Daemon:
             scheduler=self._scheduler_state(),
         )
 
-    def _sweep_crops_soon(self) -> None:
-        """Delete this host's crops that no analysis records (bot.stages.retention), in the
-        background: retention runs only on the active scheduler's host, and each worker
-        host has its own media store."""
+    def _clean_store_soon(self) -> None:
+        """Clean this host's media store (bot.stages.retention.clean_store: its files by the
+        media policy, crops no analysis records) in the background.  Retention runs only on
+        the active scheduler's host, and each worker host has its own store, so every
+        process with workers runs this at start and hourly while it is not the active
+        scheduler (whose retention pass cleans its own store)."""
 
-        def sweep() -> None:
-            from bot.stages.retention import sweep_crops
+        def clean() -> None:
+            from bot.stages.retention import clean_store
 
             try:
-                sweep_crops(self.settings)
-            except Exception as exc:  # the next start, or retention, tries again
-                if not OUTAGE.failed(exc, where="crop sweep"):
+                report = clean_store(self.settings)
+            except Exception as exc:  # the next hour, or the next start, tries again
+                if not OUTAGE.failed(exc, where="media store cleaning"):
                     log_event(
-                        log, "retention.crops_sweep_failed", logging.WARNING, error=repr(exc)[:300]
+                        log, "retention.store_clean_failed", logging.WARNING, error=repr(exc)[:300]
                     )
+                return
+            fields = report.as_fields()
+            log_event(
+                log,
+                "retention.store_cleaned",
+                **{k: fields[k] for k in ("media_deleted", "media_bytes", "media_missing")},
+                crops_deleted=fields["crops_deleted"],
+                crops_bytes=fields["crops_bytes"],
+            )
 
-        threading.Thread(target=sweep, name="crop-sweep", daemon=True).start()
+        threading.Thread(target=clean, name="store-clean", daemon=True).start()
 
     def _say_if_watching_nothing(self) -> None:
         """One line when the scheduler has no channel and no query: it would idle silently."""
@@ -373,6 +390,10 @@ class Daemon:
                 if self.periodic is not None:
                     self.periodic.check_leadership()
                 self._heartbeat()
+            if time.monotonic() >= self._next_store_clean:
+                self._next_store_clean = time.monotonic() + self.store_clean_s
+                if self._scheduler_state() != "active":
+                    self._clean_store_soon()
             self._wake.wait(tick)
             self._wake.clear()
         return self.shutdown()

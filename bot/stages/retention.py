@@ -21,7 +21,12 @@ back after its crops were written; the temporary file of a write that crashed) a
 deleted from this host's media store once they are older than :data:`CROP_GRACE_S`.
 
 Only files under ``media_dir`` are ever deleted, and videos that are leased
-(being worked on) are never touched.
+(being worked on) are never touched.  With several hosts, each keeps its own media
+store (:mod:`bot.mediahost`) unless ``FIND_MEDIA_SHARED``: a host deletes and marks only
+the files of its own store (and those with no store recorded, from before stores had
+ids), so a video whose file lives elsewhere is never marked deleted while its file stays
+on the other host's disk.  Each process with workers cleans its own store every hour
+(:func:`clean_store`; the daemon runs it), the active scheduler the rows.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy import delete, or_, select, update
 from bot.atomicfile import is_temporary
 from bot.db import session_scope
 from bot.logs import log_event
+from bot.mediahost import existing_media_host_id
 from bot.settings import Settings
 from bot.store import (
     REVIEW_STATES,
@@ -94,13 +100,43 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
+def _delete_file(path: Path) -> int | None:
+    """Delete a media file; its size, or ``None`` when there is none (already gone: in a
+    shared store another host's pass may be first)."""
+    try:
+        if not path.is_file():
+            return None
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    return size
+
+
+def in_this_store(settings: Settings) -> Any:
+    """Videos whose file this process's ``media_dir`` holds: every video when the store is
+    shared, else those downloaded into this store and those with no store recorded."""
+    if settings.media_shared:
+        return Video.id.is_not(None)
+    host = existing_media_host_id(settings.media_dir)
+    if host is None:
+        return Video.media_host.is_(None)
+    return or_(Video.media_host.is_(None), Video.media_host == host)
+
+
 def media_candidates(settings: Settings, now: datetime) -> Any:
-    """The ``WHERE`` clause for videos whose file may be deleted now, or ``None`` (keep-all)."""
+    """The ``WHERE`` clause for videos of this store whose file may be deleted now, or
+    ``None`` (keep-all)."""
     policy = settings.media_retention
     if policy == "keep-all":
         return None
     unleased = or_(Video.lease_expires_at.is_(None), Video.lease_expires_at < now)
-    base = (Video.media_path.is_not(None), Video.media_deleted_at.is_(None), unleased)
+    base = (
+        Video.media_path.is_not(None),
+        Video.media_deleted_at.is_(None),
+        unleased,
+        in_this_store(settings),
+    )
     if policy == "delete-all":
         return (*base, Video.state.in_(DONE_NOT_EVIDENCE + REVIEW_STATES))
     done = Video.state.in_(DONE_NOT_EVIDENCE)
@@ -133,9 +169,7 @@ def cleanup_media(settings: Settings, now: datetime | None = None) -> RetentionR
                         video=video.youtube_id,
                         path=str(path),
                     )
-                elif path.is_file():
-                    size = path.stat().st_size
-                    path.unlink()
+                elif (size := _delete_file(path)) is not None:
                     report.media_deleted += 1
                     report.media_bytes += size
                     log_event(
@@ -200,7 +234,8 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
 
 
 def run_retention(settings: Settings, now: datetime | None = None) -> RetentionReport:
-    """One full pass (media, then rows); the scheduler runs it hourly."""
+    """One full pass (this store's media, then rows, then this store's stray crops); the
+    active scheduler runs it hourly."""
     now = now or utcnow()
     media = cleanup_media(settings, now)
     rows = cleanup_rows(settings, now)
@@ -209,6 +244,17 @@ def run_retention(settings: Settings, now: datetime | None = None) -> RetentionR
     crops = sweep_crops(settings, now)
     media.crops_deleted, media.crops_bytes = crops.crops_deleted, crops.crops_bytes
     return media
+
+
+def clean_store(settings: Settings, now: datetime | None = None) -> RetentionReport:
+    """This host's media store only (its files by the media policy, then stray crops): what
+    a process with workers runs every hour when it is not the active scheduler, whose
+    :func:`run_retention` does the same for its own store."""
+    now = now or utcnow()
+    report = cleanup_media(settings, now)
+    crops = sweep_crops(settings, now)
+    report.crops_deleted, report.crops_bytes = crops.crops_deleted, crops.crops_bytes
+    return report
 
 
 def sweep_crops(

@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=0.1)
     parser.add_argument("--max-job", type=float, default=3600)
     parser.add_argument("--heartbeat", type=float, default=10.0)
+    parser.add_argument("--store-clean", type=float, default=3600.0)
     args = parser.parse_args(argv)
     settings = load_settings(args.env_file)
     configure_logging(settings.log_level, settings.log_format)
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_s=args.idle,
         max_job_s=args.max_job,
         heartbeat_s=args.heartbeat,
+        store_clean_s=args.store_clean,
     )
     daemon.install_signal_handlers()
     return daemon.run()

@@ -197,6 +197,7 @@ train-lite224: photos-holdout
 ## Campaign session 3: the 224 px body of the 2026-12-07.2 default (its member 2, under a probe
 ## head) trained on with fresh self-blends, keeping the epoch that ranks the talking-heads clips
 ## best (never trained on in SBI): the trainer's SBI validation rose while transfer fell.
+## Tried 2026-12-07, not shipped (docs/training.md § 10, "The campaign, session 3").
 BASE_0712       ?= $(RUNS)/base-2026-12-07.2
 LITE224_MORE_RUN ?= $(RUNS)/lite0-224-more
 $(RUNS)/base-2026-12-07.2:

@@ -7,11 +7,18 @@ import pytest
 
 from tests.review.conftest import seed_video
 from tests.review.test_browser import (  # noqa: F401 - fixtures
+    CHROMIUM,
     PASSWORD,
     _shot,
     browser,
     server,
 )
+
+# Like every browser test: without Chromium this skips with the reason (it used to error).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found: `make system-deps`"),
+]
 
 FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 

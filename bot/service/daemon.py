@@ -253,13 +253,8 @@ class Daemon:
                     )
                 return
             fields = report.as_fields()
-            log_event(
-                log,
-                "retention.store_cleaned",
-                **{k: fields[k] for k in ("media_deleted", "media_bytes", "media_missing")},
-                crops_deleted=fields["crops_deleted"],
-                crops_bytes=fields["crops_bytes"],
-            )
+            del fields["rows_deleted"], fields["ledger_deleted"]  # rows are the scheduler's
+            log_event(log, "retention.store_cleaned", **fields)
 
         threading.Thread(target=clean, name="store-clean", daemon=True).start()
 

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, true, update
 
 from bot.atomicfile import is_temporary
 from bot.db import session_scope
@@ -117,7 +117,7 @@ def in_this_store(settings: Settings) -> Any:
     """Videos whose file this process's ``media_dir`` holds: every video when the store is
     shared, else those downloaded into this store and those with no store recorded."""
     if settings.media_shared:
-        return Video.id.is_not(None)
+        return true()
     host = existing_media_host_id(settings.media_dir)
     if host is None:
         return Video.media_host.is_(None)

@@ -1093,11 +1093,10 @@ def _init_member(bundle: str, spec: ArchSpec, mode: str) -> tuple[int, ArchSpec,
         and picked in (None, i)
     ]
     if not matches:
-        which = f"member {picked}" if picked is not None else "no member"
+        which = "no member is" if picked is None else f"member {picked} is not"
         raise TrainingError(
-            f"--init-from {bundle}: {which} is {'not ' if picked is not None else ''}a "
-            f"{spec.name} of this shape; choose a bundle (or member) with one or train from "
-            "the architecture's own start"
+            f"--init-from {bundle}: {which} a {spec.name} of this shape; choose a bundle (or "
+            "member) with one or train from the architecture's own start"
         )
     index, entry, member = max(
         matches,

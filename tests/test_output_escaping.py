@@ -240,6 +240,22 @@ def test_every_command_escapes_outside_text(
         code, out, _ = cli(*argv)
         assert "pwned" in out, argv
 
+    # evaluate: a labelled folder whose sub-folders (the per-source lines) are hostile.
+    import cv2
+
+    from tests.model import synth
+
+    face = cv2.cvtColor(synth.astronaut(), cv2.COLOR_RGB2BGR)
+    for label, image in (("real", face), ("fake", face[:, ::-1])):
+        folder = tmp_path / "labelled" / label / HOSTILE / "person"
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "0.png"), image)
+    report_dir = tmp_path / f"e{SPACELESS}"
+    code, out, _ = cli(
+        "evaluate", str(bundle), str(tmp_path / "labelled"), "--out", str(report_dir), "--quiet"
+    )
+    assert code == 0 and out.count("pwned") >= 3, out  # two source lines and the report path
+
     # db: a database path chosen in the settings.
     odd = tmp_path / f"{HOSTILE}.db".replace("/", "_")
     with pytest.MonkeyPatch.context() as mp:

@@ -294,7 +294,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from model.training.evaluate import evaluate
-    from model.training.metrics import format_summary
+    from model.training.metrics import format_by_source, format_summary
 
     _setup_logging(args.quiet)
     report = evaluate(
@@ -313,6 +313,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         record=args.record,
     )
     print(format_summary(report))
+    if len(report["video_by_source"]) > 1:  # source names are folder names: escaped one by one
+        sources = {printable(name): row for name, row in report["video_by_source"].items()}
+        print(format_by_source(sources))
     if report["skipped"]:
         print(
             f"{len(report['skipped'])} files skipped (no face or unreadable), see report.json",

@@ -117,6 +117,10 @@ def load_folder(root: Path) -> list[Sample]:
     ``real/`` or ``fake/`` are each their own group.  A generic folder cannot
     say which fake was made from which real video, so put such pairs in a
     shared sub-folder name (``real/p07/`` and ``fake/p07/`` form one group).
+
+    ``method`` is the top sub-folder of a video one level down or of an image two
+    levels down (``fake/aniportrait/x.mp4``, ``fake/hallo/p07/0.jpg``): where a folder
+    sorts its files by generator or source, evaluation reports each one apart.
     """
     root = Path(root)
     samples: list[Sample] = []
@@ -150,6 +154,7 @@ def load_folder(root: Path) -> list[Sample]:
                     video_id=video_id,
                     identities=(f"folder:{identity}",),
                     dataset="folder",
+                    method=rel.parts[0] if len(rel.parts) > (1 if is_video else 2) else "",
                 )
             )
     if not samples:

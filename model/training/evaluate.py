@@ -36,7 +36,7 @@ import numpy as np
 from bot.errors import FindError
 from model.training.cache import CacheConfig, CacheItem, CropCache
 from model.training.datasets import Sample, load_dataset
-from model.training.metrics import binary_metrics, score_curves
+from model.training.metrics import binary_metrics, by_source, score_curves
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ class Scores:
     video_ids: list[str]
     video_labels: list[int]
     video_scores: list[float]
+    #: Per video, ``real/<source>`` or ``fake/<source>``: the dataset's method (a
+    #: generator, a manipulation, a folder's sub-folder) or else the dataset's name.
+    video_sources: list[str]
 
 
 def select_samples(
@@ -171,6 +174,7 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
     frame_scores: list[float] = []
     members: dict[str, list[tuple[CacheItem, np.ndarray]]] = defaultdict(list)
     video_label: dict[str, int] = {}
+    video_source: dict[str, str] = {}
     usable = [item for item in items if item.status == "ok" and item.faces]
     for item, probabilities in zip(usable, _predict_in_chunks(usable, ensemble), strict=True):
         sample = item.sample
@@ -179,6 +183,7 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
                 frame_labels.append(sample.label)
                 frame_scores.append(float(probabilities[row]))
         video_label[sample.video_id] = sample.label
+        video_source[sample.video_id] = source_name(sample)
         members[sample.video_id].append((item, probabilities))
     videos: dict[str, float] = {}
     for video_id, group in members.items():
@@ -195,7 +200,13 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
         video_ids=ids,
         video_labels=[video_label[v] for v in ids],
         video_scores=[videos[v] for v in ids],
+        video_sources=[video_source[v] for v in ids],
     )
+
+
+def source_name(sample: Sample) -> str:
+    """``real/<source>`` or ``fake/<source>``: what a per-source breakdown groups by."""
+    return f"{'fake' if sample.label else 'real'}/{sample.method or sample.dataset}"
 
 
 def build_report(scores: Scores, threshold: float) -> dict:
@@ -204,6 +215,9 @@ def build_report(scores: Scores, threshold: float) -> dict:
         "threshold": threshold,
         "frame_level": binary_metrics(scores.frame_labels, scores.frame_scores, threshold),
         "video_level": binary_metrics(scores.video_labels, scores.video_scores, threshold),
+        "video_by_source": by_source(
+            scores.video_labels, scores.video_scores, scores.video_sources, threshold
+        ),
         # ROC points and score histograms per level: what the docs' plots are drawn from
         "curves": {
             "frame_level": score_curves(scores.frame_labels, scores.frame_scores),
@@ -326,6 +340,8 @@ def record_evaluation(bundle_path: str | Path, name: str, report: dict) -> None:
         key: report[key]
         for key in ("dataset", "split", "samples", "threshold", "frame_level", "video_level")
     }
+    if "video_by_source" in report:
+        summary["video_by_source"] = report["video_by_source"]
     if "curves" in report:
         summary["curves"] = report["curves"]
     summary["skipped"] = len(report["skipped"])

@@ -63,6 +63,18 @@ def test_folder_pairs_real_and_fake_of_the_same_subfolder(tmp_path):
     assert real.video_id != fake.video_id  # but two videos
 
 
+def test_folder_sub_folders_name_the_method_a_report_groups_by(tmp_path):
+    touch(tmp_path / "fake/aniportrait/a.mp4")  # a video one level down: its folder
+    touch(tmp_path / "fake/hallo/p07/0.jpg")  # images two levels down: the top folder
+    touch(tmp_path / "real/alice/0.jpg")  # images one level down: that is the person
+    touch(tmp_path / "real/clip.mp4")
+    samples = by_key(load_folder(tmp_path))
+    assert samples["folder:fake/aniportrait/a.mp4"].method == "aniportrait"
+    assert samples["folder:fake/hallo/p07/0.jpg"].method == "hallo"
+    assert samples["folder:real/alice/0.jpg"].method == ""
+    assert samples["folder:real/clip.mp4"].method == ""
+
+
 def test_folder_without_fake_names_the_problem(tmp_path):
     touch(tmp_path / "real/a.jpg")
     with pytest.raises(DatasetError, match=r"missing fake/"):

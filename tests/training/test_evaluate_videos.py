@@ -77,3 +77,10 @@ def test_video_scores_match_the_scanner(video_dataset, bundle, tmp_path):
         assert video["score"] == pytest.approx(expected, abs=1e-5)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["video_level"] == report["video_level"]
+    by_source = saved["video_by_source"]
+    assert {name: row["videos"] for name, row in by_source.items()} == {
+        "fake/folder": 1,
+        "real/folder": 2,
+    }
+    flagged = sum(v["score"] >= report["threshold"] for v in report["videos"] if v["label"])
+    assert by_source["fake/folder"]["flagged"] == flagged

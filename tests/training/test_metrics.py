@@ -75,6 +75,7 @@ def test_evaluation_report_on_the_toy_case():
         video_ids=["r", "f"],
         video_labels=[0, 1],
         video_scores=[0.35, 0.65],  # both videos right at threshold 0.5
+        video_sources=["real/toy", "fake/toy"],
     )
     report = build_report(scores, 0.5)
     assert report["frame_level"]["accuracy"] == 0.5
@@ -231,6 +232,7 @@ def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
         video_ids=["r", "f"],
         video_labels=[0, 1],
         video_scores=[0.35, 0.65],
+        video_sources=["real/toy", "fake/toy"],
     )
     report = {"dataset": "toy", "split": "all", "samples": 4, "skipped": []}
     report.update(build_report(scores, 0.5))
@@ -239,3 +241,23 @@ def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
     assert recorded["curves"] == report["curves"]
     assert recorded["curves"]["frame_level"]["roc_tpr"][0] == 0.5
     assert "videos" not in recorded  # per-video scores stay in report.json
+
+
+def test_by_source_counts_flags_per_source_and_ranks_each_fake_source_against_every_real():
+    from model.training.metrics import by_source, format_by_source
+
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.8, 0.3, 0.9, 0.95, 0.05, 0.15]
+    sources = ["real/vox"] * 2 + ["real/stage"] * 2 + ["fake/swap"] * 2 + ["fake/hallo"] * 2
+    table = by_source(labels, scores, sources, threshold=0.5)
+    assert list(table) == ["fake/hallo", "fake/swap", "real/stage", "real/vox"]
+    assert table["real/stage"] == {"label": 0, "videos": 2, "flagged": 1}
+    assert table["real/vox"] == {"label": 0, "videos": 2, "flagged": 0}
+    assert table["fake/swap"]["flagged"] == 2
+    assert table["fake/swap"]["auc_vs_real"] == pytest.approx(1.0)
+    # 0.05 is below every real; 0.15 is above one of four (0.1): (0 + 1/4) / 2
+    assert table["fake/hallo"]["auc_vs_real"] == pytest.approx(0.125)
+    assert table["fake/hallo"]["flagged"] == 0
+    lines = format_by_source(table).splitlines()
+    assert lines[1].split() == ["fake/hallo", "2", "0/2", "0.1250"]
+    assert lines[3].split() == ["real/stage", "2", "1/2"]

@@ -114,7 +114,17 @@ def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
     assert report["threshold"] == load_bundle(out / "bundle").threshold
     for name in ("roc.png", "confusion.png", "histogram.png"):
         assert (report_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "roc_auc" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "roc_auc" in printed
+    # One line per source under the summary, fakes with their AUC against every real video.
+    assert set(report["video_by_source"]) == {"real/review", "fake/review"}
+    fake_row = next(line for line in printed.splitlines() if line.startswith("fake/review"))
+    auc = report["video_by_source"]["fake/review"]["auc_vs_real"]
+    assert fake_row.split()[1:] == [
+        "6",
+        f"{report['video_by_source']['fake/review']['flagged']}/6",
+        f"{auc:.4f}",
+    ]
     # The reserved test split only, made exactly as training made it.
     assert (
         main(

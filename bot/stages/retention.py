@@ -15,6 +15,8 @@ Rows (``FIND_ROW_RETENTION_DAYS``, 0 = never): videos analysed as real,
 skipped or failed, older than that, are deleted with their analyses and
 crops, as are old quota-ledger entries, poll runs and worker rows.  Flagged
 and reviewed videos are always kept: they are evidence and training labels.
+Such a row's file is deleted by the host whose store holds it (whatever the
+media policy), and the row only after that (:func:`file_accounted_for`).
 
 Crops no analysis refers to (:func:`sweep_crops`: an analysis whose transaction rolled
 back after its crops were written; the temporary file of a write that crashed) are
@@ -124,26 +126,45 @@ def in_this_store(settings: Settings) -> Any:
     return or_(Video.media_host.is_(None), Video.media_host == host)
 
 
+def rows_due(settings: Settings, now: datetime) -> Any:
+    """The ``WHERE`` clause for videos row retention deletes, or ``None`` (rows kept)."""
+    if settings.row_retention_days <= 0:
+        return None
+    cutoff = now - timedelta(days=settings.row_retention_days)
+    return Video.state.in_(DONE_NOT_EVIDENCE) & (Video.updated_at < cutoff)
+
+
 def media_candidates(settings: Settings, now: datetime) -> Any:
     """The ``WHERE`` clause for videos of this store whose file may be deleted now, or
-    ``None`` (keep-all)."""
+    ``None`` (nothing to delete).
+
+    Besides the media policy, the file of a row that row retention is about to delete goes
+    too (under ``keep-all`` as well: the row and its file always went together): each host
+    deletes those of its own store, so the scheduler never deletes a row whose file is on
+    another host's disk (:func:`cleanup_rows` waits for the mark).
+    """
     policy = settings.media_retention
     if policy == "keep-all":
+        due = None
+    elif policy == "delete-all":
+        due = Video.state.in_(DONE_NOT_EVIDENCE + REVIEW_STATES)
+    else:
+        due = Video.state.in_(DONE_NOT_EVIDENCE)
+        if settings.flagged_media_days > 0:
+            old = now - timedelta(days=settings.flagged_media_days)
+            due = or_(due, Video.state.in_(REVIEW_STATES) & (Video.updated_at < old))
+    expiring = rows_due(settings, now)
+    reasons = [clause for clause in (due, expiring) if clause is not None]
+    if not reasons:
         return None
     unleased = or_(Video.lease_expires_at.is_(None), Video.lease_expires_at < now)
-    base = (
+    return (
         Video.media_path.is_not(None),
         Video.media_deleted_at.is_(None),
         unleased,
         in_this_store(settings),
+        or_(*reasons),
     )
-    if policy == "delete-all":
-        return (*base, Video.state.in_(DONE_NOT_EVIDENCE + REVIEW_STATES))
-    done = Video.state.in_(DONE_NOT_EVIDENCE)
-    if settings.flagged_media_days > 0:
-        old = now - timedelta(days=settings.flagged_media_days)
-        done = or_(done, Video.state.in_(REVIEW_STATES) & (Video.updated_at < old))
-    return (*base, done)
 
 
 def cleanup_media(settings: Settings, now: datetime | None = None) -> RetentionReport:
@@ -193,20 +214,41 @@ def cleanup_media(settings: Settings, now: datetime | None = None) -> RetentionR
             return report
 
 
+def file_accounted_for(settings: Settings, cutoff: datetime) -> Any:
+    """Rows whose file no store still holds, or that this host deletes itself.
+
+    A file in another host's store is deleted (and marked) by that host's own pass, so
+    its row waits for the mark; a store whose processes have not been seen since
+    ``cutoff`` (longer than row retention: a host taken out of service, its disk gone
+    with it) holds the row back no longer.
+    """
+    live_stores = select(Worker.media_host).where(
+        Worker.media_host.is_not(None), Worker.last_seen_at >= cutoff
+    )
+    return or_(
+        Video.media_path.is_(None),
+        Video.media_deleted_at.is_not(None),
+        in_this_store(settings),
+        Video.media_host.not_in(live_stores),
+    )
+
+
 def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionReport:
-    """Delete old finished rows (never flagged or reviewed ones) and their files."""
+    """Delete old finished rows (never flagged or reviewed ones) and their files (files of
+    this store; a row whose file is in another host's store waits until that host has
+    deleted it)."""
     now = now or utcnow()
     report = RetentionReport()
-    days = settings.row_retention_days
-    if days <= 0:
+    due = rows_due(settings, now)
+    if due is None:
         return report
-    cutoff = now - timedelta(days=days)
+    cutoff = now - timedelta(days=settings.row_retention_days)
     while True:
         with session_scope(settings) as session:
             videos = list(
                 session.scalars(
                     select(Video)
-                    .where(Video.state.in_(DONE_NOT_EVIDENCE), Video.updated_at < cutoff)
+                    .where(due, file_accounted_for(settings, cutoff))
                     .order_by(Video.id)
                     .limit(BATCH)
                 )
@@ -224,7 +266,7 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
             report.rows_deleted += len(videos)
         if len(videos) < BATCH:
             break
-    ledger_cutoff = now - timedelta(days=max(days, MIN_LEDGER_DAYS))
+    ledger_cutoff = now - timedelta(days=max(settings.row_retention_days, MIN_LEDGER_DAYS))
     with session_scope(settings) as session:
         result = session.execute(delete(QuotaEntry).where(QuotaEntry.at < ledger_cutoff))
         report.ledger_deleted = int(result.rowcount or 0)

@@ -9,6 +9,7 @@ marked deleted (``media_deleted_at``) while it stayed on that host's disk for go
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from bot.db import session_scope
 from bot.mediahost import MEDIA_HOST_FILE, media_host_id
 from bot.settings import Settings
 from bot.stages.retention import clean_store, run_retention
-from bot.store import Video, VideoState
+from bot.store import Video, VideoState, Worker, utcnow
 from tests.conftest import make_settings
 from tests.daemon.helpers import STUB_WORKER, clean_env, spawn, stop, wait_for, wait_log
 
@@ -130,3 +131,47 @@ def test_a_worker_host_cleans_its_store_at_start_and_every_interval(
             proc.wait()
     assert elsewhere.exists()
     assert _marked(sqlite_settings) == {"workervid01", "workervid02"}
+
+
+def _age(settings: Settings, key: str, days: int) -> None:
+    with session_scope(settings) as session:
+        video = session.scalars(select(Video).where(Video.youtube_id == key)).one()
+        video.updated_at = utcnow() - timedelta(days=days)
+
+
+def _rows(settings: Settings) -> set[str]:
+    with session_scope(settings) as session:
+        return set(session.scalars(select(Video.youtube_id)))
+
+
+@pytest.mark.parametrize("policy", ["keep-all", "keep-flagged"])
+def test_an_old_row_waits_until_the_host_holding_its_file_has_deleted_it(
+    settings: Settings, policy: str
+) -> None:
+    """Row retention deleted a row whose file was in another host's store: the file stayed
+    on that disk with nothing left to find it by.  Now each host deletes the files of its
+    expiring rows (under keep-all too: row and file always went together) and the
+    scheduler deletes a row once no live store holds its file."""
+    env = {"FIND_ROW_RETENTION_DAYS": "30", "FIND_MEDIA_RETENTION": policy}
+    a, b = _host(settings, "media-a", **env), _host(settings, "media-b", **env)
+    store_a, store_b = media_host_id(a.media_dir), media_host_id(b.media_dir)
+    with session_scope(settings) as session:  # host B's worker is alive
+        session.add(Worker(id="b-1", role="worker", hostname="b", pid=1, media_host=store_b))
+    on_a, on_b = _video(a, "oldonstorea", store_a), _video(b, "oldonstoreb", store_b)
+    gone = _video(b, "oldongone01", "retired-host-0000abcd")  # a store nobody runs any more
+    recent = _video(b, "newonstoreb", store_b)
+    for key in ("oldonstorea", "oldonstoreb", "oldongone01"):
+        _age(settings, key, 60)
+
+    run_retention(a)  # the active scheduler on host A
+    assert not on_a.exists(), "host A's own expired file stays"
+    assert on_b.exists(), "host A reached into host B's store"
+    assert _rows(settings) == {"oldonstoreb", "newonstoreb"}, "a row left its file behind"
+    assert gone.exists()  # on a disk no live host cleans: only the row could go
+
+    report = clean_store(b)  # host B's hourly pass deletes and marks its expired file
+    assert not on_b.exists()
+    assert recent.exists() == (policy == "keep-all")  # the policy still rules the rest
+    assert report.media_deleted == (1 if policy == "keep-all" else 2)
+    run_retention(a)
+    assert _rows(settings) == {"newonstoreb"}

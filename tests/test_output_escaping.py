@@ -234,11 +234,18 @@ def test_every_command_escapes_outside_text(
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest.update(name=HOSTILE, version=HOSTILE, created_at=HOSTILE, terms=HOSTILE)
-    manifest["evaluations"] = {HOSTILE: {"frame_level": {"roc_auc": 0.5}}}
+    by_source = {
+        f"fake/{HOSTILE}": {"label": 1, "videos": 1, "flagged": 1, "auc_vs_real": 0.5},
+        f"real/{HOSTILE}": {"label": 0, "videos": 1, "flagged": 0},
+    }
+    manifest["evaluations"] = {
+        HOSTILE: {"frame_level": {"roc_auc": 0.5}, "video_by_source": by_source}
+    }
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     for argv in (("model", "info", str(bundle)), ("model", "info", str(bundle), "--json")):
         code, out, _ = cli(*argv)
         assert "pwned" in out, argv
+        assert argv[-1] == "--json" or "by source: fake/x" in out  # the per-source line too
 
     # evaluate: a labelled folder whose sub-folders (the per-source lines) are hostile.
     import cv2

@@ -230,6 +230,9 @@ def _print_summary(directory: Path, manifest: dict) -> None:
         level = video if video.get("n") else frame
         note = _evaluation_note(result)
         echo(f"{'evaluation:':<14}{printable(name)}: {_rates(level)}{printable(note)}")
+        sources = result.get("video_by_source") or {}
+        if len(sources) > 1:
+            echo(f"{'':<14}  by source: {printable(_by_source(sources))}")
     if not manifest.get("metrics") and not evaluations:
         print(
             "warning:      this bundle records no metrics and no evaluations: its quality is "
@@ -261,6 +264,18 @@ def _evaluation_note(result: dict) -> str:
         return ""
     where = f"{dataset} {split}" if split and split != "all" else str(dataset)
     return f" (find-bot evaluate on all {samples:,} samples of {where})"
+
+
+def _by_source(sources: dict) -> str:
+    """``fake/hallo AUC 0.812, 3/6 flagged; real/vox 0/14 flagged``: what one pooled number
+    hides (``find-bot evaluate`` records it per source)."""
+    parts = []
+    for name, row in sources.items():
+        if not isinstance(row, dict):
+            continue
+        auc = f"AUC {_fmt(row.get('auc_vs_real'))}, " if row.get("label") == 1 else ""
+        parts.append(f"{name} {auc}{row.get('flagged')}/{row.get('videos')} flagged")
+    return "; ".join(parts)
 
 
 def _rates(level: dict) -> str:

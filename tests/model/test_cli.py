@@ -119,6 +119,25 @@ def test_model_info(capsys, tiny_bundle_dir, tmp_path):
     assert main(["model", "info", str(tiny_bundle_dir), "--full"]) == 0
     assert '"format_version": 2' in capsys.readouterr().out
 
+    # A recorded evaluation shows each source's line under its own.
+    from model.training.evaluate import record_evaluation
+
+    recorded = shutil.copytree(tiny_bundle_dir, tmp_path / "recorded")
+    by_source = {
+        "fake/hallo": {"label": 1, "videos": 6, "flagged": 3, "auc_vs_real": 0.8125},
+        "real/vox": {"label": 0, "videos": 14, "flagged": 0},
+    }
+    level = {"roc_auc": 0.8, "confusion": {"tp": 3, "fn": 3, "fp": 0, "tn": 14}}
+    report = {"dataset": "folder:x", "split": "all", "samples": 20, "threshold": 0.5}
+    report |= {"frame_level": level, "video_level": level, "skipped": []}
+    record_evaluation(recorded, "xval", {**report, "video_by_source": by_source})
+    assert main(["model", "info", str(recorded)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("evaluation:   xval"))
+    assert lines[at + 1].split("by source: ")[1] == (
+        "fake/hallo AUC 0.812, 3/6 flagged; real/vox 0/14 flagged"
+    )
+
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
     (bundle / "model_1.npz").unlink()
     assert main(["model", "info", str(bundle), "--json"]) == 1

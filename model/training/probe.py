@@ -305,6 +305,11 @@ class Recipe:
     #: The smallest crop square that may decide (``ModelBundle.min_face_px``); None: the
     #: base bundle's.  Video scores here (stacking pool, threshold, LOGO) use it too.
     min_face_px: int | None = None
+    #: Self-blends of each real face of the fit set added to it as fakes (0: none).  Without
+    #: them the fit set's fakes are the talking heads and DFDC's swaps only, and its crisp
+    #: real footage (GRID/LRS2/MEAD, portraits) is never fake: a head can then learn "crisp
+    #: studio face = real" instead of what was done to a face.
+    fit_blends: int = 0
 
 
 def _items(cache, spec: str, split: str | None = None, stride: int = 1) -> list[CacheItem]:
@@ -329,6 +334,17 @@ def _stored_features(path: Path, ensemble, member: int, items: list[CacheItem]) 
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=table.features, video=table.video, keys=keys)
     return table
+
+
+#: The dataset name of the fit set's self-blends: a stratum of its own in :func:`video_weights`
+#: (weighing as much as the talking heads' fakes), apart from the stacking pool's self-blends.
+FIT_BLENDS = "fit-self-blend"
+
+
+def _renamed(item: CacheItem, dataset: str) -> CacheItem:
+    import dataclasses
+
+    return dataclasses.replace(item, sample=dataclasses.replace(item.sample, dataset=dataset))
 
 
 def _source_of(item: CacheItem) -> str:
@@ -402,6 +418,13 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             )
             for role, items in (("heads", heads_items), ("fit", fit_items), ("val", val_items))
         }
+    if recipe.fit_blends:
+        log(f"self-blends of the fit set's real faces ({recipe.fit_blends} per clip or portrait)")
+        fit_crops, fit_stand_ins = self_blends(fit_items, per_item=recipe.fit_blends, seed=1)
+        fit_stand_ins = [_renamed(item, FIT_BLENDS) for item in fit_stand_ins]
+        for m in members:
+            extra = blend_table(ensemble, m, fit_crops, fit_stand_ins)
+            tables[m]["fit"] = concat(tables[m]["fit"], extra)
     log("self-blends of held-out real faces (portraits, talking-heads people)")
     blend_crops, blend_items = self_blends(
         [i for i in val_items if i.sample.dataset == "real"]
@@ -520,7 +543,12 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
                 f"dfdc-faces/train (1 in {DFDC_TRAIN_STRIDE}, weight {recipe.dfdc_weight})",
                 "real-videos grid, lrs2, mead",
                 str(recipe.photos_train),
-            ],
+            ]
+            + (
+                [f"self-blends of those real faces ({recipe.fit_blends} per clip or portrait)"]
+                if recipe.fit_blends
+                else []
+            ),
             "validation": [
                 "talking-heads, out of fold (leave one generator out)",
                 f"self-blends of the validation portraits and talking-heads people "
@@ -666,6 +694,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="DFDC validation's weight in the stacking pool (0: stack on the other sources)",
     )
+    parser.add_argument(
+        "--fit-blends",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N self-blends of each real clip or portrait of the fit set to it as fakes",
+    )
     parser.add_argument("--name", default="find-default")
     parser.add_argument("--version", default="")
     parser.add_argument("--terms", default="")
@@ -698,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version,
         terms=args.terms,
         min_face_px=args.min_face_px,
+        fit_blends=args.fit_blends,
     )
     path, report = build(recipe)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")

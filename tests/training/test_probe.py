@@ -111,3 +111,20 @@ def test_a_probe_member_is_named_by_the_body_it_sits_on_even_when_probed_again()
         "find-lite0-224 model 0",
     )
     assert _probed_body(manifest, 2, [0, 1, 2])[0] == "talking heads (self-blend, 260 px body)"
+
+
+def test_fit_blends_are_a_stratum_of_their_own_weighing_as_much_as_the_talking_heads_fakes():
+    """``--fit-blends``: self-blends of the fit set's real faces join it as fakes; they must not
+    outweigh the talking heads' fakes however many there are (one per DFDC crop, four per clip)."""
+    from model.training.probe import FIT_BLENDS, _renamed
+
+    talking = [_item(i, 1, "talkingheads") for i in range(3)] + [_item(9, 0, "talkingheads")]
+    reals = [_item(20 + i, 0, "real") for i in range(4)]
+    blends = [_renamed(_item(40 + i, 1, "self-blend"), FIT_BLENDS) for i in range(12)]
+    assert {b.sample.dataset for b in blends} == {FIT_BLENDS} and blends[0].sample.label == 1
+    videos = talking + reals + blends
+    table = FaceTable(np.zeros((len(videos), 2), np.float32), np.arange(len(videos)), videos)
+    w = video_weights(table)
+    fakes_th, fakes_blend = w[:3].sum(), w[8:].sum()
+    assert np.isclose(fakes_th, fakes_blend)  # 3 clips weigh what 12 blends weigh
+    assert np.isclose(w[face_labels(table) == 1].sum(), 0.5)

@@ -144,7 +144,7 @@ def _rows(settings: Settings) -> set[str]:
         return set(session.scalars(select(Video.youtube_id)))
 
 
-@pytest.mark.parametrize("policy", ["keep-all", "keep-flagged"])
+@pytest.mark.parametrize("policy", ["keep-all", "keep-flagged", "delete-all"])
 def test_an_old_row_waits_until_the_host_holding_its_file_has_deleted_it(
     settings: Settings, policy: str
 ) -> None:

@@ -318,3 +318,32 @@ def test_a_repeat_suffix_reads_a_small_set_more_often(tmp_path):
     assert [s.repeat for s in load_dataset(f"real:{tmp_path / 'photos'}")] == [1]
     with pytest.raises(DatasetError, match="repeat count"):
         load_dataset(f"real:{tmp_path / 'photos'}*0")
+
+
+def test_every_format_names_the_sources_an_evaluation_reports_apart(tmp_path):
+    """``find-bot evaluate``'s per-source lines (``source_name``) for each dataset format: the
+    manipulation or generator where the format says it, else the folder or dataset."""
+    from model.training.evaluate import source_name
+
+    def sources(samples) -> set[str]:
+        return {source_name(s) for s in samples}
+
+    assert sources(load_ffpp(make_ffpp(tmp_path / "ffpp"))) == {
+        "real/original", "fake/Deepfakes", "fake/FaceSwap",
+    }  # fmt: skip
+    celebdf = make_celebdf(tmp_path / "celebdf", "0 Celeb-synthesis/id0_id1_0000.mp4\n")
+    assert sources(load_celebdf(celebdf)) == {
+        "real/Celeb-real", "real/YouTube-real", "fake/Celeb-synthesis",
+    }  # fmt: skip
+    part = tmp_path / "dfdc" / "dfdc_train_part_7"
+    for name in ("a.mp4", "b.mp4"):
+        touch(part / name)
+    (part / "metadata.json").write_text(
+        json.dumps({"a.mp4": {"label": "REAL"}, "b.mp4": {"label": "FAKE", "original": "a.mp4"}})
+    )
+    assert sources(load_dfdc(tmp_path / "dfdc")) == {
+        "real/dfdc_train_part_7", "fake/dfdc_train_part_7",
+    }  # fmt: skip
+    touch(tmp_path / "folder/fake/aniportrait/a.mp4")
+    touch(tmp_path / "folder/real/clip.mp4")
+    assert sources(load_folder(tmp_path / "folder")) == {"fake/aniportrait", "real/folder"}

@@ -108,11 +108,13 @@ def _video_score(
     sub-folder, taken as consecutive frames in key order.  As in the scanner,
     faces whose crop square is under ``min_face_px`` source pixels never count
     while the track has larger ones, and a track with none (``small``) gives the
-    score only when every track is small.
+    score only when every track is small; tracks the gap rule split are joined again
+    (``merge_split_tracks``).  What it cannot mirror: the scanner's preference for live
+    faces over static pictures needs the frames, which the crop cache does not keep.
     """
     from model.faces import Face, crop_box
     from model.scoring import TOP_K, counted_faces, top_k_mean
-    from model.tracks import build_tracks
+    from model.tracks import build_tracks, merge_split_tracks
 
     detections: list[list[Face]] = []
     score_of: dict[int, float] = {}
@@ -125,7 +127,7 @@ def _video_score(
             score_of[id(face)] = float(probabilities[row])
         detections.extend(frames)
     large_tracks, small_tracks = [], []
-    for track in build_tracks(detections):
+    for track in merge_split_tracks(build_tracks(detections)):
         # A face without a box (a whole-image crop) is as large as can be: it always counts.
         sides = np.array([np.inf if f.box is None else crop_box(f, margin)[2] for f in track.faces])
         counted, small = counted_faces(sides, min_face_px)

@@ -84,3 +84,30 @@ def test_video_scores_match_the_scanner(video_dataset, bundle, tmp_path):
     }
     flagged = sum(v["score"] >= report["threshold"] for v in report["videos"] if v["label"])
     assert by_source["fake/folder"]["flagged"] == flagged
+
+
+def test_a_track_split_by_the_gap_rule_is_scored_whole_as_the_scanner_does():
+    """A face missed for more frames than the gap rule allows comes back as a second track;
+    the scanner joins the two (``merge_split_tracks``) and so must the evaluation, or one
+    strong part would score the video alone."""
+    from pathlib import Path
+
+    from model.training.cache import CachedFace, CacheItem
+    from model.training.datasets import Sample
+    from model.training.evaluate import _video_score
+
+    box = (100, 100, 200, 200)
+    seen = [0, 1, 2, 10, 11, 12]  # missing for 7 sampled frames: beyond MAX_GAP
+    faces = [
+        CachedFace(frame_index=f, box=box, confidence=0.99, keypoints=np.zeros((5, 2)),
+                   largest=True)
+        for f in seen
+    ]  # fmt: skip
+    sample = Sample(
+        key="folder:real/a.mp4", path=Path("/x/a.mp4"), label=0, media="video",
+        video_id="real/a", identities=("folder:a",), dataset="folder",
+    )  # fmt: skip
+    item = CacheItem(sample, "ok", Path("/x"), faces, sampled_frames=list(range(13)))
+    probabilities = np.array([0.9, 0.9, 0.9, 0.6, 0.6, 0.6])
+    # One track of six faces: the top-5 mean is (3 x 0.9 + 2 x 0.6) / 5, not the first part's 0.9.
+    assert _video_score([(item, probabilities)]) == pytest.approx(0.78)

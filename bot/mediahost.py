@@ -38,8 +38,8 @@ def media_host_id(media_dir: Path) -> str:
     path = media_dir / MEDIA_HOST_FILE
     for _ in range(3):
         existing = _read(path)
-        if existing is not None and _ID_RE.fullmatch(existing):
-            return existing
+        if (valid := _valid(existing)) is not None:
+            return valid
         media_dir.mkdir(parents=True, exist_ok=True)
         host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:150] or "host"
         new = f"{host}-{uuid.uuid4().hex[:8]}"
@@ -63,10 +63,14 @@ def existing_media_host_id(media_dir: Path) -> str | None:
     (never creates it: a process without workers, such as ``--role scheduler``, has no store
     of its own)."""
     try:
-        existing = _read(media_dir / MEDIA_HOST_FILE)
+        return _valid(_read(media_dir / MEDIA_HOST_FILE))
     except OSError:
         return None
-    return existing if existing is not None and _ID_RE.fullmatch(existing) else None
+
+
+def _valid(text: str | None) -> str | None:
+    """``text`` when it is a store id; ``None`` for no file or a damaged one."""
+    return text if text is not None and _ID_RE.fullmatch(text) else None
 
 
 def _read(path: Path) -> str | None:

@@ -126,11 +126,14 @@ def in_this_store(settings: Settings) -> Any:
     return or_(Video.media_host.is_(None), Video.media_host == host)
 
 
-def rows_due(settings: Settings, now: datetime) -> Any:
-    """The ``WHERE`` clause for videos row retention deletes, or ``None`` (rows kept)."""
-    if settings.row_retention_days <= 0:
-        return None
-    cutoff = now - timedelta(days=settings.row_retention_days)
+def row_cutoff(settings: Settings, now: datetime) -> datetime | None:
+    """Finished rows last changed before this are deleted; ``None``: rows are kept."""
+    days = settings.row_retention_days
+    return None if days <= 0 else now - timedelta(days=days)
+
+
+def rows_due(cutoff: datetime) -> Any:
+    """The ``WHERE`` clause for videos row retention deletes at ``cutoff``."""
     return Video.state.in_(DONE_NOT_EVIDENCE) & (Video.updated_at < cutoff)
 
 
@@ -153,7 +156,8 @@ def media_candidates(settings: Settings, now: datetime) -> Any:
         if settings.flagged_media_days > 0:
             old = now - timedelta(days=settings.flagged_media_days)
             due = or_(due, Video.state.in_(REVIEW_STATES) & (Video.updated_at < old))
-    expiring = rows_due(settings, now)
+    cutoff = row_cutoff(settings, now)
+    expiring = None if cutoff is None else rows_due(cutoff)
     reasons = [clause for clause in (due, expiring) if clause is not None]
     if not reasons:
         return None
@@ -239,19 +243,14 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
     deleted it)."""
     now = now or utcnow()
     report = RetentionReport()
-    due = rows_due(settings, now)
-    if due is None:
+    cutoff = row_cutoff(settings, now)
+    if cutoff is None:
         return report
-    cutoff = now - timedelta(days=settings.row_retention_days)
+    where = (rows_due(cutoff), file_accounted_for(settings, cutoff))
     while True:
         with session_scope(settings) as session:
             videos = list(
-                session.scalars(
-                    select(Video)
-                    .where(due, file_accounted_for(settings, cutoff))
-                    .order_by(Video.id)
-                    .limit(BATCH)
-                )
+                session.scalars(select(Video).where(*where).order_by(Video.id).limit(BATCH))
             )
             for video in videos:
                 if video.media_path and video.media_deleted_at is None:
@@ -266,7 +265,7 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
             report.rows_deleted += len(videos)
         if len(videos) < BATCH:
             break
-    ledger_cutoff = now - timedelta(days=max(settings.row_retention_days, MIN_LEDGER_DAYS))
+    ledger_cutoff = min(cutoff, now - timedelta(days=MIN_LEDGER_DAYS))
     with session_scope(settings) as session:
         result = session.execute(delete(QuotaEntry).where(QuotaEntry.at < ledger_cutoff))
         report.ledger_deleted = int(result.rowcount or 0)
@@ -276,22 +275,20 @@ def cleanup_rows(settings: Settings, now: datetime | None = None) -> RetentionRe
 
 
 def run_retention(settings: Settings, now: datetime | None = None) -> RetentionReport:
-    """One full pass (this store's media, then rows, then this store's stray crops); the
-    active scheduler runs it hourly."""
+    """One full pass: this store (:func:`clean_store`), then the rows; the active scheduler
+    runs it hourly.  The rows come last: this store's pass has deleted and marked the files
+    of the rows about to go, and a deleted row's crops go with it."""
     now = now or utcnow()
-    media = cleanup_media(settings, now)
+    report = clean_store(settings, now)
     rows = cleanup_rows(settings, now)
-    media.rows_deleted = rows.rows_deleted
-    media.ledger_deleted = rows.ledger_deleted
-    crops = sweep_crops(settings, now)
-    media.crops_deleted, media.crops_bytes = crops.crops_deleted, crops.crops_bytes
-    return media
+    report.rows_deleted, report.ledger_deleted = rows.rows_deleted, rows.ledger_deleted
+    return report
 
 
 def clean_store(settings: Settings, now: datetime | None = None) -> RetentionReport:
     """This host's media store only (its files by the media policy, then stray crops): what
     a process with workers runs every hour when it is not the active scheduler, whose
-    :func:`run_retention` does the same for its own store."""
+    :func:`run_retention` starts with it."""
     now = now or utcnow()
     report = cleanup_media(settings, now)
     crops = sweep_crops(settings, now)

@@ -186,14 +186,14 @@ def generator_folds(items: Sequence[CacheItem], seed: int = 0) -> dict[str, list
 
 
 def self_blends(
-    items: Sequence[CacheItem], per_item: int, seed: int = 0
+    items: Sequence[CacheItem], per_item: int, seed: int = 0, dataset: str = "self-blend"
 ) -> tuple[np.ndarray, list[CacheItem]]:
     """Seeded self-blends of up to ``per_item`` faces of each real item (``model.training.sbi``).
 
     For the stacking pool: without fakes that look like face swaps, a pool of talking heads
     and their real people would weigh a member that learnt blending seams down to nothing.
-    Returns the blended crops and one stand-in item per blend (dataset ``self-blend``,
-    label fake: each blend weighs as one video).
+    Returns the blended crops and one stand-in item per blend (label fake, in ``dataset``:
+    each blend weighs as one video, its dataset a stratum of :func:`video_weights`).
     """
     import dataclasses
 
@@ -211,7 +211,7 @@ def self_blends(
             landmarks = found.points if found.trusted else None
             crops.append(self_blend(crop, item.faces[row].keypoints, rng, landmarks).image)
             sample = dataclasses.replace(
-                item.sample, label=1, dataset="self-blend", key=f"sbi:{item.sample.key}#{row}"
+                item.sample, label=1, dataset=dataset, key=f"sbi:{item.sample.key}#{row}"
             )
             stand_ins.append(dataclasses.replace(item, sample=sample))
     return np.stack(crops), stand_ins
@@ -341,12 +341,6 @@ def _stored_features(path: Path, ensemble, member: int, items: list[CacheItem]) 
 FIT_BLENDS = "fit-self-blend"
 
 
-def _renamed(item: CacheItem, dataset: str) -> CacheItem:
-    import dataclasses
-
-    return dataclasses.replace(item, sample=dataclasses.replace(item.sample, dataset=dataset))
-
-
 def _source_of(item: CacheItem) -> str:
     """The real source an item counts under in the per-source threshold."""
     sample = item.sample
@@ -420,8 +414,9 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         }
     if recipe.fit_blends:
         log(f"self-blends of the fit set's real faces ({recipe.fit_blends} per clip or portrait)")
-        fit_crops, fit_stand_ins = self_blends(fit_items, per_item=recipe.fit_blends, seed=1)
-        fit_stand_ins = [_renamed(item, FIT_BLENDS) for item in fit_stand_ins]
+        fit_crops, fit_stand_ins = self_blends(
+            fit_items, per_item=recipe.fit_blends, seed=1, dataset=FIT_BLENDS
+        )
         for m in members:
             extra = blend_table(ensemble, m, fit_crops, fit_stand_ins)
             tables[m]["fit"] = concat(tables[m]["fit"], extra)

@@ -81,6 +81,13 @@ def test_self_blends_of_real_items_are_fakes_changed_only_around_the_face(tmp_pa
     assert np.array_equal(crops[0][:8, :8], crop[:8, :8])  # the corner lies outside the mask
     again, _ = self_blends([real, fake], per_item=4)
     assert np.array_equal(again, crops)  # seeded
+    # The fit set's blends (--fit-blends) are a stratum of their own: another dataset name.
+    from model.training.probe import FIT_BLENDS
+
+    _, fit_blends = self_blends([real], per_item=4, dataset=FIT_BLENDS)
+    assert {b.sample.dataset for b in fit_blends} == {FIT_BLENDS} and fit_blends[
+        0
+    ].sample.label == 1
 
 
 def replace_item(item: CacheItem, crops_path: Path, faces: list) -> CacheItem:
@@ -116,12 +123,11 @@ def test_a_probe_member_is_named_by_the_body_it_sits_on_even_when_probed_again()
 def test_fit_blends_are_a_stratum_of_their_own_weighing_as_much_as_the_talking_heads_fakes():
     """``--fit-blends``: self-blends of the fit set's real faces join it as fakes; they must not
     outweigh the talking heads' fakes however many there are (one per DFDC crop, four per clip)."""
-    from model.training.probe import FIT_BLENDS, _renamed
+    from model.training.probe import FIT_BLENDS
 
     talking = [_item(i, 1, "talkingheads") for i in range(3)] + [_item(9, 0, "talkingheads")]
     reals = [_item(20 + i, 0, "real") for i in range(4)]
-    blends = [_renamed(_item(40 + i, 1, "self-blend"), FIT_BLENDS) for i in range(12)]
-    assert {b.sample.dataset for b in blends} == {FIT_BLENDS} and blends[0].sample.label == 1
+    blends = [_item(40 + i, 1, FIT_BLENDS) for i in range(12)]
     videos = talking + reals + blends
     table = FaceTable(np.zeros((len(videos), 2), np.float32), np.arange(len(videos)), videos)
     w = video_weights(table)

@@ -234,12 +234,12 @@ def _track_summary(
     return summary, top, score
 
 
-def _rank(summary: dict) -> tuple[bool, bool, float]:
+def evidence_rank(summary: dict) -> tuple[bool, bool, float]:
     """Evidence order: live before static, large enough before small, strongest first."""
     return (bool(summary["static"]), bool(summary["small"]), -float(summary["score"]))
 
 
-def _decisive(summaries: list[dict]) -> int | None:
+def decisive_index(summaries: list[dict]) -> int | None:
     """The index of the track whose score is the video's, or None when none may decide.
 
     The strongest live track that is not small; when every face is static (pictures
@@ -250,7 +250,7 @@ def _decisive(summaries: list[dict]) -> int | None:
     eligible = [
         n for n, s in enumerate(summaries) if not s["small"] and (not live or not s["static"])
     ]
-    return min(eligible, key=lambda n: _rank(summaries[n])) if eligible else None
+    return min(eligible, key=lambda n: evidence_rank(summaries[n])) if eligible else None
 
 
 def _total_seconds(timings: dict[str, float]) -> float:
@@ -514,7 +514,7 @@ class VideoScorer:
             track_scores.append(score)
         # Live faces large enough to count first, strongest first: the evidence a reviewer
         # sees first is the person who decided the score.
-        ranked = sorted(range(len(tracks)), key=lambda n: _rank(summaries[n]))
+        ranked = sorted(range(len(tracks)), key=lambda n: evidence_rank(summaries[n]))
         for n in ranked:
             track, top = tracks[n], tops[n]
             for i in top[:EVIDENCE_PER_TRACK]:
@@ -531,7 +531,7 @@ class VideoScorer:
             views = build_views(evidence_faces, size, margin)
             timings["evidence_s"] = time.perf_counter() - t0
         static_only = all(s["static"] for s in summaries)
-        decisive = _decisive(summaries)
+        decisive = decisive_index(summaries)
         timings["total_s"] = _total_seconds(timings)
         if decisive is None:  # every face that could decide is too small to be evidence
             # Scored, so videos can still be ranked (a low-resolution upload is not "no

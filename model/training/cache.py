@@ -77,6 +77,9 @@ class CachedFace:
     #: Where the source image lies in the crop (x0, y0, x1, y1), when the crop
     #: reaches past it (re-framed tight crops); the rest is black padding.
     valid: tuple[int, int, int, int] | None = None
+    #: The face's track is a still picture in the scene (``model.liveness``), judged on
+    #: the frames when the entry was made: the crops alone cannot tell.
+    static: bool = False
 
 
 @dataclass
@@ -164,11 +167,14 @@ class CropCache:
         return self._detector
 
     def get(self, sample: Sample) -> CacheItem:
-        """The sample's cache item, extracting it first if absent."""
+        """The sample's cache item, extracting it first if absent or made before the
+        cache recorded which faces are pictures (``_lacks_liveness``)."""
         crops_path, meta_path = self._paths(sample)
-        if not meta_path.exists():
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        if meta is None or _lacks_liveness(sample, meta):
             self._extract(sample, crops_path, meta_path)
-        return self._read(sample, crops_path, meta_path)
+            meta = json.loads(meta_path.read_text())
+        return self._read(sample, crops_path, meta)
 
     def build(
         self,
@@ -327,29 +333,29 @@ class CropCache:
             frames, indices = sampled.frames, sampled.indices
         crops: list[np.ndarray] = []
         faces: list[dict] = []
-        for frame, index, detected in zip(
-            frames, indices, self.detector.detect(frames), strict=True
-        ):
+        detections = self.detector.detect(frames)
+        static = _static_faces(frames, detections) if sample.media == "video" else set()
+        for frame, index, detected in zip(frames, indices, detections, strict=True):
             if not detected:
                 continue
             largest = max(detected, key=lambda f: f.box[2] * f.box[3])
             for face in detected:
                 crops.append(crop_face(frame, face, size, margin))
-                faces.append(
-                    {
-                        "frame": int(index),
-                        "box": [int(v) for v in face.box],
-                        "confidence": float(face.confidence),
-                        "keypoints": keypoints_in_crop(face, size, margin).tolist(),
-                        "largest": face is largest,
-                    }
-                )
+                record = {
+                    "frame": int(index),
+                    "box": [int(v) for v in face.box],
+                    "confidence": float(face.confidence),
+                    "keypoints": keypoints_in_crop(face, size, margin).tolist(),
+                    "largest": face is largest,
+                }
+                if sample.media == "video":
+                    record["static"] = id(face) in static
+                faces.append(record)
         return crops, faces, [int(i) for i in indices]
 
     # ------------------------------------------------------------------ reading
 
-    def _read(self, sample: Sample, crops_path: Path, meta_path: Path) -> CacheItem:
-        meta = json.loads(meta_path.read_text())
+    def _read(self, sample: Sample, crops_path: Path, meta: dict) -> CacheItem:
         faces = [
             CachedFace(
                 frame_index=int(f["frame"]),
@@ -358,6 +364,7 @@ class CropCache:
                 keypoints=np.asarray(f["keypoints"], dtype=np.float32),
                 largest=bool(f["largest"]),
                 valid=tuple(f["valid"]) if f.get("valid") else None,
+                static=bool(f.get("static", False)),
             )
             for f in meta["faces"]
         ]
@@ -369,6 +376,28 @@ class CropCache:
             error=meta.get("error"),
             sampled_frames=meta.get("sampled_frames"),
         )
+
+
+def _static_faces(frames: list[np.ndarray], detections: list[list]) -> set[int]:
+    """``id()`` of every face whose track is a still picture, as the scanner judges it.
+
+    The tracks and their motion are the scanner's (``model.scoring``: tracks joined
+    where the gap rule split them, ``model.liveness.track_motion`` on the frames), so an
+    evaluation can rank live faces before pictures without the frames it no longer has.
+    """
+    from model.liveness import is_static, track_motion
+    from model.tracks import build_tracks, merge_split_tracks
+
+    static: set[int] = set()
+    for track in merge_split_tracks(build_tracks(detections)):
+        if is_static(track_motion(frames, track.frame_positions, track.faces)):
+            static.update(id(face) for face in track.faces)
+    return static
+
+
+def _lacks_liveness(sample: Sample, meta: dict) -> bool:
+    """A video's entry made before faces were marked live or static: extracted again."""
+    return sample.media == "video" and any("static" not in f for f in meta.get("faces", []))
 
 
 def _tight_canvas(path: Path) -> tuple[np.ndarray, int, int, int]:

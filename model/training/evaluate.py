@@ -8,10 +8,11 @@ Two levels, because they answer different questions:
 * **video level** — one score per video by the scanner's own rule
   (:mod:`model.scoring`): faces linked into tracks with
   :func:`model.tracks.build_tracks`, a track scores the mean of its top-k
-  faces, a video the maximum over its tracks.  It measures what moderators
-  will see.  The images of one sub-folder are taken as consecutive frames
-  of one video; review-queue crops have no positions, so all crops of one
-  video form one track.
+  faces, a video its strongest live track (a still picture in the scene decides
+  only when no live face is there).  It measures what moderators will see.
+  The images of one sub-folder are taken as consecutive frames of one video;
+  review-queue crops have no positions, so all crops of one video form one
+  track.
 
 Faces are detected with the scanner's detector settings (confidence 0.9,
 40 px), cropped with the bundle's margin, and cached like training crops.
@@ -109,31 +110,41 @@ def _video_score(
     faces whose crop square is under ``min_face_px`` source pixels never count
     while the track has larger ones, and a track with none (``small``) gives the
     score only when every track is small; tracks the gap rule split are joined again
-    (``merge_split_tracks``).  What it cannot mirror: the scanner's preference for live
-    faces over static pictures needs the frames, which the crop cache does not keep.
+    (``merge_split_tracks``); a track of still pictures never outranks a live face
+    (the cache marked them on the frames: ``CachedFace.static``).  The choice among
+    tracks is the scanner's own (``decisive_index``, ``evidence_rank``).
     """
     from model.faces import Face, crop_box
-    from model.scoring import TOP_K, counted_faces, top_k_mean
+    from model.scoring import TOP_K, counted_faces, decisive_index, evidence_rank, top_k_mean
     from model.tracks import build_tracks, merge_split_tracks
 
     detections: list[list[Face]] = []
-    score_of: dict[int, float] = {}
+    cached_of: dict[int, tuple[float, bool]] = {}  # id(face) -> (probability, static)
     for item, probabilities in sorted(members, key=lambda m: m[0].sample.key):
         positions = {frame: p for p, frame in enumerate(item.sampled_frames or [])}
         frames: list[list[Face]] = [[] for _ in positions]
         for row, cached in enumerate(item.faces):
             face = Face(box=cached.box, confidence=cached.confidence or 1.0, keypoints={})
             frames[positions[cached.frame_index]].append(face)
-            score_of[id(face)] = float(probabilities[row])
+            cached_of[id(face)] = (float(probabilities[row]), cached.static)
         detections.extend(frames)
-    large_tracks, small_tracks = [], []
+    summaries = []
     for track in merge_split_tracks(build_tracks(detections)):
         # A face without a box (a whole-image crop) is as large as can be: it always counts.
         sides = np.array([np.inf if f.box is None else crop_box(f, margin)[2] for f in track.faces])
         counted, small = counted_faces(sides, min_face_px)
-        score = top_k_mean([score_of[id(track.faces[i])] for i in counted], TOP_K)
-        (small_tracks if small else large_tracks).append(score)
-    return max(large_tracks or small_tracks)
+        static = [cached_of[id(face)][1] for face in track.faces]
+        summaries.append(
+            {
+                "score": top_k_mean([cached_of[id(track.faces[i])][0] for i in counted], TOP_K),
+                "small": small,
+                "static": 2 * sum(static) > len(static),  # the track the cache judged
+            }
+        )
+    decisive = decisive_index(summaries)
+    if decisive is None:  # every face too small: still ranked, as the scanner does
+        decisive = min(range(len(summaries)), key=lambda n: evidence_rank(summaries[n]))
+    return summaries[decisive]["score"]
 
 
 def _predict_in_chunks(items: list[CacheItem], ensemble, chunk: int = 256):

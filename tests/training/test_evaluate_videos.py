@@ -111,3 +111,107 @@ def test_a_track_split_by_the_gap_rule_is_scored_whole_as_the_scanner_does():
     probabilities = np.array([0.9, 0.9, 0.9, 0.6, 0.6, 0.6])
     # One track of six faces: the top-5 mean is (3 x 0.9 + 2 x 0.6) / 5, not the first part's 0.9.
     assert _video_score([(item, probabilities)]) == pytest.approx(0.78)
+
+
+def _cached_video(boxes_static_scores, frames: int):
+    """One cached video: per track (box, static, probability), a face in every frame."""
+    from pathlib import Path
+
+    from model.training.cache import CachedFace, CacheItem
+    from model.training.datasets import Sample
+
+    faces, probabilities = [], []
+    for frame in range(frames):
+        for box, static, probability in boxes_static_scores:
+            faces.append(
+                CachedFace(frame_index=frame, box=box, confidence=0.99,
+                           keypoints=np.zeros((5, 2)), largest=False, static=static)
+            )  # fmt: skip
+            probabilities.append(probability)
+    sample = Sample(
+        key="folder:real/a.mp4", path=Path("/x/a.mp4"), label=0, media="video",
+        video_id="real/a", identities=("folder:a",), dataset="folder",
+    )  # fmt: skip
+    item = CacheItem(sample, "ok", Path("/x"), faces, sampled_frames=list(range(frames)))
+    return [(item, np.array(probabilities))]
+
+
+def test_a_picture_in_the_scene_never_outranks_the_live_face_as_in_the_scanner():
+    """The scanner scores a video by its strongest *live* track (``model.liveness``): a
+    framed photo behind the speaker never decides while the speaker is there.  The
+    evaluation reads which faces are pictures from the cache and ranks them the same way."""
+    from model.training.evaluate import _video_score
+
+    speaker, photo = (40, 60, 200, 200), (400, 80, 180, 180)
+    # The photo scores higher; the live speaker decides.
+    assert _video_score(_cached_video([(speaker, False, 0.3), (photo, True, 0.9)], 6)) == (
+        pytest.approx(0.3)
+    )
+    # Pictures only: scored like an image, by the strongest one.
+    assert _video_score(_cached_video([(speaker, True, 0.3), (photo, True, 0.9)], 6)) == (
+        pytest.approx(0.9)
+    )
+    # A live face too small to decide: nothing may decide, and the video is ranked by the
+    # first track in the scanner's evidence order (live before pictures), never the photo.
+    small = (40, 60, 50, 50)
+    assert _video_score(
+        _cached_video([(small, False, 0.3), (photo, True, 0.9)], 6), min_face_px=100
+    ) == pytest.approx(0.3)
+
+
+def test_the_cache_marks_a_pinned_photo_static_and_the_evaluation_scores_as_the_scanner(
+    tmp_path, bundle
+):
+    from model.training.cache import CacheConfig, CropCache
+    from model.training.datasets import load_folder
+    from model.training.evaluate import SCAN_MIN_CONFIDENCE, SCAN_MIN_FACE_SIZE
+    from tests.model import synth
+
+    video = tmp_path / "data" / "real" / "live_still.mp4"
+    video.parent.mkdir(parents=True)
+    synth.live_and_still_video(video)
+    (tmp_path / "data" / "fake").mkdir()  # a folder dataset has both; an empty one is allowed
+    report = evaluate(
+        bundle.path, str(tmp_path / "data"), tmp_path / "out", frames=16, verbose=0,
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    expected = VideoScorer(bundle, frames=16).score_path(video)
+    assert [t["static"] for t in expected.tracks] == [False, True]
+    assert report["videos"][0]["score"] == pytest.approx(expected.score, abs=1e-5)
+
+    # What the evaluation read: the cache judged the photo on the frames it does not keep.
+    config = CacheConfig(
+        crop_size=bundle.input_size, margin=bundle.crop_margin, frames_per_video=16,
+        min_confidence=SCAN_MIN_CONFIDENCE, min_face_size=SCAN_MIN_FACE_SIZE,
+    )  # fmt: skip
+    (sample,) = load_folder(tmp_path / "data")
+    item = CropCache(tmp_path / "cache", config).get(sample)
+    static_by_side: dict[str, set[bool]] = {"left": set(), "right": set()}
+    for face in item.faces:
+        static_by_side["right" if face.box[0] > 320 else "left"].add(face.static)
+    assert static_by_side == {"left": {False}, "right": {True}}  # the speaker, the photo
+
+
+def test_a_cache_entry_made_before_faces_were_marked_live_or_static_is_made_again(tmp_path):
+    """Caches outlive code: an entry written without the live/static marks would make
+    every picture count as a person, so it is extracted again, not read as it is."""
+    from model.training.cache import CacheConfig, CropCache
+    from model.training.datasets import load_folder
+    from tests.model import synth
+
+    (tmp_path / "data" / "real").mkdir(parents=True)
+    (tmp_path / "data" / "fake").mkdir()
+    synth.live_and_still_video(tmp_path / "data" / "real" / "live_still.mp4")
+    (sample,) = load_folder(tmp_path / "data")
+    cache = CropCache(tmp_path / "cache", CacheConfig(crop_size=64, frames_per_video=8))
+    first = cache.get(sample)
+    assert {face.static for face in first.faces} == {False, True}
+    _crops, meta_path = cache._paths(sample)
+    meta = json.loads(meta_path.read_text())
+    for face in meta["faces"]:
+        del face["static"]  # as written before the marks
+    meta["faces"] = meta["faces"][:1]  # and shorter, to tell it from a new entry
+    meta_path.write_text(json.dumps(meta))
+    again = cache.get(sample)
+    assert len(again.faces) == len(first.faces)
+    assert [f.static for f in again.faces] == [f.static for f in first.faces]

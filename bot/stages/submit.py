@@ -98,10 +98,16 @@ def default_submitter() -> str:
 
 
 # ==================================================================== inputs
+def _youtube_host(url: str) -> str | None:
+    """The YouTube host a URL points at (``youtube.com``, ``youtu.be``...), else None."""
+    host = (urlsplit(url.strip()).hostname or "").lower().removeprefix("www.")
+    return host if host == "youtu.be" or host in _YOUTUBE_HOSTS else None
+
+
 def youtube_id_of(url: str) -> str | None:
     """The 11-character video id of a YouTube watch/short/embed/youtu.be URL, else None."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
+    host = _youtube_host(url)
     if host == "youtu.be":
         candidate = parts.path.strip("/").split("/")[0]
     elif host in _YOUTUBE_HOSTS:
@@ -213,6 +219,15 @@ def submit_url(
             f"{url}: only http(s) URLs can be submitted (for a local file give its path)",
         )
     youtube_id = youtube_id_of(url)
+    if youtube_id is None and _youtube_host(url):
+        # A channel, playlist or mistyped watch URL: yt-dlp would treat it as some other
+        # page (or a whole channel), retry, and fail late; say what a video URL looks like.
+        return Outcome(
+            url,
+            "refused",
+            f"{url}: not the address of one YouTube video (watch?v=, youtu.be/ or shorts/ "
+            "with an 11-character id); to follow a channel, add it to FIND_CHANNELS",
+        )
     key = youtube_id or SUBMISSION_KEY_PREFIX + hashlib.sha256(url.encode()).hexdigest()[:12]
     existing = _existing(sessions, key=key)
     if existing is not None:

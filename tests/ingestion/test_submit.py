@@ -235,6 +235,9 @@ def _av1_mp4(path: Path) -> Path:
         "url_too_big",
         "empty_directory",
         "missing_file",
+        "youtube_channel",
+        "youtube_playlist",
+        "youtube_bad_id",
     ],
 )
 def test_bad_input_gets_one_line_and_stores_nothing(
@@ -269,8 +272,15 @@ def test_bad_input_gets_one_line_and_stores_nothing(
         target, expect = str(tmp_path / "empty"), "no video files in this directory"
         Path(target).mkdir()
         (Path(target) / "notes.txt").write_text("x")
-    else:
+    elif case == "missing_file":
         target, expect = str(tmp_path / "nope.mp4"), "no such file"
+    else:  # YouTube addresses that are not one video: refused before any download
+        target = {
+            "youtube_channel": "https://www.youtube.com/@somechannel",
+            "youtube_playlist": "https://www.youtube.com/playlist?list=PL0123456789",
+            "youtube_bad_id": "https://youtu.be/%25%25%25",
+        }[case]
+        expect = "not the address of one YouTube video"
 
     code = _run_cli(monkeypatch, tmp_path, env, "submit", target)
     captured = capsys.readouterr()

@@ -172,8 +172,7 @@ class CropCache:
         crops_path, meta_path = self._paths(sample)
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
         if meta is None or _lacks_liveness(sample, meta):
-            self._extract(sample, crops_path, meta_path)
-            meta = json.loads(meta_path.read_text())
+            meta = self._extract(sample, crops_path, meta_path)
         return self._read(sample, crops_path, meta)
 
     def build(
@@ -215,7 +214,8 @@ class CropCache:
             if canvas is not None:
                 self._tight_detections[sample.key] = (canvas, next(found))
 
-    def _extract(self, sample: Sample, crops_path: Path, meta_path: Path) -> None:
+    def _extract(self, sample: Sample, crops_path: Path, meta_path: Path) -> dict:
+        """Cut the sample's crops, write them and their metadata; returns the metadata."""
         from model.frames import VideoDecodeError
 
         size, margin = self.config.crop_size, self.config.margin
@@ -248,6 +248,7 @@ class CropCache:
             "faces": faces,
         }
         _atomic_write(meta_path, json.dumps(meta))
+        return meta
 
     def _extract_crop(self, sample: Sample) -> tuple[list[np.ndarray], list[dict]]:
         import cv2

@@ -168,14 +168,16 @@ $(RUNS)/base-2026-12-06.2:
 	mkdir -p $@ && git archive 3dc9626 model/bundles/default | tar -x --strip-components=3 -C $@
 $(CAMPAIGN_RUN)/bundle:
 	$(MAKE) train-lite224
-probe-default: photos-holdout $(PROBE_BASE) $(CAMPAIGN_RUN)/bundle
-	$(BIN)/python -m model.training.probe $(PROBE_BASES) --data $(DATA) \
+PROBE = $(BIN)/python -m model.training.probe $(PROBE_BASES) --data $(DATA) \
 		--min-face-px $(PROBE_MIN_FACE) \
 		--photos-train $(PHOTOS_TRAIN) --photos-val $(PHOTOS_VAL) --cache-dir $(RUNS)/eval-cache \
 		--keep $(PROBE_KEEP) --probe $(PROBE_MEMBERS) --name find-default \
 		$(if $(PROBE_VERSION),--version $(PROBE_VERSION)) \
-		--terms "$(PROBE_TERMS)" --out $(RUNS)/probe
-	rm -rf $(BUNDLE) && cp -r $(RUNS)/probe/bundle $(BUNDLE)
+		--terms "$(PROBE_TERMS)" --out $(RUNS)/probe \
+	&& rm -rf $(BUNDLE) && cp -r $(RUNS)/probe/bundle $(BUNDLE)
+probe-default: photos-holdout $(PROBE_BASE) $(CAMPAIGN_RUN)/bundle
+	$(PROBE)
+
 
 ## The campaign's Lite0 at 224 px (docs/training.md § 10, "The campaign"): the cheaper path
 ## (--frozen-until: the first four stages run once over a stored pool of self-blended batches),
@@ -202,10 +204,19 @@ BASE_0712       ?= $(RUNS)/base-2026-12-07.2
 LITE224_MORE_RUN ?= $(RUNS)/lite0-224-more
 $(RUNS)/base-2026-12-07.2:
 	mkdir -p $@ && git archive aed5771 model/bundles/default | tar -x --strip-components=3 -C $@
+
 .PHONY: train-lite224-more
 train-lite224-more: $(BASE_0712)
 	$(MAKE) train-lite224 CAMPAIGN_INIT='$(BASE_0712)\#2' CAMPAIGN_RUN=$(LITE224_MORE_RUN) \
 		CAMPAIGN_SELECT=talkingheads:$(DATA)/talking-heads CAMPAIGN_SEED=1
+
+## The same step on the shipped bodies as they are in git (the 224 px one from the
+## 2026-12-07.2 default): refits heads, stacking and threshold without training
+## anything; how 2026-12-07.3 was made from 2026-12-07.2 once crops were cut the scanner's way.
+.PHONY: reprobe-default
+reprobe-default: PROBE_BASES = '$(PROBE_BASE)\#0' '$(BASE_0712)\#2' '$(PROBE_BASE)\#1,2'
+reprobe-default: photos-holdout $(PROBE_BASE) $(BASE_0712)
+	$(PROBE)
 
 ## The campaign's second body: EfficientNet-Lite2 at 260 px, same recipe and data (ImageNet start;
 ## tried 2026-12-07, not shipped: docs/training.md § 10, "The campaign, session 2").

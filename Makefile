@@ -178,7 +178,6 @@ PROBE = $(BIN)/python -m model.training.probe $(PROBE_BASES) --data $(DATA) \
 probe-default: photos-holdout $(PROBE_BASE) $(CAMPAIGN_RUN)/bundle
 	$(PROBE)
 
-
 ## The campaign's Lite0 at 224 px (docs/training.md § 10, "The campaign"): the cheaper path
 ## (--frozen-until: the first four stages run once over a stored pool of self-blended batches),
 ## ImageNet start, Self-Blended Images of real faces only (DFDC's real crops without its fakes,

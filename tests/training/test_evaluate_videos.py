@@ -230,11 +230,12 @@ def test_real_videos_score_in_the_evaluation_exactly_as_find_bot_scan_scores_the
     boxes a few pixels elsewhere, and with the shipped bundle that moved these clips' video
     scores by 0.024-0.041 (xval AUC 0.793 in the evaluation against 0.772 in ``find-bot
     scan``).  Two cross-dataset clips where the two differed most, one real and one fake."""
+    from bot.settings import default_bundle_path
     from model.training.datasets import has_shared_data, shared_data_dir
 
     if not has_shared_data():
         pytest.skip(f"real face data not found at {shared_data_dir()} (see ../shared/README.md)")
-    default = "model/bundles/default"
+    default = default_bundle_path()
     videos = shared_data_dir() / "xval" / "videos"
     clips = {"real": videos / "real/pcavs-vox/Input_00010.mp4",
              "fake": videos / "fake/dfl-swap/Kim_Jarrey_0_R.mp4"}  # fmt: skip

@@ -106,15 +106,17 @@ class FaceDetector:
         when its windows come back empty (the person moved away), or when it
         belongs to another shot than both its probes (``SHOT_CHANGE``): a cut,
         where new faces can appear anywhere.  docs/detection.md measures what
-        this costs and finds.  ``follow_video`` does the same frame by frame,
-        while a video decodes.
+        this costs and finds.
+
+        It runs exactly what the scanner runs while a video decodes
+        (``follow_video``, one probe at a time), not a faster batch of every
+        probe: MTCNN's arithmetic on a batch differs from one frame's by a
+        pixel, the windows follow that pixel, and a training cache or an
+        evaluation would then score other crops than a scan does.
         """
-        n = len(frames_rgb)
-        probes = sorted({*range(0, n, PROBE_EVERY), n - 1}) if n else []
-        probed = dict(zip(probes, self.detect([frames_rgb[i] for i in probes]), strict=True))
         follower = self.follow_video()
-        for i, frame in enumerate(frames_rgb):
-            follower.add(frame, probed.get(i))
+        for frame in frames_rgb:
+            follower.add(frame)
         return follower.finish()
 
     def follow_video(self) -> VideoFaces:

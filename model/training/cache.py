@@ -38,8 +38,10 @@ CACHE_VERSION = 1
 #: How a video entry's faces were found, recorded in its metadata.  Entries without it were
 #: detected on whole frames, whose boxes differ from the scanner's windowed ones by a few
 #: pixels and move video scores by up to 0.04 (xval AUC 0.793 against the scanner's 0.772
-#: for the 2026-12-07.2 default): they are cut again on first use.
-VIDEO_DETECTION = "scanner"
+#: for the 2026-12-07.2 default): they are cut again on first use.  "scanner" entries
+#: detected the probe frames in one MTCNN batch where the scanner streams them one at a
+#: time, a pixel apart on 2 of 79 xval videos; "scanner-streamed" runs the scanner's loop.
+VIDEO_DETECTION = "scanner-streamed"
 #: Black border added around a tight face crop before detection, as a fraction
 #: of its side: MTCNN needs to see the face's outline to find it.
 TIGHT_PAD = 0.25

@@ -118,14 +118,17 @@ def test_crop_face_on_a_detected_face(detector):
     assert again.confidence > 0.95
 
 
-def _detect_video_recording_sizes(detector, frames):
-    """``detector.detect_video(frames)``, and the (height, width) of every image MTCNN saw."""
+def _detect_video_recording_sizes(detector, frames, calls=None):
+    """``detector.detect_video(frames)``, and the (height, width) of every image MTCNN saw;
+    ``calls``, when given, gets each MTCNN call's list of those sizes."""
     seen: list[tuple[int, int]] = []
     mtcnn = detector._model()
     original = mtcnn.detect_faces
 
     def recording(images, **kwargs):
         seen.extend(image.shape[:2] for image in images)
+        if calls is not None:
+            calls.append([image.shape[:2] for image in images])
         return original(images, **kwargs)
 
     mtcnn.detect_faces = recording
@@ -133,6 +136,29 @@ def _detect_video_recording_sizes(detector, frames):
         return detector.detect_video(frames), seen
     finally:
         del mtcnn.detect_faces
+
+
+def test_detect_video_detects_each_probe_alone_as_the_scanner_does_while_decoding(detector):
+    """The scanner detects its probe frames one at a time as they decode; ``detect_video``
+    (the training cache, ``find-bot evaluate``, already decoded frames) must find the very
+    same boxes, and MTCNN run on a batch of frames puts a box a pixel from where it puts it
+    alone -- which moved a video score by 0.007 between evaluation and scan.  So every
+    whole-frame probe goes to MTCNN alone, and streaming gives ``detect_video``'s faces."""
+    head = synth.astronaut()[0:300, 100:380]
+    big = cv2.resize(head, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for i in range(25):  # probes 0, 8, 16, 24
+        frame = synth.background(1280, 720)
+        frame[60 : 60 + big.shape[0], 80 + 6 * i : 80 + 6 * i + big.shape[1]] = big
+        frames.append(frame)
+    calls: list[list[tuple[int, int]]] = []
+    batched, _seen = _detect_video_recording_sizes(detector, frames, calls)
+    probe_calls = [call for call in calls if (432, 768) in call]
+    assert probe_calls == [[(432, 768)]] * 4
+    follower = detector.follow_video()
+    for frame in frames:
+        follower.add(frame)
+    assert follower.finish() == batched
 
 
 def test_detect_video_probes_whole_frames_and_follows_faces_in_small_windows(detector):

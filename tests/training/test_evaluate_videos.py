@@ -192,12 +192,15 @@ def test_the_cache_marks_a_pinned_photo_static_and_the_evaluation_scores_as_the_
     assert static_by_side == {"left": {False}, "right": {True}}  # the speaker, the photo
 
 
-@pytest.mark.parametrize("written_before", ["live_static_marks", "scanner_detection"])
+@pytest.mark.parametrize(
+    "written_before", ["live_static_marks", "whole_frame_detection", "batched_probe_detection"]
+)
 def test_a_cache_entry_made_before_the_scanners_rules_is_made_again(tmp_path, written_before):
     """Caches outlive code: an entry written without the live/static marks would make
-    every picture count as a person, one whose faces were found on whole frames would
-    score other crops than the scanner's; either is extracted again, not read as it is."""
-    from model.training.cache import CacheConfig, CropCache
+    every picture count as a person; one whose faces were found on whole frames, or with
+    its probe frames detected in one batch where the scanner streams them, would score
+    other crops than the scanner's.  Each is extracted again, not read as it is."""
+    from model.training.cache import VIDEO_DETECTION, CacheConfig, CropCache
     from model.training.datasets import load_folder
     from tests.model import synth
 
@@ -213,8 +216,10 @@ def test_a_cache_entry_made_before_the_scanners_rules_is_made_again(tmp_path, wr
     if written_before == "live_static_marks":
         for face in meta["faces"]:
             del face["static"]
+    elif written_before == "whole_frame_detection":
+        assert meta.pop("detection") == VIDEO_DETECTION
     else:
-        assert meta.pop("detection") == "scanner"
+        meta["detection"] = "scanner"  # the marker of the batched-probe rule
     meta["faces"] = meta["faces"][:1]  # and shorter, to tell it from a new entry
     meta_path.write_text(json.dumps(meta))
     again = cache.get(sample)

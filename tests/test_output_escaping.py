@@ -235,11 +235,20 @@ def test_every_command_escapes_outside_text(
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest.update(name=HOSTILE, version=HOSTILE, created_at=HOSTILE, terms=HOSTILE)
     by_source = {
-        f"fake/{HOSTILE}": {"label": 1, "videos": 1, "flagged": 1, "auc_vs_real": 0.5},
+        f"fake/{HOSTILE}": {
+            "label": 1,
+            "videos": 1,
+            "flagged": 1,
+            "auc_vs_real": 0.5,
+            "auc_vs_real_ci95": [HOSTILE, 0.7],
+        },
         f"real/{HOSTILE}": {"label": 0, "videos": 1, "flagged": 0},
     }
     manifest["evaluations"] = {
-        HOSTILE: {"frame_level": {"roc_auc": 0.5}, "video_by_source": by_source}
+        HOSTILE: {
+            "frame_level": {"roc_auc": 0.5, "roc_auc_ci95": HOSTILE},
+            "video_by_source": by_source,
+        }
     }
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     for argv in (("model", "info", str(bundle)), ("model", "info", str(bundle), "--json")):

@@ -273,7 +273,11 @@ def _by_source(sources: dict) -> str:
     for name, row in sources.items():
         if not isinstance(row, dict):
             continue
-        auc = f"AUC {_fmt(row.get('auc_vs_real'))}, " if row.get("label") == 1 else ""
+        auc = (
+            f"AUC {_fmt(row.get('auc_vs_real'))}{_interval(row.get('auc_vs_real_ci95'))}, "
+            if row.get("label") == 1
+            else ""
+        )
         parts.append(f"{name} {auc}{row.get('flagged')}/{row.get('videos')} flagged")
     return "; ".join(parts)
 
@@ -284,7 +288,7 @@ def _rates(level: dict) -> str:
     positives = cm.get("tp", 0) + cm.get("fn", 0)
     negatives = cm.get("fp", 0) + cm.get("tn", 0)
     if level.get("roc_auc") is not None:
-        parts.append(f"AUC {_fmt(level.get('roc_auc'))}")
+        parts.append(f"AUC {_fmt(level.get('roc_auc'))}{_interval(level.get('roc_auc_ci95'))}")
     if level.get("accuracy") is not None and positives and negatives:
         parts.append(f"accuracy {_fmt(level.get('accuracy'))}")
     if positives:
@@ -298,3 +302,12 @@ def _rates(level: dict) -> str:
 
 def _fmt(value) -> str:
     return format_score(value, missing="n/a")
+
+
+def _interval(value) -> str:
+    """`` (95 % CI 0.684-0.871)`` for a recorded AUC interval (``find-bot evaluate``'s
+    bootstrap), nothing for an evaluation recorded without one or a malformed one."""
+    numbers = isinstance(value, list) and len(value) == 2
+    if not numbers or any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+        return ""
+    return f" (95 % CI {_fmt(value[0])}-{_fmt(value[1])})"

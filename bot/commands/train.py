@@ -252,6 +252,12 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="also store the summary in the bundle's manifest under evaluations.NAME",
     )
+    p.add_argument(
+        "--against",
+        metavar="REPORT_JSON",
+        help="also compare with another evaluation of the same dataset (the report.json it "
+        "wrote): each AUC's difference with a paired bootstrap 95 %% interval",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_evaluate)
 
@@ -311,11 +317,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         splits_file=args.splits_file,
         verbose=0 if args.quiet else 1,
         record=args.record,
+        against=args.against,
     )
     print(format_summary(report))
     if len(report["video_by_source"]) > 1:  # source names are folder names: escaped one by one
         sources = {printable(name): row for name, row in report["video_by_source"].items()}
         print(format_by_source(sources))
+    if "against" in report:
+        _print_comparison(report["against"])
     if report["skipped"]:
         print(
             f"{len(report['skipped'])} files skipped (no face or unreadable), see report.json",
@@ -323,6 +332,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     print(printable(f"report: {args.out}/report.json (plots: {', '.join(report['plots'])})"))
     return 0
+
+
+def _print_comparison(comparison: dict) -> None:
+    """``--against``: which evaluation, on how many videos, then the table."""
+    from model.training.metrics import format_comparison
+
+    bundle = comparison.get("bundle") or {}
+    named = " ".join(str(bundle.get(k)) for k in ("name", "version") if isinstance(bundle, dict))
+    missing = [
+        f"{comparison[key]} {words}"
+        for key, words in (("only_here", "only here"), ("only_in_baseline", "only there"))
+        if comparison.get(key)
+    ]
+    print(
+        printable(
+            f"against {named or 'the baseline'} ({comparison['report']}): "
+            f"{comparison['videos']} videos in both" + "".join(f", {m}" for m in missing)
+        )
+    )
+    sources = {printable(n): row for n, row in comparison["video_by_source"].items()}
+    print(format_comparison({**comparison, "video_by_source": sources}))
 
 
 def register_combine(model_sub: argparse._SubParsersAction) -> None:

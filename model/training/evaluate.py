@@ -37,7 +37,13 @@ import numpy as np
 from bot.errors import FindError
 from model.training.cache import CacheConfig, CacheItem, CropCache
 from model.training.datasets import Sample, load_dataset
-from model.training.metrics import binary_metrics, by_source, score_curves
+from model.training.metrics import (
+    auc_difference,
+    auc_interval,
+    binary_metrics,
+    by_source,
+    score_curves,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ SCAN_MIN_FACE_SIZE = 40
 
 
 class EvaluationError(FindError):
-    """The dataset yields nothing to evaluate."""
+    """The dataset yields nothing to evaluate, or a report to compare with is unusable."""
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Scores:
     #: Per video, ``real/<source>`` or ``fake/<source>``: the dataset's method (a
     #: generator, a manipulation, a folder's sub-folder) or else the dataset's name.
     video_sources: list[str]
+    #: Per frame, the video it belongs to: the frame AUC's interval resamples whole videos.
+    frame_video_ids: list[str] | None = None
 
 
 def select_samples(
@@ -185,6 +193,7 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
 
     frame_labels: list[int] = []
     frame_scores: list[float] = []
+    frame_video_ids: list[str] = []
     members: dict[str, list[tuple[CacheItem, np.ndarray]]] = defaultdict(list)
     video_label: dict[str, int] = {}
     video_source: dict[str, str] = {}
@@ -195,6 +204,7 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
             if face.largest:
                 frame_labels.append(sample.label)
                 frame_scores.append(float(probabilities[row]))
+                frame_video_ids.append(sample.video_id)
         video_label[sample.video_id] = sample.label
         video_source[sample.video_id] = source_name(sample)
         members[sample.video_id].append((item, probabilities))
@@ -214,6 +224,7 @@ def score_items(items: list[CacheItem], ensemble, min_face_px: int | None = None
         video_labels=[video_label[v] for v in ids],
         video_scores=[videos[v] for v in ids],
         video_sources=[video_source[v] for v in ids],
+        frame_video_ids=frame_video_ids,
     )
 
 
@@ -224,10 +235,16 @@ def source_name(sample: Sample) -> str:
 
 def build_report(scores: Scores, threshold: float) -> dict:
     """Frame- and video-level metrics at ``threshold`` (the evaluation's JSON core)."""
+    frame = binary_metrics(scores.frame_labels, scores.frame_scores, threshold)
+    frame["roc_auc_ci95"] = auc_interval(
+        scores.frame_labels, scores.frame_scores, groups=scores.frame_video_ids
+    )
+    video = binary_metrics(scores.video_labels, scores.video_scores, threshold)
+    video["roc_auc_ci95"] = auc_interval(scores.video_labels, scores.video_scores)
     return {
         "threshold": threshold,
-        "frame_level": binary_metrics(scores.frame_labels, scores.frame_scores, threshold),
-        "video_level": binary_metrics(scores.video_labels, scores.video_scores, threshold),
+        "frame_level": frame,
+        "video_level": video,
         "video_by_source": by_source(
             scores.video_labels, scores.video_scores, scores.video_sources, threshold
         ),
@@ -237,11 +254,60 @@ def build_report(scores: Scores, threshold: float) -> dict:
             "video_level": score_curves(scores.video_labels, scores.video_scores),
         },
         "videos": [
-            {"video_id": v, "label": int(y), "score": round(float(s), 6)}
-            for v, y, s in zip(
-                scores.video_ids, scores.video_labels, scores.video_scores, strict=True
+            {"video_id": v, "label": int(y), "score": round(float(s), 6), "source": source}
+            for v, y, s, source in zip(
+                scores.video_ids,
+                scores.video_labels,
+                scores.video_scores,
+                scores.video_sources,
+                strict=True,
             )
         ],
+    }
+
+
+def compare_reports(report: dict, baseline: dict) -> dict:
+    """``report``'s video ranking against ``baseline``'s on the videos both scored: AUC,
+    baseline AUC, difference and its paired bootstrap interval, for all videos and for
+    each fake source against every real video (``auc_difference``).
+
+    Why: whether a candidate beats the shipped bundle is decided on small sets (79 xval
+    videos); the AUCs' own intervals overlap for any two sensible detectors, the paired
+    difference says whether the gap is more than the draw of those videos.
+    """
+    here = {v["video_id"]: v for v in report.get("videos") or []}
+    there = {}
+    for video in baseline.get("videos") or []:
+        if not isinstance(video, dict) or not {"video_id", "label", "score"} <= video.keys():
+            raise EvaluationError("the baseline report's videos lack video_id, label or score")
+        there[video["video_id"]] = video
+    shared = sorted(here.keys() & there.keys())
+    if not shared:
+        raise EvaluationError(
+            "the baseline report scored none of these videos; compare evaluations of the "
+            "same dataset"
+        )
+    for video_id in shared:
+        if int(there[video_id]["label"]) != int(here[video_id]["label"]):
+            raise EvaluationError(
+                f"{video_id}: labelled {there[video_id]['label']} in the baseline report and "
+                f"{here[video_id]['label']} here; compare evaluations of the same dataset"
+            )
+    labels = np.array([here[v]["label"] for v in shared])
+    scores = np.array([here[v]["score"] for v in shared], dtype=np.float64)
+    base = np.array([float(there[v]["score"]) for v in shared])
+    sources = np.array([here[v].get("source", "") for v in shared], dtype=object)
+    by_source = {}
+    for name in sorted({s for s, y in zip(sources, labels, strict=True) if y == 1}):
+        keep = (labels == 0) | (sources == name)
+        by_source[name] = auc_difference(labels[keep], scores[keep], base[keep])
+    return {
+        "bundle": baseline.get("bundle"),
+        "videos": len(shared),
+        "only_here": len(here) - len(shared),
+        "only_in_baseline": len(there) - len(shared),
+        "video_level": auc_difference(labels, scores, base),
+        "video_by_source": by_source,
     }
 
 
@@ -279,13 +345,17 @@ def evaluate(
     splits_file: str | Path | None = None,
     verbose: int = 1,
     record: str | None = None,
+    against: str | Path | None = None,
 ) -> dict:
     """Evaluate a bundle on a dataset; write the report and plots to ``out``; return the report.
 
-    With ``record``, the summary is also stored in the bundle's manifest under that name.
+    With ``record``, the summary is also stored in the bundle's manifest under that name;
+    with ``against`` (another evaluation's report.json), the report also holds the paired
+    comparison with it (``compare_reports``, key ``against``).
     """
     from model.bundle import load_bundle
 
+    baseline = read_report(against) if against is not None else None
     bundle = load_bundle(bundle_path)
     samples = select_samples(
         dataset,
@@ -333,9 +403,34 @@ def evaluate(
         **build_report(scores, chosen),
     }
     report["plots"] = write_plots(out, scores, chosen)
+    if baseline is not None:
+        report["against"] = {"report": str(against), **compare_reports(report, baseline)}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if record:
         record_evaluation(bundle.path, record, report)
+    return report
+
+
+def read_report(path: str | Path) -> dict:
+    """An evaluation's report.json (``--against``), read before the evaluation runs so a
+    wrong path fails in a second, not after the crops are cut."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EvaluationError(
+            f"{path}: no such report; give the report.json an earlier find-bot evaluate wrote"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvaluationError(
+            f"{path}: cannot read it as an evaluation report ({type(exc).__name__}); give the "
+            "report.json an earlier find-bot evaluate wrote"
+        ) from None
+    if not isinstance(report, dict) or not isinstance(report.get("videos"), list):
+        raise EvaluationError(
+            f"{path}: not an evaluation report (no per-video scores); give the report.json "
+            "an earlier find-bot evaluate wrote"
+        )
     return report
 
 

@@ -124,18 +124,24 @@ def test_model_info(capsys, tiny_bundle_dir, tmp_path):
 
     recorded = shutil.copytree(tiny_bundle_dir, tmp_path / "recorded")
     by_source = {
-        "fake/hallo": {"label": 1, "videos": 6, "flagged": 3, "auc_vs_real": 0.8125},
+        "fake/hallo": {"label": 1, "videos": 6, "flagged": 3, "auc_vs_real": 0.8125,
+                       "auc_vs_real_ci95": [0.6, 0.95]},
+        "fake/sonic": {"label": 1, "videos": 2, "flagged": 0, "auc_vs_real": 0.5},
         "real/vox": {"label": 0, "videos": 14, "flagged": 0},
-    }
-    level = {"roc_auc": 0.8, "confusion": {"tp": 3, "fn": 3, "fp": 0, "tn": 14}}
+    }  # fmt: skip
+    level = {"roc_auc": 0.8, "roc_auc_ci95": [0.7, 0.9]}
+    level["confusion"] = {"tp": 3, "fn": 3, "fp": 0, "tn": 14}
     report = {"dataset": "folder:x", "split": "all", "samples": 20, "threshold": 0.5}
     report |= {"frame_level": level, "video_level": level, "skipped": []}
     record_evaluation(recorded, "xval", {**report, "video_by_source": by_source})
     assert main(["model", "info", str(recorded)]) == 0
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("evaluation:   xval"))
+    assert lines[at].startswith("evaluation:   xval: AUC 0.800 (95 % CI 0.700-0.900), ")
+    # Each fake source with its interval; one recorded before intervals existed, without.
     assert lines[at + 1].split("by source: ")[1] == (
-        "fake/hallo AUC 0.812, 3/6 flagged; real/vox 0/14 flagged"
+        "fake/hallo AUC 0.812 (95 % CI 0.600-0.950), 3/6 flagged; "
+        "fake/sonic AUC 0.500, 0/2 flagged; real/vox 0/14 flagged"
     )
 
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")

@@ -244,14 +244,14 @@ def test_a_recorded_evaluation_keeps_its_curves_in_the_manifest(tmp_path):
 
 
 def test_by_source_counts_flags_per_source_and_ranks_each_fake_source_against_every_real():
-    from model.training.metrics import by_source, format_by_source
+    from model.training.metrics import by_source, format_by_source, format_interval
 
     labels = [0, 0, 0, 0, 1, 1, 1, 1]
     scores = [0.1, 0.2, 0.8, 0.3, 0.9, 0.95, 0.05, 0.15]
     sources = ["real/vox"] * 2 + ["real/stage"] * 2 + ["fake/swap"] * 2 + ["fake/hallo"] * 2
     table = by_source(labels, scores, sources, threshold=0.5)
     assert list(table) == ["fake/hallo", "fake/swap", "real/stage", "real/vox"]
-    assert table["real/stage"] == {"label": 0, "videos": 2, "flagged": 1}
+    assert table["real/stage"] == {"label": 0, "videos": 2, "flagged": 1}  # no AUC: real
     assert table["real/vox"] == {"label": 0, "videos": 2, "flagged": 0}
     assert table["fake/swap"]["flagged"] == 2
     assert table["fake/swap"]["auc_vs_real"] == pytest.approx(1.0)
@@ -259,5 +259,146 @@ def test_by_source_counts_flags_per_source_and_ranks_each_fake_source_against_ev
     assert table["fake/hallo"]["auc_vs_real"] == pytest.approx(0.125)
     assert table["fake/hallo"]["flagged"] == 0
     lines = format_by_source(table).splitlines()
-    assert lines[1].split() == ["fake/hallo", "2", "0/2", "0.1250"]
+    interval = format_interval(table["fake/hallo"]["auc_vs_real_ci95"])
+    assert lines[1].split() == ["fake/hallo", "2", "0/2", "0.1250", interval]
     assert lines[3].split() == ["real/stage", "2", "1/2"]
+
+
+def test_the_bootstrap_auc_is_roc_auc_score_with_the_resamples_weights():
+    """The interval's engine: one weighted Mann-Whitney AUC per resample, ties counted
+    half, equal to scikit-learn's ``roc_auc_score`` with the same sample weights."""
+    from sklearn.metrics import roc_auc_score
+
+    from model.training.metrics import _resampled_aucs
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300) + 0.3 * labels, 1)  # many ties
+    weights = rng.integers(0, 3, (4, 300)).astype(float)
+    expected = [roc_auc_score(labels, scores, sample_weight=w) for w in weights]
+    np.testing.assert_allclose(_resampled_aucs(labels, scores, weights), expected, atol=1e-12)
+
+
+def test_an_auc_interval_is_as_wide_as_the_evidence_and_counts_a_videos_frames_once():
+    """79 videos resolve an AUC to about +-0.06; a reader must see that beside the number.
+    The interval holds the AUC, narrows as videos are added, and frames copied from one
+    video add no evidence: 50 identical frames per video give the interval of one frame
+    per video when grouped by video, and a falsely narrow one when not."""
+    from model.training.metrics import auc_interval
+
+    rng = np.random.default_rng(0)
+
+    def draw(n):
+        labels = np.repeat([0, 1], n)
+        return labels, rng.normal(0.0, 1.0, 2 * n) + 0.8 * labels
+
+    labels, scores = draw(40)
+    low, high = auc_interval(labels, scores)
+    assert low < roc_auc(labels, scores) < high
+    assert 0.15 < high - low < 0.35  # 80 items: wide
+    many_labels, many_scores = draw(4000)
+    many = auc_interval(many_labels, many_scores)
+    assert many[1] - many[0] < 0.04 and many[0] < roc_auc(many_labels, many_scores) < many[1]
+
+    videos = [f"v{i}" for i in range(labels.size)]
+    frames = np.repeat(np.arange(labels.size), 50)
+    grouped = auc_interval(labels[frames], scores[frames], groups=[videos[i] for i in frames])
+    assert grouped == auc_interval(labels, scores)  # the same draws of the same videos
+    ungrouped = auc_interval(labels[frames], scores[frames])
+    assert ungrouped[1] - ungrouped[0] < 0.3 * (high - low)
+    assert auc_interval([1, 1, 1], [0.2, 0.5, 0.9]) is None  # one class: no AUC
+
+
+def test_the_evaluation_reports_and_prints_each_auc_with_its_interval():
+    from model.training.metrics import by_source, format_by_source, format_interval
+
+    rng = np.random.default_rng(3)
+    labels = [0] * 12 + [1] * 12
+    video_scores = list(rng.random(24) * 0.6 + 0.2 * np.array(labels))
+    scores = Scores(
+        frame_labels=[y for y in labels for _ in range(3)],
+        frame_scores=[s + d for s in video_scores for d in (0.0, 0.01, 0.02)],
+        video_ids=[f"v{i}" for i in range(24)],
+        video_labels=labels,
+        video_scores=video_scores,
+        video_sources=["real/vox"] * 12 + ["fake/hallo"] * 6 + ["fake/sonic"] * 6,
+        frame_video_ids=[f"v{i}" for i in range(24) for _ in range(3)],
+    )
+    report = build_report(scores, 0.5)
+    for level in ("frame_level", "video_level"):
+        low, high = report[level]["roc_auc_ci95"]
+        assert low < report[level]["roc_auc"] < high
+    # The frames are three near-copies of each video: resampled as videos, their interval is
+    # about the videos' own, not a third narrower as 72 independent frames would make it.
+    frame_width = np.subtract(*report["frame_level"]["roc_auc_ci95"][::-1])
+    video_width = np.subtract(*report["video_level"]["roc_auc_ci95"][::-1])
+    assert frame_width == pytest.approx(video_width, rel=0.15)
+    summary = format_summary(report).splitlines()
+    row = next(line for line in summary if line.startswith("  95 % interval"))
+    assert row.split()[3:] == [
+        format_interval(report["frame_level"]["roc_auc_ci95"]),
+        format_interval(report["video_level"]["roc_auc_ci95"]),
+    ]
+    table = report["video_by_source"]
+    assert table == by_source(labels, video_scores, scores.video_sources, 0.5)
+    for name in ("fake/hallo", "fake/sonic"):
+        low, high = table[name]["auc_vs_real_ci95"]
+        assert low <= table[name]["auc_vs_real"] <= high
+    lines = format_by_source(table).splitlines()
+    assert lines[0].split()[-3:] == ["95", "%", "CI"]
+    hallo = next(line for line in lines if line.startswith("fake/hallo"))
+    assert hallo.split()[-1] == format_interval(table["fake/hallo"]["auc_vs_real_ci95"])
+    assert "auc_vs_real_ci95" not in table["real/vox"]
+
+
+def test_a_paired_difference_finds_a_gain_the_two_auc_intervals_cannot():
+    """Two detectors on the same 80 videos: the candidate ranks every fake a little higher.
+    Their own intervals overlap (neither set of 80 videos resolves the gap), the paired
+    difference resamples the same videos for both and excludes no-gain."""
+    from model.training.metrics import auc_difference, auc_interval
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    baseline = rng.normal(0.0, 1.0, 80) + 0.8 * labels
+    candidate = baseline + 0.3 * labels
+    compared = auc_difference(labels, candidate, baseline)
+    assert compared["difference"] == pytest.approx(
+        roc_auc(labels, candidate) - roc_auc(labels, baseline)
+    )
+    low, high = compared["ci95"]
+    assert 0 < low < compared["difference"] < high
+    own, base = auc_interval(labels, candidate), auc_interval(labels, baseline)
+    assert own[0] < base[1]  # the unpaired intervals overlap
+    same = auc_difference(labels, baseline, baseline)
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    noise = auc_difference(labels, baseline + rng.normal(0, 0.5, 80), baseline)
+    assert noise["ci95"][0] < 0 < noise["ci95"][1]  # a re-draw, not a gain
+
+
+def test_comparing_two_reports_joins_their_videos_and_refuses_other_datasets():
+    from model.training.evaluate import EvaluationError, compare_reports
+
+    def report(scores, labels=(0, 0, 0, 1, 1, 1), extra=()):
+        sources = ["real/vox"] * 3 + ["fake/hallo", "fake/hallo", "fake/sonic"]
+        videos = [
+            {"video_id": f"v{i}", "label": y, "score": s, "source": src}
+            for i, (y, s, src) in enumerate(zip(labels, scores, sources, strict=True))
+        ]
+        return {"bundle": {"name": "b", "version": "1"}, "videos": videos + list(extra)}
+
+    here = report([0.1, 0.5, 0.3, 0.6, 0.4, 0.9])
+    extra = [{"video_id": "w", "label": 0, "score": 0.2}]
+    there = report([0.1, 0.5, 0.3, 0.2, 0.4, 0.9], extra=extra)
+    compared = compare_reports(here, there)
+    assert (compared["videos"], compared["only_here"], compared["only_in_baseline"]) == (6, 0, 1)
+    whole = roc_auc([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.6, 0.4, 0.9])
+    assert compared["video_level"]["auc"] == pytest.approx(whole)
+    hallo = compared["video_by_source"]["fake/hallo"]  # v3, v4 against the three reals
+    assert (hallo["auc"], hallo["baseline_auc"]) == (pytest.approx(5 / 6), pytest.approx(3 / 6))
+    assert set(compared["video_by_source"]) == {"fake/hallo", "fake/sonic"}
+    with pytest.raises(EvaluationError, match="v0: labelled 1 in the baseline report and 0"):
+        compare_reports(here, report([0.1] * 6, labels=(1, 0, 0, 1, 1, 1)))
+    with pytest.raises(EvaluationError, match="scored none of these videos"):
+        compare_reports(here, {"videos": extra})
+    with pytest.raises(EvaluationError, match="lack video_id, label or score"):
+        compare_reports(here, {"videos": [{"video_id": "v0"}]})

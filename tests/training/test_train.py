@@ -99,6 +99,8 @@ def test_rerun_needs_resume_and_resume_reuses_finished_candidates(trained, capsy
 
 
 def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
+    from model.training.metrics import format_interval
+
     export, out, _ = trained
     report_dir = tmp_path / "eval"
     assert (
@@ -119,11 +121,16 @@ def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
     # One line per source under the summary, fakes with their AUC against every real video.
     assert set(report["video_by_source"]) == {"real/review", "fake/review"}
     fake_row = next(line for line in printed.splitlines() if line.startswith("fake/review"))
-    auc = report["video_by_source"]["fake/review"]["auc_vs_real"]
+    fake = report["video_by_source"]["fake/review"]
     assert fake_row.split()[1:] == [
         "6",
-        f"{report['video_by_source']['fake/review']['flagged']}/6",
-        f"{auc:.4f}",
+        f"{fake['flagged']}/6",
+        f"{fake['auc_vs_real']:.4f}",
+        format_interval(fake["auc_vs_real_ci95"]),
+    ]
+    interval_row = next(line for line in printed.splitlines() if "95 % interval" in line)
+    assert interval_row.split()[3:] == [
+        format_interval(report[level]["roc_auc_ci95"]) for level in ("frame_level", "video_level")
     ]
     # The reserved test split only, made exactly as training made it.
     assert (
@@ -163,6 +170,30 @@ def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
     assert main(argv) == 0
     from_file = json.loads((tmp_path / "s/report.json").read_text())
     assert from_file["videos"] == test_report["videos"]
+
+    # --against: the test split compared with the whole set's evaluation, on the videos
+    # both scored (the same bundle: no difference, and an interval of none).
+    capsys.readouterr()
+    baseline = report_dir / "report.json"
+    assert main([*argv[:-1], "--against", str(baseline), "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(printed) if line.startswith("against "))
+    assert printed[at] == (
+        f"against {report['bundle']['name']} {report['bundle']['version']} ({baseline}): "
+        "2 videos in both, 10 only there"
+    )
+    all_videos = printed[at + 2].split()
+    assert all_videos[:2] == ["all", "videos"] and all_videos[4:] == ["+0.0000", "+0.000", "to",
+                                                                      "+0.000"]  # fmt: skip
+    compared = json.loads((tmp_path / "s/report.json").read_text())["against"]
+    assert compared["videos"] == 2 and compared["only_in_baseline"] == 10
+    assert compared["video_level"]["ci95"] == [0.0, 0.0]
+    # A baseline that is not an evaluation report: one line naming it, before any work.
+    for bad, why in ((tmp_path / "none.json", "no such report"),
+                     (out / "splits.json", "not an evaluation report")):  # fmt: skip
+        assert main([*argv[:-1], "--against", str(bad), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"find-bot: error: {bad}: {why}") and "\n" not in err
 
 
 def test_sbi_trains_from_real_faces_only(tmp_path):

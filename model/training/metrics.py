@@ -340,10 +340,11 @@ def format_comparison(comparison: dict) -> str:
         if not row:
             lines.append(f"{name:<28}{'n/a':>8}")
             continue
-        low, high = row["ci95"]
+        # rounded first, so equal AUCs (a difference of -1e-17) print +0.0000, not -0.0000
+        low, high, difference = (round(v, 6) + 0.0 for v in (*row["ci95"], row["difference"]))
         lines.append(
             f"{name:<28}{row['auc']:>8.4f}{row['baseline_auc']:>10.4f}"
-            f"{row['difference']:>+12.4f}{f'{low:+.3f} to {high:+.3f}':>18}"
+            f"{difference:>+12.4f}{f'{low:+.3f} to {high:+.3f}':>18}"
         )
     return "\n".join(lines)
 

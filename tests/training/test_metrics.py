@@ -402,3 +402,15 @@ def test_comparing_two_reports_joins_their_videos_and_refuses_other_datasets():
         compare_reports(here, {"videos": extra})
     with pytest.raises(EvaluationError, match="lack video_id, label or score"):
         compare_reports(here, {"videos": [{"video_id": "v0"}]})
+
+
+def test_the_comparison_table_prints_each_row_and_no_negative_zero():
+    """Two AUCs equal up to float error (-1e-17 apart) print as no difference, +0.0000."""
+    from model.training.metrics import format_comparison
+
+    row = {"auc": 0.7222, "baseline_auc": 0.7222, "difference": -1e-17, "ci95": [-0.014, 0.021]}
+    text = format_comparison({"video_level": row, "video_by_source": {"fake/x": None}})
+    lines = text.splitlines()
+    assert lines[1].split() == ["all", "videos", "0.7222", "0.7222", "+0.0000", "-0.014", "to",
+                                "+0.021"]  # fmt: skip
+    assert lines[2].split() == ["fake/x", "n/a"]  # one class only: nothing to compare

@@ -45,6 +45,10 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
 #: Bootstrap resamples behind an AUC's 95 % interval: enough that the interval's ends move
 #: by about 0.005 between seeds on xval's 79 videos.
 BOOTSTRAP_RESAMPLES = 2000
+#: A class with fewer videos (groups) than this gets no interval: a bootstrap of one to four
+#: draws cannot show that class's spread (one real video is the same in every resample, and
+#: the six DFDC videos' "interval" would read 1.000-1.000).
+MIN_GROUPS_PER_CLASS = 5
 
 
 def auc_interval(
@@ -66,7 +70,7 @@ def auc_interval(
     and counting them apart would make a 5-video set look like a 500-frame one.
     """
     y = np.asarray(y_true).astype(int)
-    if len(np.unique(y)) < 2:
+    if len(np.unique(y)) < 2 or _smallest_class(y, groups) < MIN_GROUPS_PER_CLASS:
         return None
     s = np.asarray(scores, dtype=np.float64)
     aucs = np.concatenate(
@@ -85,7 +89,8 @@ def auc_difference(
     seed: int = 0,
 ) -> dict | None:
     """How much better ``scores`` rank than ``baseline`` on the same items: both AUCs,
-    their difference and its paired bootstrap interval (``ci95``); None with one class.
+    their difference and its paired bootstrap interval (``ci95``, None with fewer than
+    :data:`MIN_GROUPS_PER_CLASS` groups in a class); None with one class.
 
     Paired, because two detectors scored on the same videos err on many of the same
     ones: each resample draws the same videos for both, so the interval of the
@@ -100,19 +105,32 @@ def auc_difference(
     b = np.asarray(baseline, dtype=np.float64)
     if a.shape != y.shape or b.shape != y.shape:
         raise ValueError(f"labels {y.shape}, scores {a.shape} and baseline {b.shape} differ")
-    differences = np.concatenate(
-        [
-            _resampled_aucs(y, a, w) - _resampled_aucs(y, b, w)
-            for w in _bootstrap_weights(y, groups, resamples, seed)
-        ]
-    )
+    interval = None
+    if _smallest_class(y, groups) >= MIN_GROUPS_PER_CLASS:
+        differences = np.concatenate(
+            [
+                _resampled_aucs(y, a, w) - _resampled_aucs(y, b, w)
+                for w in _bootstrap_weights(y, groups, resamples, seed)
+            ]
+        )
+        interval = _percentiles(differences, level)
     auc, baseline_auc = roc_auc(y, a), roc_auc(y, b)
     return {
         "auc": auc,
         "baseline_auc": baseline_auc,
         "difference": auc - baseline_auc,
-        "ci95": _percentiles(differences, level),
+        "ci95": interval,
     }
+
+
+def _smallest_class(y: np.ndarray, groups: Sequence[str] | None) -> int:
+    """How many groups (videos) the smaller class has."""
+    if groups is None:
+        return int(min((y == 0).sum(), (y == 1).sum()))
+    keys = np.asarray(groups, dtype=object)
+    if len(keys) != y.size:
+        raise ValueError(f"{len(keys)} groups for {y.size} scores")
+    return min(len(set(keys[y == label].tolist())) for label in (0, 1))
 
 
 def _bootstrap_weights(
@@ -341,10 +359,14 @@ def format_comparison(comparison: dict) -> str:
             lines.append(f"{name:<28}{'n/a':>8}")
             continue
         # rounded first, so equal AUCs (a difference of -1e-17) print +0.0000, not -0.0000
-        low, high, difference = (round(v, 6) + 0.0 for v in (*row["ci95"], row["difference"]))
+        difference = round(row["difference"], 6) + 0.0
+        interval = "n/a"
+        if row.get("ci95"):
+            low, high = (round(v, 6) + 0.0 for v in row["ci95"])
+            interval = f"{low:+.3f} to {high:+.3f}"
         lines.append(
             f"{name:<28}{row['auc']:>8.4f}{row['baseline_auc']:>10.4f}"
-            f"{difference:>+12.4f}{f'{low:+.3f} to {high:+.3f}':>18}"
+            f"{difference:>+12.4f}{interval:>18}"
         )
     return "\n".join(lines)
 

@@ -307,6 +307,13 @@ def test_an_auc_interval_is_as_wide_as_the_evidence_and_counts_a_videos_frames_o
     ungrouped = auc_interval(labels[frames], scores[frames])
     assert ungrouped[1] - ungrouped[0] < 0.3 * (high - low)
     assert auc_interval([1, 1, 1], [0.2, 0.5, 0.9]) is None  # one class: no AUC
+    # One real video (the six DFDC videos) or four: no interval, not a fake "1.000-1.000";
+    # 200 frames of 4 fake videos are 4, not 200.
+    assert auc_interval([0, 1, 1, 1, 1, 1], [0.1, 0.5, 0.6, 0.7, 0.8, 0.9]) is None
+    assert auc_interval(labels[:44], scores[:44]) is None  # 40 reals, 4 fakes
+    assert auc_interval(labels[:45], scores[:45]) is not None  # 5 fakes
+    assert auc_interval(labels[frames][:2200], scores[frames][:2200],
+                        groups=[videos[i] for i in frames][:2200]) is None  # fmt: skip
 
 
 def test_the_evaluation_reports_and_prints_each_auc_with_its_interval():
@@ -414,3 +421,6 @@ def test_the_comparison_table_prints_each_row_and_no_negative_zero():
     assert lines[1].split() == ["all", "videos", "0.7222", "0.7222", "+0.0000", "-0.014", "to",
                                 "+0.021"]  # fmt: skip
     assert lines[2].split() == ["fake/x", "n/a"]  # one class only: nothing to compare
+    few = {**row, "difference": 0.25, "ci95": None}  # too few videos for an interval
+    line = format_comparison({"video_level": few, "video_by_source": {}}).splitlines()[1]
+    assert line.split()[-2:] == ["+0.2500", "n/a"]

@@ -171,23 +171,30 @@ def test_evaluate_writes_report_and_plots(trained, tmp_path, capsys):
     from_file = json.loads((tmp_path / "s/report.json").read_text())
     assert from_file["videos"] == test_report["videos"]
 
-    # --against: the test split compared with the whole set's evaluation, on the videos
-    # both scored (the same bundle: no difference, and an interval of none).
+    # --against: the whole set again against its first evaluation (the same bundle: no
+    # difference, an interval of none), then the test split against it, on the 2 videos
+    # both scored (too few for an interval: n/a).
     capsys.readouterr()
     baseline = report_dir / "report.json"
-    assert main([*argv[:-1], "--against", str(baseline), "--quiet"]) == 0
+    whole = ["evaluate", str(out / "bundle"), str(export), "--quiet", "--against", str(baseline)]
+    assert main([*whole, "--out", str(tmp_path / "w")]) == 0
     printed = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(printed) if line.startswith("against "))
     assert printed[at] == (
         f"against {report['bundle']['name']} {report['bundle']['version']} ({baseline}): "
-        "2 videos in both, 10 only there"
+        "12 videos in both"
     )
-    all_videos = printed[at + 2].split()
-    assert all_videos[:2] == ["all", "videos"] and all_videos[4:] == ["+0.0000", "+0.000", "to",
-                                                                      "+0.000"]  # fmt: skip
-    compared = json.loads((tmp_path / "s/report.json").read_text())["against"]
-    assert compared["videos"] == 2 and compared["only_in_baseline"] == 10
-    assert compared["video_level"]["ci95"] == [0.0, 0.0]
+    assert printed[at + 2].split() == ["all", "videos", f"{report['video_level']['roc_auc']:.4f}",
+                                       f"{report['video_level']['roc_auc']:.4f}", "+0.0000",
+                                       "+0.000", "to", "+0.000"]  # fmt: skip
+    assert printed[at + 3].split()[0] == "fake/review"
+    compared = json.loads((tmp_path / "w/report.json").read_text())["against"]
+    assert compared["videos"] == 12 and compared["video_level"]["ci95"] == [0.0, 0.0]
+    assert main([*argv[:-1], "--against", str(baseline), "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(printed) if line.startswith("against "))
+    assert printed[at].endswith(": 2 videos in both, 10 only there")
+    assert printed[at + 2].split()[-1] == "n/a"
     # A baseline that is not an evaluation report: one line naming it, before any work.
     for bad, why in ((tmp_path / "none.json", "no such report"),
                      (out / "splits.json", "not an evaluation report")):  # fmt: skip

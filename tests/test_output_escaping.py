@@ -271,6 +271,13 @@ def test_every_command_escapes_outside_text(
         "evaluate", str(bundle), str(tmp_path / "labelled"), "--out", str(report_dir), "--quiet"
     )
     assert code == 0 and out.count("pwned") >= 3, out  # two source lines and the report path
+    # --against: the baseline report names a hostile bundle, its source rows hostile folders.
+    code, out, _ = cli(
+        "evaluate", str(bundle), str(tmp_path / "labelled"), "--out", str(tmp_path / "again"),
+        "--quiet", "--against", str(report_dir / "report.json"),
+    )  # fmt: skip
+    against = out[out.index("against ") :].splitlines()
+    assert code == 0 and "pwned" in against[0] and "pwned" in against[3], out
 
     # db: a database path chosen in the settings.
     odd = tmp_path / f"{HOSTILE}.db".replace("/", "_")

@@ -362,7 +362,7 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
     from model.training.cache import CacheConfig, CropCache
     from model.training.combine import recalibrate
     from model.training.evaluate import SCAN_MIN_CONFIDENCE, SCAN_MIN_FACE_SIZE
-    from model.training.metrics import roc_auc
+    from model.training.metrics import auc_interval, format_interval, roc_auc
 
     base = load_bundle(recipe.base)
     manifest = read_manifest(recipe.base)
@@ -443,7 +443,10 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
         oof = cross_fit(t["heads"], folds, t["fit"], l2=recipe.l2, source_weight=source_weight)
         heads_logits.append(oof)
         logo[m] = logo_report(t["heads"], oof, min_face_px)
-        log(f"member {m} probe, leave one generator out: AUC {logo[m]['auc']:.3f}")
+        log(
+            f"member {m} probe, leave one generator out: AUC {logo[m]['auc']:.3f} "
+            f"(95 % interval {format_interval(logo[m]['auc_ci95'])})"
+        )
         # ... and one head on everything for the bundle.
         everything = concat(t["heads"], t["fit"])
         kernel, bias = fit_head(
@@ -485,9 +488,16 @@ def build(recipe: Recipe, log=print) -> tuple[Path, dict]:
             "auc": roc_auc(pool.labels[sources == name], scores[sources == name])
             if len(set(pool.labels[sources == name])) == 2
             else None,
+            "auc_ci95": auc_interval(pool.labels[sources == name], scores[sources == name]),
         }
         for name in sorted(set(sources))
     }
+    for name, row in validation.items():
+        if row["auc"] is not None:
+            log(
+                f"validation {name}: AUC {row['auc']:.3f} "
+                f"(95 % interval {format_interval(row['auc_ci95'])})"
+            )
 
     models, specs, info = [], [], []
     for j, (kind, m) in enumerate(columns):
@@ -644,8 +654,9 @@ def describe_member(entry: dict) -> str:
 
 def logo_report(table: FaceTable, oof_logits: np.ndarray, min_face_px: int) -> dict:
     """Per generator: its clips' out-of-fold video scores ranked against every real clip's
-    (each also scored out of fold); the overall AUC of the out-of-fold video scores."""
-    from model.training.metrics import roc_auc
+    (each also scored out of fold); the overall AUC of the out-of-fold video scores, with
+    its 95 % bootstrap interval (72 clips resolve it to about ±0.13)."""
+    from model.training.metrics import auc_interval, roc_auc
 
     scores = video_scores(table, 1.0 / (1.0 + np.exp(-oof_logits)), min_face_px)
     labels = table.labels
@@ -657,7 +668,12 @@ def logo_report(table: FaceTable, oof_logits: np.ndarray, min_face_px: int) -> d
         per[method] = float(
             np.mean([(f > reals).mean() + 0.5 * (f == reals).mean() for f in fakes])
         )
-    return {"auc": roc_auc(labels, scores), "by_generator": per, "clips": len(labels)}
+    return {
+        "auc": roc_auc(labels, scores),
+        "auc_ci95": auc_interval(labels, scores),
+        "by_generator": per,
+        "clips": len(labels),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

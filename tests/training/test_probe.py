@@ -134,3 +134,38 @@ def test_fit_blends_are_a_stratum_of_their_own_weighing_as_much_as_the_talking_h
     fakes_th, fakes_blend = w[:3].sum(), w[8:].sum()
     assert np.isclose(fakes_th, fakes_blend)  # 3 clips weigh what 12 blends weigh
     assert np.isclose(w[face_labels(table) == 1].sum(), 0.5)
+
+
+def test_leave_one_generator_out_reports_each_generator_and_the_aucs_interval():
+    """The campaign's transfer measure carries its resolution: 72 clips tell an AUC to about
+    ±0.13, and a reader of the probe's report must see that beside the number."""
+    from model.training.cache import CachedFace
+    from model.training.metrics import auc_interval
+    from model.training.probe import logo_report
+
+    rng = np.random.default_rng(0)
+    videos, logits, video = [], [], []
+    for n in range(30):  # 10 real people, 10 clips of each of two generators
+        label, method = (0, None) if n < 10 else (1, "hallo" if n < 20 else "sonic")
+        sample = Sample(
+            key=f"th:{n}", path=Path(f"/x/{n}.mp4"), label=label, media="video",
+            video_id=f"th/{n}", identities=(f"p{n}",), dataset="talkingheads", method=method,
+        )  # fmt: skip
+        faces = [
+            CachedFace(frame_index=f, box=(100, 100, 300, 300), confidence=0.99,
+                       keypoints=np.zeros((5, 2)), largest=True)
+            for f in range(3)
+        ]  # fmt: skip
+        videos.append(CacheItem(sample, "ok", Path("/x"), faces, sampled_frames=[0, 1, 2]))
+        shift = {None: 0.0, "hallo": 1.5, "sonic": 0.0}[method]
+        logits += list(rng.normal(shift, 1.0) + rng.normal(0, 0.1, 3))
+        video += [n] * 3
+    table = FaceTable(np.zeros((90, 1), np.float32), np.array(video), videos)
+    report = logo_report(table, np.array(logits), min_face_px=100)
+    assert report["clips"] == 30 and set(report["by_generator"]) == {"hallo", "sonic"}
+    assert report["by_generator"]["hallo"] > 0.8 > report["by_generator"]["sonic"]
+    low, high = report["auc_ci95"]
+    assert low < report["auc"] < high and high - low > 0.2  # 30 clips: a wide interval
+    probabilities = 1 / (1 + np.exp(-np.array(logits)))
+    scores = probabilities.reshape(30, 3).mean(axis=1)  # the video rule: a track's top 5 faces
+    assert report["auc_ci95"] == auc_interval(table.labels, scores)

@@ -280,6 +280,11 @@ def compare_reports(report: dict, baseline: dict) -> dict:
     for video in baseline.get("videos") or []:
         if not isinstance(video, dict) or not {"video_id", "label", "score"} <= video.keys():
             raise EvaluationError("the baseline report's videos lack video_id, label or score")
+        number = video["score"]
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise EvaluationError(
+                f"{video['video_id']}: the baseline report's score {number!r} is not a number"
+            )
         there[video["video_id"]] = video
     shared = sorted(here.keys() & there.keys())
     if not shared:

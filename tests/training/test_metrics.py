@@ -409,6 +409,8 @@ def test_comparing_two_reports_joins_their_videos_and_refuses_other_datasets():
         compare_reports(here, {"videos": extra})
     with pytest.raises(EvaluationError, match="lack video_id, label or score"):
         compare_reports(here, {"videos": [{"video_id": "v0"}]})
+    with pytest.raises(EvaluationError, match="v0: the baseline report's score None is not a"):
+        compare_reports(here, {"videos": [{"video_id": "v0", "label": 0, "score": None}]})
 
 
 def test_the_comparison_table_prints_each_row_and_no_negative_zero():

@@ -70,11 +70,14 @@ def auc_interval(
     and counting them apart would make a 5-video set look like a 500-frame one.
     """
     y = np.asarray(y_true).astype(int)
-    if len(np.unique(y)) < 2 or _smallest_class(y, groups) < MIN_GROUPS_PER_CLASS:
+    if len(np.unique(y)) < 2:
+        return None
+    cluster, strata = _clusters(y, groups)
+    if min(members.size for members in strata) < MIN_GROUPS_PER_CLASS:
         return None
     s = np.asarray(scores, dtype=np.float64)
     aucs = np.concatenate(
-        [_resampled_aucs(y, s, w) for w in _bootstrap_weights(y, groups, resamples, seed)]
+        [_resampled_aucs(y, s, w) for w in _bootstrap_weights(cluster, strata, resamples, seed)]
     )
     return _percentiles(aucs, level)
 
@@ -106,11 +109,12 @@ def auc_difference(
     if a.shape != y.shape or b.shape != y.shape:
         raise ValueError(f"labels {y.shape}, scores {a.shape} and baseline {b.shape} differ")
     interval = None
-    if _smallest_class(y, groups) >= MIN_GROUPS_PER_CLASS:
+    cluster, strata = _clusters(y, groups)
+    if min(members.size for members in strata) >= MIN_GROUPS_PER_CLASS:
         differences = np.concatenate(
             [
                 _resampled_aucs(y, a, w) - _resampled_aucs(y, b, w)
-                for w in _bootstrap_weights(y, groups, resamples, seed)
+                for w in _bootstrap_weights(cluster, strata, resamples, seed)
             ]
         )
         interval = _percentiles(differences, level)
@@ -123,29 +127,23 @@ def auc_difference(
     }
 
 
-def _smallest_class(y: np.ndarray, groups: Sequence[str] | None) -> int:
-    """How many groups (videos) the smaller class has."""
-    if groups is None:
-        return int(min((y == 0).sum(), (y == 1).sum()))
-    keys = np.asarray(groups, dtype=object)
-    if len(keys) != y.size:
-        raise ValueError(f"{len(keys)} groups for {y.size} scores")
-    return min(len(set(keys[y == label].tolist())) for label in (0, 1))
-
-
-def _bootstrap_weights(
-    y: np.ndarray, groups: Sequence[str] | None, resamples: int, seed: int, chunk: int = 200
-) -> Iterator[np.ndarray]:
-    """Resamples as weights, ``chunk`` rows at a time (rows x items, in the items' order):
-    how often each item was drawn.  Within each class whole groups are drawn with
-    replacement, as many as the class has."""
+def _clusters(y: np.ndarray, groups: Sequence[str] | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each item's cluster -- its group within its class (a video's frames all carry its
+    label) -- and the clusters of each class (reals, fakes): what a resample draws."""
     keys = np.arange(y.size) if groups is None else np.asarray(groups, dtype=object)
     if len(keys) != y.size:
         raise ValueError(f"{len(keys)} groups for {y.size} scores")
-    # A cluster is a group within one class (a video's frames all carry its label).
     named = np.array([f"{label}|{key}" for label, key in zip(y, keys, strict=True)])
     _, cluster = np.unique(named, return_inverse=True)
-    strata = [np.unique(cluster[y == label]) for label in (0, 1)]
+    return cluster, [np.unique(cluster[y == label]) for label in (0, 1)]
+
+
+def _bootstrap_weights(
+    cluster: np.ndarray, strata: list[np.ndarray], resamples: int, seed: int, chunk: int = 200
+) -> Iterator[np.ndarray]:
+    """Resamples as weights, ``chunk`` rows at a time (rows x items, in the items' order):
+    how often each item was drawn.  Within each class (``strata``, from :func:`_clusters`)
+    whole clusters are drawn with replacement, as many as the class has."""
     rng = np.random.default_rng(seed)
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)

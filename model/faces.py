@@ -231,12 +231,12 @@ class VideoFaces:
         self._thumbs: list[np.ndarray] = []
         self._probe: int | None = None  # position of the latest probe
 
-    def add(self, frame: np.ndarray, faces: list[Face] | None = None) -> None:
-        """Add the next frame; ``faces``: its detections when already known."""
+    def add(self, frame: np.ndarray) -> None:
+        """Add the next frame."""
         position = len(self.frames)
         self.frames.append(frame)
         self._thumbs.append(_thumbnail(frame))
-        self.results.append(faces)
+        self.results.append(None)
         if position % PROBE_EVERY == 0:
             self._close_stretch(position)
 
@@ -249,8 +249,7 @@ class VideoFaces:
 
     def _close_stretch(self, probe: int) -> None:
         """Detect ``probe`` whole, then the frames between the previous probe and it."""
-        if self.results[probe] is None:
-            self.results[probe] = self.detector.detect([self.frames[probe]])[0]
+        self.results[probe] = self.detector.detect([self.frames[probe]])[0]
         previous, self._probe = self._probe, probe
         if previous is None:
             return
